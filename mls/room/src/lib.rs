@@ -1,0 +1,1 @@
+//! mimi-room: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! mimi-wire: placeholder until its issue lands.

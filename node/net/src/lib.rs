@@ -1,0 +1,1 @@
+//! mimi-net: placeholder until its issue lands.
