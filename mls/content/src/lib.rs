@@ -13,6 +13,7 @@
 //! - [`view`]: a message history resolved into what a person sees.
 //! - [`status`]: delivery and read receipts (draft-mahy-mimi-message-status-01).
 //! - [`implied`]: the derived values of `implied.cddl`.
+//! - [`json`]: a lossless JSON form and diagnostic notation, for inspecting and writing content.
 //!
 //! Requirement IDs (`CONTENT-…`) are listed in `spec-notes/content.md`.
 
@@ -23,6 +24,7 @@ pub mod checks;
 mod codec;
 mod error;
 pub mod implied;
+pub mod json;
 mod limits;
 pub mod message_id;
 mod model;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod builders;
+mod json;
 mod props;
 mod strict;
 mod vectors;

@@ -261,6 +261,13 @@ proptest! {
         }
     }
 
+    /// The JSON form is lossless, and the generic-item view encodes to the same bytes.
+    #[test]
+    fn json_and_value_forms_agree(c in content()) {
+        prop_assert_eq!(mimi_content::json::from_json(&mimi_content::json::to_json(&c)).unwrap(), c.clone());
+        prop_assert_eq!(cbor::to_vec(&c.to_value()), c.encode().unwrap());
+    }
+
     #[test]
     fn generic_values_round_trip_and_match_ciborium(v in ext_value(3)) {
         let bytes = cbor::to_vec(&v);

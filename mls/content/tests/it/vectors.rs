@@ -30,7 +30,7 @@ fn stated_id(name: &str) -> MessageId {
     MessageId::from_hex(&hexdigits).unwrap()
 }
 
-const MESSAGES: [&str; 14] = [
+pub const MESSAGES: [&str; 14] = [
     "original",
     "reply",
     "reaction",

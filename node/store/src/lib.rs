@@ -1,0 +1,1 @@
+//! mimi-store: placeholder until its issue lands.
