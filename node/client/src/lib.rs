@@ -1,0 +1,8 @@
+//! # mimi-client
+//!
+//! A MIMI user's device. Today: the content tools behind `mimi content inspect` and
+//! `mimi content encode` ([`inspect`]), for people testing other implementations of
+//! draft-ietf-mimi-content-08. The device itself (registration, rooms, messages over a home
+//! node) arrives with the node's client API.
+
+pub mod inspect;

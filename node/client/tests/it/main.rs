@@ -1,0 +1,4 @@
+//! Integration tests of mimi-client and the `mimi` command line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod content_cli;
