@@ -3,3 +3,4 @@
 
 mod backoff;
 mod inbox;
+mod outbox;
