@@ -1,0 +1,339 @@
+//! The node's configuration file (TOML).
+//!
+//! ```toml
+//! domain = "a.example"                  # the provider this node is (required)
+//! listen = "127.0.0.1:4433"             # QUIC/HTTP/3 for peers and clients (default)
+//! admin_listen = "127.0.0.1:9433"       # /metrics (optional; off when absent)
+//! data_dir = "."                        # relative to this file (default: its directory)
+//! database = "sqlite"                   # "sqlite" (node.sqlite in data_dir) or a postgres:// URL
+//!
+//! [tls]
+//! certificate = "a.example.crt"         # PEM, DNS name = domain (relative to data_dir)
+//! key = "a.example.key"                 # PEM
+//! trusted_roots = ["ca.crt"]            # federation CA(s) peers' certificates must chain to
+//!
+//! [peers]                               # static addresses, for local federations
+//! "b.example" = "127.0.0.1:4434"
+//!
+//! [limits]
+//! max_body_bytes = 1048576              # per request body
+//! max_concurrent_streams = 256          # per connection
+//! request_timeout_ms = 10000            # per request
+//!
+//! [registration]
+//! open = false                          # anyone may register a device (local federations)
+//!
+//! [outbox]
+//! retry_base_ms = 200
+//! retry_max_ms = 60000
+//! batch_max_bytes = 262144              # FanoutMessages per notify body, by size
+//! ```
+//!
+//! Unknown keys are refused (a typo must not silently fall back to a default).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a key of the wrong type, or an unknown key.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML reader says (with line and column).
+        message: String,
+    },
+    /// A value that is well-formed but not acceptable.
+    #[error("{path}: `{key}`: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    domain: String,
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    #[serde(default = "default_database")]
+    database: String,
+    tls: RawTls,
+    #[serde(default)]
+    peers: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    registration: Registration,
+    #[serde(default)]
+    outbox: Outbox,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: PathBuf,
+    key: PathBuf,
+    trusted_roots: Vec<PathBuf>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4433))
+}
+
+fn default_database() -> String {
+    "sqlite".to_owned()
+}
+
+/// Request limits (each refusal is a clear HTTP status).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Concurrent requests per connection.
+    pub max_concurrent_streams: u32,
+    /// Time allowed for one request.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_concurrent_streams: 256,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Device registration.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registration {
+    /// Anyone who can reach the node may register a device (for local federations).
+    pub open: bool,
+}
+
+/// The hub's outbox.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbox {
+    /// First retry delay.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// Largest notify body.
+    pub batch_max_bytes: usize,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            retry_base_ms: 200,
+            retry_max_ms: 60_000,
+            batch_max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Where the node keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (WAL).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+/// TLS material, paths resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// The node's certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// Roots that peers' certificates must chain to (PEM).
+    pub trusted_roots: Vec<PathBuf>,
+}
+
+/// A checked configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The provider this node is.
+    pub domain: String,
+    /// QUIC listener.
+    pub listen: SocketAddr,
+    /// Admin (metrics) listener.
+    pub admin_listen: Option<SocketAddr>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Storage.
+    pub database: Database,
+    /// TLS material.
+    pub tls: Tls,
+    /// Static peer addresses: provider domain → `host:port`.
+    pub peers: BTreeMap<String, String>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Device registration.
+    pub registration: Registration,
+    /// Outbox behaviour.
+    pub outbox: Outbox,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, base)
+    }
+
+    /// Checks configuration text; relative paths are taken from `base` (the file's directory).
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key: &str, problem: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            problem,
+        };
+        let domain = raw.domain.to_ascii_lowercase();
+        check_domain(&domain).map_err(|p| invalid("domain", p))?;
+        let data_dir = match raw.data_dir {
+            Some(d) if d.is_absolute() => d,
+            Some(d) => base.join(d),
+            None => base.to_owned(),
+        };
+        let database = if raw.database == "sqlite" {
+            Database::Sqlite(data_dir.join("node.sqlite"))
+        } else if let Some(file) = raw.database.strip_prefix("sqlite:") {
+            let p = PathBuf::from(file.trim_start_matches("//"));
+            Database::Sqlite(if p.is_absolute() { p } else { data_dir.join(p) })
+        } else if raw.database.starts_with("postgres://")
+            || raw.database.starts_with("postgresql://")
+        {
+            Database::Postgres(raw.database.clone())
+        } else {
+            return Err(invalid(
+                "database",
+                "expected \"sqlite\", \"sqlite:<file>\" or a postgres:// URL".to_owned(),
+            ));
+        };
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { data_dir.join(p) };
+        if raw.tls.trusted_roots.is_empty() {
+            return Err(invalid(
+                "tls.trusted_roots",
+                "name at least one CA certificate (PEM) that peers' certificates chain to"
+                    .to_owned(),
+            ));
+        }
+        let tls = Tls {
+            certificate: resolve(raw.tls.certificate),
+            key: resolve(raw.tls.key),
+            trusted_roots: raw.tls.trusted_roots.into_iter().map(resolve).collect(),
+        };
+        let mut peers = BTreeMap::new();
+        for (peer, addr) in raw.peers {
+            let peer_l = peer.to_ascii_lowercase();
+            check_domain(&peer_l).map_err(|p| invalid(&format!("peers.\"{peer}\""), p))?;
+            if peer_l == domain {
+                return Err(invalid(
+                    &format!("peers.\"{peer}\""),
+                    "a node is not its own peer".to_owned(),
+                ));
+            }
+            check_host_port(&addr).map_err(|p| invalid(&format!("peers.\"{peer}\""), p))?;
+            peers.insert(peer_l, addr);
+        }
+        if raw.limits.max_body_bytes == 0
+            || raw.limits.max_concurrent_streams == 0
+            || raw.limits.request_timeout_ms == 0
+        {
+            return Err(invalid(
+                "limits",
+                "limits must be greater than zero".to_owned(),
+            ));
+        }
+        if raw.outbox.retry_base_ms == 0 || raw.outbox.retry_max_ms < raw.outbox.retry_base_ms {
+            return Err(invalid(
+                "outbox",
+                "need 0 < retry_base_ms <= retry_max_ms".to_owned(),
+            ));
+        }
+        if raw.outbox.batch_max_bytes == 0 {
+            return Err(invalid(
+                "outbox.batch_max_bytes",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        Ok(Self {
+            domain,
+            listen: raw.listen,
+            admin_listen: raw.admin_listen,
+            data_dir,
+            database,
+            tls,
+            peers,
+            limits: raw.limits,
+            registration: raw.registration,
+            outbox: raw.outbox,
+        })
+    }
+}
+
+/// A provider domain: a DNS name of LDH labels (RFC 1123), at least two labels, no trailing dot.
+fn check_domain(d: &str) -> Result<(), String> {
+    let labels: Vec<&str> = d.split('.').collect();
+    let ok_label = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if d.len() > 253 || labels.len() < 2 || !labels.iter().all(ok_label) {
+        return Err(format!(
+            "{d:?} is not a provider domain (a DNS name such as a.example)"
+        ));
+    }
+    Ok(())
+}
+
+/// `host:port` with a port.
+fn check_host_port(a: &str) -> Result<(), String> {
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err(format!("{a:?} is not host:port"));
+    };
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!(
+            "{a:?} is not host:port with a port from 1 to 65535"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Tests of the node.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod metrics;
