@@ -6,6 +6,8 @@
 //!
 //! - [`config`]: the TOML configuration with documented defaults.
 //! - [`metrics`]: counters, gauges and histograms in the Prometheus text format.
+//! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
+pub mod admin;
 pub mod config;
 pub mod metrics;

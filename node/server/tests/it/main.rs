@@ -1,5 +1,6 @@
 //! Tests of the node.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod config;
 mod metrics;
