@@ -1,0 +1,247 @@
+//! The device's own state, in one SQLite file per profile (sqlx): the MLS state of every group
+//! it is in (openmls' key-value storage, saved as a diff after each operation, in one
+//! transaction), the profile's settings, and the decrypted history of each room.
+//!
+//! openmls' storage trait is synchronous; the device runs each MLS operation against an
+//! in-memory [`MemoryStorage`] loaded from this file and then writes back what changed, so an
+//! operation is either saved whole or not at all (a crash between the two loses the operation,
+//! never half of it).
+
+use openmls_rust_crypto::MemoryStorage;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+/// What this file's layout is; bumped with every schema change.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS mls_kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS received (
+        room TEXT NOT NULL,
+        id BLOB NOT NULL,
+        position INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (room, id)
+    )",
+    "CREATE INDEX IF NOT EXISTS received_order ON received (room, position)",
+];
+
+/// A failure of the device's state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("device state file: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    /// The file was written by a newer mimi.
+    #[error(
+        "device state file has schema version {found}; this mimi understands {SCHEMA_VERSION}: upgrade mimi"
+    )]
+    NewerSchema {
+        /// The file's version.
+        found: i64,
+    },
+}
+
+/// One message of the history, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Message ID.
+    pub id: [u8; 32],
+    /// Sending user URI.
+    pub sender: String,
+    /// Hub accepted timestamp.
+    pub timestamp_ms: u64,
+    /// The MIMI content bytes.
+    pub content: Vec<u8>,
+}
+
+/// The device's state file.
+#[derive(Clone)]
+pub struct DeviceStore {
+    pool: SqlitePool,
+}
+
+impl DeviceStore {
+    /// Opens (creating if needed) the state file at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for statement in SCHEMA {
+            sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        let found: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE name = ?1")
+            .bind("schema_version")
+            .fetch_optional(&mut *tx)
+            .await?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema { found: v }),
+            Some(_) => {}
+            None => {
+                set_meta(&mut tx, "schema_version", &SCHEMA_VERSION.to_string()).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Loads the saved MLS state into `storage` and returns it as the baseline for
+    /// [`DeviceStore::save_mls`].
+    pub async fn load_mls(
+        &self,
+        storage: &MemoryStorage,
+    ) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM mls_kv")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut baseline = HashMap::with_capacity(rows.len());
+        for row in rows {
+            baseline.insert(row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
+        }
+        let mut values = storage
+            .values
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        values.clone_from(&baseline);
+        Ok(baseline)
+    }
+
+    /// Writes what changed in `storage` since `baseline` in one transaction, then moves the
+    /// baseline forward. Returns the number of rows written and deleted.
+    pub async fn save_mls(
+        &self,
+        storage: &MemoryStorage,
+        baseline: &mut HashMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<usize, StoreError> {
+        let current = storage
+            .values
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for (k, v) in &current {
+            if baseline.get(k) != Some(v) {
+                sqlx::query(
+                    "INSERT INTO mls_kv (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+                changed += 1;
+            }
+        }
+        for k in baseline.keys() {
+            if !current.contains_key(k) {
+                sqlx::query("DELETE FROM mls_kv WHERE key = ?1")
+                    .bind(k)
+                    .execute(&mut *tx)
+                    .await?;
+                changed += 1;
+            }
+        }
+        tx.commit().await?;
+        *baseline = current;
+        Ok(changed)
+    }
+
+    /// A profile setting.
+    pub async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Sets a profile setting.
+    pub async fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        set_meta(&mut conn, name, value).await
+    }
+
+    /// Adds a received message to a room's history; `false` if its ID was there already
+    /// (content-08 §9.1: a repeated message ID is logged and discarded).
+    pub async fn add_received(&self, room: &str, m: &StoredMessage) -> Result<bool, StoreError> {
+        let ts = i64::try_from(m.timestamp_ms).unwrap_or(i64::MAX);
+        let done = sqlx::query(
+            "INSERT INTO received (room, id, position, sender, timestamp_ms, content)
+             VALUES (?1, ?2,
+                     (SELECT COALESCE(MAX(position), 0) + 1 FROM received WHERE room = ?1),
+                     ?3, ?4, ?5)
+             ON CONFLICT (room, id) DO NOTHING",
+        )
+        .bind(room)
+        .bind(m.id.as_slice())
+        .bind(&m.sender)
+        .bind(ts)
+        .bind(&m.content)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A room's history in the order it was received.
+    pub async fn history(&self, room: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, sender, timestamp_ms, content FROM received
+             WHERE room = ?1 ORDER BY position",
+        )
+        .bind(room)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Vec<u8> = row.try_get(0)?;
+            let mut fixed = [0u8; 32];
+            if id.len() == 32 {
+                fixed.copy_from_slice(&id);
+            }
+            out.push(StoredMessage {
+                id: fixed,
+                sender: row.try_get(1)?,
+                timestamp_ms: u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
+                content: row.try_get(3)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Closes the file (flushing the WAL).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+async fn set_meta(conn: &mut SqliteConnection, name: &str, value: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
