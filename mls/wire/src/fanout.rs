@@ -1,0 +1,102 @@
+//! notify (protocol-06 §5.5): what the hub fans out.
+
+use crate::codec::{Body, Limits, Mls, Reader, WireError, Writer};
+use crate::common::{Frank, RatchetTreeOption};
+use crate::mls_kind::{MessageKind, header};
+use openmls::prelude::MlsMessageIn;
+
+/// The draft's select of `FanoutMessage`, keyed as we decided (`WIRE-5.5-fanout-select`, see
+/// spec-notes): a Welcome by its wire format, anything else by its content type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FanoutExtra {
+    /// `case application: optional<Frank> frank`.
+    Application(Option<Frank>),
+    /// `case welcome: RatchetTreeOption ratchetTreeOption`.
+    Welcome(RatchetTreeOption),
+    /// `case proposal: MLSMessage moreProposals<V>`.
+    Proposal(Vec<Mls<MlsMessageIn>>),
+    /// `case commit: MLSMessage externalProposals<V>`.
+    Commit(Vec<Mls<MlsMessageIn>>),
+}
+
+/// `FanoutMessage`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FanoutMessage {
+    /// `uint64 timestamp`: when the hub accepted it (ms since the UNIX epoch).
+    pub timestamp: u64,
+    /// `MLSMessage message`.
+    pub message: Mls<MlsMessageIn>,
+    /// What follows, by the message's kind.
+    pub extra: FanoutExtra,
+}
+
+impl Body for FanoutMessage {
+    const NAME: &'static str = "FanoutMessage";
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let timestamp = r.u64("FanoutMessage.timestamp")?;
+        let f = "FanoutMessage.message";
+        let message = r.mls::<MlsMessageIn>(f)?;
+        let extra = match header(&message)?.kind {
+            MessageKind::Application => {
+                FanoutExtra::Application(r.optional("FanoutMessage.frank", Frank::read)?)
+            }
+            MessageKind::Welcome => FanoutExtra::Welcome(RatchetTreeOption::read(r)?),
+            MessageKind::Proposal => {
+                let g = "FanoutMessage.moreProposals";
+                FanoutExtra::Proposal(r.vector(g, |r| r.mls(g))?)
+            }
+            MessageKind::Commit => {
+                let g = "FanoutMessage.externalProposals";
+                FanoutExtra::Commit(r.vector(g, |r| r.mls(g))?)
+            }
+            MessageKind::GroupInfo | MessageKind::KeyPackage => {
+                return Err(r.error(crate::codec::WireErrorKind::BadValue(0), f));
+            }
+        };
+        Ok(Self {
+            timestamp,
+            message,
+            extra,
+        })
+    }
+    fn write(&self, w: &mut Writer) {
+        w.u64(self.timestamp);
+        w.raw(self.message.as_bytes());
+        match &self.extra {
+            FanoutExtra::Application(frank) => w.optional(frank.as_ref(), |w, f| f.write(w)),
+            FanoutExtra::Welcome(tree) => tree.write(w),
+            FanoutExtra::Proposal(more) | FanoutExtra::Commit(more) => {
+                w.vector(more, |w, m| w.raw(m.as_bytes()));
+            }
+        }
+    }
+}
+
+/// Splits a notify body (one or more concatenated FanoutMessages, `WIRE-5.5-concat`) into
+/// its messages, each with its exact bytes.
+pub fn split_notify(
+    body: &[u8],
+    limits: Limits,
+) -> Result<Vec<(FanoutMessage, Vec<u8>)>, WireError> {
+    let mut r = Reader::new(body, limits);
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        if out.len() >= limits.max_items {
+            return Err(r.error(
+                crate::codec::WireErrorKind::TooLong {
+                    found: out.len() + 1,
+                    limit: limits.max_items,
+                },
+                "notify body",
+            ));
+        }
+        let before = body.len() - r.remaining();
+        let m = FanoutMessage::read(&mut r)?;
+        let after = body.len() - r.remaining();
+        out.push((m, body.get(before..after).unwrap_or_default().to_vec()));
+    }
+    if out.is_empty() {
+        return Err(r.error(crate::codec::WireErrorKind::Truncated, "notify body"));
+    }
+    Ok(out)
+}

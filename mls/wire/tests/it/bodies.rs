@@ -1,0 +1,586 @@
+//! One sample of every body built from real MLS objects; round trips, and the strictness rules
+//! on each.
+
+use crate::fixture::{SUITE, mls, objects};
+use mimi_wire::abuse::{AbuseReport, AbusiveMessage};
+use mimi_wire::codec::{Body, WireError, WireErrorKind};
+use mimi_wire::common::{
+    AppDataDictionary, Frank, GroupInfoOption, HpkeCiphertext, RatchetTreeOption,
+};
+use mimi_wire::consent::{ConsentEntry, ConsentOperation, ConsentScope};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage, split_notify};
+use mimi_wire::group_info::{
+    GroupInfoCode, GroupInfoRatchetTreeTbe, GroupInfoRequest, GroupInfoRequestTbs,
+    GroupInfoResponse, GroupInfoSuccess, PendingProposal,
+};
+use mimi_wire::id::{ClientUri, MimiUri, RoomUri, UserUri};
+use mimi_wire::identifier::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, ProfileField, QueryElement,
+    SearchIdentifierType, UserProfile,
+};
+use mimi_wire::json::ToJson;
+use mimi_wire::key_material::{
+    ClientKeyMaterial, ClientMaterial, KEY_MATERIAL_REQUEST_LABEL, KeyMaterialRequest,
+    KeyMaterialRequestTbs, KeyMaterialResponse, KeyMaterialUserCode,
+};
+use mimi_wire::sign::sign_with_label;
+use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use mimi_wire::{Limits, Mls};
+use serde_json::Value;
+
+fn user(s: &str) -> UserUri {
+    UserUri::parse(s).unwrap()
+}
+
+fn room() -> RoomUri {
+    RoomUri::parse("mimi://a.example/r/clubhouse").unwrap()
+}
+
+fn frank() -> Frank {
+    Frank {
+        server_frank: [0x5a; 32],
+        franking_signature_ciphersuite: SUITE,
+        franking_integrity_signature: vec![0xf1; 64],
+    }
+}
+
+/// `(vector name, struct name, description, bytes)` for every body.
+pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+    let o = objects();
+    let tbs = KeyMaterialRequestTbs {
+        requesting_user: user("mimi://a.example/u/alice"),
+        target_user: user("mimi://b.example/u/bob"),
+        room_id: room(),
+        acceptable_ciphersuites: vec![SUITE],
+        required_capabilities: mls(&o.required_capabilities),
+        requester_signature_key: o.alice_signer.to_public_vec(),
+        requester_credential: mls(&o.credential),
+    };
+    let signature =
+        sign_with_label(&o.alice_signer, KEY_MATERIAL_REQUEST_LABEL, &tbs.encode()).unwrap();
+    let kmr = KeyMaterialRequest { tbs, signature };
+    let kmresp = KeyMaterialResponse {
+        user_status: KeyMaterialUserCode::PARTIAL_SUCCESS,
+        user_uri: user("mimi://b.example/u/bob"),
+        clients: vec![
+            ClientKeyMaterial {
+                client_uri: ClientUri::parse("mimi://b.example/d/bob/1").unwrap(),
+                material: ClientMaterial::KeyPackage(mls(&o.key_package)),
+            },
+            ClientKeyMaterial {
+                client_uri: ClientUri::parse("mimi://b.example/d/bob/2").unwrap(),
+                material: ClientMaterial::Exhausted,
+            },
+            ClientKeyMaterial {
+                client_uri: ClientUri::parse("mimi://b.example/d/bob/3").unwrap(),
+                material: ClientMaterial::NothingCompatible(Some(mls(&o.capabilities))),
+            },
+        ],
+    };
+    let commit_bundle = HandshakeBundle::Commit {
+        commit: mls(&o.commit),
+        welcome: Some(mls(&o.welcome)),
+        group_info: GroupInfoOption::Full(mls(&o.group_info)),
+        ratchet_tree: RatchetTreeOption::Full(mls(&o.ratchet_tree)),
+    };
+    let proposal_bundle = HandshakeBundle::Proposal {
+        proposal: mls(&o.proposal),
+        more_proposals: vec![],
+    };
+    let update_ok = UpdateRoomResponse {
+        error_description: String::new(),
+        outcome: UpdateOutcome::Success {
+            accepted_timestamp: 1_700_000_000_123,
+        },
+    };
+    let update_epoch = UpdateRoomResponse {
+        error_description: "the room is at epoch 7".into(),
+        outcome: UpdateOutcome::WrongEpoch { current_epoch: 7 },
+    };
+    let update_invalid = UpdateRoomResponse {
+        error_description: "remove of an unknown member".into(),
+        outcome: UpdateOutcome::InvalidProposal {
+            invalid_proposals: vec![vec![0x11; 32]],
+        },
+    };
+    let submit = SubmitMessageRequest {
+        app_message: mls(&o.app_message),
+        sending_uri: MimiUri::parse("mimi://a.example/u/alice").unwrap(),
+    };
+    let submit_ok = SubmitMessageResponse {
+        outcome: SubmitOutcome::Accepted {
+            accepted_timestamp: 1_700_000_000_456,
+            frank: Some(frank()),
+        },
+    };
+    let submit_old = SubmitMessageResponse {
+        outcome: SubmitOutcome::EpochTooOld { current_epoch: 9 },
+    };
+    let fan_app = FanoutMessage {
+        timestamp: 1_700_000_000_456,
+        message: mls(&o.app_message),
+        extra: FanoutExtra::Application(None),
+    };
+    let fan_commit = FanoutMessage {
+        timestamp: 1_700_000_000_123,
+        message: mls(&o.commit),
+        extra: FanoutExtra::Commit(vec![]),
+    };
+    let fan_welcome = FanoutMessage {
+        timestamp: 1_700_000_000_123,
+        message: mls(&o.welcome_message),
+        extra: FanoutExtra::Welcome(RatchetTreeOption::Full(mls(&o.ratchet_tree))),
+    };
+    let fan_proposal = FanoutMessage {
+        timestamp: 1_700_000_000_789,
+        message: mls(&o.proposal),
+        extra: FanoutExtra::Proposal(vec![]),
+    };
+    let gi_req = GroupInfoRequest {
+        tbs: GroupInfoRequestTbs {
+            cipher_suite: SUITE,
+            requesting_signature_key: o.alice_signer.to_public_vec(),
+            requesting_credential: mls(&o.credential),
+            group_info_public_key: vec![0x42; 32],
+            joining_code: vec![],
+        },
+        signature: vec![0x99; 64],
+    };
+    let gi_tbe = GroupInfoRatchetTreeTbe {
+        group_info: mls(&o.group_info),
+        ratchet_tree: RatchetTreeOption::Full(mls(&o.ratchet_tree)),
+        pending_proposals: vec![PendingProposal {
+            proposal: mls(&o.proposal),
+            hub_accepted_time: 1_700_000_000_789,
+        }],
+    };
+    let gi_resp = GroupInfoResponse {
+        room_id: room(),
+        status: GroupInfoCode::SUCCESS,
+        success: Some(GroupInfoSuccess {
+            cipher_suite: SUITE,
+            hub_sender: mls(&o.external_sender),
+            encrypted_groupinfo_and_tree: HpkeCiphertext {
+                kem_output: vec![0x01; 32],
+                ciphertext: vec![0x02; 48],
+            },
+            signature: vec![0x03; 64],
+        }),
+    };
+    let gi_denied = GroupInfoResponse {
+        room_id: room(),
+        status: GroupInfoCode::NOT_AUTHORIZED,
+        success: None,
+    };
+    let consent_request = ConsentEntry {
+        operation: ConsentOperation::Request,
+        scope: ConsentScope {
+            requester_uri: user("mimi://a.example/u/alice"),
+            target_uri: user("mimi://b.example/u/bob"),
+            room_id: Some(room()),
+        },
+        client_key_packages: vec![],
+        consent_extensions: AppDataDictionary::default(),
+    };
+    let consent_grant = ConsentEntry {
+        operation: ConsentOperation::Grant,
+        scope: ConsentScope {
+            requester_uri: user("mimi://a.example/u/alice"),
+            target_uri: user("mimi://b.example/u/bob"),
+            room_id: None,
+        },
+        client_key_packages: vec![mls(&o.key_package)],
+        consent_extensions: AppDataDictionary {
+            entries: vec![(0x8001, b"private".to_vec())],
+        },
+    };
+    let scope = ConsentScope {
+        requester_uri: user("mimi://a.example/u/alice"),
+        target_uri: user("mimi://b.example/u/bob"),
+        room_id: None,
+    };
+    let id_req = IdentifierRequest {
+        query_elements: vec![
+            QueryElement {
+                search_type: SearchIdentifierType::HANDLE,
+                field_name: vec![],
+                search_value: "im:bob@b.example".into(),
+            },
+            QueryElement {
+                search_type: SearchIdentifierType::VCARD_FIELD,
+                field_name: b"FN".to_vec(),
+                search_value: "Bob".into(),
+            },
+        ],
+        extensions: AppDataDictionary::default(),
+    };
+    let id_resp = IdentifierResponse {
+        response_code: IdentifierQueryCode::SUCCESS,
+        uris: vec![MimiUri::parse("mimi://b.example/u/bob").unwrap()],
+        found_profiles: vec![UserProfile {
+            stable_uri: MimiUri::parse("mimi://b.example/u/bob").unwrap(),
+            fields: vec![ProfileField {
+                field_source: 8,
+                field_name: "FN".into(),
+                field_value: b"Bob Jones".to_vec(),
+            }],
+        }],
+        extensions: AppDataDictionary::default(),
+    };
+    let abuse = AbuseReport {
+        reporting_user: Some(user("mimi://c.example/u/cathy")),
+        alleged_abuser_uri: user("mimi://b.example/u/bob"),
+        reason_code: 0,
+        note: "spam".into(),
+        messages: vec![AbusiveMessage {
+            message_content: vec![0x87, 0x50],
+            frank: frank(),
+            accepted_timestamp: 1_700_000_000_456,
+        }],
+        extensions: AppDataDictionary::default(),
+    };
+    vec![
+        (
+            "key-material-request",
+            "KeyMaterialRequest",
+            "Alice (a.example) asks for Bob's KeyPackages for the clubhouse room; signed with label KeyMaterialRequestTBS",
+            kmr.encode(),
+        ),
+        (
+            "key-material-response",
+            "KeyMaterialResponse",
+            "partialSuccess: one KeyPackage, one client exhausted, one with nothing compatible (capabilities given)",
+            kmresp.encode(),
+        ),
+        (
+            "update-commit",
+            "HandshakeBundle",
+            "a commit adding Bob, with Welcome, full GroupInfo and full ratchet tree",
+            commit_bundle.encode(),
+        ),
+        (
+            "update-proposal",
+            "HandshakeBundle",
+            "a self-update proposal without more proposals",
+            proposal_bundle.encode(),
+        ),
+        (
+            "update-response-success",
+            "UpdateRoomResponse",
+            "success with the accepted timestamp",
+            update_ok.encode(),
+        ),
+        (
+            "update-response-wrong-epoch",
+            "UpdateRoomResponse",
+            "wrongEpoch with the hub's epoch",
+            update_epoch.encode(),
+        ),
+        (
+            "update-response-invalid-proposal",
+            "UpdateRoomResponse",
+            "invalidProposal naming one ProposalRef",
+            update_invalid.encode(),
+        ),
+        (
+            "submit-message-request",
+            "SubmitMessageRequest",
+            "Alice's application message (PrivateMessage)",
+            submit.encode(),
+        ),
+        (
+            "submit-message-response-accepted",
+            "SubmitMessageResponse",
+            "accepted with timestamp and a frank",
+            submit_ok.encode(),
+        ),
+        (
+            "submit-message-response-epoch-too-old",
+            "SubmitMessageResponse",
+            "epochTooOld with the hub's epoch",
+            submit_old.encode(),
+        ),
+        (
+            "fanout-application",
+            "FanoutMessage",
+            "an application message without frank",
+            fan_app.encode(),
+        ),
+        (
+            "fanout-commit",
+            "FanoutMessage",
+            "a commit without external proposals",
+            fan_commit.encode(),
+        ),
+        (
+            "fanout-welcome",
+            "FanoutMessage",
+            "a Welcome with the full ratchet tree",
+            fan_welcome.encode(),
+        ),
+        (
+            "fanout-proposal",
+            "FanoutMessage",
+            "a proposal without more proposals",
+            fan_proposal.encode(),
+        ),
+        (
+            "group-info-request",
+            "GroupInfoRequest",
+            "a request without joining code (signature bytes are placeholders, not a valid signature)",
+            gi_req.encode(),
+        ),
+        (
+            "group-info-tbe",
+            "GroupInfoRatchetTreeTBE",
+            "GroupInfo, full tree and one pending proposal (the plaintext that is HPKE-encrypted)",
+            gi_tbe.encode(),
+        ),
+        (
+            "group-info-response-success",
+            "GroupInfoResponse",
+            "success (ciphertext and signature are placeholders)",
+            gi_resp.encode(),
+        ),
+        (
+            "group-info-response-not-authorized",
+            "GroupInfoResponse",
+            "notAuthorized: nothing follows the status",
+            gi_denied.encode(),
+        ),
+        (
+            "consent-request",
+            "ConsentEntry",
+            "request for one room",
+            consent_request.encode(),
+        ),
+        (
+            "consent-grant",
+            "ConsentEntry",
+            "grant for any room with a KeyPackage and a private-use extension",
+            consent_grant.encode(),
+        ),
+        (
+            "consent-scope",
+            "ConsentScope",
+            "scope without room",
+            scope.encode(),
+        ),
+        (
+            "identifier-request",
+            "IdentifierRequest",
+            "handle AND vCard FN",
+            id_req.encode(),
+        ),
+        (
+            "identifier-response",
+            "IdentifierResponse",
+            "one match with a profile field",
+            id_resp.encode(),
+        ),
+        (
+            "abuse-report",
+            "AbuseReport",
+            "Cathy reports one message of Bob",
+            abuse.encode(),
+        ),
+    ]
+}
+
+/// Decodes `bytes` as the named struct: its fields as JSON and its re-encoding.
+pub fn decode_any(name: &str, bytes: &[u8], limits: Limits) -> Result<(Value, Vec<u8>), WireError> {
+    fn go<T: Body + ToJson>(b: &[u8], l: Limits) -> Result<(Value, Vec<u8>), WireError> {
+        let v = T::decode_with(b, l)?;
+        Ok((v.to_json(), v.encode()))
+    }
+    match name {
+        "KeyMaterialRequest" => go::<KeyMaterialRequest>(bytes, limits),
+        "KeyMaterialResponse" => go::<KeyMaterialResponse>(bytes, limits),
+        "HandshakeBundle" => go::<HandshakeBundle>(bytes, limits),
+        "UpdateRoomResponse" => go::<UpdateRoomResponse>(bytes, limits),
+        "SubmitMessageRequest" => go::<SubmitMessageRequest>(bytes, limits),
+        "SubmitMessageResponse" => go::<SubmitMessageResponse>(bytes, limits),
+        "FanoutMessage" => go::<FanoutMessage>(bytes, limits),
+        "GroupInfoRequest" => go::<GroupInfoRequest>(bytes, limits),
+        "GroupInfoRatchetTreeTBE" => go::<GroupInfoRatchetTreeTbe>(bytes, limits),
+        "GroupInfoResponse" => go::<GroupInfoResponse>(bytes, limits),
+        "ConsentEntry" => go::<ConsentEntry>(bytes, limits),
+        "ConsentScope" => go::<ConsentScope>(bytes, limits),
+        "IdentifierRequest" => go::<IdentifierRequest>(bytes, limits),
+        "IdentifierResponse" => go::<IdentifierResponse>(bytes, limits),
+        "AbuseReport" => go::<AbuseReport>(bytes, limits),
+        other => panic!("unknown struct {other}"),
+    }
+}
+
+#[test]
+fn every_body_round_trips_byte_exact() {
+    for (name, st, _, bytes) in samples() {
+        let (_, again) =
+            decode_any(st, &bytes, Limits::DEFAULT).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(again, bytes, "{name}");
+    }
+}
+
+#[test]
+fn wire_strict_trailing_and_truncation_are_errors_everywhere() {
+    for (name, st, _, bytes) in samples() {
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let e = decode_any(st, &longer, Limits::DEFAULT).unwrap_err();
+        assert_eq!(e.kind, WireErrorKind::TrailingBytes(1), "{name}");
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                decode_any(st, &bytes[..cut], Limits::DEFAULT).is_err(),
+                "{name} cut at {cut}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wire_limits_are_enforced_before_allocation() {
+    let tight = Limits {
+        max_uri: 10,
+        ..Limits::DEFAULT
+    };
+    let (_, _, _, bytes) = samples()
+        .into_iter()
+        .find(|s| s.0 == "consent-scope")
+        .unwrap();
+    let e = decode_any("ConsentScope", &bytes, tight).unwrap_err();
+    assert!(
+        matches!(e.kind, WireErrorKind::TooLong { limit: 10, .. }),
+        "{e}"
+    );
+    assert_eq!(e.field, "ConsentEntry.requesterUri");
+    let few = Limits {
+        max_items: 2,
+        ..Limits::DEFAULT
+    };
+    let (_, _, _, bytes) = samples()
+        .into_iter()
+        .find(|s| s.0 == "key-material-response")
+        .unwrap();
+    let e = decode_any("KeyMaterialResponse", &bytes, few).unwrap_err();
+    assert!(
+        matches!(e.kind, WireErrorKind::TooLong { limit: 2, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn wire_strict_non_minimal_varints_are_refused() {
+    // UpdateRoomResponse notAllowed with an empty description written as 0x40 0x00.
+    let good = [2u8, 0x00];
+    assert!(UpdateRoomResponse::decode(&good).is_ok());
+    let e = UpdateRoomResponse::decode(&[2u8, 0x40, 0x00]).unwrap_err();
+    assert_eq!(e.kind, WireErrorKind::BadVarint);
+    let e = UpdateRoomResponse::decode(&[2u8, 0xc0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+    assert_eq!(e.kind, WireErrorKind::BadVarint);
+}
+
+#[test]
+fn wire_5_protocol_must_be_mls10() {
+    let (_, _, _, mut bytes) = samples()
+        .into_iter()
+        .find(|s| s.0 == "submit-message-request")
+        .unwrap();
+    bytes[0] = 2;
+    let e = SubmitMessageRequest::decode(&bytes).unwrap_err();
+    assert_eq!((e.kind, e.offset), (WireErrorKind::BadValue(2), 0));
+}
+
+#[test]
+fn wire_5_4_private_submit_refuses_handshakes() {
+    let o = objects();
+    let mut body = vec![1u8];
+    body.extend_from_slice(&o.commit);
+    body.push(24);
+    body.extend_from_slice(b"mimi://a.example/u/alice");
+    let e = SubmitMessageRequest::decode(&body).unwrap_err();
+    assert_eq!(e.field, "SubmitMessageRequest.appMessage");
+}
+
+#[test]
+fn wire_5_3_bundle_select_follows_the_content_type() {
+    let o = objects();
+    // An application message cannot start a HandshakeBundle.
+    let e = HandshakeBundle::decode(&o.app_message).unwrap_err();
+    assert_eq!(e.field, "HandshakeBundle.proposalOrCommit");
+    // A proposal with an empty moreProposals vector is a whole bundle.
+    let mut p = o.proposal.clone();
+    p.push(0);
+    assert!(matches!(
+        HandshakeBundle::decode(&p).unwrap(),
+        HandshakeBundle::Proposal { .. }
+    ));
+}
+
+#[test]
+fn wire_5_2_clients_empty_unless_success() {
+    let r = KeyMaterialResponse {
+        user_status: KeyMaterialUserCode::USER_UNKNOWN,
+        user_uri: user("mimi://b.example/u/nobody"),
+        clients: vec![],
+    };
+    assert!(KeyMaterialResponse::decode(&r.encode()).is_ok());
+    let (_, _, _, bytes) = samples()
+        .into_iter()
+        .find(|s| s.0 == "key-material-response")
+        .unwrap();
+    let mut bad = bytes.clone();
+    bad[1] = KeyMaterialUserCode::NO_CONSENT.0;
+    let e = KeyMaterialResponse::decode(&bad).unwrap_err();
+    assert_eq!(e.field, "KeyMaterialResponse.clients");
+}
+
+#[test]
+fn wire_5_5_concat_notify_bodies_split_into_messages() {
+    let s = samples();
+    let fan: Vec<Vec<u8>> = s
+        .iter()
+        .filter(|x| x.1 == "FanoutMessage")
+        .map(|x| x.3.clone())
+        .collect();
+    let body: Vec<u8> = fan.concat();
+    let parts = split_notify(&body, Limits::DEFAULT).unwrap();
+    assert_eq!(parts.len(), fan.len());
+    for ((_, bytes), original) in parts.iter().zip(&fan) {
+        assert_eq!(bytes, original);
+    }
+    assert!(split_notify(&[], Limits::DEFAULT).is_err());
+    assert!(split_notify(&body[..body.len() - 1], Limits::DEFAULT).is_err());
+}
+
+#[test]
+fn unknown_response_codes_survive_when_nothing_follows() {
+    let r = UpdateRoomResponse::decode(&[9u8, 0]).unwrap();
+    assert_eq!(r.code().0, 9);
+    assert_eq!(r.encode(), [9u8, 0]);
+    let r = SubmitMessageResponse::decode(&[1u8, 7]).unwrap();
+    assert_eq!(r.code().0, 7);
+}
+
+#[test]
+fn ext_dictionary_must_be_sorted_and_unique() {
+    let mut w = mimi_wire::codec::Writer::new();
+    AppDataDictionary {
+        entries: vec![(5, vec![]), (3, vec![])],
+    }
+    .write(&mut w);
+    let bytes = w.finish();
+    let mut r = mimi_wire::codec::Reader::new(&bytes, Limits::DEFAULT);
+    assert!(AppDataDictionary::read(&mut r, "d").is_err());
+}
+
+#[test]
+fn mls_objects_are_checked_by_openmls() {
+    let o = objects();
+    assert!(Mls::<openmls::prelude::KeyPackageIn>::from_bytes(o.key_package.clone()).is_ok());
+    let mut broken = o.key_package.clone();
+    broken.truncate(broken.len() - 5);
+    assert!(Mls::<openmls::prelude::KeyPackageIn>::from_bytes(broken).is_err());
+    assert!(Mls::<openmls::prelude::KeyPackageIn>::from_bytes(o.credential.clone()).is_err());
+}

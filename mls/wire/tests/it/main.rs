@@ -1,0 +1,10 @@
+//! Tests of mimi-wire.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bodies;
+mod directory;
+mod fixture;
+mod ids;
+mod props;
+mod sign;
+mod vectors;
