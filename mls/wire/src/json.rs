@@ -346,3 +346,41 @@ impl ToJson for AbuseReport {
         })
     }
 }
+
+use crate::components::{ParticipantListData, ParticipantListUpdate, RoomMetaData, UserRolePair};
+
+fn pair(p: &UserRolePair) -> Value {
+    json!({"user": p.user.as_str(), "role_index": p.role_index})
+}
+
+impl ToJson for ParticipantListData {
+    fn to_json(&self) -> Value {
+        json!({"participants": self.participants.iter().map(pair).collect::<Vec<_>>()})
+    }
+}
+
+impl ToJson for ParticipantListUpdate {
+    fn to_json(&self) -> Value {
+        json!({
+            "changedRoleParticipants": self.changed_role_participants.iter().map(|c| json!({
+                "user_index": c.user_index, "role_index": c.role_index})).collect::<Vec<_>>(),
+            "removedIndices": self.removed_indices,
+            "addedParticipants": self.added_participants.iter().map(pair).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl ToJson for RoomMetaData {
+    fn to_json(&self) -> Value {
+        json!({
+            "room_uri": self.room_uri.as_str(),
+            "room_name": self.room_name,
+            "room_descriptions": self.room_descriptions.iter().map(|d| json!({
+                "media_type": d.media_type, "language_tag": d.language_tag,
+                "description_content": h(&d.description_content)})).collect::<Vec<_>>(),
+            "room_avatar": self.room_avatar,
+            "room_subject": self.room_subject,
+            "room_mood": self.room_mood,
+        })
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`codec`]: the strict TLS-presentation-language reader and writer every body uses
 //!   ([`Body::decode`] refuses trailing bytes, bad lengths and sizes over [`Limits`]).
 //! - Every body of §5: [`key_material`], [`update`], [`submit`], [`fanout`], [`group_info`],
-//!   [`consent`], [`identifier`], [`abuse`]; shared types in [`common`]; what an MLSMessage is
+//!   [`consent`], [`identifier`], [`abuse`]; the room-state [`components`] (participant list,
+//!   room metadata); shared types in [`common`]; what an MLSMessage is
 //!   in [`mls_kind`].
 //! - [`sign`]: SignWithLabel / VerifyWithLabel / EncryptWithLabel through openmls' provider.
 //! - [`directory`]: the `/.well-known/mimi-protocol-directory` document and its templates.
@@ -17,6 +18,7 @@
 pub mod abuse;
 pub mod codec;
 pub mod common;
+pub mod components;
 pub mod consent;
 pub mod directory;
 pub mod fanout;

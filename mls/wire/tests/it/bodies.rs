@@ -7,6 +7,10 @@ use mimi_wire::codec::{Body, WireError, WireErrorKind};
 use mimi_wire::common::{
     AppDataDictionary, Frank, GroupInfoOption, HpkeCiphertext, RatchetTreeOption,
 };
+use mimi_wire::components::{
+    ApplyError, ParticipantListData, ParticipantListUpdate, RichDescription, RoomMetaData,
+    UserIndexRolePair, UserRolePair,
+};
 use mimi_wire::consent::{ConsentEntry, ConsentOperation, ConsentScope};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage, split_notify};
 use mimi_wire::group_info::{
@@ -240,7 +244,70 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         }],
         extensions: AppDataDictionary::default(),
     };
+    let list = ParticipantListData {
+        participants: vec![
+            UserRolePair {
+                user: user("mimi://a.example/u/alice"),
+                role_index: 5,
+            },
+            UserRolePair {
+                user: user("mimi://b.example/u/bob"),
+                role_index: 2,
+            },
+            UserRolePair {
+                user: user("mimi://c.example/u/cathy"),
+                role_index: 2,
+            },
+        ],
+    };
+    let update = ParticipantListUpdate {
+        changed_role_participants: vec![UserIndexRolePair {
+            user_index: 2,
+            role_index: 1,
+        }],
+        removed_indices: vec![1],
+        added_participants: vec![
+            UserRolePair {
+                user: user("mimi://d.example/u/diana"),
+                role_index: 4,
+            },
+            UserRolePair {
+                user: user("mimi://e.example/u/eric"),
+                role_index: 3,
+            },
+        ],
+    };
+    let meta = RoomMetaData {
+        room_uri: room(),
+        room_name: "Clubhouse".into(),
+        room_descriptions: vec![RichDescription {
+            media_type: String::new(),
+            language_tag: "en".into(),
+            description_content: b"Where we meet".to_vec(),
+        }],
+        room_avatar: "https://a.example/avatars/clubhouse.png".into(),
+        room_subject: "Friday plans".into(),
+        room_mood: String::new(),
+    };
     vec![
+        (
+            "participant-list",
+            "ParticipantListData",
+            "component 0x0022: Alice (role 5), Bob and Cathy (role 2)",
+            list.encode(),
+        ),
+        (
+            "participant-list-update",
+            "ParticipantListUpdate",
+            "protocol-06 §4.3.2's change list: Cathy to role 1 (banned), remove Bob, add Diana (4) and Eric (3)",
+            update.encode(),
+        ),
+        (
+            "room-metadata",
+            "RoomMetaData",
+            "component 0x0023 with a name, a description, an avatar and a subject",
+            meta.encode(),
+        ),
         (
             "key-material-request",
             "KeyMaterialRequest",
@@ -410,6 +477,9 @@ pub fn decode_any(name: &str, bytes: &[u8], limits: Limits) -> Result<(Value, Ve
         "IdentifierRequest" => go::<IdentifierRequest>(bytes, limits),
         "IdentifierResponse" => go::<IdentifierResponse>(bytes, limits),
         "AbuseReport" => go::<AbuseReport>(bytes, limits),
+        "ParticipantListData" => go::<ParticipantListData>(bytes, limits),
+        "ParticipantListUpdate" => go::<ParticipantListUpdate>(bytes, limits),
+        "RoomMetaData" => go::<RoomMetaData>(bytes, limits),
         other => panic!("unknown struct {other}"),
     }
 }
@@ -583,4 +653,96 @@ fn mls_objects_are_checked_by_openmls() {
     broken.truncate(broken.len() - 5);
     assert!(Mls::<openmls::prelude::KeyPackageIn>::from_bytes(broken).is_err());
     assert!(Mls::<openmls::prelude::KeyPackageIn>::from_bytes(o.credential.clone()).is_err());
+}
+
+#[test]
+fn wire_7_5_apply_orders_roles_removals_appends() {
+    let all = samples();
+    let list =
+        ParticipantListData::decode(&all.iter().find(|s| s.0 == "participant-list").unwrap().3)
+            .unwrap();
+    let update = ParticipantListUpdate::decode(
+        &all.iter()
+            .find(|s| s.0 == "participant-list-update")
+            .unwrap()
+            .3,
+    )
+    .unwrap();
+    let next = list.apply(&update).unwrap();
+    let got: Vec<(&str, u32)> = next
+        .participants
+        .iter()
+        .map(|p| (p.user.as_str(), p.role_index))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("mimi://a.example/u/alice", 5),
+            ("mimi://c.example/u/cathy", 1),
+            ("mimi://d.example/u/diana", 4),
+            ("mimi://e.example/u/eric", 3),
+        ]
+    );
+    // WIRE-7.5-touch-once: the same user twice.
+    let twice = ParticipantListUpdate {
+        changed_role_participants: vec![UserIndexRolePair {
+            user_index: 1,
+            role_index: 3,
+        }],
+        removed_indices: vec![1],
+        added_participants: vec![],
+    };
+    assert!(matches!(
+        list.apply(&twice),
+        Err(ApplyError::TouchedTwice { .. })
+    ));
+    let out_of_range = ParticipantListUpdate {
+        removed_indices: vec![3],
+        ..Default::default()
+    };
+    assert_eq!(
+        list.apply(&out_of_range),
+        Err(ApplyError::IndexOutOfRange { index: 3, len: 3 })
+    );
+    let again = ParticipantListUpdate {
+        added_participants: vec![UserRolePair {
+            user: user("mimi://b.example/u/bob"),
+            role_index: 2,
+        }],
+        ..Default::default()
+    };
+    assert!(matches!(
+        list.apply(&again),
+        Err(ApplyError::AlreadyPresent { .. })
+    ));
+    // Removing and re-adding the same user in one update touches it twice.
+    let readd = ParticipantListUpdate {
+        removed_indices: vec![1],
+        added_participants: vec![UserRolePair {
+            user: user("mimi://b.example/u/bob"),
+            role_index: 3,
+        }],
+        ..Default::default()
+    };
+    assert!(matches!(
+        list.apply(&readd),
+        Err(ApplyError::TouchedTwice { .. })
+    ));
+}
+
+#[test]
+fn wire_7_5_unique_user_in_the_list() {
+    let dup = ParticipantListData {
+        participants: vec![
+            UserRolePair {
+                user: user("mimi://a.example/u/alice"),
+                role_index: 1,
+            },
+            UserRolePair {
+                user: user("mimi://a.example/u/alice"),
+                role_index: 2,
+            },
+        ],
+    };
+    assert!(ParticipantListData::decode(&dup.encode()).is_err());
 }

@@ -4,7 +4,10 @@ use crate::bodies::{decode_any, samples};
 use mimi_wire::Limits;
 use proptest::prelude::*;
 
-const STRUCTS: [&str; 15] = [
+const STRUCTS: [&str; 18] = [
+    "ParticipantListData",
+    "ParticipantListUpdate",
+    "RoomMetaData",
     "KeyMaterialRequest",
     "KeyMaterialResponse",
     "HandshakeBundle",
@@ -35,7 +38,7 @@ proptest! {
 
     #[test]
     fn mutated_samples_never_panic_and_what_decodes_re_encodes(
-        which in 0usize..24,
+        which in 0usize..64,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
         let all = samples();
