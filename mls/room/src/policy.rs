@@ -1,0 +1,476 @@
+//! The hub's authorization rules (room-policy-03 §8, protocol-06 §7.8): is this commit, by this
+//! committer, with these membership changes, allowed by the room's policy, and does it keep the
+//! participant list and the MLS membership consistent?
+
+use crate::codepoints::cap;
+use crate::roles::{BANNED, NO_ROLE, Role};
+use crate::state::{Resolution, RoomState};
+use mimi_wire::id::{ClientUri, UserUri};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The draft code a refusal maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeniedCode {
+    /// `notAllowed`: the policy does not give the actor this right.
+    NotAllowed,
+    /// `invalidProposal`: the proposals contradict the room state (a client added for a user
+    /// not in the list, a removed user's client left behind, ...).
+    InvalidProposal,
+}
+
+/// A refusal, with the capability that was missing (if one was) and a reason for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Denied {
+    /// The code.
+    pub code: DeniedCode,
+    /// The missing capability.
+    pub capability: Option<u16>,
+    /// What was refused and why.
+    pub reason: String,
+}
+
+fn not_allowed(capability: u16, reason: String) -> Denied {
+    Denied {
+        code: DeniedCode::NotAllowed,
+        capability: Some(capability),
+        reason: format!("{reason} ({} required)", cap::name(capability)),
+    }
+}
+
+fn invalid(reason: String) -> Denied {
+    Denied {
+        code: DeniedCode::InvalidProposal,
+        capability: None,
+        reason,
+    }
+}
+
+/// The MLS side of a commit, as the hub sees it in the staged commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// Clients added (Add proposals).
+    pub added: Vec<ClientUri>,
+    /// Clients removed, with whether the client's own user proposed it (Remove of an own
+    /// client or SelfRemove).
+    pub removed: Vec<(ClientUri, bool)>,
+    /// The committer itself joined (external commit).
+    pub external_join: bool,
+    /// Every client in the group after the commit.
+    pub remaining: Vec<ClientUri>,
+}
+
+fn user_of(c: &ClientUri) -> Result<UserUri, Denied> {
+    c.user().ok_or_else(|| {
+        invalid(format!(
+            "client {c} does not name its user (use /d/<user>/<client>)"
+        ))
+    })
+}
+
+fn role(s: &RoomState, index: u32) -> Result<&Role, Denied> {
+    s.roles
+        .role(index)
+        .ok_or_else(|| invalid(format!("role {index} is not defined in the room")))
+}
+
+/// Authorizes a commit (`ROOM-8-authorize`). `before` is the state of the current epoch,
+/// `res` the resolved AppDataUpdates, `committer` the committing client's user.
+pub fn authorize_commit(
+    before: &RoomState,
+    res: &Resolution,
+    mls: &MembershipChange,
+    committer: &UserUri,
+) -> Result<(), Denied> {
+    let after = &res.state;
+    let committer_role_index = before.role_of(committer);
+    let committer_role = role(before, committer_role_index)?;
+    let self_join = mls.external_join;
+
+    // A user who is not (or no longer) a participant, or is banned, may not commit, except to
+    // join by external commit (ROOM-7.8-banned-silent).
+    if !self_join && (committer_role_index == NO_ROLE || committer_role_index == BANNED) {
+        return Err(Denied {
+            code: DeniedCode::NotAllowed,
+            capability: None,
+            reason: format!("{committer} is not an active participant of the room"),
+        });
+    }
+
+    // Policy components.
+    if res.roles_changed && !committer_role.can(cap::CAN_CHANGE_ROLE_DEFINITIONS) {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_ROLE_DEFINITIONS,
+            format!("{committer} may not change the roles"),
+        ));
+    }
+    if res.base_changed && !committer_role.can(cap::CAN_CHANGE_ROOM_MEMBERSHIP_STYLE) {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_ROOM_MEMBERSHIP_STYLE,
+            format!("{committer} may not change the base policy"),
+        ));
+    }
+    if before.preauth != after.preauth
+        && !committer_role.can(cap::CAN_CHANGE_PREAUTHORIZED_USER_LIST)
+    {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_PREAUTHORIZED_USER_LIST,
+            format!("{committer} may not change the preauthorization list"),
+        ));
+    }
+    if res.metadata_changed {
+        check_metadata(before, after, committer_role, committer)?;
+    }
+
+    // Participant list: every user whose entry changed.
+    let old: BTreeMap<&str, u32> = before
+        .participants
+        .participants
+        .iter()
+        .map(|p| (p.user.as_str(), p.role_index))
+        .collect();
+    let new: BTreeMap<&str, u32> = after
+        .participants
+        .participants
+        .iter()
+        .map(|p| (p.user.as_str(), p.role_index))
+        .collect();
+    let users: BTreeSet<&str> = old.keys().chain(new.keys()).copied().collect();
+    let mut counts_changed = false;
+    for user in users {
+        let from = old.get(user).copied().unwrap_or(NO_ROLE);
+        let to = new.get(user).copied().unwrap_or(NO_ROLE);
+        if from == to {
+            continue;
+        }
+        counts_changed = true;
+        let is_self = user == committer.as_str();
+        let proposed_own_removal = mls
+            .removed
+            .iter()
+            .any(|(c, own)| *own && c.user().is_some_and(|u| u.as_str() == user));
+        role(after, to)?;
+        check_list_change(
+            before,
+            committer_role,
+            committer,
+            user,
+            from,
+            to,
+            is_self,
+            self_join,
+            proposed_own_removal,
+        )?;
+    }
+    if counts_changed {
+        check_constraints(after)?;
+    }
+
+    // MLS membership against the list (protocol-06 §7.8).
+    let listed_active = |u: &UserUri| matches!(after.participants.role_of(u), Some(r) if r != NO_ROLE && r != BANNED);
+    for c in &mls.added {
+        let u = user_of(c)?;
+        if !listed_active(&u) {
+            // ROOM-7.8-add-listed
+            return Err(invalid(format!(
+                "{c} is added but its user {u} is not an active participant"
+            )));
+        }
+        let newly_listed =
+            !matches!(before.participants.role_of(&u), Some(r) if r != NO_ROLE && r != BANNED);
+        if !newly_listed {
+            if u == *committer {
+                if !committer_role.can(cap::CAN_ADD_OWN_CLIENT) {
+                    return Err(not_allowed(
+                        cap::CAN_ADD_OWN_CLIENT,
+                        format!("{committer} may not add own clients"),
+                    ));
+                }
+            } else if !committer_role.can(cap::CAN_ADD_PARTICIPANT) {
+                return Err(not_allowed(
+                    cap::CAN_ADD_PARTICIPANT,
+                    format!("{committer} may not add clients of {u}"),
+                ));
+            }
+        }
+    }
+    if self_join {
+        let own_role = before.role_of(committer);
+        let joined_now = own_role == NO_ROLE;
+        if !joined_now && !role(before, own_role)?.can(cap::CAN_ADD_OWN_CLIENT) {
+            return Err(not_allowed(
+                cap::CAN_ADD_OWN_CLIENT,
+                format!("{committer} may not add own clients"),
+            ));
+        }
+        if !listed_active(committer) {
+            return Err(invalid(format!(
+                "{committer} joins but is not an active participant"
+            )));
+        }
+    }
+    for (c, own) in &mls.removed {
+        let u = user_of(c)?;
+        if listed_active(&u) {
+            // The user stays: removing one of its clients.
+            if *own || u == *committer {
+                let r = role(before, before.role_of(&u))?;
+                if !r.can(cap::CAN_REMOVE_OWN_CLIENT) {
+                    return Err(not_allowed(
+                        cap::CAN_REMOVE_OWN_CLIENT,
+                        format!("{u} may not remove own clients"),
+                    ));
+                }
+            } else if !committer_role.can(cap::CAN_KICK) {
+                return Err(not_allowed(
+                    cap::CAN_KICK,
+                    format!("{committer} may not remove clients of {u}"),
+                ));
+            }
+        }
+    }
+    let mut per_user: BTreeMap<UserUri, u32> = BTreeMap::new();
+    for c in &mls.remaining {
+        let u = user_of(c)?;
+        if !listed_active(&u) {
+            // ROOM-7.8-remove-all-clients
+            return Err(invalid(format!(
+                "{c} stays in the group but its user {u} is no longer an active participant"
+            )));
+        }
+        *per_user.entry(u).or_default() += 1;
+    }
+    if !after.base.multi_device
+        && let Some((u, _)) = per_user.iter().find(|(_, n)| **n > 1)
+    {
+        return Err(invalid(format!(
+            "{u} has more than one client in a single-device room"
+        )));
+    }
+    if let Some(max) = after.base.max_clients
+        && mls.remaining.len() > max as usize
+    {
+        return Err(invalid(format!("the room allows at most {max} clients")));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_list_change(
+    before: &RoomState,
+    committer_role: &Role,
+    committer: &UserUri,
+    user: &str,
+    from: u32,
+    to: u32,
+    is_self: bool,
+    self_join: bool,
+    proposed_own_removal: bool,
+) -> Result<(), Denied> {
+    let fixed = before.base.fixed_membership;
+    if from == NO_ROLE {
+        // Added.
+        if fixed {
+            return Err(not_allowed(
+                cap::CAN_ADD_PARTICIPANT,
+                "the room has fixed membership".into(),
+            ));
+        }
+        if is_self && self_join {
+            let r0 = role(before, NO_ROLE)?;
+            if !(r0.can(cap::CAN_OPEN_JOIN) && r0.may_change(NO_ROLE, to)) {
+                return Err(not_allowed(
+                    cap::CAN_OPEN_JOIN,
+                    format!("{user} may not join this room as role {to}"),
+                ));
+            }
+            return Ok(());
+        }
+        if to == BANNED {
+            if !(committer_role.can(cap::CAN_BAN) && committer_role.may_change(NO_ROLE, BANNED)) {
+                return Err(not_allowed(
+                    cap::CAN_BAN,
+                    format!("{committer} may not ban {user}"),
+                ));
+            }
+            return Ok(());
+        }
+        if !(committer_role.can(cap::CAN_ADD_PARTICIPANT) && committer_role.may_change(NO_ROLE, to))
+        {
+            return Err(not_allowed(
+                cap::CAN_ADD_PARTICIPANT,
+                format!("{committer} may not add {user} as role {to}"),
+            ));
+        }
+        return Ok(());
+    }
+    if to == NO_ROLE {
+        // Removed.
+        if fixed {
+            return Err(not_allowed(
+                cap::CAN_REMOVE_PARTICIPANT,
+                "the room has fixed membership".into(),
+            ));
+        }
+        if is_self || proposed_own_removal {
+            let own = role(before, from)?;
+            if !(own.can(cap::CAN_REMOVE_SELF) && own.may_change(from, NO_ROLE)) {
+                return Err(not_allowed(
+                    cap::CAN_REMOVE_SELF,
+                    format!("{user} may not leave this room"),
+                ));
+            }
+            return Ok(());
+        }
+        if !(committer_role.can(cap::CAN_REMOVE_PARTICIPANT)
+            && committer_role.may_change(from, NO_ROLE))
+        {
+            return Err(not_allowed(
+                cap::CAN_REMOVE_PARTICIPANT,
+                format!("{committer} may not remove {user}"),
+            ));
+        }
+        return Ok(());
+    }
+    if to == BANNED {
+        if !(committer_role.can(cap::CAN_BAN) && committer_role.may_change(from, BANNED)) {
+            return Err(not_allowed(
+                cap::CAN_BAN,
+                format!("{committer} may not ban {user}"),
+            ));
+        }
+        return Ok(());
+    }
+    if from == BANNED {
+        if !(committer_role.can(cap::CAN_UNBAN) && committer_role.may_change(BANNED, to)) {
+            return Err(not_allowed(
+                cap::CAN_UNBAN,
+                format!("{committer} may not lift the ban of {user}"),
+            ));
+        }
+        return Ok(());
+    }
+    if is_self {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_OWN_ROLE,
+            format!("{user} may not change own role (preauthorization is not supported yet)"),
+        ));
+    }
+    if !(committer_role.can(cap::CAN_CHANGE_USER_ROLE) && committer_role.may_change(from, to)) {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_USER_ROLE,
+            format!("{committer} may not move {user} from role {from} to {to}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_constraints(after: &RoomState) -> Result<(), Denied> {
+    let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+    for p in &after.participants.participants {
+        *counts.entry(p.role_index).or_default() += 1;
+    }
+    for r in &after.roles.roles {
+        if r.index == NO_ROLE {
+            continue;
+        }
+        let n = counts.get(&r.index).copied().unwrap_or(0);
+        if n < r.min_participants {
+            return Err(invalid(format!(
+                "role {} ({}) needs at least {} participants",
+                r.index, r.name, r.min_participants
+            )));
+        }
+        if let Some(max) = r.max_participants
+            && n > max
+        {
+            return Err(invalid(format!(
+                "role {} ({}) allows at most {max} participants",
+                r.index, r.name
+            )));
+        }
+    }
+    if let Some(max) = after.base.max_users {
+        let active = after
+            .participants
+            .participants
+            .iter()
+            .filter(|p| p.role_index != BANNED)
+            .count();
+        if active > max as usize {
+            return Err(invalid(format!("the room allows at most {max} users")));
+        }
+    }
+    Ok(())
+}
+
+fn check_metadata(
+    before: &RoomState,
+    after: &RoomState,
+    r: &Role,
+    committer: &UserUri,
+) -> Result<(), Denied> {
+    let (a, b) = (before.metadata.as_ref(), after.metadata.as_ref());
+    let field = |f: fn(&mimi_wire::components::RoomMetaData) -> Vec<u8>| a.map(f) != b.map(f);
+    let checks: [(bool, u16, &str); 5] = [
+        (
+            field(|m| m.room_name.as_bytes().to_vec()),
+            cap::CAN_CHANGE_ROOM_NAME,
+            "name",
+        ),
+        (
+            field(|m| format!("{:?}", m.room_descriptions).into_bytes()),
+            cap::CAN_CHANGE_ROOM_DESCRIPTION,
+            "description",
+        ),
+        (
+            field(|m| m.room_avatar.as_bytes().to_vec()),
+            cap::CAN_CHANGE_ROOM_AVATAR,
+            "avatar",
+        ),
+        (
+            field(|m| m.room_subject.as_bytes().to_vec()),
+            cap::CAN_CHANGE_ROOM_SUBJECT,
+            "subject",
+        ),
+        (
+            field(|m| m.room_mood.as_bytes().to_vec()),
+            cap::CAN_CHANGE_ROOM_MOOD,
+            "mood",
+        ),
+    ];
+    for (changed, capability, what) in checks {
+        if changed && !r.can(capability) {
+            return Err(not_allowed(
+                capability,
+                format!("{committer} may not change the room {what}"),
+            ));
+        }
+    }
+    if let (Some(a), Some(b)) = (a, b)
+        && a.room_uri != b.room_uri
+    {
+        return Err(invalid("the room URI in the metadata cannot change".into()));
+    }
+    Ok(())
+}
+
+/// May `sender` send an application message (`ROOM-8-send`)? The hub can enforce only
+/// canSendMessage; other message capabilities are for clients.
+pub fn authorize_message(state: &RoomState, sender: &UserUri) -> Result<(), Denied> {
+    let r = state.role_of(sender);
+    if r == NO_ROLE || r == BANNED {
+        return Err(Denied {
+            code: DeniedCode::NotAllowed,
+            capability: Some(cap::CAN_SEND_MESSAGE),
+            reason: format!("{sender} is not an active participant of the room"),
+        });
+    }
+    if !role(state, r)?.can(cap::CAN_SEND_MESSAGE) {
+        return Err(not_allowed(
+            cap::CAN_SEND_MESSAGE,
+            format!("{sender} may not send messages"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Tests of mimi-room.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod policy;
+mod state;
