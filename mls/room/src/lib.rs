@@ -12,7 +12,10 @@
 //!
 //! Requirement IDs (`ROOM-…`) are listed in `spec-notes/room.md`.
 
+pub mod client;
 pub mod codepoints;
+pub mod hub;
+pub mod mls;
 pub mod policy;
 pub mod presets;
 pub mod roles;

@@ -42,8 +42,25 @@ pub fn read_uri<T>(
     parse: impl FnOnce(&str) -> Result<T, IdError>,
 ) -> Result<T, WireError> {
     let limit = r.limits.max_uri;
+    let at = r.remaining();
     let text = r.text(limit, field)?;
-    parse(&text).map_err(|e| r.error(WireErrorKind::BadUri(e.to_string()), field))
+    let bad = |r: &Reader<'_>, msg: String| {
+        let mut e = r.error(WireErrorKind::BadUri(msg), field);
+        e.offset = e.offset.saturating_sub(at - r.remaining());
+        e
+    };
+    // WIRE-id-normal-on-wire: identifiers travel in normal form, so that what is signed
+    // (KeyMaterialRequestTBS, ...) and what we re-encode are the same bytes.
+    if !text.is_empty()
+        && let Ok(u) = MimiUri::parse(&text)
+        && u.as_str() != text
+    {
+        return Err(bad(
+            r,
+            format!("{text:?} is not in normal form; send {:?}", u.as_str()),
+        ));
+    }
+    parse(&text).map_err(|e| bad(r, e.to_string()))
 }
 
 /// Reads a user URI.

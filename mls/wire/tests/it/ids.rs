@@ -88,3 +88,22 @@ proptest::proptest! {
         let _ = path_decode(&s);
     }
 }
+
+#[test]
+fn wire_id_normal_on_wire() {
+    use mimi_wire::codec::Body;
+    use mimi_wire::consent::ConsentScope;
+    let good = ConsentScope {
+        requester_uri: UserUri::parse("mimi://a.example/u/alice").unwrap(),
+        target_uri: UserUri::parse("mimi://b.example/u/bob").unwrap(),
+        room_id: None,
+    };
+    let mut bytes = good.encode();
+    assert!(ConsentScope::decode(&bytes).is_ok());
+    // "mimi://A.example/..." on the wire: refused, naming the normal form.
+    bytes[8] = b'A';
+    let e = ConsentScope::decode(&bytes).unwrap_err();
+    assert!(e.to_string().contains("normal form"), "{e}");
+    assert!(e.to_string().contains("mimi://a.example/u/alice"), "{e}");
+    assert_eq!(e.offset, 0);
+}

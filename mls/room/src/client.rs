@@ -1,0 +1,747 @@
+//! A user's device in MIMI rooms, over openmls `MlsGroup` (sans-IO: the caller carries the
+//! bytes to and from the hub). Handshakes are PublicMessages so the hub can validate them;
+//! application messages are PrivateMessages.
+
+use crate::codepoints::CodePoints;
+use crate::mls::{
+    CIPHERSUITE, client_of, leaf_capabilities, ops_of, required_capabilities, state_of, updates,
+};
+use crate::presets::Preset;
+use crate::state::{RoomState, StateError};
+use mimi_wire::Mls;
+use mimi_wire::codec::Body;
+use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::components::{
+    ParticipantListData, ParticipantListUpdate, RoomMetaData, UserIndexRolePair, UserRolePair,
+};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::id::{ClientUri, MimiUri, RoomUri, UserUri};
+use mimi_wire::submit::SubmitMessageRequest;
+use mimi_wire::update::HandshakeBundle;
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::OpenMlsProvider;
+use openmls_traits::types::SignatureScheme;
+
+/// Why a device operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// openmls refused (message says which step).
+    #[error("MLS {step}: {message}")]
+    Mls {
+        /// The step.
+        step: &'static str,
+        /// openmls' error.
+        message: String,
+    },
+    /// The room state is not valid.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A body or identifier is malformed.
+    #[error(transparent)]
+    Wire(#[from] mimi_wire::WireError),
+    /// The user is not in the room.
+    #[error("{0} is not a participant of the room")]
+    NotParticipant(String),
+    /// Something this device cannot use.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+fn mls_err(step: &'static str) -> impl Fn(&dyn std::fmt::Debug) -> ClientError {
+    move |e| ClientError::Mls {
+        step,
+        message: format!("{e:?}"),
+    }
+}
+
+macro_rules! mls {
+    ($step:literal, $e:expr) => {
+        $e.map_err(|e| mls_err($step)(&e))
+    };
+}
+
+/// One device: its client URI, keys and MLS state (in its provider's storage).
+pub struct Device {
+    /// The client URI (also the MLS credential identity).
+    pub client: ClientUri,
+    /// The user.
+    pub user: UserUri,
+    /// Crypto and storage.
+    pub provider: OpenMlsRustCrypto,
+    /// The signature key.
+    pub signer: SignatureKeyPair,
+    /// Component IDs.
+    pub codepoints: CodePoints,
+}
+
+/// What a commit produced: the bundle for the hub, and the Welcome for new members.
+pub struct CommitOutput {
+    /// The update request (HandshakeBundle) to send to the hub.
+    pub bundle: HandshakeBundle,
+}
+
+/// A device's view of one room.
+pub struct Room {
+    /// The room.
+    pub room: RoomUri,
+    /// The MLS group.
+    pub group: MlsGroup,
+    /// Messages this device sent, so that their echo from the hub is not processed.
+    sent: std::collections::HashSet<Vec<u8>>,
+}
+
+/// What processing a fanout item did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An application message: sender client and the plaintext (MIMI content bytes).
+    Message {
+        /// The sending client.
+        sender: ClientUri,
+        /// The content.
+        content: Vec<u8>,
+    },
+    /// A commit was applied; the room is now at this epoch.
+    Commit {
+        /// The new epoch.
+        epoch: u64,
+        /// This device was removed by it.
+        removed: bool,
+    },
+    /// A proposal was stored for a later commit.
+    Proposal,
+    /// The item was for an epoch or group this device is not in (ignored).
+    Ignored,
+}
+
+impl Device {
+    /// A new device with a fresh signature key.
+    pub fn new(client: ClientUri) -> Result<Self, ClientError> {
+        let user = client
+            .user()
+            .ok_or_else(|| ClientError::Unusable(format!("{client} does not name its user")))?;
+        let provider = OpenMlsRustCrypto::default();
+        let signer = mls!(
+            "signature key",
+            SignatureKeyPair::new(SignatureScheme::ED25519)
+        )?;
+        mls!("store signature key", signer.store(provider.storage()))?;
+        Ok(Self {
+            client,
+            user,
+            provider,
+            signer,
+            codepoints: CodePoints::DRAFT,
+        })
+    }
+
+    fn credential(&self) -> CredentialWithKey {
+        CredentialWithKey {
+            credential: BasicCredential::new(self.client.as_str().as_bytes().to_vec()).into(),
+            signature_key: self.signer.to_public_vec().into(),
+        }
+    }
+
+    /// A fresh KeyPackage (the RFC 9420 struct's bytes) with the capabilities rooms require.
+    pub fn key_package(&self) -> Result<Vec<u8>, ClientError> {
+        let kp = mls!(
+            "key package",
+            KeyPackage::builder()
+                .leaf_node_capabilities(leaf_capabilities())
+                .build(CIPHERSUITE, &self.provider, &self.signer, self.credential())
+        )?;
+        mls!(
+            "serialize key package",
+            kp.key_package().tls_serialize_detached()
+        )
+    }
+
+    /// Creates a room with this device's user as its first participant (`ROOM-client-create`):
+    /// group ID = the room's `/g/` URI, the hub in `external_senders`, the preset's policy and
+    /// an optional name in the dictionary, AppDataUpdate required. Returns the room and the
+    /// GroupInfo and tree the hub bootstraps from.
+    pub fn create_room(
+        &self,
+        room: &RoomUri,
+        preset: &Preset,
+        hub_sender: ExternalSender,
+        name: Option<&str>,
+    ) -> Result<(Room, GroupInfoOption, RatchetTreeOption), ClientError> {
+        let state = RoomState {
+            participants: ParticipantListData {
+                participants: vec![UserRolePair {
+                    user: self.user.clone(),
+                    role_index: preset.creator_role,
+                }],
+            },
+            metadata: name.map(|n| RoomMetaData::named(room.clone(), n)),
+            roles: preset.roles.clone(),
+            base: preset.base.clone(),
+            preauth: None,
+        };
+        let mut dict = AppDataDictionary::new();
+        for (id, bytes) in state.components(&self.codepoints) {
+            dict.insert(id, bytes);
+        }
+        let exts = mls!(
+            "group context extensions",
+            Extensions::from_vec(vec![
+                Extension::RequiredCapabilities(required_capabilities()),
+                Extension::ExternalSenders(vec![hub_sender]),
+                Extension::AppDataDictionary(AppDataDictionaryExtension::new(dict)),
+            ])
+        )?;
+        let cfg = MlsGroupCreateConfig::builder()
+            .ciphersuite(CIPHERSUITE)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .capabilities(leaf_capabilities())
+            .with_group_context_extensions(exts)
+            .build();
+        let group = mls!(
+            "create group",
+            MlsGroup::new_with_group_id(
+                &self.provider,
+                &self.signer,
+                &cfg,
+                GroupId::from_slice(room.group().as_str().as_bytes()),
+                self.credential(),
+            )
+        )?;
+        let r = Room {
+            room: room.clone(),
+            group,
+            sent: Default::default(),
+        };
+        let (gi, tree) = r.group_info_and_tree(self)?;
+        Ok((r, gi, tree))
+    }
+
+    /// Joins from a Welcome (an MLSMessage) and the tree the hub sent with it.
+    pub fn join_from_welcome(
+        &self,
+        room: &RoomUri,
+        welcome: &Mls<MlsMessageIn>,
+        tree: &RatchetTreeOption,
+    ) -> Result<Room, ClientError> {
+        let MlsMessageBodyIn::Welcome(w) = welcome.parse()?.extract() else {
+            return Err(ClientError::Unusable("not a Welcome".into()));
+        };
+        let tree = match tree {
+            RatchetTreeOption::Full(t) => Some(t.parse()?),
+            _ => None,
+        };
+        let cfg = MlsGroupJoinConfig::builder()
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let staged = mls!(
+            "stage welcome",
+            StagedWelcome::new_from_welcome(&self.provider, &cfg, w, tree)
+        )?;
+        let group = mls!("join from welcome", staged.into_group(&self.provider))?;
+        Ok(Room {
+            room: room.clone(),
+            group,
+            sent: Default::default(),
+        })
+    }
+
+    /// Joins by external commit from the hub's GroupInfo and tree (a new device of a listed
+    /// user, or an open join that also adds `list_add` to the participant list).
+    pub fn join_external(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        list_add: Option<u32>,
+    ) -> Result<(Room, CommitOutput), ClientError> {
+        let GroupInfoOption::Full(gi) = group_info else {
+            return Err(ClientError::Unusable(
+                "a full GroupInfo is needed to join".into(),
+            ));
+        };
+        let vgi = gi.parse()?;
+        let cfg = MlsGroupJoinConfig::builder()
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let mut builder = MlsGroup::external_commit_builder().with_config(cfg);
+        if let RatchetTreeOption::Full(t) = tree {
+            builder = builder.with_ratchet_tree(t.parse()?);
+        }
+        let before = state_of(vgi.group_context(), &self.codepoints)?;
+        let mut initial = mls!(
+            "external commit",
+            builder.build_group(&self.provider, vgi, self.credential())
+        )?
+        .leaf_node_parameters(
+            LeafNodeParameters::builder()
+                .with_capabilities(leaf_capabilities())
+                .build(),
+        );
+        if let Some(role) = list_add {
+            let delta = ParticipantListUpdate {
+                added_participants: vec![UserRolePair {
+                    user: self.user.clone(),
+                    role_index: role,
+                }],
+                ..Default::default()
+            };
+            initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
+                self.codepoints.participant_list,
+                delta.encode(),
+            ));
+        }
+        let mut stage = mls!(
+            "external commit",
+            initial.load_psks(self.provider.storage())
+        )?;
+        let ops = ops_of(stage.app_data_update_proposals());
+        if !ops.is_empty() {
+            let res = before.resolve(&self.codepoints, &ops)?;
+            let u = updates(stage.app_data_dictionary_updater(), &res.changes);
+            stage.with_app_data_dictionary_updates(u);
+        }
+        let built = mls!(
+            "build external commit",
+            stage.build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true
+            )
+        )?;
+        let (group, bundle) = mls!("finalize external commit", built.finalize(&self.provider))?;
+        let mut r = Room {
+            room: room.clone(),
+            group,
+            sent: Default::default(),
+        };
+        let out = r.bundle_of(self, bundle)?;
+        Ok((r, out))
+    }
+}
+
+impl Room {
+    /// The room state at the current epoch.
+    pub fn state(&self, dev: &Device) -> Result<RoomState, ClientError> {
+        Ok(state_of(
+            self.group.public_group().group_context(),
+            &dev.codepoints,
+        )?)
+    }
+
+    /// The epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.epoch().as_u64()
+    }
+
+    /// The clients in the group.
+    pub fn clients(&self) -> Vec<ClientUri> {
+        self.group
+            .members()
+            .filter_map(|m| client_of(&m.credential))
+            .collect()
+    }
+
+    /// GroupInfo (without tree) and the tree, for the hub.
+    pub fn group_info_and_tree(
+        &self,
+        dev: &Device,
+    ) -> Result<(GroupInfoOption, RatchetTreeOption), ClientError> {
+        let gi = mls!(
+            "export group info",
+            self.group
+                .export_group_info(dev.provider.crypto(), &dev.signer, false)
+        )?;
+        let gi_bytes = mls!("serialize group info", gi.tls_serialize_detached())?;
+        let gi = GroupInfoOption::Full(Mls::from_bytes(
+            gi_bytes.get(4..).unwrap_or_default().to_vec(),
+        )?);
+        let tree = mls!(
+            "serialize tree",
+            self.group.export_ratchet_tree().tls_serialize_detached()
+        )?;
+        Ok((gi, RatchetTreeOption::Full(Mls::from_bytes(tree)?)))
+    }
+
+    fn bundle_of(
+        &mut self,
+        dev: &Device,
+        b: CommitMessageBundle,
+    ) -> Result<CommitOutput, ClientError> {
+        let (commit, welcome, gi) = b.into_contents();
+        let commit: Mls<MlsMessageIn> = Mls::encode_from(&commit)?;
+        self.sent.insert(commit.as_bytes().to_vec());
+        let welcome = match welcome {
+            Some(w) => Some(Mls::from_bytes(mls!(
+                "serialize welcome",
+                w.tls_serialize_detached()
+            )?)?),
+            None => None,
+        };
+        let group_info = match gi {
+            Some(gi) => GroupInfoOption::Full(Mls::from_bytes(mls!(
+                "serialize group info",
+                gi.tls_serialize_detached()
+            )?)?),
+            None => self.group_info_and_tree(dev)?.0,
+        };
+        // The tree of the new epoch: the pending commit's (this device has not merged yet).
+        let tree = self.pending_tree(dev)?;
+        Ok(CommitOutput {
+            bundle: HandshakeBundle::Commit {
+                commit,
+                welcome,
+                group_info,
+                ratchet_tree: tree,
+            },
+        })
+    }
+
+    fn pending_tree(&self, dev: &Device) -> Result<RatchetTreeOption, ClientError> {
+        let tree = match self.group.pending_commit() {
+            Some(staged) => mls!(
+                "export pending tree",
+                staged.export_ratchet_tree(dev.provider.crypto(), self.group.export_ratchet_tree())
+            )?,
+            None => Some(self.group.export_ratchet_tree()),
+        };
+        match tree {
+            Some(t) => Ok(RatchetTreeOption::Full(Mls::from_bytes(mls!(
+                "serialize tree",
+                t.tls_serialize_detached()
+            )?)?)),
+            None => Ok(RatchetTreeOption::DistributionService),
+        }
+    }
+
+    /// A commit with list changes and MLS adds/removals, resolved with the shared resolver.
+    fn commit(
+        &mut self,
+        dev: &Device,
+        delta: Option<ParticipantListUpdate>,
+        metadata: Option<RoomMetaData>,
+        adds: Vec<KeyPackage>,
+        removes: Vec<LeafNodeIndex>,
+    ) -> Result<CommitOutput, ClientError> {
+        let state = self.state(dev)?;
+        let mut builder = self.group.commit_builder().consume_proposal_store(true);
+        if !adds.is_empty() {
+            builder = builder.propose_adds(adds);
+        }
+        if !removes.is_empty() {
+            builder = builder.propose_removals(removes);
+        }
+        if let Some(d) = delta {
+            builder = builder.add_proposal(Proposal::AppDataUpdate(Box::new(
+                AppDataUpdateProposal::update(dev.codepoints.participant_list, d.encode()),
+            )));
+        }
+        if let Some(m) = metadata {
+            builder = builder.add_proposal(Proposal::AppDataUpdate(Box::new(
+                AppDataUpdateProposal::update(dev.codepoints.room_metadata, m.encode()),
+            )));
+        }
+        let mut stage =
+            mls!("load psks", builder.load_psks(dev.provider.storage()))?.create_group_info(true);
+        let ops = ops_of(stage.app_data_update_proposals());
+        if !ops.is_empty() {
+            let res = state.resolve(&dev.codepoints, &ops)?;
+            let u = updates(stage.app_data_dictionary_updater(), &res.changes);
+            stage.with_app_data_dictionary_updates(u);
+        }
+        let bundle = mls!(
+            "build commit",
+            mls!(
+                "build commit",
+                stage.build(
+                    dev.provider.rand(),
+                    dev.provider.crypto(),
+                    &dev.signer,
+                    |_| true
+                )
+            )?
+            .stage_commit(&dev.provider)
+        )?;
+        self.bundle_of(dev, bundle)
+    }
+
+    /// Adds users (each with a role and the KeyPackages claimed for its clients) in one commit:
+    /// AppDataUpdate appending them to the list, and their Adds (`ROOM-client-add`).
+    pub fn add_users(
+        &mut self,
+        dev: &Device,
+        users: &[(UserUri, u32)],
+        key_packages: &[Vec<u8>],
+    ) -> Result<CommitOutput, ClientError> {
+        let state = self.state(dev)?;
+        let added: Vec<UserRolePair> = users
+            .iter()
+            .filter(|(u, _)| state.participants.index_of(u).is_none())
+            .map(|(u, r)| UserRolePair {
+                user: u.clone(),
+                role_index: *r,
+            })
+            .collect();
+        let mut kps = Vec::new();
+        for kp in key_packages {
+            let kp_in = mls!(
+                "decode key package",
+                KeyPackageIn::tls_deserialize_exact(kp.as_slice())
+            )?;
+            kps.push(mls!(
+                "validate key package",
+                kp_in.validate(dev.provider.crypto(), ProtocolVersion::Mls10)
+            )?);
+        }
+        let delta = (!added.is_empty()).then(|| ParticipantListUpdate {
+            added_participants: added,
+            ..Default::default()
+        });
+        self.commit(dev, delta, None, kps, Vec::new())
+    }
+
+    fn leaves_of(&self, user: &UserUri) -> Vec<LeafNodeIndex> {
+        self.group
+            .members()
+            .filter(|m| client_of(&m.credential).and_then(|c| c.user()).as_ref() == Some(user))
+            .map(|m| m.index)
+            .collect()
+    }
+
+    fn index_of(&self, dev: &Device, user: &UserUri) -> Result<u32, ClientError> {
+        let state = self.state(dev)?;
+        state
+            .participants
+            .index_of(user)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| ClientError::NotParticipant(user.to_string()))
+    }
+
+    /// Removes a user and all its clients (`ROOM-client-remove`).
+    pub fn remove_user(
+        &mut self,
+        dev: &Device,
+        user: &UserUri,
+    ) -> Result<CommitOutput, ClientError> {
+        let i = self.index_of(dev, user)?;
+        let delta = ParticipantListUpdate {
+            removed_indices: vec![i],
+            ..Default::default()
+        };
+        let leaves = self.leaves_of(user);
+        self.commit(dev, Some(delta), None, Vec::new(), leaves)
+    }
+
+    /// Bans a user: role 1 and all its clients removed.
+    pub fn ban(&mut self, dev: &Device, user: &UserUri) -> Result<CommitOutput, ClientError> {
+        self.set_role_and_remove(dev, user, crate::roles::BANNED, true)
+    }
+
+    /// Changes a user's role.
+    pub fn set_role(
+        &mut self,
+        dev: &Device,
+        user: &UserUri,
+        role: u32,
+    ) -> Result<CommitOutput, ClientError> {
+        self.set_role_and_remove(dev, user, role, false)
+    }
+
+    fn set_role_and_remove(
+        &mut self,
+        dev: &Device,
+        user: &UserUri,
+        role: u32,
+        remove: bool,
+    ) -> Result<CommitOutput, ClientError> {
+        let i = self.index_of(dev, user)?;
+        let delta = ParticipantListUpdate {
+            changed_role_participants: vec![UserIndexRolePair {
+                user_index: i,
+                role_index: role,
+            }],
+            ..Default::default()
+        };
+        let leaves = if remove {
+            self.leaves_of(user)
+        } else {
+            Vec::new()
+        };
+        self.commit(dev, Some(delta), None, Vec::new(), leaves)
+    }
+
+    /// Replaces the room metadata.
+    pub fn set_metadata(
+        &mut self,
+        dev: &Device,
+        metadata: RoomMetaData,
+    ) -> Result<CommitOutput, ClientError> {
+        self.commit(dev, None, Some(metadata), Vec::new(), Vec::new())
+    }
+
+    /// Commits the proposals received (for example a member's leave), removing from the list
+    /// every user none of whose clients remain.
+    pub fn commit_pending(&mut self, dev: &Device) -> Result<CommitOutput, ClientError> {
+        let state = self.state(dev)?;
+        let leaving: Vec<LeafNodeIndex> = self
+            .group
+            .pending_proposals()
+            .filter_map(|p| match p.proposal() {
+                Proposal::Remove(r) => Some(r.removed()),
+                _ => None,
+            })
+            .collect();
+        let mut gone_users = Vec::new();
+        for m in self.group.members() {
+            if let Some(u) = client_of(&m.credential).and_then(|c| c.user())
+                && !gone_users.contains(&u)
+                && self.leaves_of(&u).iter().all(|l| leaving.contains(l))
+            {
+                gone_users.push(u);
+            }
+        }
+        let mut removed: Vec<u32> = gone_users
+            .iter()
+            .filter_map(|u| {
+                state
+                    .participants
+                    .index_of(u)
+                    .and_then(|i| u32::try_from(i).ok())
+            })
+            .collect();
+        removed.sort_unstable();
+        let delta = (!removed.is_empty()).then(|| ParticipantListUpdate {
+            removed_indices: removed,
+            ..Default::default()
+        });
+        self.commit(dev, delta, None, Vec::new(), Vec::new())
+    }
+
+    /// Proposes this device's own removal (leaving; another member commits it).
+    pub fn leave(&mut self, dev: &Device) -> Result<HandshakeBundle, ClientError> {
+        let p = mls!("leave", self.group.leave_group(&dev.provider, &dev.signer))?;
+        let p: Mls<MlsMessageIn> = Mls::encode_from(&p)?;
+        self.sent.insert(p.as_bytes().to_vec());
+        Ok(HandshakeBundle::Proposal {
+            proposal: p,
+            more_proposals: Vec::new(),
+        })
+    }
+
+    /// After the hub accepted this device's commit: merge it.
+    pub fn merge(&mut self, dev: &Device) -> Result<(), ClientError> {
+        mls!(
+            "merge pending commit",
+            self.group.merge_pending_commit(&dev.provider)
+        )
+    }
+
+    /// After the hub refused this device's commit: drop it.
+    pub fn discard(&mut self, dev: &Device) -> Result<(), ClientError> {
+        mls!(
+            "clear pending commit",
+            self.group.clear_pending_commit(dev.provider.storage())
+        )
+    }
+
+    /// Encrypts MIMI content into a submitMessage request (`ROOM-client-send`).
+    pub fn send(
+        &mut self,
+        dev: &Device,
+        content: &[u8],
+    ) -> Result<SubmitMessageRequest, ClientError> {
+        let m = mls!(
+            "create message",
+            self.group
+                .create_message(&dev.provider, &dev.signer, content)
+        )?;
+        let m: Mls<MlsMessageIn> = Mls::encode_from(&m)?;
+        self.sent.insert(m.as_bytes().to_vec());
+        Ok(SubmitMessageRequest {
+            app_message: m,
+            sending_uri: MimiUri::parse(dev.user.as_str())
+                .map_err(|e| ClientError::Unusable(e.to_string()))?,
+        })
+    }
+
+    /// Processes one item the hub fanned out (`ROOM-client-process`). Commits whose
+    /// AppDataUpdates are resolved with the shared resolver; this device's own commit echoed
+    /// back is ignored (it merges on the hub's answer).
+    pub fn process(&mut self, dev: &Device, item: &FanoutMessage) -> Result<Event, ClientError> {
+        if matches!(item.extra, FanoutExtra::Welcome(_)) {
+            return Ok(Event::Ignored);
+        }
+        if self.sent.remove(item.message.as_bytes()) {
+            return Ok(Event::Ignored);
+        }
+        let msg = item.message.parse()?;
+        let pm = mls!("protocol message", msg.try_into_protocol_message())?;
+        if pm.group_id().as_slice() != self.group.group_id().as_slice()
+            || pm.epoch() != self.group.epoch()
+        {
+            return Ok(Event::Ignored);
+        }
+        let processed = mls!(
+            "process message",
+            self.group.process_message(&dev.provider, pm)
+        )?;
+        let sender = client_of(processed.credential());
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(a) => Ok(Event::Message {
+                sender: sender
+                    .ok_or_else(|| ClientError::Unusable("sender without a client URI".into()))?,
+                content: a.into_bytes(),
+            }),
+            ProcessedMessageContent::ProposalMessage(p) => {
+                mls!(
+                    "store proposal",
+                    self.group
+                        .store_pending_proposal(dev.provider.storage(), *p)
+                )?;
+                Ok(Event::Proposal)
+            }
+            ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
+                mls!(
+                    "store proposal",
+                    self.group
+                        .store_pending_proposal(dev.provider.storage(), *p)
+                )?;
+                Ok(Event::Proposal)
+            }
+            ProcessedMessageContent::OwnPendingCommit
+            | ProcessedMessageContent::OwnPrivateMessage => Ok(Event::Ignored),
+            ProcessedMessageContent::StagedCommitMessage(sc) => {
+                let removed = sc.self_removed();
+                mls!(
+                    "merge commit",
+                    self.group.merge_staged_commit(&dev.provider, *sc)
+                )?;
+                Ok(Event::Commit {
+                    epoch: self.epoch(),
+                    removed,
+                })
+            }
+            ProcessedMessageContent::UnresolvedAppDataCommit(u) => {
+                let state = self.state(dev)?;
+                let ops = ops_of(u.app_data_update_proposals());
+                let res = state.resolve(&dev.codepoints, &ops)?;
+                let changes = updates(self.group.app_data_dictionary_updater(), &res.changes);
+                let sc = mls!(
+                    "stage app data commit",
+                    self.group.stage_app_data_commit(&dev.provider, *u, changes)
+                )?;
+                let removed = sc.self_removed();
+                mls!(
+                    "merge commit",
+                    self.group.merge_staged_commit(&dev.provider, sc)
+                )?;
+                Ok(Event::Commit {
+                    epoch: self.epoch(),
+                    removed,
+                })
+            }
+        }
+    }
+}
