@@ -187,6 +187,63 @@ impl HubRoom {
         self.group.group_context().epoch().as_u64()
     }
 
+    /// Everything the hub keeps of the room, as bytes the node stores (`ROOM-hub-snapshot`):
+    /// the openmls public storage entries and the current GroupInfo.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let values = self
+            .storage
+            .values
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries: Vec<(&Vec<u8>, &Vec<u8>)> = values.iter().collect();
+        entries.sort();
+        let mut w = mimi_wire::codec::Writer::new();
+        w.opaque(self.room.as_str().as_bytes());
+        w.vector(&entries, |w, (k, v)| {
+            w.opaque(k);
+            w.opaque(v);
+        });
+        self.group_info.write(&mut w);
+        w.finish()
+    }
+
+    /// Restores a room from [`HubRoom::snapshot`].
+    pub fn restore(bytes: &[u8]) -> Result<Self, HubError> {
+        let limits = mimi_wire::Limits {
+            max_items: usize::MAX,
+            max_opaque: 64 * 1024 * 1024,
+            ..mimi_wire::Limits::DEFAULT
+        };
+        let mut r = mimi_wire::codec::Reader::new(bytes, limits);
+        let room = mimi_wire::common::read_room(&mut r, "snapshot.room")?;
+        let f = "snapshot.entries";
+        let entries = r.vector(f, |r| {
+            Ok((r.opaque(usize::MAX, f)?, r.opaque(usize::MAX, f)?))
+        })?;
+        let group_info = GroupInfoOption::read(&mut r)?;
+        r.finish("snapshot")?;
+        let storage = MemoryStorage::default();
+        storage
+            .values
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(entries);
+        let group_id = GroupId::from_slice(room.group().as_str().as_bytes());
+        let group = PublicGroup::load(&storage, &group_id)
+            .map_err(mls_err)?
+            .ok_or_else(|| {
+                HubError::Unusable(format!("the snapshot holds no group {}", room.group()))
+            })?;
+        Ok(Self {
+            room,
+            group,
+            storage,
+            crypto: RustCrypto::default(),
+            codepoints: CodePoints::DRAFT,
+            group_info,
+        })
+    }
+
     /// The room state.
     pub fn state(&self) -> Result<RoomState, StateError> {
         state_of(self.group.group_context(), &self.codepoints)

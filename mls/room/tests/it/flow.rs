@@ -371,3 +371,31 @@ fn room_negative_cases_have_the_drafts_codes() {
     );
     assert!(hub.check_submit(&bob_req).is_err());
 }
+
+#[test]
+fn room_hub_snapshot_restores_and_continues() {
+    let (hub, mut alice, mut bob) = alice_and_bob();
+    let snap = hub.snapshot();
+    drop(hub);
+    let mut hub = HubRoom::restore(&snap).unwrap();
+    assert_agree(&hub, &[&alice, &bob]);
+    assert_eq!(
+        hub.snapshot(),
+        snap,
+        "restore then snapshot gives the same bytes"
+    );
+    // The restored hub accepts the next commit and serves an external join.
+    let out = alice
+        .room
+        .set_metadata(
+            &alice.dev,
+            mimi_wire::components::RoomMetaData::named(room_uri(), "After restart"),
+        )
+        .unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    assert_agree(&hub, &[&alice, &bob]);
+    assert!(hub.group_info_for_join().is_ok());
+    // Garbage is an error, not a panic.
+    assert!(HubRoom::restore(&snap[..snap.len() / 2]).is_err());
+    assert!(HubRoom::restore(b"").is_err());
+}
