@@ -1,0 +1,30 @@
+//! Storage errors, split by who is at fault.
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing is not there (the caller's mistake or a race it must handle).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness conflict (a device registered twice, a room created twice, ...).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database said no (our side: disk, connection, a bug).
+    #[error("database: {0}")]
+    Backend(#[from] sqlx::Error),
+    /// Migrations failed at open.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The location is not usable.
+    #[error("{0}")]
+    Location(String),
+}
+
+impl StoreError {
+    pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => Self::Conflict(what()),
+            _ => Self::Backend(e),
+        }
+    }
+}
