@@ -6,8 +6,10 @@
 //!
 //! - [`config`]: the TOML configuration with documented defaults.
 //! - [`metrics`]: counters, gauges and histograms in the Prometheus text format.
+//! - [`service`]: the hub's update and submitMessage and the follower's notify over the store.
 //! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
 pub mod admin;
 pub mod config;
 pub mod metrics;
+pub mod service;

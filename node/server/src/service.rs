@@ -1,0 +1,329 @@
+//! The node's protocol services over its store (`PROTO-*`): the hub side of update and
+//! submitMessage, and the follower side of notify. Each hub request runs in the room's
+//! serialised transaction: load the room, decide with mimi-room, then write the accepted event,
+//! the outbox rows for every follower provider and the local clients' queue rows, and commit
+//! before answering (persist before acknowledge).
+
+use mimi_proto::clock::next_timestamp;
+use mimi_room::hub::{HubRoom, SubmitRejection};
+use mimi_store::{Store, StoreError};
+use mimi_wire::codec::Body;
+use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage, split_notify};
+use mimi_wire::id::{ClientUri, ProviderId, RoomUri};
+use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use mimi_wire::{Limits, WireError};
+use openmls::prelude::MlsMessageBodyIn;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// Why a request could not be served (each maps to an HTTP status with a reason).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The body is not the draft's struct (400).
+    #[error("malformed body: {0}")]
+    Malformed(#[from] WireError),
+    /// No such room here (404).
+    #[error("no room {0} is hosted here")]
+    NoRoom(String),
+    /// The caller may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The room already exists (409).
+    #[error("room {0} exists already")]
+    RoomExists(String),
+    /// The room's stored state cannot be used (500, our side).
+    #[error("room state: {0}")]
+    RoomState(String),
+    /// Storage failed (503, retry).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One provider's protocol services.
+#[derive(Clone)]
+pub struct Node {
+    /// This provider.
+    pub domain: ProviderId,
+    /// Its database.
+    pub store: Store,
+    /// Decoding limits.
+    pub limits: Limits,
+}
+
+/// What the hub answers an update with.
+pub struct UpdateAnswer {
+    /// The draft's response.
+    pub response: UpdateRoomResponse,
+}
+
+fn fanout_of(bundle: &HandshakeBundle, ts: u64) -> FanoutMessage {
+    match bundle {
+        HandshakeBundle::Commit { commit, .. } => FanoutMessage {
+            timestamp: ts,
+            message: commit.clone(),
+            extra: FanoutExtra::Commit(Vec::new()),
+        },
+        HandshakeBundle::Proposal {
+            proposal,
+            more_proposals,
+        } => FanoutMessage {
+            timestamp: ts,
+            message: proposal.clone(),
+            extra: FanoutExtra::Proposal(more_proposals.clone()),
+        },
+    }
+}
+
+impl Node {
+    /// Hosts a new room from its creator's GroupInfo and tree (client API; the creator is a
+    /// local client).
+    pub async fn create_room(
+        &self,
+        room: &RoomUri,
+        creator: &ClientUri,
+        gi: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+    ) -> Result<u64, NodeError> {
+        if room.provider() != self.domain {
+            return Err(NodeError::Forbidden(format!(
+                "{room} is not a room of {}",
+                self.domain
+            )));
+        }
+        if creator.provider() != self.domain {
+            return Err(NodeError::Forbidden(format!(
+                "{creator} is not a client of {}",
+                self.domain
+            )));
+        }
+        let hub = HubRoom::bootstrap(room.clone(), gi, tree)
+            .map_err(|e| NodeError::Forbidden(format!("cannot host this group: {e}")))?;
+        if !hub.clients().contains(creator) {
+            return Err(NodeError::Forbidden(format!(
+                "{creator} is not in the group it asks to host"
+            )));
+        }
+        match self
+            .store
+            .create_room(
+                room.as_str(),
+                self.domain.as_str(),
+                &hub.snapshot(),
+                hub.epoch(),
+            )
+            .await
+        {
+            Err(StoreError::Conflict(_)) => return Err(NodeError::RoomExists(room.to_string())),
+            r => r?,
+        }
+        self.store
+            .add_member(room.as_str(), creator.as_str())
+            .await?;
+        Ok(hub.epoch())
+    }
+
+    /// The hub's update endpoint (protocol-06 §5.3). `now_ms` is the wall clock.
+    pub async fn hub_update(
+        &self,
+        room: &RoomUri,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<UpdateRoomResponse, NodeError> {
+        let bundle = HandshakeBundle::decode_with(body, self.limits)?;
+        let mut tx = match self.store.begin_room(room.as_str()).await {
+            Err(StoreError::NotFound(_)) => return Err(NodeError::NoRoom(room.to_string())),
+            r => r?,
+        };
+        if tx.room().hub != self.domain.as_str() {
+            return Err(NodeError::NoRoom(room.to_string()));
+        }
+        let mut hub =
+            HubRoom::restore(&tx.room().state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let providers_before: BTreeSet<ProviderId> = hub.providers();
+        let mut accepted = match hub.handle_update(&bundle) {
+            Ok(a) => a,
+            // Refused: nothing is written (the transaction is dropped).
+            Err(rejection) => return Ok(rejection.response()),
+        };
+        HubRoom::welcome_of(&bundle, &mut accepted)
+            .map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
+        let item = fanout_of(&bundle, ts).encode();
+        let seq = tx.append_event(ts, &item).await?;
+        // PROTO-fanout: every other provider with clients before or after the handshake.
+        let mut providers: BTreeSet<ProviderId> = accepted.providers.clone();
+        providers.extend(providers_before);
+        for p in &providers {
+            if *p != self.domain {
+                tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;
+            }
+        }
+        // Local clients of the room get it in their queues.
+        for c in self.store_members_local(&hub, &accepted.added) {
+            tx.enqueue_client(c.as_str(), &item, now_ms).await?;
+        }
+        // The Welcome: to the providers of the added clients; local ones straight to their queues.
+        if let (Some((welcome, targets)), HandshakeBundle::Commit { ratchet_tree, .. }) =
+            (&accepted.welcome, &bundle)
+        {
+            let w = FanoutMessage {
+                timestamp: ts,
+                message: welcome.clone(),
+                extra: FanoutExtra::Welcome(ratchet_tree.clone()),
+            }
+            .encode();
+            for p in targets {
+                if *p != self.domain {
+                    tx.enqueue_outbox(p.as_str(), seq, &w, now_ms).await?;
+                }
+            }
+            for c in accepted
+                .added
+                .iter()
+                .filter(|c| c.provider() == self.domain)
+            {
+                tx.enqueue_client(c.as_str(), &w, now_ms).await?;
+            }
+        }
+        tx.set_state(hub.snapshot(), hub.epoch());
+        tx.commit().await?;
+        for c in accepted
+            .added
+            .iter()
+            .filter(|c| c.provider() == self.domain)
+        {
+            self.store.add_member(room.as_str(), c.as_str()).await?;
+        }
+        for c in accepted
+            .removed
+            .iter()
+            .filter(|c| c.provider() == self.domain)
+        {
+            self.store.remove_member(room.as_str(), c.as_str()).await?;
+        }
+        Ok(UpdateRoomResponse {
+            error_description: String::new(),
+            outcome: UpdateOutcome::Success {
+                accepted_timestamp: ts,
+            },
+        })
+    }
+
+    /// Local clients in the group now, except those just added (they get the Welcome).
+    fn store_members_local(&self, hub: &HubRoom, added: &[ClientUri]) -> Vec<ClientUri> {
+        hub.clients()
+            .into_iter()
+            .filter(|c| c.provider() == self.domain && !added.contains(c))
+            .collect()
+    }
+
+    /// The hub's submitMessage endpoint (protocol-06 §5.4). `from` is the calling provider
+    /// (or this one for local clients): the sender must be one of its users.
+    pub async fn hub_submit(
+        &self,
+        room: &RoomUri,
+        from: &ProviderId,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<SubmitMessageResponse, NodeError> {
+        let req = SubmitMessageRequest::decode_with(body, self.limits)?;
+        if req.sending_uri.provider() != *from {
+            return Err(NodeError::Forbidden(format!(
+                "{from} may not submit for {}",
+                req.sending_uri
+            )));
+        }
+        let mut tx = match self.store.begin_room(room.as_str()).await {
+            Err(StoreError::NotFound(_)) => return Err(NodeError::NoRoom(room.to_string())),
+            r => r?,
+        };
+        let hub =
+            HubRoom::restore(&tx.room().state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let outcome = match hub.check_submit(&req) {
+            Ok(()) => None,
+            Err(SubmitRejection::EpochTooOld { current_epoch, .. }) => {
+                Some(SubmitOutcome::EpochTooOld { current_epoch })
+            }
+            Err(SubmitRejection::NotAllowed(_)) => Some(SubmitOutcome::NotAllowed),
+        };
+        if let Some(outcome) = outcome {
+            return Ok(SubmitMessageResponse { outcome });
+        }
+        let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
+        let item = FanoutMessage {
+            timestamp: ts,
+            message: req.app_message.clone(),
+            extra: FanoutExtra::Application(None),
+        }
+        .encode();
+        let seq = tx.append_event(ts, &item).await?;
+        for p in hub.providers() {
+            if p != self.domain {
+                tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;
+            }
+        }
+        for c in self.store_members_local(&hub, &[]) {
+            tx.enqueue_client(c.as_str(), &item, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(SubmitMessageResponse {
+            outcome: SubmitOutcome::Accepted {
+                accepted_timestamp: ts,
+                frank: None,
+            },
+        })
+    }
+
+    /// The follower's notify endpoint (protocol-06 §5.5): every FanoutMessage delivered once
+    /// to the room's local clients (`PROTO-5.5-dedup`), Welcomes to the clients whose
+    /// KeyPackages they name. Returns how many items were new.
+    pub async fn notify(
+        &self,
+        hub: &ProviderId,
+        room: &RoomUri,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<usize, NodeError> {
+        if room.provider() != *hub {
+            return Err(NodeError::Forbidden(format!(
+                "{hub} is not the hub of {room}"
+            )));
+        }
+        let items = split_notify(body, self.limits)?;
+        let mut new = 0;
+        for (item, bytes) in items {
+            let hash = Sha256::digest(&bytes);
+            if !self.store.inbox_first_seen(&hash, now_ms).await? {
+                continue;
+            }
+            new += 1;
+            let mut targets: Vec<String> = Vec::new();
+            if matches!(item.extra, FanoutExtra::Welcome(_)) {
+                // Route by KeyPackageRef (target side): the clients whose KeyPackages we gave out.
+                if let Ok(MlsMessageBodyIn::Welcome(w)) = item.message.parse().map(|m| m.extract())
+                {
+                    for s in w.secrets() {
+                        if let Some(c) = self
+                            .store
+                            .client_of_key_package(s.new_member().as_slice())
+                            .await?
+                        {
+                            self.store.add_member(room.as_str(), &c).await?;
+                            targets.push(c);
+                        }
+                    }
+                }
+            } else {
+                targets = self.store.members(room.as_str()).await?;
+            }
+            let rows: Vec<(String, String, Vec<u8>)> = targets
+                .into_iter()
+                .map(|c| (c, room.to_string(), bytes.clone()))
+                .collect();
+            self.store.enqueue(&rows, now_ms).await?;
+        }
+        Ok(new)
+    }
+}

@@ -1,0 +1,282 @@
+//! Two providers' services over real SQLite files, without the network: the hub persists
+//! before it answers, its outbox carries the Welcome and the handshake to the follower, the
+//! follower delivers each item once to the right clients, and messages flow both ways.
+
+use mimi_content::MimiContent;
+use mimi_node::service::Node;
+use mimi_proto::outbox::{OutboxItem, next_batch};
+use mimi_room::client::{Device, Event, Room};
+use mimi_room::codepoints::CodePoints;
+use mimi_room::presets::private_group;
+use mimi_store::Store;
+use mimi_wire::codec::Body;
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::id::{ClientUri, ProviderId, RoomUri, UserUri};
+use mimi_wire::submit::SubmitOutcome;
+use mimi_wire::update::UpdateOutcome;
+use openmls::prelude::tls_codec::Deserialize;
+use openmls::prelude::{BasicCredential, ExternalSender, KeyPackageIn, ProtocolVersion};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::RustCrypto;
+use openmls_traits::types::SignatureScheme;
+
+async fn node(domain: &str) -> Node {
+    let dir = std::env::temp_dir().join(format!(
+        "mimi-node-service-{}-{domain}-{}",
+        std::process::id(),
+        rand_tag()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    Node {
+        domain: ProviderId::parse(domain).unwrap(),
+        store: Store::open(dir.join("node.sqlite").to_str().unwrap())
+            .await
+            .unwrap(),
+        limits: mimi_wire::Limits::DEFAULT,
+    }
+}
+
+fn rand_tag() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn room() -> RoomUri {
+    RoomUri::parse("mimi://a.example/r/clubhouse").unwrap()
+}
+
+/// Runs the hub's outbox to one follower once (what the outbox worker does over QUIC).
+async fn deliver(hub: &Node, follower: &Node) -> usize {
+    let rows = hub
+        .store
+        .claim_outbox(follower.domain.as_str(), "test", 10_000_000, 60_000, 100)
+        .await
+        .unwrap();
+    let queue: Vec<OutboxItem> = rows
+        .iter()
+        .map(|r| OutboxItem {
+            room: r.room_uri.clone(),
+            seq: r.stream_seq,
+            fanout: r.body.clone(),
+        })
+        .collect();
+    let mut delivered = 0;
+    let mut rest = &queue[..];
+    while let Some(batch) = next_batch(rest, 64 * 1024) {
+        let room = RoomUri::parse(&batch.room).unwrap();
+        delivered += follower
+            .notify(&hub.domain, &room, &batch.body, 10)
+            .await
+            .unwrap();
+        // A repeated body (the hub did not see our 201) is acknowledged and not delivered again.
+        assert_eq!(
+            follower
+                .notify(&hub.domain, &room, &batch.body, 11)
+                .await
+                .unwrap(),
+            0
+        );
+        rest = &rest[batch.count..];
+    }
+    hub.store.complete_outbox(&rows).await.unwrap();
+    delivered
+}
+
+async fn drain(node: &Node, client: &ClientUri) -> Vec<FanoutMessage> {
+    let items = node
+        .store
+        .fetch_queue(client.as_str(), 0, 100)
+        .await
+        .unwrap();
+    if let Some(last) = items.last() {
+        node.store.ack(client.as_str(), last.seq).await.unwrap();
+    }
+    items
+        .iter()
+        .map(|i| FanoutMessage::decode(&i.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
+    let a = node("a.example").await;
+    let b = node("b.example").await;
+
+    // Alice creates the room on her hub.
+    let alice = Device::new(ClientUri::parse("mimi://a.example/d/alice/1").unwrap()).unwrap();
+    let k = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
+    let hub_sender = ExternalSender::new(
+        k.to_public_vec().into(),
+        BasicCredential::new(b"mimi://a.example".to_vec()).into(),
+    );
+    let (mut alice_room, gi, tree) = alice
+        .create_room(
+            &room(),
+            &private_group(&CodePoints::DRAFT),
+            hub_sender,
+            Some("Clubhouse"),
+        )
+        .unwrap();
+    a.create_room(&room(), &alice.client, &gi, &tree)
+        .await
+        .unwrap();
+    assert!(
+        a.create_room(&room(), &alice.client, &gi, &tree)
+            .await
+            .is_err(),
+        "a room is created once"
+    );
+
+    // Bob's KeyPackage is on his provider; the hub's claim gives it to Alice.
+    let bob = Device::new(ClientUri::parse("mimi://b.example/d/bob/1").unwrap()).unwrap();
+    let kp = bob.key_package().unwrap();
+    let kp_ref = KeyPackageIn::tls_deserialize_exact(kp.as_slice())
+        .unwrap()
+        .validate(&RustCrypto::default(), ProtocolVersion::Mls10)
+        .unwrap()
+        .hash_ref(&RustCrypto::default())
+        .unwrap();
+    b.store
+        .add_key_packages(
+            bob.client.as_str(),
+            &[(kp_ref.as_slice().to_vec(), kp.clone(), u64::MAX / 4, false)],
+        )
+        .await
+        .unwrap();
+    let claimed = b
+        .store
+        .claim_key_package(bob.client.as_str(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Alice adds Bob: the hub persists and answers success.
+    let out = alice_room
+        .add_users(
+            &alice,
+            &[(UserUri::parse("mimi://b.example/u/bob").unwrap(), 2)],
+            &[claimed.key_package],
+        )
+        .unwrap();
+    let resp = a
+        .hub_update(&room(), &out.bundle.encode(), 1_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            resp.outcome,
+            UpdateOutcome::Success {
+                accepted_timestamp: 1_000
+            }
+        ),
+        "{resp:?}"
+    );
+    alice_room.merge(&alice).unwrap();
+    assert_eq!(
+        a.store.room(room().as_str()).await.unwrap().unwrap().epoch,
+        1
+    );
+
+    // The outbox carries the Welcome to b.example; Bob's provider routes it by KeyPackageRef.
+    assert!(deliver(&a, &b).await >= 1);
+    let items = drain(&b, &bob.client).await;
+    let welcome = items
+        .iter()
+        .find(|i| matches!(i.extra, FanoutExtra::Welcome(_)))
+        .expect("a Welcome for Bob");
+    let FanoutExtra::Welcome(t) = &welcome.extra else {
+        unreachable!()
+    };
+    let mut bob_room: Room = bob.join_from_welcome(&room(), &welcome.message, t).unwrap();
+    assert_eq!(bob_room.epoch(), 1);
+
+    // Bob sends through his provider to the hub; Alice gets it from her queue.
+    let hello = MimiContent::text([1; 16], "hello from b.example");
+    let req = bob_room.send(&bob, &hello.encode().unwrap()).unwrap();
+    let r = a
+        .hub_submit(
+            &room(),
+            &ProviderId::parse("b.example").unwrap(),
+            &req.encode(),
+            2_000,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r.outcome,
+            SubmitOutcome::Accepted {
+                accepted_timestamp: 2_000,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    // b.example may not submit for a user of a.example.
+    let forged = mimi_wire::submit::SubmitMessageRequest {
+        sending_uri: mimi_wire::id::MimiUri::parse("mimi://a.example/u/alice").unwrap(),
+        ..req.clone()
+    };
+    assert!(
+        a.hub_submit(
+            &room(),
+            &ProviderId::parse("b.example").unwrap(),
+            &forged.encode(),
+            2_001
+        )
+        .await
+        .is_err()
+    );
+    let got: Vec<Event> = drain(&a, &alice.client)
+        .await
+        .iter()
+        .map(|i| alice_room.process(&alice, i).unwrap())
+        .collect();
+    assert!(got.iter().any(|e| matches!(e, Event::Message { content, .. } if MimiContent::decode(content).unwrap() == hello)), "{got:?}");
+
+    // Alice replies; the follower delivers it to Bob once.
+    let reply = MimiContent::text([2; 16], "hi Bob");
+    let req = alice_room.send(&alice, &reply.encode().unwrap()).unwrap();
+    a.hub_submit(&room(), &a.domain, &req.encode(), 3_000)
+        .await
+        .unwrap();
+    deliver(&a, &b).await;
+    let got: Vec<Event> = drain(&b, &bob.client)
+        .await
+        .iter()
+        .map(|i| bob_room.process(&bob, i).unwrap())
+        .collect();
+    // Bob's own message comes back (ignored as his echo) and Alice's reply arrives once.
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], Event::Ignored);
+    assert!(matches!(&got[1], Event::Message { sender, content }
+        if *sender == alice.client && MimiContent::decode(content).unwrap() == reply));
+
+    // A stale commit is refused with wrongEpoch and nothing is written.
+    let stale = out.bundle.encode();
+    let resp = a.hub_update(&room(), &stale, 4_000).await.unwrap();
+    assert!(
+        matches!(resp.outcome, UpdateOutcome::WrongEpoch { current_epoch: 1 }),
+        "{resp:?}"
+    );
+    assert_eq!(
+        a.store.room(room().as_str()).await.unwrap().unwrap().epoch,
+        1
+    );
+    // Garbage is a malformed body, unknown rooms are not found.
+    assert!(matches!(
+        a.hub_update(&room(), b"garbage", 1).await,
+        Err(mimi_node::service::NodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        a.hub_update(
+            &RoomUri::parse("mimi://a.example/r/none").unwrap(),
+            &stale,
+            1
+        )
+        .await,
+        Err(mimi_node::service::NodeError::NoRoom(_))
+    ));
+}
