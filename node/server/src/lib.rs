@@ -6,10 +6,14 @@
 //!
 //! - [`config`]: the TOML configuration with documented defaults.
 //! - [`metrics`]: counters, gauges and histograms in the Prometheus text format.
+//! - [`http`]: the draft's endpoints over HTTP/3 routed to the services; [`outbox`]: the
+//!   worker that delivers the hub's fanout to followers.
 //! - [`service`]: the hub's update and submitMessage and the follower's notify over the store.
 //! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
 pub mod admin;
 pub mod config;
+pub mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod service;

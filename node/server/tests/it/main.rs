@@ -3,5 +3,6 @@
 
 mod admin;
 mod config;
+mod federation;
 mod metrics;
 mod service;

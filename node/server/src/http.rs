@@ -1,0 +1,152 @@
+//! The node's HTTP/3 face (`PROTO-endpoints`): the draft's provider endpoints routed to the
+//! services, with every failure a status and a reason. Transport authentication happened in
+//! mimi-net: a provider request arrives with the calling provider's verified domain.
+
+use crate::service::{Node, NodeError};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use mimi_net::paths::{self, DIRECTORY_PATH};
+use mimi_net::server::Handler;
+use mimi_net::{Peer, Request, Response};
+use mimi_wire::codec::Body;
+use mimi_wire::directory::Endpoint;
+use mimi_wire::id::{ProviderId, RoomUri};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The wall clock in milliseconds (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    })
+}
+
+/// Routes requests to a node's services.
+pub struct NodeHandler {
+    /// The services.
+    pub node: Node,
+    /// `host:port` this node is reached at (for the directory's templates).
+    pub authority: String,
+    /// The clock.
+    pub clock: Clock,
+}
+
+fn status_of(e: &NodeError) -> StatusCode {
+    match e {
+        NodeError::Malformed(_) => StatusCode::BAD_REQUEST,
+        NodeError::NoRoom(_) => StatusCode::NOT_FOUND,
+        NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+        NodeError::RoomExists(_) => StatusCode::CONFLICT,
+        NodeError::RoomState(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        NodeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn binary(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(status, Bytes::from(body));
+    r.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    r
+}
+
+impl NodeHandler {
+    async fn route(&self, req: Request) -> Response {
+        let now = (self.clock)();
+        if req.path.split('?').next() == Some(DIRECTORY_PATH) {
+            if req.method != Method::GET {
+                return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
+            }
+            let mut r = Response::new(StatusCode::OK, paths::directory(&self.authority).to_json());
+            r.headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return r;
+        }
+        let Some((endpoint, id)) = paths::route(&req.path) else {
+            return Response::error(
+                StatusCode::NOT_FOUND,
+                format!("no endpoint {} (see {DIRECTORY_PATH})", req.path),
+            );
+        };
+        if req.method != Method::POST {
+            return Response::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} takes POST", endpoint.name()),
+            );
+        }
+        let Peer::Provider(from) = &req.peer else {
+            return Response::error(
+                StatusCode::UNAUTHORIZED,
+                "provider endpoints need a provider identity",
+            );
+        };
+        let Ok(from) = ProviderId::parse(from) else {
+            return Response::error(
+                StatusCode::FORBIDDEN,
+                "the calling provider's name is not a domain",
+            );
+        };
+        let room = match RoomUri::parse(&id) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    endpoint,
+                    Endpoint::Update | Endpoint::SubmitMessage | Endpoint::Notify
+                ) =>
+            {
+                return Response::error(StatusCode::BAD_REQUEST, e.to_string());
+            }
+            Err(_) => {
+                return Response::error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    format!("{} is not served by this node yet", endpoint.name()),
+                );
+            }
+        };
+        let result = match endpoint {
+            // PROTO-5.3: only the hub answers update and submitMessage.
+            Endpoint::Update => self
+                .node
+                .hub_update(&room, &req.body, now)
+                .await
+                .map(|r| binary(StatusCode::OK, r.encode())),
+            Endpoint::SubmitMessage => self
+                .node
+                .hub_submit(&room, &from, &req.body, now)
+                .await
+                .map(|r| binary(StatusCode::OK, r.encode())),
+            // PROTO-5.5: 201 for a new or a repeated body.
+            Endpoint::Notify => self
+                .node
+                .notify(&from, &room, &req.body, now)
+                .await
+                .map(|_| Response::new(StatusCode::CREATED, Bytes::new())),
+            other => {
+                return Response::error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    format!("{} is not served by this node yet", other.name()),
+                );
+            }
+        };
+        result.unwrap_or_else(|e| {
+            tracing::info!(endpoint = endpoint.name(), error = %e, "request refused");
+            Response::error(status_of(&e), e.to_string())
+        })
+    }
+}
+
+impl Handler for NodeHandler {
+    fn handle(&self, req: Request) -> Pin<Box<dyn Future<Output = Response> + Send + '_>> {
+        Box::pin(self.route(req))
+    }
+}

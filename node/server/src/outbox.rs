@@ -1,0 +1,132 @@
+//! The outbox worker (`PROTO-5.5-retry-after`): for every follower with work, claim the due
+//! head of its queue, send consecutive items of a room as one notify body over the pooled
+//! connection, mark them done on 201 and schedule a retry otherwise. Items stay in the
+//! database until acknowledged, so a restart resumes where it stopped.
+
+use crate::http::Clock;
+use crate::service::Node;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use mimi_net::client::Connector;
+use mimi_net::paths;
+use mimi_proto::backoff::RetryPolicy;
+use mimi_proto::outbox::{OutboxItem, Outcome, next_batch, outcome};
+use mimi_store::OutboxRow;
+use mimi_wire::directory::Endpoint;
+
+/// Outbox settings.
+#[derive(Clone, Debug)]
+pub struct OutboxConfig {
+    /// This worker's name (lease owner).
+    pub owner: String,
+    /// How long a claim lasts.
+    pub lease_ms: u64,
+    /// Largest notify body.
+    pub batch_max_bytes: usize,
+    /// The retry schedule.
+    pub retry: RetryPolicy,
+}
+
+/// One pass over every follower with work; returns how many items were delivered.
+pub async fn run_once(
+    node: &Node,
+    connector: &Connector,
+    cfg: &OutboxConfig,
+    clock: &Clock,
+) -> usize {
+    let followers = match node.store.followers_with_work().await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox: cannot list followers");
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for follower in followers {
+        let now = clock();
+        let rows = match node
+            .store
+            .claim_outbox(&follower, &cfg.owner, now, cfg.lease_ms, 256)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%follower, error = %e, "outbox: claim failed");
+                continue;
+            }
+        };
+        let items: Vec<OutboxItem> = rows
+            .iter()
+            .map(|r| OutboxItem {
+                room: r.room_uri.clone(),
+                seq: r.stream_seq,
+                fanout: r.body.clone(),
+            })
+            .collect();
+        let mut offset = 0;
+        while let Some(batch) = next_batch(&items[offset..], cfg.batch_max_bytes) {
+            let part: Vec<OutboxRow> = rows[offset..offset + batch.count].to_vec();
+            offset += batch.count;
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&batch.first_seq.to_string()) {
+                headers.insert("mimi-notify-seq", v);
+            }
+            let path = paths::path(Endpoint::Notify, &batch.room);
+            let answer = connector
+                .request(
+                    &follower,
+                    Method::POST,
+                    &path,
+                    headers,
+                    Bytes::from(batch.body),
+                )
+                .await;
+            let (status, retry_after) = match &answer {
+                Ok(r) => (
+                    Some(r.status.as_u16()),
+                    r.headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                ),
+                Err(e) => {
+                    tracing::info!(%follower, error = %e, "outbox: no answer");
+                    (None, None)
+                }
+            };
+            let attempts = part.iter().map(|r| r.attempts).max().unwrap_or(0);
+            let result = match outcome(
+                status,
+                retry_after.as_deref(),
+                attempts,
+                now ^ batch.first_seq,
+                &cfg.retry,
+                now / 1000,
+            ) {
+                Outcome::Delivered => {
+                    delivered += part.len();
+                    node.store.complete_outbox(&part).await
+                }
+                Outcome::Retry {
+                    after,
+                    reason,
+                    refused,
+                } => {
+                    if refused {
+                        tracing::warn!(%follower, %reason, "outbox: follower refused a notify");
+                    }
+                    let next =
+                        now.saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+                    // The rest of this follower's claimed rows wait too (order is kept).
+                    let rest: Vec<OutboxRow> = rows[offset - part.len()..].to_vec();
+                    offset = rows.len();
+                    node.store.retry_outbox(&rest, next).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(%follower, error = %e, "outbox: cannot record the outcome");
+            }
+        }
+    }
+    delivered
+}
