@@ -1,0 +1,12 @@
+//! Fuzz target: `UpdateRoomResponse` decoding never panics, and what decodes re-encodes to
+//! the same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mimi_wire::codec::Body;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(v) = mimi_wire::update::UpdateRoomResponse::decode(data) {
+        assert_eq!(v.encode(), data);
+    }
+});
