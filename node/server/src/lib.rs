@@ -8,6 +8,7 @@
 //! - [`metrics`]: counters, gauges and histograms in the Prometheus text format.
 //! - [`http`]: the draft's endpoints over HTTP/3 routed to the services; [`outbox`]: the
 //!   worker that delivers the hub's fanout to followers.
+//! - [`run`]: a node from its configuration (the `mimi-node run` command).
 //! - [`service`]: the hub's update and submitMessage and the follower's notify over the store.
 //! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
@@ -16,4 +17,5 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod outbox;
+pub mod run;
 pub mod service;

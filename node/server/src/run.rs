@@ -1,0 +1,173 @@
+//! Running a node from its configuration: storage, the HTTP/3 listener, the outbox worker, the
+//! admin listener; graceful shutdown.
+
+use crate::config::{Config, Database};
+use crate::http::{NodeHandler, system_clock};
+use crate::metrics::Registry;
+use crate::outbox::{OutboxConfig, run_once};
+use crate::service::Node;
+use mimi_net::NetLimits;
+use mimi_net::client::Connector;
+use mimi_net::pki::{load_certs, load_key};
+use mimi_net::server::Server;
+use mimi_net::tls::TlsMaterial;
+use mimi_proto::backoff::RetryPolicy;
+use mimi_store::Store;
+use mimi_wire::id::ProviderId;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Configuration.
+    #[error("{0}")]
+    Config(String),
+    /// TLS material.
+    #[error(transparent)]
+    Pki(#[from] mimi_net::pki::PkiError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] mimi_store::StoreError),
+    /// The listener.
+    #[error(transparent)]
+    Server(#[from] mimi_net::server::ServerError),
+    /// Outgoing connections.
+    #[error(transparent)]
+    Call(#[from] mimi_net::client::CallError),
+    /// The admin listener.
+    #[error("admin listener: {0}")]
+    Admin(std::io::Error),
+}
+
+/// A running node.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    server: Server,
+    worker: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    _admin: Option<crate::admin::Admin>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests finish, stops the outbox worker.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.server.shutdown(Duration::from_secs(5)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.worker).await;
+    }
+}
+
+/// Starts a node.
+pub async fn start(cfg: &Config) -> Result<Running, RunError> {
+    let domain = ProviderId::parse(&cfg.domain).map_err(|e| RunError::Config(e.to_string()))?;
+    let location = match &cfg.database {
+        Database::Sqlite(p) => p.display().to_string(),
+        Database::Postgres(url) => url.clone(),
+    };
+    let store = Store::open(&location).await?;
+    let tls = TlsMaterial {
+        chain: load_certs(&cfg.tls.certificate)?,
+        key: Arc::new(load_key(&cfg.tls.key)?),
+        roots: cfg
+            .tls
+            .trusted_roots
+            .iter()
+            .map(|p| load_certs(p))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat(),
+    };
+    let limits = NetLimits {
+        max_body: cfg.limits.max_body_bytes,
+        max_streams: cfg.limits.max_concurrent_streams,
+        request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
+        ..NetLimits::default()
+    };
+    let node = Node {
+        domain: domain.clone(),
+        store: store.clone(),
+        limits: mimi_wire::Limits::DEFAULT,
+    };
+    let clock = system_clock();
+    let handler = Arc::new(NodeHandler {
+        node: node.clone(),
+        authority: format!("{}:{}", cfg.domain, cfg.listen.port()),
+        clock: clock.clone(),
+    });
+    let server = Server::start(&cfg.domain, cfg.listen, &tls, limits, handler)?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let mut peers = HashMap::new();
+    for (peer, hostport) in &cfg.peers {
+        let resolved = hostport
+            .to_socket_addrs()
+            .map_err(|e| RunError::Config(format!("peer {peer} at {hostport}: {e}")))?
+            .next()
+            .ok_or_else(|| RunError::Config(format!("peer {peer} at {hostport}: no address")))?;
+        peers.insert(peer.clone(), resolved);
+    }
+    let connector =
+        Connector::provider(&cfg.domain, &tls.chain, &tls.key, &tls.roots, peers, limits)?;
+    let outbox = OutboxConfig {
+        owner: format!("{}-{}", cfg.domain, std::process::id()),
+        lease_ms: 30_000,
+        batch_max_bytes: cfg.outbox.batch_max_bytes,
+        retry: RetryPolicy {
+            base: Duration::from_millis(cfg.outbox.retry_base_ms),
+            max: Duration::from_millis(cfg.outbox.retry_max_ms),
+            ..RetryPolicy::default()
+        },
+    };
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(Registry::new());
+    let depth = metrics
+        .gauge(
+            "mimi_outbox_depth",
+            "FanoutMessages waiting per follower provider.",
+            &["follower"],
+        )
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let delivered = metrics
+        .counter(
+            "mimi_outbox_delivered_total",
+            "FanoutMessages acknowledged by followers.",
+            &[],
+        )
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let worker_node = node.clone();
+    let worker = tokio::spawn(async move {
+        loop {
+            let n = run_once(&worker_node, &connector, &outbox, &clock).await;
+            let _ = delivered.add(&[], n as u64);
+            if let Ok(d) = worker_node.store.outbox_depth().await {
+                for (f, v) in d {
+                    let _ = depth.set(&[&f], i64::try_from(v).unwrap_or(i64::MAX));
+                }
+            }
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tokio::time::sleep(Duration::from_millis(if n > 0 { 10 } else { 200 })) => {}
+            }
+        }
+    });
+    let admin = match cfg.admin_listen {
+        Some(a) => Some(
+            crate::admin::Admin::start(a, metrics)
+                .await
+                .map_err(RunError::Admin)?,
+        ),
+        None => None,
+    };
+    tracing::info!(domain = %cfg.domain, %addr, "node running");
+    Ok(Running {
+        addr,
+        server,
+        worker,
+        stop,
+        _admin: admin,
+    })
+}
