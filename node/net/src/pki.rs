@@ -51,6 +51,14 @@ pub struct Issued {
     pub key_pem: String,
 }
 
+impl Issued {
+    /// Writes the certificate and key (the key readable by the owner only).
+    pub fn write(&self, cert: &Path, key: &Path) -> Result<(), PkiError> {
+        write_pem(cert, &self.cert_pem, false)?;
+        write_pem(key, &self.key_pem, true)
+    }
+}
+
 impl Ca {
     /// A new self-signed CA named `name`.
     pub fn new(name: &str) -> Result<Self, PkiError> {
@@ -78,6 +86,7 @@ impl Ca {
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
         let mut params = CertificateParams::new(vec![domain.to_owned()])?;
         params.distinguished_name.push(DnType::CommonName, domain);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -88,6 +97,12 @@ impl Ca {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// Writes the CA's certificate and key (the key readable by the owner only).
+    pub fn write(&self, cert: &Path, key: &Path) -> Result<(), PkiError> {
+        write_pem(cert, &self.cert_pem, false)?;
+        write_pem(key, &self.key_pem, true)
     }
 
     /// Reads a CA from its two PEM files.
@@ -155,4 +170,20 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 /// A private key from a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
     key_from_pem(&read(path)?, &path.display().to_string())
+}
+
+/// The trusted roots of a federation: every certificate of every file (a list of CA files, or
+/// one file with several CAs). At least one is required.
+pub fn load_roots<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let mut roots = Vec::new();
+    for p in paths {
+        roots.extend(load_certs(p.as_ref())?);
+    }
+    if roots.is_empty() {
+        return Err(PkiError::Pem {
+            path: "trusted roots".into(),
+            problem: "no trusted root is configured".into(),
+        });
+    }
+    Ok(roots)
 }

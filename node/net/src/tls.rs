@@ -40,6 +40,34 @@ pub struct TlsMaterial {
     pub roots: Vec<CertificateDer<'static>>,
 }
 
+impl TlsMaterial {
+    /// Reads a certificate chain, its key and the trusted roots from PEM files.
+    pub fn load<P: AsRef<std::path::Path>>(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        roots: &[P],
+    ) -> Result<Self, crate::pki::PkiError> {
+        Ok(Self {
+            chain: crate::pki::load_certs(cert)?,
+            key: Arc::new(crate::pki::load_key(key)?),
+            roots: crate::pki::load_roots(roots)?,
+        })
+    }
+
+    /// From PEM text (an issued certificate and the federation's CA certificates).
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        roots_pem: &str,
+    ) -> Result<Self, crate::pki::PkiError> {
+        Ok(Self {
+            chain: crate::pki::certs_from_pem(cert_pem, "certificate")?,
+            key: Arc::new(crate::pki::key_from_pem(key_pem, "key")?),
+            roots: crate::pki::certs_from_pem(roots_pem, "trusted roots")?,
+        })
+    }
+}
+
 fn root_store(roots: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for r in roots {

@@ -5,11 +5,11 @@
 use crate::service::{Node, NodeError};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
-use mimi_net::paths::{self, DIRECTORY_PATH};
+use mimi_net::paths::{self, DIRECTORY_PATH, Endpoint, Route};
 use mimi_net::server::Handler;
 use mimi_net::{Peer, Request, Response};
 use mimi_wire::codec::Body;
-use mimi_wire::directory::Endpoint;
+use mimi_wire::directory::Directory;
 use mimi_wire::id::{ProviderId, RoomUri};
 use std::future::Future;
 use std::pin::Pin;
@@ -61,22 +61,35 @@ fn binary(status: StatusCode, body: Vec<u8>) -> Response {
 impl NodeHandler {
     async fn route(&self, req: Request) -> Response {
         let now = (self.clock)();
-        if req.path.split('?').next() == Some(DIRECTORY_PATH) {
-            if req.method != Method::GET {
-                return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
+        let (endpoint, id) = match paths::route(&req.path) {
+            Route::Directory => {
+                if req.method != Method::GET {
+                    return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
+                }
+                let d = Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                let mut r = Response::new(StatusCode::OK, d.to_json());
+                r.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                return r;
             }
-            let mut r = Response::new(StatusCode::OK, paths::directory(&self.authority).to_json());
-            r.headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            return r;
-        }
-        let Some((endpoint, id)) = paths::route(&req.path) else {
-            return Response::error(
-                StatusCode::NOT_FOUND,
-                format!("no endpoint {} (see {DIRECTORY_PATH})", req.path),
-            );
+            Route::Endpoint(e, id) => (e, id),
+            Route::BadEndpoint(e) => {
+                return Response::error(StatusCode::BAD_REQUEST, e.to_string());
+            }
+            Route::ClientApi(_) => {
+                return Response::error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "the client API is not served by this node yet",
+                );
+            }
+            Route::Unknown => {
+                return Response::error(
+                    StatusCode::NOT_FOUND,
+                    format!("no endpoint {} (see {DIRECTORY_PATH})", req.path),
+                );
+            }
         };
         if req.method != Method::POST {
             return Response::error(

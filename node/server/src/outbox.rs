@@ -8,11 +8,10 @@ use crate::service::Node;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use mimi_net::client::Connector;
-use mimi_net::paths;
+use mimi_net::paths::{self, Endpoint};
 use mimi_proto::backoff::RetryPolicy;
 use mimi_proto::outbox::{OutboxItem, Outcome, next_batch, outcome};
 use mimi_store::OutboxRow;
-use mimi_wire::directory::Endpoint;
 
 /// Outbox settings.
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@ use mimi_proto::backoff::RetryPolicy;
 use mimi_store::Store;
 use mimi_wire::id::ProviderId;
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,15 +101,9 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     let addr = server
         .local_addr()
         .map_err(|e| RunError::Config(e.to_string()))?;
-    let mut peers = HashMap::new();
-    for (peer, hostport) in &cfg.peers {
-        let resolved = hostport
-            .to_socket_addrs()
-            .map_err(|e| RunError::Config(format!("peer {peer} at {hostport}: {e}")))?
-            .next()
-            .ok_or_else(|| RunError::Config(format!("peer {peer} at {hostport}: no address")))?;
-        peers.insert(peer.clone(), resolved);
-    }
+    // Peer addresses are resolved when connecting (mimi-net), so a peer that is not up yet is
+    // not an error at start.
+    let peers: HashMap<String, String> = cfg.peers.clone().into_iter().collect();
     let connector =
         Connector::provider(&cfg.domain, &tls.chain, &tls.key, &tls.roots, peers, limits)?;
     let outbox = OutboxConfig {

@@ -1,4 +1,10 @@
-//! Tests of mimi-net over real QUIC on loopback.
+//! Tests of mimi-net over real QUIC on loopback (port 0, every wait bounded).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod transport;
+mod common;
+mod limits;
+mod mtls;
+mod paths;
+mod pki;
+mod pool;
+mod shutdown;

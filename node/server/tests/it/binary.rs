@@ -92,9 +92,9 @@ async fn mimi_node_ca_init_run_serves_and_stops() {
         .parse()
         .unwrap();
     let roots = load_certs(&dir.join("ca/ca.crt")).unwrap();
-    let c = Connector::device(
+    let c = Connector::anonymous(
         &roots,
-        HashMap::from([("a.example".to_owned(), addr)]),
+        HashMap::from([("a.example".to_owned(), addr.to_string())]),
         NetLimits::default(),
     )
     .unwrap();

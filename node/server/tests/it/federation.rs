@@ -6,6 +6,7 @@
 use http::{HeaderMap, Method, StatusCode};
 use mimi_content::MimiContent;
 use mimi_net::client::Connector;
+use mimi_net::paths::Endpoint;
 use mimi_net::pki::{Ca, certs_from_pem, key_from_pem};
 use mimi_net::server::Server;
 use mimi_net::tls::TlsMaterial;
@@ -19,7 +20,6 @@ use mimi_room::codepoints::CodePoints;
 use mimi_room::presets::private_group;
 use mimi_store::Store;
 use mimi_wire::codec::Body;
-use mimi_wire::directory::Endpoint;
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::id::{ClientUri, ProviderId, RoomUri, UserUri};
 use mimi_wire::submit::{SubmitMessageResponse, SubmitOutcome};
@@ -91,9 +91,9 @@ async fn provider(ca: &Ca, domain: &str) -> Provider {
 }
 
 fn connector(from: &Provider, peers: &[&Provider]) -> Connector {
-    let addrs: HashMap<String, SocketAddr> = peers
+    let addrs: HashMap<String, String> = peers
         .iter()
-        .map(|p| (p.node.domain.to_string(), p.addr))
+        .map(|p| (p.node.domain.to_string(), p.addr.to_string()))
         .collect();
     Connector::provider(
         from.node.domain.as_str(),
@@ -345,7 +345,7 @@ async fn proto_outbox_retries_when_the_follower_is_down_and_delivers_later() {
         &a.tls.chain,
         &a.tls.key,
         &a.tls.roots,
-        HashMap::from([("b.example".to_owned(), b_addr)]),
+        HashMap::from([("b.example".to_owned(), b_addr.to_string())]),
         limits,
     )
     .unwrap();
