@@ -28,6 +28,42 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// Request metrics (`PROTO-metrics`): requests by endpoint and status, latency by endpoint.
+#[derive(Clone)]
+pub struct RequestMetrics {
+    requests: crate::metrics::Metric,
+    latency: crate::metrics::Metric,
+}
+
+impl RequestMetrics {
+    /// Declares the metrics in a registry.
+    pub fn new(registry: &crate::metrics::Registry) -> Result<Self, crate::metrics::MetricError> {
+        Ok(Self {
+            requests: registry.counter(
+                "mimi_requests_total",
+                "Requests answered, by endpoint and HTTP status.",
+                &["endpoint", "code"],
+            )?,
+            latency: registry.histogram(
+                "mimi_request_seconds",
+                "Time from request headers to answer, by endpoint.",
+                &["endpoint"],
+            )?,
+        })
+    }
+}
+
+/// The metrics label of a path.
+pub fn endpoint_label(path: &str) -> &'static str {
+    match paths::route(path) {
+        Route::Directory => "directory",
+        Route::Endpoint(e, _) => e.name(),
+        Route::BadEndpoint(_) => "malformed",
+        Route::ClientApi(_) => "client",
+        Route::Unknown => "other",
+    }
+}
+
 /// Routes requests to a node's services.
 pub struct NodeHandler {
     /// The services.
@@ -36,6 +72,8 @@ pub struct NodeHandler {
     pub authority: String,
     /// The clock.
     pub clock: Clock,
+    /// Request metrics, when the node exports them.
+    pub metrics: Option<RequestMetrics>,
 }
 
 fn status_of(e: &NodeError) -> StatusCode {
@@ -161,5 +199,13 @@ impl NodeHandler {
 impl Handler for NodeHandler {
     fn handle(&self, req: Request) -> Pin<Box<dyn Future<Output = Response> + Send + '_>> {
         Box::pin(self.route(req))
+    }
+
+    fn observe(&self, outcome: &mimi_net::server::Outcome<'_>) {
+        if let Some(m) = &self.metrics {
+            let endpoint = endpoint_label(outcome.path);
+            let _ = m.requests.add(&[endpoint, outcome.status.as_str()], 1);
+            let _ = m.latency.observe(&[endpoint], outcome.elapsed);
+        }
     }
 }

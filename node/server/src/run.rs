@@ -92,10 +92,14 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         limits: mimi_wire::Limits::DEFAULT,
     };
     let clock = system_clock();
+    let metrics = Arc::new(Registry::new());
+    let request_metrics =
+        crate::http::RequestMetrics::new(&metrics).map_err(|e| RunError::Config(e.to_string()))?;
     let handler = Arc::new(NodeHandler {
         node: node.clone(),
         authority: format!("{}:{}", cfg.domain, cfg.listen.port()),
         clock: clock.clone(),
+        metrics: Some(request_metrics),
     });
     let server = Server::start(&cfg.domain, cfg.listen, &tls, limits, handler)?;
     let addr = server
@@ -117,7 +121,6 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         },
     };
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let metrics = Arc::new(Registry::new());
     let depth = metrics
         .gauge(
             "mimi_outbox_depth",

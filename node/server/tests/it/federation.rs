@@ -35,6 +35,7 @@ use std::time::Duration;
 
 struct Provider {
     node: Node,
+    metrics: Arc<mimi_node::metrics::Registry>,
     server: Server,
     addr: SocketAddr,
     tls: TlsMaterial,
@@ -68,10 +69,12 @@ async fn provider(ca: &Ca, domain: &str) -> Provider {
         key: Arc::new(key_from_pem(&issued.key_pem, "key").unwrap()),
         roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
     };
+    let metrics = Arc::new(mimi_node::metrics::Registry::new());
     let handler = Arc::new(NodeHandler {
         node: node.clone(),
         authority: domain.to_owned(),
         clock: clock(),
+        metrics: Some(mimi_node::http::RequestMetrics::new(&metrics).unwrap()),
     });
     let server = Server::start(
         domain,
@@ -84,6 +87,7 @@ async fn provider(ca: &Ca, domain: &str) -> Provider {
     let addr = server.local_addr().unwrap();
     Provider {
         node,
+        metrics,
         server,
         addr,
         tls,
@@ -323,6 +327,27 @@ async fn proto_endpoints_two_nodes_over_quic_carry_a_room() {
         .unwrap();
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 
+    // PROTO-metrics: requests by endpoint and status, latency by endpoint.
+    let text = a.metrics.render();
+    for line in [
+        "mimi_requests_total{endpoint=\"directory\",code=\"200\"} 1",
+        "mimi_requests_total{endpoint=\"submitMessage\",code=\"200\"} 1",
+        "mimi_requests_total{endpoint=\"submitMessage\",code=\"403\"} 1",
+        "mimi_requests_total{endpoint=\"submitMessage\",code=\"400\"} 1",
+        "mimi_requests_total{endpoint=\"update\",code=\"404\"} 1",
+        "mimi_request_seconds_count{endpoint=\"update\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(
+        b.metrics
+            .render()
+            .contains("mimi_requests_total{endpoint=\"notify\",code=\"201\"}")
+    );
+
     a.server.shutdown(Duration::from_secs(2)).await;
     b.server.shutdown(Duration::from_secs(2)).await;
 }
@@ -394,6 +419,7 @@ async fn proto_outbox_retries_when_the_follower_is_down_and_delivers_later() {
         node: b_node.clone(),
         authority: "b.example".into(),
         clock: clock.clone(),
+        metrics: None,
     });
     let b2 = Server::start("b.example", b_addr, &b.tls, NetLimits::default(), handler).unwrap();
     t.fetch_add(120_000, std::sync::atomic::Ordering::SeqCst);
