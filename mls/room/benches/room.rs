@@ -5,7 +5,7 @@
 //! printed at the end. Target (DESIGN.md): hub acceptance ≤ 1.25x PublicGroup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use criterion::{BatchSize, Criterion, criterion_group};
+use criterion::{BatchSize, Criterion};
 use mimi_content::MimiContent;
 use mimi_room::client::{Device, Room};
 use mimi_room::codepoints::CodePoints;
@@ -164,10 +164,21 @@ fn message_pair() -> (Device, Room, Device, Room) {
     (alice, a_room, bob, b_room)
 }
 
-fn benches(c: &mut Criterion) {
-    for n in SIZES {
-        let s = setup(n);
-        let changes = changes_of(&s);
+/// Every size's room, built once and reused by criterion and the ratio table.
+struct RoomOfSize {
+    n: usize,
+    setup: Setup,
+    changes: Vec<(u16, Vec<u8>)>,
+}
+
+fn benches(c: &mut Criterion, sizes: &[RoomOfSize]) {
+    for RoomOfSize {
+        n,
+        setup: s,
+        changes,
+    } in sizes
+    {
+        let n = *n;
         let mut g = c.benchmark_group(format!("commit acceptance, {n} clients"));
         g.sample_size(10);
         g.bench_function("mimi-room hub", |b| {
@@ -180,7 +191,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function("openmls PublicGroup process+merge (baseline)", |b| {
             b.iter_batched(
                 || HubRoom::restore(&s.snapshot).unwrap(),
-                |mut hub| public_group_baseline(&mut hub, &s.bundle, &changes),
+                |mut hub| public_group_baseline(&mut hub, &s.bundle, changes),
                 BatchSize::PerIteration,
             )
         });
@@ -217,21 +228,22 @@ fn median_ms(s: &Setup, rounds: usize, mut f: impl FnMut(&mut HubRoom)) -> f64 {
     v[v.len() / 2]
 }
 
-fn ratios() {
+fn ratios(sizes: &[RoomOfSize]) {
     println!(
         "\nratio table (median of 15 runs; ratio = mimi-room hub / openmls PublicGroup process+stage+merge, same run; target <= 1.25x)"
     );
     println!("| clients | mimi-room hub acceptance | PublicGroup baseline | ratio |");
     println!("|---|---|---|---|");
-    for n in SIZES {
-        let s = setup(n);
-        let changes = changes_of(&s);
-        let ours = median_ms(&s, 15, |hub| {
+    for RoomOfSize {
+        n,
+        setup: s,
+        changes,
+    } in sizes
+    {
+        let ours = median_ms(s, 15, |hub| {
             drop(black_box(hub.handle_update(&s.bundle).unwrap()))
         });
-        let base = median_ms(&s, 15, |hub| {
-            public_group_baseline(hub, &s.bundle, &changes)
-        });
+        let base = median_ms(s, 15, |hub| public_group_baseline(hub, &s.bundle, changes));
         println!(
             "| {n} | {ours:.3} ms | {base:.3} ms | {:.2}x |",
             ours / base
@@ -239,14 +251,20 @@ fn ratios() {
     }
 }
 
-criterion_group! {
-    name = group;
-    config = Criterion::default().warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-    targets = benches
-}
-
 fn main() {
-    group();
-    Criterion::default().configure_from_args().final_summary();
-    ratios();
+    let sizes: Vec<RoomOfSize> = SIZES
+        .iter()
+        .map(|&n| {
+            let setup = setup(n);
+            let changes = changes_of(&setup);
+            RoomOfSize { n, setup, changes }
+        })
+        .collect();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    benches(&mut c, &sizes);
+    c.final_summary();
+    ratios(&sizes);
 }

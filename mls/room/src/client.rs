@@ -83,6 +83,30 @@ pub struct CommitOutput {
     pub bundle: HandshakeBundle,
 }
 
+/// A commit as the caller plans it (see [`Room::commit_plan`]).
+#[derive(Clone, Debug, Default)]
+pub struct CommitPlan {
+    /// The participant-list delta, if any.
+    pub list_update: Option<ParticipantListUpdate>,
+    /// New room metadata, if any.
+    pub metadata: Option<RoomMetaData>,
+    /// KeyPackages (RFC 9420 struct bytes) to add.
+    pub key_packages: Vec<Vec<u8>>,
+    /// Clients to remove.
+    pub remove_clients: Vec<ClientUri>,
+}
+
+fn validated_key_package(dev: &Device, kp: &[u8]) -> Result<KeyPackage, ClientError> {
+    let kp_in = mls!(
+        "decode key package",
+        KeyPackageIn::tls_deserialize_exact(kp)
+    )?;
+    mls!(
+        "validate key package",
+        kp_in.validate(dev.provider.crypto(), ProtocolVersion::Mls10)
+    )
+}
+
 /// A device's view of one room.
 pub struct Room {
     /// The room.
@@ -416,6 +440,28 @@ impl Room {
         }
     }
 
+    /// A commit exactly as planned (no consistency help): the building block of the
+    /// operations below, public so that a caller (or a test) can build any commit the hub
+    /// must judge. Proposals received earlier are always included.
+    pub fn commit_plan(
+        &mut self,
+        dev: &Device,
+        plan: CommitPlan,
+    ) -> Result<CommitOutput, ClientError> {
+        let kps = plan
+            .key_packages
+            .iter()
+            .map(|kp| validated_key_package(dev, kp))
+            .collect::<Result<Vec<_>, _>>()?;
+        let leaves: Vec<LeafNodeIndex> = self
+            .group
+            .members()
+            .filter(|m| client_of(&m.credential).is_some_and(|c| plan.remove_clients.contains(&c)))
+            .map(|m| m.index)
+            .collect();
+        self.commit(dev, plan.list_update, plan.metadata, kps, leaves)
+    }
+
     /// A commit with list changes and MLS adds/removals, resolved with the shared resolver.
     fn commit(
         &mut self,
@@ -484,17 +530,10 @@ impl Room {
                 role_index: *r,
             })
             .collect();
-        let mut kps = Vec::new();
-        for kp in key_packages {
-            let kp_in = mls!(
-                "decode key package",
-                KeyPackageIn::tls_deserialize_exact(kp.as_slice())
-            )?;
-            kps.push(mls!(
-                "validate key package",
-                kp_in.validate(dev.provider.crypto(), ProtocolVersion::Mls10)
-            )?);
-        }
+        let kps = key_packages
+            .iter()
+            .map(|kp| validated_key_package(dev, kp))
+            .collect::<Result<Vec<_>, _>>()?;
         let delta = (!added.is_empty()).then(|| ParticipantListUpdate {
             added_participants: added,
             ..Default::default()
@@ -588,8 +627,9 @@ impl Room {
         let leaving: Vec<LeafNodeIndex> = self
             .group
             .pending_proposals()
-            .filter_map(|p| match p.proposal() {
-                Proposal::Remove(r) => Some(r.removed()),
+            .filter_map(|p| match (p.proposal(), p.sender()) {
+                (Proposal::Remove(r), _) => Some(r.removed()),
+                (Proposal::SelfRemove, Sender::Member(i)) => Some(*i),
                 _ => None,
             })
             .collect();
@@ -619,9 +659,15 @@ impl Room {
         self.commit(dev, delta, None, Vec::new(), Vec::new())
     }
 
-    /// Proposes this device's own removal (leaving; another member commits it).
+    /// `ROOM-client-leave`: proposes this device's own removal with a SelfRemove proposal (mls-extensions-09;
+    /// leaving: another member commits it, removing the user from the list once none of its
+    /// clients remain).
     pub fn leave(&mut self, dev: &Device) -> Result<HandshakeBundle, ClientError> {
-        let p = mls!("leave", self.group.leave_group(&dev.provider, &dev.signer))?;
+        let p = mls!(
+            "leave",
+            self.group
+                .leave_group_via_self_remove(&dev.provider, &dev.signer)
+        )?;
         let p: Mls<MlsMessageIn> = Mls::encode_from(&p)?;
         self.sent.insert(p.as_bytes().to_vec());
         Ok(HandshakeBundle::Proposal {
@@ -669,14 +715,33 @@ impl Room {
     /// Processes one item the hub fanned out (`ROOM-client-process`). Commits whose
     /// AppDataUpdates are resolved with the shared resolver; this device's own commit echoed
     /// back is ignored (it merges on the hub's answer).
+    ///
+    /// The extras travel with it: a proposal's `moreProposals` are stored after it, and the
+    /// hub's `externalProposals` stapled to a commit are stored after the commit (they are
+    /// for the new epoch). The returned event is the main message's.
     pub fn process(&mut self, dev: &Device, item: &FanoutMessage) -> Result<Event, ClientError> {
-        if matches!(item.extra, FanoutExtra::Welcome(_)) {
+        let extras = match &item.extra {
+            FanoutExtra::Welcome(_) => return Ok(Event::Ignored),
+            FanoutExtra::Application(_) => &[][..],
+            FanoutExtra::Proposal(more) | FanoutExtra::Commit(more) => more.as_slice(),
+        };
+        let event = self.process_message(dev, &item.message)?;
+        for m in extras {
+            self.process_message(dev, m)?;
+        }
+        Ok(event)
+    }
+
+    /// Processes one MLSMessage of a fanout item.
+    fn process_message(
+        &mut self,
+        dev: &Device,
+        message: &Mls<MlsMessageIn>,
+    ) -> Result<Event, ClientError> {
+        if self.sent.remove(message.as_bytes()) {
             return Ok(Event::Ignored);
         }
-        if self.sent.remove(item.message.as_bytes()) {
-            return Ok(Event::Ignored);
-        }
-        let msg = item.message.parse()?;
+        let msg = message.parse()?;
         let pm = mls!("protocol message", msg.try_into_protocol_message())?;
         if pm.group_id().as_slice() != self.group.group_id().as_slice()
             || pm.epoch() != self.group.epoch()
@@ -713,6 +778,7 @@ impl Room {
             ProcessedMessageContent::OwnPendingCommit
             | ProcessedMessageContent::OwnPrivateMessage => Ok(Event::Ignored),
             ProcessedMessageContent::StagedCommitMessage(sc) => {
+                identity_kept(&self.group, &sc, sender.as_ref())?;
                 let removed = sc.self_removed();
                 mls!(
                     "merge commit",
@@ -732,6 +798,7 @@ impl Room {
                     "stage app data commit",
                     self.group.stage_app_data_commit(&dev.provider, *u, changes)
                 )?;
+                identity_kept(&self.group, &sc, sender.as_ref())?;
                 let removed = sc.self_removed();
                 mls!(
                     "merge commit",
@@ -744,4 +811,38 @@ impl Room {
             }
         }
     }
+}
+
+/// `ROOM-credential-stable` on the member side (the hub checks it too): a commit's UpdatePath
+/// may not give the committer's leaf another client URI, and an Update proposal may not give
+/// its sender's leaf another one. `group` is still at the epoch before the commit.
+fn identity_kept(
+    group: &MlsGroup,
+    sc: &StagedCommit,
+    committer: Option<&ClientUri>,
+) -> Result<(), ClientError> {
+    let changed = |leaf: &LeafNode, before: Option<&ClientUri>| {
+        before.is_some() && client_of(leaf.credential()).as_ref() != before
+    };
+    if let Some(leaf) = sc.update_path_leaf_node()
+        && changed(leaf, committer)
+    {
+        return Err(ClientError::Unusable(
+            "the commit changes the committer's client URI (ROOM-credential-stable)".into(),
+        ));
+    }
+    for u in sc.update_proposals() {
+        if let Sender::Member(i) = u.sender() {
+            let before = group
+                .public_group()
+                .leaf(*i)
+                .and_then(|l| client_of(l.credential()));
+            if changed(u.update_proposal().leaf_node(), before.as_ref()) {
+                return Err(ClientError::Unusable(
+                    "an Update changes its sender's client URI (ROOM-credential-stable)".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,10 +7,21 @@
 //! - [`codepoints`]: component IDs (configurable) and role capabilities.
 //! - [`roles`]: the roles list and base policy components; [`presets`]: a direct message, a
 //!   private group and a public room.
-//! - [`state`]: the room state and the one deterministic resolver of AppDataUpdates.
+//! - [`state`]: the room state and the one deterministic resolver of AppDataUpdates, run
+//!   unchanged by the committer, every member and the hub.
 //! - [`policy`]: the hub's authorization rules and the list/membership consistency checks.
+//! - [`mls`]: the MLS settings of a room (cipher suite, capabilities) and the bridge between
+//!   openmls' AppDataUpdate API and the resolver.
+//! - [`client`]: a user's device over `MlsGroup`: [`client::Device`] (keys, KeyPackages,
+//!   create/join) and [`client::Room`] (add users, remove, ban, roles, metadata, leave, send,
+//!   process every fanout item, local view).
+//! - [`hub`]: the hub over `PublicGroup`: [`hub::HubRoom`] (bootstrap, `handle_update` →
+//!   [`hub::Accepted`] or an [`hub::UpdateRejection`] named after the draft's codes,
+//!   `check_submit` → [`hub::SubmitRejection`], Welcome routing, GroupInfo for joiners, its own
+//!   external Removes, snapshot/restore).
 //!
-//! Requirement IDs (`ROOM-…`) are listed in `spec-notes/room.md`.
+//! Nothing here does I/O: functions take bytes (mimi-wire bodies) and return decisions and the
+//! bytes to send. Requirement IDs (`ROOM-…`) are listed in `spec-notes/room.md`.
 
 pub mod client;
 pub mod codepoints;

@@ -10,14 +10,14 @@ use openmls::prelude::*;
 /// The cipher suite of our rooms.
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
-/// Leaf capabilities every client of a MIMI room must have: the app_data_dictionary extension
-/// and AppDataUpdate proposals (mls-extensions-09; `ROOM-mls-capabilities`).
+/// Leaf capabilities every client of a MIMI room must have: the app_data_dictionary extension,
+/// AppDataUpdate and SelfRemove proposals (mls-extensions-09; `ROOM-mls-capabilities`).
 pub fn leaf_capabilities() -> Capabilities {
     Capabilities::new(
         None,
         None,
         Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate]),
+        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
         None,
     )
 }
@@ -26,7 +26,7 @@ pub fn leaf_capabilities() -> Capabilities {
 pub fn required_capabilities() -> RequiredCapabilitiesExtension {
     RequiredCapabilitiesExtension::new(
         &[ExtensionType::AppDataDictionary],
-        &[ProposalType::AppDataUpdate],
+        &[ProposalType::AppDataUpdate, ProposalType::SelfRemove],
         &[],
     )
 }

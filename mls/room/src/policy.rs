@@ -18,6 +18,25 @@ pub enum DeniedCode {
     InvalidProposal,
 }
 
+/// What in a commit a refusal is about, so that the hub can name the proposals
+/// (`invalidProposal` lists them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The Add (or the external join) of this client.
+    AddedClient(ClientUri),
+    /// The AppDataUpdate(s) of this component (a code point from [`crate::codepoints`]).
+    Component(Which),
+}
+
+/// A room state component, independent of its configured code point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The participant list.
+    ParticipantList,
+    /// The room metadata.
+    RoomMetadata,
+}
+
 /// A refusal, with the capability that was missing (if one was) and a reason for people.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -28,6 +47,8 @@ pub struct Denied {
     pub capability: Option<u16>,
     /// What was refused and why.
     pub reason: String,
+    /// The part of the commit at fault, when the refusal is `invalidProposal`.
+    pub subject: Option<Subject>,
 }
 
 fn not_allowed(capability: u16, reason: String) -> Denied {
@@ -35,6 +56,7 @@ fn not_allowed(capability: u16, reason: String) -> Denied {
         code: DeniedCode::NotAllowed,
         capability: Some(capability),
         reason: format!("{reason} ({} required)", cap::name(capability)),
+        subject: None,
     }
 }
 
@@ -43,7 +65,19 @@ fn invalid(reason: String) -> Denied {
         code: DeniedCode::InvalidProposal,
         capability: None,
         reason,
+        subject: None,
     }
+}
+
+fn invalid_about(subject: Subject, reason: String) -> Denied {
+    Denied {
+        subject: Some(subject),
+        ..invalid(reason)
+    }
+}
+
+fn list_invalid(reason: String) -> Denied {
+    invalid_about(Subject::Component(Which::ParticipantList), reason)
 }
 
 /// The MLS side of a commit, as the hub sees it in the staged commit.
@@ -54,6 +88,9 @@ pub struct MembershipChange {
     /// Clients removed, with whether the client's own user proposed it (Remove of an own
     /// client or SelfRemove).
     pub removed: Vec<(ClientUri, bool)>,
+    /// Clients whose removal the hub itself proposed (external Remove): the hub decided
+    /// them, so they need no capability of the committer (`ROOM-hub-external-remove`).
+    pub removed_by_hub: Vec<ClientUri>,
     /// The committer itself joined (external commit).
     pub external_join: bool,
     /// Every client in the group after the commit.
@@ -94,6 +131,7 @@ pub fn authorize_commit(
             code: DeniedCode::NotAllowed,
             capability: None,
             reason: format!("{committer} is not an active participant of the room"),
+            subject: None,
         });
     }
 
@@ -122,6 +160,18 @@ pub fn authorize_commit(
         check_metadata(before, after, committer_role, committer)?;
     }
 
+    // Nothing about participants or membership changed: the list/membership invariants held
+    // before the commit, so they still hold (and the O(n) checks below are skipped).
+    let list_changed = !res.list_updates.is_empty();
+    if !list_changed
+        && !res.base_changed
+        && !self_join
+        && mls.added.is_empty()
+        && mls.removed.is_empty()
+    {
+        return Ok(());
+    }
+
     // Participant list: every user whose entry changed.
     let old: BTreeMap<&str, u32> = before
         .participants
@@ -135,49 +185,24 @@ pub fn authorize_commit(
         .iter()
         .map(|p| (p.user.as_str(), p.role_index))
         .collect();
-    let users: BTreeSet<&str> = old.keys().chain(new.keys()).copied().collect();
-    let mut counts_changed = false;
-    for user in users {
-        let from = old.get(user).copied().unwrap_or(NO_ROLE);
-        let to = new.get(user).copied().unwrap_or(NO_ROLE);
-        if from == to {
-            continue;
-        }
-        counts_changed = true;
-        let is_self = user == committer.as_str();
-        let proposed_own_removal = mls
-            .removed
-            .iter()
-            .any(|(c, own)| *own && c.user().is_some_and(|u| u.as_str() == user));
-        role(after, to)?;
-        check_list_change(
-            before,
-            committer_role,
-            committer,
-            user,
-            from,
-            to,
-            is_self,
-            self_join,
-            proposed_own_removal,
-        )?;
-    }
-    if counts_changed {
-        check_constraints(after)?;
+    if list_changed {
+        check_list_changes(before, after, &old, &new, mls, committer, committer_role)?;
     }
 
     // MLS membership against the list (protocol-06 §7.8).
-    let listed_active = |u: &UserUri| matches!(after.participants.role_of(u), Some(r) if r != NO_ROLE && r != BANNED);
+    let role_in = |m: &BTreeMap<&str, u32>, u: &UserUri| m.get(u.as_str()).copied();
+    let listed_active =
+        |u: &UserUri| matches!(role_in(&new, u), Some(r) if r != NO_ROLE && r != BANNED);
     for c in &mls.added {
         let u = user_of(c)?;
         if !listed_active(&u) {
             // ROOM-7.8-add-listed
-            return Err(invalid(format!(
-                "{c} is added but its user {u} is not an active participant"
-            )));
+            return Err(invalid_about(
+                Subject::AddedClient(c.clone()),
+                format!("{c} is added but its user {u} is not an active participant"),
+            ));
         }
-        let newly_listed =
-            !matches!(before.participants.role_of(&u), Some(r) if r != NO_ROLE && r != BANNED);
+        let newly_listed = !matches!(role_in(&old, &u), Some(r) if r != NO_ROLE && r != BANNED);
         if !newly_listed {
             if u == *committer {
                 if !committer_role.can(cap::CAN_ADD_OWN_CLIENT) {
@@ -211,7 +236,7 @@ pub fn authorize_commit(
     }
     for (c, own) in &mls.removed {
         let u = user_of(c)?;
-        if listed_active(&u) {
+        if listed_active(&u) && !mls.removed_by_hub.contains(c) {
             // The user stays: removing one of its clients.
             if *own || u == *committer {
                 let r = role(before, before.role_of(&u))?;
@@ -234,7 +259,7 @@ pub fn authorize_commit(
         let u = user_of(c)?;
         if !listed_active(&u) {
             // ROOM-7.8-remove-all-clients
-            return Err(invalid(format!(
+            return Err(list_invalid(format!(
                 "{c} stays in the group but its user {u} is no longer an active participant"
             )));
         }
@@ -251,6 +276,49 @@ pub fn authorize_commit(
         && mls.remaining.len() > max as usize
     {
         return Err(invalid(format!("the room allows at most {max} clients")));
+    }
+    Ok(())
+}
+
+/// Authorizes every participant-list entry that changed (`ROOM-8-authorize`).
+fn check_list_changes(
+    before: &RoomState,
+    after: &RoomState,
+    old: &BTreeMap<&str, u32>,
+    new: &BTreeMap<&str, u32>,
+    mls: &MembershipChange,
+    committer: &UserUri,
+    committer_role: &Role,
+) -> Result<(), Denied> {
+    let users: BTreeSet<&str> = old.keys().chain(new.keys()).copied().collect();
+    let mut counts_changed = false;
+    for user in users {
+        let from = old.get(user).copied().unwrap_or(NO_ROLE);
+        let to = new.get(user).copied().unwrap_or(NO_ROLE);
+        if from == to {
+            continue;
+        }
+        counts_changed = true;
+        let is_self = user == committer.as_str();
+        let proposed_own_removal = mls
+            .removed
+            .iter()
+            .any(|(c, own)| *own && c.user().is_some_and(|u| u.as_str() == user));
+        role(after, to).map_err(|d| list_invalid(d.reason))?;
+        check_list_change(
+            before,
+            committer_role,
+            committer,
+            user,
+            from,
+            to,
+            is_self,
+            mls.external_join,
+            proposed_own_removal,
+        )?;
+    }
+    if counts_changed {
+        check_constraints(after).map_err(|d| list_invalid(d.reason))?;
     }
     Ok(())
 }
@@ -450,7 +518,10 @@ fn check_metadata(
     if let (Some(a), Some(b)) = (a, b)
         && a.room_uri != b.room_uri
     {
-        return Err(invalid("the room URI in the metadata cannot change".into()));
+        return Err(invalid_about(
+            Subject::Component(Which::RoomMetadata),
+            "the room URI in the metadata cannot change".into(),
+        ));
     }
     Ok(())
 }
@@ -464,6 +535,7 @@ pub fn authorize_message(state: &RoomState, sender: &UserUri) -> Result<(), Deni
             code: DeniedCode::NotAllowed,
             capability: Some(cap::CAN_SEND_MESSAGE),
             reason: format!("{sender} is not an active participant of the room"),
+            subject: None,
         });
     }
     if !role(state, r)?.can(cap::CAN_SEND_MESSAGE) {

@@ -1,5 +1,5 @@
-//! Policy presets (after room-policy-03 Appendix A): a direct message, a private group and a
-//! public room. Each has role 0 (`no_role`) and role 1 (`banned`).
+//! Policy presets (`ROOM-presets`, after room-policy-03 Appendix A): a direct message, a
+//! private group and a public room. Each has role 0 (`no_role`) and role 1 (`banned`).
 
 use crate::codepoints::{CodePoints, cap::*};
 use crate::roles::{BANNED, BaseRoomPolicy, NO_ROLE, Role, RoleData};

@@ -191,9 +191,11 @@ impl RoomState {
                     next.preauth = Some(bytes.clone());
                     preauth_changed = true;
                 }
+                // ROOM-resolve-deterministic: metadata is replaced, never removed (a removal
+                // would need `AppDataDictionaryUpdater::remove` on every side; an update
+                // with empty fields says the same).
                 ComponentOp::Remove(id) if *id == cp.room_metadata => {
-                    next.metadata = None;
-                    metadata_changed = true;
+                    return Err(StateError::RemoveNotAllowed("room metadata"));
                 }
                 ComponentOp::Remove(id) if *id == cp.participant_list => {
                     return Err(StateError::RemoveNotAllowed("participant list"));

@@ -186,6 +186,8 @@ pub fn alice_and_bob() -> (HubRoom, Member, Member) {
     (hub, alice, bob)
 }
 
+/// ROOM-client-create, ROOM-client-add, ROOM-client-leave, ROOM-client-process,
+/// ROOM-hub-bootstrap, ROOM-hub-update, ROOM-hub-fanout, ROOM-mls-capabilities, ROOM-agree.
 #[test]
 fn room_example_flow_three_providers() {
     let (mut hub, mut alice, mut bob) = alice_and_bob();
@@ -286,6 +288,8 @@ fn room_example_flow_three_providers() {
     );
 }
 
+/// ROOM-8-authorize (unauthorised add), ROOM-hub-epoch (two commits for one epoch),
+/// ROOM-hub-submit (stale message), ROOM-client-remove and ROOM-7.8-banned-silent (ban).
 #[test]
 fn room_negative_cases_have_the_drafts_codes() {
     let (mut hub, mut alice, mut bob) = alice_and_bob();
@@ -372,6 +376,7 @@ fn room_negative_cases_have_the_drafts_codes() {
     assert!(hub.check_submit(&bob_req).is_err());
 }
 
+/// ROOM-hub-snapshot.
 #[test]
 fn room_hub_snapshot_restores_and_continues() {
     let (hub, mut alice, mut bob) = alice_and_bob();

@@ -2,5 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod flow;
+mod hub_checks;
+mod hub_integrity;
+mod passive_client;
 mod policy;
+mod props;
 mod state;

@@ -1,5 +1,6 @@
 //! Table-driven allow/deny tests of the authorization rules, for every capability the hub
-//! enforces, over the presets.
+//! enforces, over the presets (ROOM-8-authorize, ROOM-presets, ROOM-7.8-*, ROOM-8-send; the
+//! component IDs come from ROOM-codepoints).
 
 use crate::state::{group_state, u};
 use mimi_room::codepoints::{CodePoints, cap};
@@ -83,6 +84,7 @@ fn run(
         code: DeniedCode::InvalidProposal,
         capability: None,
         reason: e.to_string(),
+        subject: None,
     })?;
     let mut remaining: Vec<ClientUri> = clients_of(s);
     let removed_clients: Vec<(ClientUri, bool)> =
@@ -95,6 +97,7 @@ fn run(
         removed: removed_clients,
         external_join,
         remaining,
+        removed_by_hub: Vec::new(),
     };
     authorize_commit(s, &res, &mls, &u(committer))
 }

@@ -2,9 +2,15 @@
 //! creator's GroupInfo and tree, validate every update (MLS validity, epoch, policy, list and
 //! membership consistency, the committer's GroupInfo), merge, and say who gets what.
 
+mod commit;
+mod external;
+mod snapshot;
+mod view;
+mod welcome;
+
 use crate::codepoints::CodePoints;
-use crate::mls::{client_of, ops_of, state_of, updates};
-use crate::policy::{Denied, DeniedCode, MembershipChange, authorize_commit, authorize_message};
+use crate::mls::client_of;
+use crate::policy::{Denied, DeniedCode, authorize_message};
 use crate::state::{RoomState, StateError};
 use mimi_wire::Mls;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
@@ -16,7 +22,18 @@ use openmls::prelude::*;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use std::collections::BTreeSet;
 
-/// Why an update was refused, as the draft's UpdateRoomResponse codes.
+/// A proposal named in an `invalidProposal` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedProposal {
+    /// The proposal type (RFC 9420 / mls-extensions code point).
+    pub proposal_type: u16,
+    /// Its ProposalRef when it was sent by reference (RFC 9420 §5.2); a proposal carried by
+    /// value in a commit has none.
+    pub reference: Option<Vec<u8>>,
+}
+
+/// Why an update was refused, named after the draft's UpdateRoomResponse codes so that the
+/// node maps them 1:1 onto the wire (`UpdateResponseCode`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateRejection {
     /// `wrongEpoch` with the hub's epoch (`ROOM-hub-epoch`).
@@ -30,12 +47,25 @@ pub enum UpdateRejection {
     /// `notAllowed`.
     #[error("{0}")]
     NotAllowed(String),
-    /// `invalidProposal`.
-    #[error("{0}")]
-    InvalidProposal(String),
+    /// `invalidProposal`, naming the proposals at fault where the hub can tell them apart.
+    #[error("{reason}")]
+    InvalidProposal {
+        /// What is wrong, for people.
+        reason: String,
+        /// The proposals at fault (may be empty when the fault is the commit as a whole).
+        proposals: Vec<NamedProposal>,
+    },
 }
 
 impl UpdateRejection {
+    /// `invalidProposal` without a particular proposal.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self::InvalidProposal {
+            reason: reason.into(),
+            proposals: Vec::new(),
+        }
+    }
+
     /// The response to send.
     pub fn response(&self) -> UpdateRoomResponse {
         let outcome = match self {
@@ -43,8 +73,11 @@ impl UpdateRejection {
                 current_epoch: *current_epoch,
             },
             Self::NotAllowed(_) => UpdateOutcome::NotAllowed,
-            Self::InvalidProposal(_) => UpdateOutcome::InvalidProposal {
-                invalid_proposals: Vec::new(),
+            Self::InvalidProposal { proposals, .. } => UpdateOutcome::InvalidProposal {
+                invalid_proposals: proposals
+                    .iter()
+                    .filter_map(|p| p.reference.clone())
+                    .collect(),
             },
         };
         UpdateRoomResponse {
@@ -58,14 +91,14 @@ impl From<Denied> for UpdateRejection {
     fn from(d: Denied) -> Self {
         match d.code {
             DeniedCode::NotAllowed => Self::NotAllowed(d.reason),
-            DeniedCode::InvalidProposal => Self::InvalidProposal(d.reason),
+            DeniedCode::InvalidProposal => Self::invalid(d.reason),
         }
     }
 }
 
 impl From<StateError> for UpdateRejection {
     fn from(e: StateError) -> Self {
-        Self::InvalidProposal(e.to_string())
+        Self::invalid(e.to_string())
     }
 }
 
@@ -117,6 +150,9 @@ pub struct Accepted {
     pub added: Vec<ClientUri>,
     /// The clients removed by the commit.
     pub removed: Vec<ClientUri>,
+    /// The KeyPackageRef of every KeyPackage the commit adds, with its client; the Welcome's
+    /// secrets are exactly these (`ROOM-hub-welcome-complete`).
+    pub added_key_packages: Vec<(Vec<u8>, ClientUri)>,
 }
 
 /// A room as its hub keeps it.
@@ -127,10 +163,12 @@ pub struct HubRoom {
     pub group: PublicGroup,
     /// Its storage (the node persists a snapshot of it).
     pub storage: MemoryStorage,
-    crypto: RustCrypto,
-    codepoints: CodePoints,
+    pub(crate) crypto: RustCrypto,
+    pub(crate) codepoints: CodePoints,
     /// The GroupInfo of the current epoch, as the last committer sent it.
-    group_info: GroupInfoOption,
+    pub(crate) group_info: GroupInfoOption,
+    /// The decoded state and member URIs of the current epoch.
+    pub(crate) view: view::View,
 }
 
 fn mls_err(e: impl std::fmt::Debug) -> HubError {
@@ -171,7 +209,7 @@ impl HubRoom {
             )));
         }
         let codepoints = CodePoints::DRAFT;
-        state_of(group.group_context(), &codepoints)?;
+        let view = view::View::build(&group, &codepoints)?;
         Ok(Self {
             room,
             group,
@@ -179,6 +217,7 @@ impl HubRoom {
             crypto,
             codepoints,
             group_info: group_info.clone(),
+            view,
         })
     }
 
@@ -187,79 +226,44 @@ impl HubRoom {
         self.group.group_context().epoch().as_u64()
     }
 
-    /// Everything the hub keeps of the room, as bytes the node stores (`ROOM-hub-snapshot`):
-    /// the openmls public storage entries and the current GroupInfo.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let values = self
-            .storage
-            .values
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut entries: Vec<(&Vec<u8>, &Vec<u8>)> = values.iter().collect();
-        entries.sort();
-        let mut w = mimi_wire::codec::Writer::new();
-        w.opaque(self.room.as_str().as_bytes());
-        w.vector(&entries, |w, (k, v)| {
-            w.opaque(k);
-            w.opaque(v);
-        });
-        self.group_info.write(&mut w);
-        w.finish()
-    }
-
-    /// Restores a room from [`HubRoom::snapshot`].
-    pub fn restore(bytes: &[u8]) -> Result<Self, HubError> {
-        let limits = mimi_wire::Limits {
-            max_items: usize::MAX,
-            max_opaque: 64 * 1024 * 1024,
-            ..mimi_wire::Limits::DEFAULT
-        };
-        let mut r = mimi_wire::codec::Reader::new(bytes, limits);
-        let room = mimi_wire::common::read_room(&mut r, "snapshot.room")?;
-        let f = "snapshot.entries";
-        let entries = r.vector(f, |r| {
-            Ok((r.opaque(usize::MAX, f)?, r.opaque(usize::MAX, f)?))
-        })?;
-        let group_info = GroupInfoOption::read(&mut r)?;
-        r.finish("snapshot")?;
-        let storage = MemoryStorage::default();
-        storage
-            .values
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(entries);
-        let group_id = GroupId::from_slice(room.group().as_str().as_bytes());
-        let group = PublicGroup::load(&storage, &group_id)
-            .map_err(mls_err)?
-            .ok_or_else(|| {
-                HubError::Unusable(format!("the snapshot holds no group {}", room.group()))
-            })?;
-        Ok(Self {
-            room,
-            group,
-            storage,
-            crypto: RustCrypto::default(),
-            codepoints: CodePoints::DRAFT,
-            group_info,
-        })
-    }
-
-    /// The room state.
+    /// The room state (of the current epoch; the `Result` is kept for callers that decoded
+    /// it from the group before the view existed).
     pub fn state(&self) -> Result<RoomState, StateError> {
-        state_of(self.group.group_context(), &self.codepoints)
+        Ok(self.view.state.clone())
     }
 
-    /// The clients in the group.
+    /// The room state, borrowed.
+    pub fn room_state(&self) -> &RoomState {
+        &self.view.state
+    }
+
+    /// The clients in the group (in leaf order).
     pub fn clients(&self) -> Vec<ClientUri> {
-        self.group
-            .members()
-            .filter_map(|m| client_of(&m.credential))
-            .collect()
+        self.view.clients().cloned().collect()
     }
 
     /// Providers with a client in the group (`ROOM-hub-fanout`).
     pub fn providers(&self) -> BTreeSet<ProviderId> {
-        self.clients().iter().map(ClientUri::provider).collect()
+        self.view.clients().map(ClientUri::provider).collect()
+    }
+
+    /// Providers that get an application message (`ROOM-8-receive`): those with a client
+    /// whose user holds canReceiveMessage (room-policy-03 §8: the hub withholds fanout from
+    /// the others).
+    pub fn message_providers(&self) -> BTreeSet<ProviderId> {
+        let state = &self.view.state;
+        self.view
+            .clients()
+            .filter(|c| {
+                c.user().is_some_and(|u| {
+                    state
+                        .roles
+                        .role(state.role_of(&u))
+                        .is_some_and(|r| r.can(crate::codepoints::cap::CAN_RECEIVE_MESSAGE))
+                })
+            })
+            .map(ClientUri::provider)
+            .collect()
     }
 
     /// GroupInfo and tree for an external join (`ROOM-hub-group-info`).
@@ -275,18 +279,19 @@ impl HubRoom {
         ))
     }
 
-    fn client_at(&self, leaf: LeafNodeIndex) -> Option<ClientUri> {
-        self.group
-            .leaf(leaf)
-            .and_then(|l| client_of(l.credential()))
+    pub(crate) fn client_at(&self, leaf: LeafNodeIndex) -> Option<ClientUri> {
+        self.view.client_at(leaf).cloned()
     }
 
     /// Validates and applies an update (`ROOM-hub-update`). On `Err` nothing changed.
     pub fn handle_update(&mut self, bundle: &HandshakeBundle) -> Result<Accepted, UpdateRejection> {
         match bundle {
             HandshakeBundle::Commit {
-                commit, group_info, ..
-            } => self.handle_commit(commit, group_info),
+                commit,
+                group_info,
+                welcome,
+                ..
+            } => self.handle_commit(commit, group_info, welcome.as_ref()),
             HandshakeBundle::Proposal {
                 proposal,
                 more_proposals,
@@ -301,7 +306,7 @@ impl HubRoom {
                 for p in processed {
                     self.group
                         .add_proposal(&self.storage, p)
-                        .map_err(|e| UpdateRejection::InvalidProposal(format!("{e:?}")))?;
+                        .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
                 }
                 Ok(Accepted {
                     epoch: self.epoch(),
@@ -312,13 +317,16 @@ impl HubRoom {
         }
     }
 
-    fn protocol_message(&self, m: &Mls<MlsMessageIn>) -> Result<ProtocolMessage, UpdateRejection> {
+    pub(crate) fn protocol_message(
+        &self,
+        m: &Mls<MlsMessageIn>,
+    ) -> Result<ProtocolMessage, UpdateRejection> {
         let msg = m
             .parse()
-            .map_err(|e| UpdateRejection::InvalidProposal(e.to_string()))?;
+            .map_err(|e| UpdateRejection::invalid(e.to_string()))?;
         let pm = msg
             .try_into_protocol_message()
-            .map_err(|e| UpdateRejection::InvalidProposal(format!("not a handshake: {e:?}")))?;
+            .map_err(|e| UpdateRejection::invalid(format!("not a handshake: {e:?}")))?;
         if pm.group_id().as_slice() != self.group.group_id().as_slice() {
             return Err(UpdateRejection::NotAllowed(
                 "the handshake is for another group".into(),
@@ -354,14 +362,17 @@ impl HubRoom {
             UpdateRejection::NotAllowed("only members may send proposals to the hub".into())
         })?;
         let ProcessedMessageContent::ProposalMessage(q) = processed.into_content() else {
-            return Err(UpdateRejection::InvalidProposal("not a proposal".into()));
+            return Err(UpdateRejection::invalid("not a proposal"));
         };
-        let state = self.state()?;
+        let state = &self.view.state;
         let proposer_user = proposer.user().ok_or_else(|| {
-            UpdateRejection::InvalidProposal(format!("{proposer} does not name its user"))
+            UpdateRejection::invalid(format!("{proposer} does not name its user"))
         })?;
         match q.proposal() {
-            // Leaving or removing an own client is open to every member, even a banned one
+            // Leaving (SelfRemove) is open to every member, even a banned one
+            // (ROOM-7.8-banned-silent, mls-extensions SelfRemove).
+            Proposal::SelfRemove => {}
+            // Removing an own client is open to every member, even a banned one
             // (ROOM-7.8-banned-silent).
             Proposal::Remove(r) => {
                 let target = self.client_at(r.removed()).and_then(|c| c.user());
@@ -374,7 +385,13 @@ impl HubRoom {
                     }
                 }
             }
-            Proposal::Update(_) => {
+            Proposal::Update(u) => {
+                // ROOM-credential-stable
+                if client_of(u.leaf_node().credential()).as_ref() != Some(&proposer) {
+                    return Err(UpdateRejection::invalid(
+                        "an Update may not change its sender's client URI (ROOM-credential-stable)",
+                    ));
+                }
                 let r = state.role_of(&proposer_user);
                 if r == crate::roles::NO_ROLE || r == crate::roles::BANNED {
                     return Err(UpdateRejection::NotAllowed(format!(
@@ -384,172 +401,12 @@ impl HubRoom {
             }
             other => {
                 return Err(UpdateRejection::NotAllowed(format!(
-                    "the hub accepts only Remove and Update proposals sent alone, not {:?}",
+                    "the hub accepts only Remove, SelfRemove and Update proposals sent alone, not {:?}",
                     other.proposal_type()
                 )));
             }
         }
         Ok(*q)
-    }
-
-    fn handle_commit(
-        &mut self,
-        commit: &Mls<MlsMessageIn>,
-        group_info: &GroupInfoOption,
-    ) -> Result<Accepted, UpdateRejection> {
-        let pm = self.protocol_message(commit)?;
-        let processed = self
-            .group
-            .process_message(&self.crypto, pm)
-            .map_err(|e| UpdateRejection::NotAllowed(format!("invalid commit: {e:?}")))?;
-        let (committer, external_join) = match processed.sender() {
-            Sender::Member(i) => (self.client_at(*i), false),
-            Sender::NewMemberCommit => (client_of(processed.credential()), true),
-            _ => (None, false),
-        };
-        let committer = committer.ok_or_else(|| {
-            UpdateRejection::NotAllowed("the committer has no MIMI client URI".into())
-        })?;
-        let committer_user: UserUri = committer.user().ok_or_else(|| {
-            UpdateRejection::InvalidProposal(format!("{committer} does not name its user"))
-        })?;
-        let before = self.state()?;
-        let (staged, res) = match processed.into_content() {
-            ProcessedMessageContent::StagedCommitMessage(sc) => {
-                (*sc, before.resolve(&self.codepoints, &[])?)
-            }
-            ProcessedMessageContent::UnresolvedAppDataCommit(u) => {
-                let ops = ops_of(u.app_data_update_proposals());
-                let res = before.resolve(&self.codepoints, &ops)?;
-                let changes = updates(self.group.app_data_dictionary_updater(), &res.changes);
-                let sc = self
-                    .group
-                    .stage_app_data_commit(&self.crypto, *u, changes)
-                    .map_err(|e| UpdateRejection::InvalidProposal(format!("{e:?}")))?;
-                (sc, res)
-            }
-            _ => return Err(UpdateRejection::InvalidProposal("not a commit".into())),
-        };
-
-        // MLS membership changes.
-        let mut added = Vec::new();
-        for a in staged.add_proposals() {
-            let c = client_of(a.add_proposal().key_package().leaf_node().credential()).ok_or_else(
-                || {
-                    UpdateRejection::InvalidProposal(
-                        "an added client has no MIMI client URI".into(),
-                    )
-                },
-            )?;
-            added.push(c);
-        }
-        let mut removed = Vec::new();
-        for r in staged.remove_proposals() {
-            let c = self
-                .client_at(r.remove_proposal().removed())
-                .ok_or_else(|| {
-                    UpdateRejection::InvalidProposal("a removed leaf has no MIMI client URI".into())
-                })?;
-            let own = match r.sender() {
-                Sender::Member(i) => self.client_at(*i).and_then(|p| p.user()) == c.user(),
-                _ => false,
-            };
-            removed.push((c, own));
-        }
-        let mut remaining: Vec<ClientUri> = self
-            .clients()
-            .into_iter()
-            .filter(|c| !removed.iter().any(|(r, _)| r == c))
-            .collect();
-        remaining.extend(added.iter().cloned());
-        if external_join {
-            remaining.push(committer.clone());
-        }
-        let change = MembershipChange {
-            added: added.clone(),
-            removed: removed.clone(),
-            external_join,
-            remaining,
-        };
-        authorize_commit(&before, &res, &change, &committer_user)?;
-
-        // The committer's GroupInfo must describe exactly the staged epoch (DESIGN.md).
-        let gi = match group_info {
-            GroupInfoOption::Full(gi) => gi,
-            GroupInfoOption::Partial(_) => {
-                return Err(UpdateRejection::NotAllowed(
-                    "a partial GroupInfo cannot be checked; send the full GroupInfo".into(),
-                ));
-            }
-        };
-        let key = match (
-            staged.update_path_leaf_node(),
-            processed_sender_leaf(&self.group, &committer),
-        ) {
-            (Some(leaf), _) => leaf.signature_key().clone(),
-            (None, Some(key)) => key,
-            (None, None) => {
-                return Err(UpdateRejection::InvalidProposal(
-                    "no signature key for the committer".into(),
-                ));
-            }
-        };
-        let vgi = gi
-            .parse()
-            .map_err(|e| UpdateRejection::InvalidProposal(e.to_string()))?;
-        let pk = OpenMlsSignaturePublicKey::from_signature_key(
-            key,
-            self.group.ciphersuite().signature_algorithm(),
-        );
-        let verified: openmls::messages::group_info::GroupInfo =
-            vgi.verify(&self.crypto, &pk).map_err(|_| {
-                UpdateRejection::InvalidProposal(
-                    "the GroupInfo is not signed by the committer (ROOM-hub-groupinfo-check)"
-                        .into(),
-                )
-            })?;
-        if verified.group_context() != staged.group_context() {
-            // ROOM-hub-groupinfo-check
-            return Err(UpdateRejection::InvalidProposal(
-                "the GroupInfo does not match the commit's new GroupContext (ROOM-hub-groupinfo-check)".into(),
-            ));
-        }
-
-        let mut providers: BTreeSet<ProviderId> = self.providers();
-        self.group
-            .merge_commit(&self.storage, staged)
-            .map_err(|e| UpdateRejection::InvalidProposal(format!("{e:?}")))?;
-        self.group_info = group_info.clone();
-        for c in &added {
-            providers.remove(&c.provider());
-        }
-        for c in self.clients() {
-            if !added.contains(&c) {
-                providers.insert(c.provider());
-            }
-        }
-        Ok(Accepted {
-            epoch: self.epoch(),
-            providers,
-            welcome: None,
-            added,
-            removed: removed.into_iter().map(|(c, _)| c).collect(),
-        })
-    }
-
-    /// Attaches the Welcome of an accepted commit bundle to its fanout plan.
-    pub fn welcome_of(bundle: &HandshakeBundle, accepted: &mut Accepted) -> Result<(), HubError> {
-        if let HandshakeBundle::Commit {
-            welcome: Some(w), ..
-        } = bundle
-        {
-            // An MLSMessage is version (1) and wire format (3 = welcome) before the struct.
-            let mut bytes = vec![0, 1, 0, 3];
-            bytes.extend_from_slice(w.as_bytes());
-            let providers = accepted.added.iter().map(ClientUri::provider).collect();
-            accepted.welcome = Some((Mls::from_bytes(bytes)?, providers));
-        }
-        Ok(())
     }
 
     /// Checks a submitMessage (`ROOM-hub-submit`): the room's epoch (older: epochTooOld; newer:
@@ -580,26 +437,13 @@ impl HubRoom {
         }
         let user = UserUri::parse(req.sending_uri.as_str())
             .map_err(|e| SubmitRejection::NotAllowed(e.to_string()))?;
-        let state = self
-            .state()
-            .map_err(|e| SubmitRejection::NotAllowed(e.to_string()))?;
-        authorize_message(&state, &user).map_err(|d| SubmitRejection::NotAllowed(d.reason))?;
-        if !self
-            .clients()
-            .iter()
-            .any(|c| c.user().as_ref() == Some(&user))
-        {
+        authorize_message(&self.view.state, &user)
+            .map_err(|d| SubmitRejection::NotAllowed(d.reason))?;
+        if !self.view.users.contains_key(&user) {
             return Err(SubmitRejection::NotAllowed(format!(
                 "{user} has no client in the group"
             )));
         }
         Ok(())
     }
-}
-
-fn processed_sender_leaf(group: &PublicGroup, committer: &ClientUri) -> Option<SignaturePublicKey> {
-    group
-        .members()
-        .find(|m| client_of(&m.credential).as_ref() == Some(committer))
-        .map(|m| m.signature_key.into())
 }

@@ -1,0 +1,366 @@
+//! The hub's acceptance of one commit (`ROOM-hub-update`): MLS validity (PublicGroup), the
+//! shared resolver, the proposals queued for the epoch, policy and list/membership
+//! consistency, the Welcome's completeness, the committer's GroupInfo, then merge. Every
+//! refusal leaves the room unchanged: `process_message` and `stage_app_data_commit` take
+//! `&self`, and the merge is the last step.
+
+use super::{Accepted, HubRoom, NamedProposal, UpdateRejection};
+use crate::mls::{client_of, ops_of, updates};
+use crate::policy::{Denied, DeniedCode, MembershipChange, Subject, Which, authorize_commit};
+use crate::state::StateError;
+use mimi_wire::Mls;
+use mimi_wire::common::GroupInfoOption;
+use mimi_wire::id::{ClientUri, ProviderId, UserUri};
+use openmls::prelude::*;
+use std::collections::BTreeSet;
+
+/// How a queued proposal is named in `invalidProposal`.
+pub(crate) fn named(q: &QueuedProposal) -> NamedProposal {
+    NamedProposal {
+        proposal_type: u16::from(q.proposal().proposal_type()),
+        reference: (q.proposal_or_ref_type() == ProposalOrRefType::Reference)
+            .then(|| q.proposal_reference_ref().as_slice().to_vec()),
+    }
+}
+
+impl HubRoom {
+    /// The proposals of a staged commit a refusal is about.
+    fn name_subject(&self, staged: &StagedCommit, subject: &Subject) -> Vec<NamedProposal> {
+        staged
+            .queued_proposals()
+            .filter(|q| match (subject, q.proposal()) {
+                (Subject::AddedClient(c), Proposal::Add(a)) => {
+                    client_of(a.key_package().leaf_node().credential()).as_ref() == Some(c)
+                }
+                (Subject::Component(w), Proposal::AppDataUpdate(u)) => {
+                    let id = match w {
+                        Which::ParticipantList => self.codepoints.participant_list,
+                        Which::RoomMetadata => self.codepoints.room_metadata,
+                    };
+                    u.component_id() == id
+                }
+                _ => false,
+            })
+            .map(named)
+            .collect()
+    }
+
+    fn denied(&self, staged: &StagedCommit, d: Denied) -> UpdateRejection {
+        match (d.code, &d.subject) {
+            (DeniedCode::InvalidProposal, Some(s)) => UpdateRejection::InvalidProposal {
+                proposals: self.name_subject(staged, s),
+                reason: d.reason,
+            },
+            _ => d.into(),
+        }
+    }
+
+    /// A resolver refusal names the commit's AppDataUpdate proposals (by type: openmls does
+    /// not expose their references before staging).
+    fn resolver_refusal(e: StateError, count: usize) -> UpdateRejection {
+        UpdateRejection::InvalidProposal {
+            reason: e.to_string(),
+            proposals: (0..count)
+                .map(|_| NamedProposal {
+                    proposal_type: u16::from(ProposalType::AppDataUpdate),
+                    reference: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn handle_commit(
+        &mut self,
+        commit: &Mls<MlsMessageIn>,
+        group_info: &GroupInfoOption,
+        welcome: Option<&Mls<Welcome>>,
+    ) -> Result<Accepted, UpdateRejection> {
+        let pm = self.protocol_message(commit)?;
+        let processed = self
+            .group
+            .process_message(&self.crypto, pm)
+            .map_err(|e| UpdateRejection::NotAllowed(format!("invalid commit: {e:?}")))?;
+        let processed_sender = match processed.sender() {
+            Sender::Member(i) => Some(*i),
+            _ => None,
+        };
+        let (committer, external_join) = match processed.sender() {
+            Sender::Member(i) => (self.client_at(*i), false),
+            Sender::NewMemberCommit => (client_of(processed.credential()), true),
+            _ => (None, false),
+        };
+        let committer = committer.ok_or_else(|| {
+            UpdateRejection::NotAllowed("the committer has no MIMI client URI".into())
+        })?;
+        let committer_user: UserUri = committer.user().ok_or_else(|| {
+            UpdateRejection::invalid(format!("{committer} does not name its user"))
+        })?;
+        let before = &self.view.state;
+        let (staged, res) = match processed.into_content() {
+            ProcessedMessageContent::StagedCommitMessage(sc) => {
+                (*sc, before.resolve(&self.codepoints, &[])?)
+            }
+            ProcessedMessageContent::UnresolvedAppDataCommit(u) => {
+                let ops = ops_of(u.app_data_update_proposals());
+                // ROOM-resolve-deterministic: the same resolver as the committer and members.
+                let res = before
+                    .resolve(&self.codepoints, &ops)
+                    .map_err(|e| Self::resolver_refusal(e, ops.len()))?;
+                let changes = updates(self.group.app_data_dictionary_updater(), &res.changes);
+                let sc = self
+                    .group
+                    .stage_app_data_commit(&self.crypto, *u, changes)
+                    .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
+                (sc, res)
+            }
+            _ => return Err(UpdateRejection::invalid("not a commit")),
+        };
+
+        // ROOM-hub-queued: a member's commit must include every proposal the hub accepted
+        // for this epoch (protocol-06 §5.3). An external commit cannot (it starts a new
+        // epoch for the joiner); the queue is dropped with the epoch.
+        if !external_join {
+            self.check_queue_included(&staged)?;
+        }
+
+        // MLS membership changes.
+        let mut added = Vec::new();
+        let mut added_key_packages = Vec::new();
+        for a in staged.add_proposals() {
+            let kp = a.add_proposal().key_package();
+            let c = client_of(kp.leaf_node().credential()).ok_or_else(|| {
+                UpdateRejection::invalid("an added client has no MIMI client URI")
+            })?;
+            let r = kp
+                .hash_ref(&self.crypto)
+                .map_err(|e| UpdateRejection::invalid(format!("KeyPackageRef: {e:?}")))?;
+            added_key_packages.push((r.as_slice().to_vec(), c.clone()));
+            added.push(c);
+        }
+        self.check_identities_kept(&staged, processed_sender.as_ref())?;
+        let removed = self.removed_clients(&staged)?;
+        let removed_by_hub: Vec<ClientUri> = staged
+            .queued_proposals()
+            .filter_map(|q| match (q.proposal(), q.sender()) {
+                (Proposal::Remove(r), Sender::External(_)) => self.client_at(r.removed()),
+                _ => None,
+            })
+            .collect();
+        let removed_set: BTreeSet<&ClientUri> = removed.iter().map(|(c, _)| c).collect();
+        let mut remaining: Vec<ClientUri> = self
+            .view
+            .clients()
+            .filter(|c| !removed_set.contains(c))
+            .cloned()
+            .collect();
+        remaining.extend(added.iter().cloned());
+        if external_join {
+            remaining.push(committer.clone());
+        }
+        let change = MembershipChange {
+            added: added.clone(),
+            removed: removed.clone(),
+            external_join,
+            remaining,
+            removed_by_hub,
+        };
+        authorize_commit(before, &res, &change, &committer_user)
+            .map_err(|d| self.denied(&staged, d))?;
+        check_welcome(welcome, &added_key_packages)?;
+        self.check_group_info(&staged, group_info, &committer)?;
+
+        // Providers with a client before (removed ones get the commit that removes them) or
+        // after it, except those whose only new clients get the Welcome instead.
+        let mut providers: BTreeSet<ProviderId> =
+            self.view.clients().map(ClientUri::provider).collect();
+        if external_join {
+            providers.insert(committer.provider());
+        }
+        self.group
+            .merge_commit(&self.storage, staged)
+            .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
+        self.group_info = group_info.clone();
+        self.view.state = res.state;
+        self.view.refresh_members(&self.group);
+        Ok(Accepted {
+            epoch: self.epoch(),
+            providers,
+            welcome: None,
+            added,
+            removed: removed.into_iter().map(|(c, _)| c).collect(),
+            added_key_packages,
+        })
+    }
+
+    /// `ROOM-credential-stable`: a leaf keeps its client URI. An UpdatePath or Update proposal
+    /// may rotate keys but not turn one client into another (the list and every policy check
+    /// hang on the URI).
+    fn check_identities_kept(
+        &self,
+        staged: &StagedCommit,
+        committer_leaf: Option<&LeafNodeIndex>,
+    ) -> Result<(), UpdateRejection> {
+        let kept = |leaf: LeafNodeIndex, new: &LeafNode| {
+            let old = self.view.client_at(leaf);
+            old.is_some() && client_of(new.credential()).as_ref() == old
+        };
+        if let (Some(leaf), Some(new)) = (committer_leaf, staged.update_path_leaf_node())
+            && !kept(*leaf, new)
+        {
+            return Err(UpdateRejection::invalid(
+                "the commit's UpdatePath changes the committer's client URI (ROOM-credential-stable)",
+            ));
+        }
+        for u in staged.update_proposals() {
+            if let Sender::Member(leaf) = u.sender()
+                && !kept(*leaf, u.update_proposal().leaf_node())
+            {
+                return Err(UpdateRejection::InvalidProposal {
+                    reason: "an Update changes its sender's client URI (ROOM-credential-stable)"
+                        .into(),
+                    proposals: vec![NamedProposal {
+                        proposal_type: u16::from(ProposalType::Update),
+                        reference: None,
+                    }],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_queue_included(&self, staged: &StagedCommit) -> Result<(), UpdateRejection> {
+        let queued = self
+            .group
+            .queued_proposals(&self.storage)
+            .map_err(|e| UpdateRejection::invalid(format!("proposal queue: {e:?}")))?;
+        let included: BTreeSet<&[u8]> = staged
+            .queued_proposals()
+            .filter(|q| q.proposal_or_ref_type() == ProposalOrRefType::Reference)
+            .map(|q| q.proposal_reference_ref().as_slice())
+            .collect();
+        let missing: Vec<NamedProposal> = queued
+            .iter()
+            .filter(|(r, _)| !included.contains(r.as_slice()))
+            .map(|(r, q)| NamedProposal {
+                proposal_type: u16::from(q.proposal().proposal_type()),
+                reference: Some(r.as_slice().to_vec()),
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(UpdateRejection::InvalidProposal {
+                reason: format!(
+                    "the commit omits {} proposal(s) the hub accepted for this epoch (ROOM-hub-queued)",
+                    missing.len()
+                ),
+                proposals: missing,
+            })
+        }
+    }
+
+    /// Clients removed by Remove and SelfRemove proposals, with whether the client's own user
+    /// asked for it.
+    fn removed_clients(
+        &self,
+        staged: &StagedCommit,
+    ) -> Result<Vec<(ClientUri, bool)>, UpdateRejection> {
+        let mut removed = Vec::new();
+        for q in staged.queued_proposals() {
+            let (leaf, sender) = match (q.proposal(), q.sender()) {
+                (Proposal::Remove(r), s) => (r.removed(), s),
+                (Proposal::SelfRemove, s @ Sender::Member(i)) => (*i, s),
+                _ => continue,
+            };
+            let c = self
+                .client_at(leaf)
+                .ok_or_else(|| UpdateRejection::invalid("a removed leaf has no MIMI client URI"))?;
+            let own = match sender {
+                Sender::Member(i) => self.client_at(*i).and_then(|p| p.user()) == c.user(),
+                _ => false,
+            };
+            if !removed.iter().any(|(r, _)| *r == c) {
+                removed.push((c, own));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The committer's GroupInfo must be signed by the committer and describe exactly the
+    /// staged epoch (`ROOM-hub-groupinfo-check`, DESIGN.md: a keyless hub cannot check the
+    /// confirmation tag).
+    fn check_group_info(
+        &self,
+        staged: &StagedCommit,
+        group_info: &GroupInfoOption,
+        committer: &ClientUri,
+    ) -> Result<(), UpdateRejection> {
+        let gi = match group_info {
+            GroupInfoOption::Full(gi) => gi,
+            GroupInfoOption::Partial(_) => {
+                return Err(UpdateRejection::NotAllowed(
+                    "a partial GroupInfo cannot be checked; send the full GroupInfo".into(),
+                ));
+            }
+        };
+        let key = match staged.update_path_leaf_node() {
+            Some(leaf) => leaf.signature_key().clone(),
+            None => self
+                .group
+                .members()
+                .find(|m| client_of(&m.credential).as_ref() == Some(committer))
+                .map(|m| m.signature_key.into())
+                .ok_or_else(|| UpdateRejection::invalid("no signature key for the committer"))?,
+        };
+        let vgi = gi
+            .parse()
+            .map_err(|e| UpdateRejection::invalid(e.to_string()))?;
+        let pk = OpenMlsSignaturePublicKey::from_signature_key(
+            key,
+            self.group.ciphersuite().signature_algorithm(),
+        );
+        let verified: openmls::messages::group_info::GroupInfo =
+            vgi.verify(&self.crypto, &pk).map_err(|_| {
+                UpdateRejection::invalid(
+                    "the GroupInfo is not signed by the committer (ROOM-hub-groupinfo-check)",
+                )
+            })?;
+        if verified.group_context() != staged.group_context() {
+            return Err(UpdateRejection::invalid(
+                "the GroupInfo does not match the commit's new GroupContext (ROOM-hub-groupinfo-check)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `ROOM-hub-welcome-complete`: a commit that adds clients carries one Welcome whose secrets
+/// are exactly for the added KeyPackages, so that the hub can route it and no added leaf is
+/// left without a way in.
+fn check_welcome(
+    welcome: Option<&Mls<Welcome>>,
+    added: &[(Vec<u8>, ClientUri)],
+) -> Result<(), UpdateRejection> {
+    let refs: BTreeSet<Vec<u8>> = match welcome {
+        None if added.is_empty() => return Ok(()),
+        None => {
+            return Err(UpdateRejection::invalid(
+                "the commit adds clients but carries no Welcome (ROOM-hub-welcome-complete)",
+            ));
+        }
+        Some(w) => w
+            .parse()
+            .map_err(|e| UpdateRejection::invalid(format!("Welcome: {e}")))?
+            .secrets()
+            .iter()
+            .map(|s| s.new_member().as_slice().to_vec())
+            .collect(),
+    };
+    let want: BTreeSet<Vec<u8>> = added.iter().map(|(r, _)| r.clone()).collect();
+    if refs != want {
+        return Err(UpdateRejection::invalid(
+            "the Welcome's secrets are not exactly for the added KeyPackages (ROOM-hub-welcome-complete)",
+        ));
+    }
+    Ok(())
+}
