@@ -56,6 +56,7 @@ pub struct WireError {
 
 /// What is wrong with the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireErrorKind {
     /// The input ends inside a field.
     #[error("input ends early")]
@@ -72,7 +73,8 @@ pub enum WireErrorKind {
     /// A length over a documented limit.
     #[error("{found} exceeds the limit of {limit}")]
     TooLong {
-        /// The length found.
+        /// The length found (for an MLS object that does not parse within the limit: the
+        /// octets that were left in the body).
         found: usize,
         /// The limit.
         limit: usize,
@@ -86,6 +88,9 @@ pub enum WireErrorKind {
     /// Text that must be UTF-8 is not.
     #[error("not UTF-8")]
     NotUtf8,
+    /// A `UTF8String` contains a NUL character.
+    #[error("a UTF8String must not contain NUL")]
+    NulInText,
     /// An identifier that is not a valid MIMI URI.
     #[error("{0}")]
     BadUri(String),
@@ -138,7 +143,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    /// Fails unless everything was read (`WIRE-strict-trailing`).
+    /// Fails unless everything was read (`WIRE-strict`).
     pub fn finish(&self, field: &'static str) -> Result<(), WireError> {
         match self.remaining() {
             0 => Ok(()),
@@ -193,7 +198,8 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    /// A `<V>` length: QUIC-style varint, minimal, at most 2^30 - 1 (RFC 9420 §2.1.2).
+    /// A `<V>` length: QUIC-style varint, minimal, at most 2^30 - 1 (RFC 9420 §2.1.2;
+    /// `WIRE-strict-varint`).
     pub fn varint(&mut self, field: &'static str) -> Result<usize, WireError> {
         let start = self.pos;
         let first = self.u8(field)?;
@@ -239,6 +245,21 @@ impl<'a> Reader<'a> {
             offset: self.base + at,
             field,
         })
+    }
+
+    /// `UTF8String` (protocol-06 §7.6): "a sequence of valid UTF8 without nulls"
+    /// (`WIRE-7.6-utf8string`).
+    pub fn utf8_string(&mut self, limit: usize, field: &'static str) -> Result<String, WireError> {
+        let at = self.pos;
+        let s = self.text(limit, field)?;
+        if let Some(i) = s.find('\0') {
+            return Err(WireError {
+                kind: WireErrorKind::NulInText,
+                offset: self.base + at + i,
+                field,
+            });
+        }
+        Ok(s)
     }
 
     /// `T x<V>`: elements decoded by `item` must end exactly at the declared length, and there
@@ -294,22 +315,27 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An MLS object decoded by openmls; its exact bytes are kept.
+    /// An MLS object decoded by openmls; its exact bytes are kept. openmls sees at most
+    /// `limits.max_mls` octets, so an object that does not fit is refused before it is read
+    /// further (`WIRE-limits`).
     pub fn mls<T: Deserialize>(&mut self, field: &'static str) -> Result<Mls<T>, WireError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let mut cursor: &[u8] = rest;
-        T::tls_deserialize(&mut cursor)
-            .map_err(|e| self.error(WireErrorKind::Mls(e.to_string()), field))?;
-        let used = rest.len() - cursor.len();
-        if used > self.limits.max_mls {
-            return Err(self.error(
+        let limit = self.limits.max_mls;
+        let window = rest.get(..limit).unwrap_or(rest);
+        let mut cursor: &[u8] = window;
+        if let Err(e) = T::tls_deserialize(&mut cursor) {
+            let kind = if window.len() < rest.len() {
+                // It may be valid but longer than the limit: say so.
                 WireErrorKind::TooLong {
-                    found: used,
-                    limit: self.limits.max_mls,
-                },
-                field,
-            ));
+                    found: rest.len(),
+                    limit,
+                }
+            } else {
+                WireErrorKind::Mls(e.to_string())
+            };
+            return Err(self.error(kind, field));
         }
+        let used = window.len() - cursor.len();
         let bytes = self.take(used, field)?.to_vec();
         Ok(Mls {
             bytes,

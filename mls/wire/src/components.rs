@@ -250,7 +250,7 @@ impl Body for RoomMetaData {
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (uri, opaque) = (r.limits.max_uri, r.limits.max_opaque);
         let room_uri = read_room(r, "RoomMetaData.room_uri")?;
-        let room_name = r.text(opaque, "RoomMetaData.room_name")?;
+        let room_name = r.utf8_string(opaque, "RoomMetaData.room_name")?;
         let d = "RoomMetaData.room_descriptions";
         let room_descriptions = r.vector(d, |r| {
             Ok(RichDescription {
@@ -271,8 +271,8 @@ impl Body for RoomMetaData {
             room_name,
             room_descriptions,
             room_avatar,
-            room_subject: r.text(opaque, "RoomMetaData.room_subject")?,
-            room_mood: r.text(opaque, "RoomMetaData.room_mood")?,
+            room_subject: r.utf8_string(opaque, "RoomMetaData.room_subject")?,
+            room_mood: r.utf8_string(opaque, "RoomMetaData.room_mood")?,
         })
     }
     fn write(&self, w: &mut Writer) {

@@ -1,6 +1,7 @@
 //! The directory (protocol-06 §5.1): `GET /.well-known/mimi-protocol-directory`, a JSON object
 //! of URL templates, one per endpoint. The draft's own example is not valid JSON and writes
-//! `update{roomId}` without a slash; ours is valid JSON with `/update/{roomId}`
+//! `update{roomId}` without a slash; ours is valid JSON with `/update/{roomId}`. A template holds
+//! its endpoint's variable exactly once, anywhere (RFC 6570 level 1)
 //! (`WIRE-5.1-directory`).
 
 use crate::id::{path_decode, path_encode};
@@ -102,12 +103,12 @@ impl Endpoint {
 /// A template or URL that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
-    /// The template does not end in the endpoint's variable.
-    #[error("template {template:?} does not end with {{{variable}}}")]
+    /// The template does not hold the endpoint's variable exactly once, or holds another.
+    #[error("template {template:?} must contain {{{variable}}} exactly once and no other variable")]
     BadTemplate {
         /// The template.
         template: String,
-        /// The variable it should end with.
+        /// The variable it should hold.
         variable: &'static str,
     },
     /// A URL that is not an expansion of the template.
@@ -150,14 +151,15 @@ impl Directory {
     pub fn from_json(text: &str) -> Result<Self, DirectoryError> {
         let d: Self =
             serde_json::from_str(text).map_err(|e| DirectoryError::Json(e.to_string()))?;
-        for e in Endpoint::ALL {
-            let t = d.template(e);
-            if !t.ends_with(&format!("{{{}}}", e.variable())) {
-                return Err(DirectoryError::BadTemplate {
-                    template: t.to_owned(),
-                    variable: e.variable(),
-                });
-            }
+        let mut templates: Vec<(&str, &'static str)> = Endpoint::ALL
+            .iter()
+            .map(|e| (d.template(*e), e.variable()))
+            .collect();
+        if let Some(p) = &d.proxy_download {
+            templates.push((p, "downloadUrl"));
+        }
+        for (t, variable) in templates {
+            split_template(t, variable)?;
         }
         Ok(d)
     }
@@ -182,20 +184,21 @@ impl Directory {
         }
     }
 
-    /// Expands an endpoint's template with an identifier (percent-encoded, `WIRE-id-path`).
+    /// Expands an endpoint's template with an identifier: RFC 6570 level-1 simple expansion,
+    /// every octet outside `unreserved` percent-encoded (the same as `WIRE-id-path`).
     pub fn expand(&self, e: Endpoint, value: &str) -> String {
         let t = self.template(e);
         let var = format!("{{{}}}", e.variable());
-        t.replace(&var, &path_encode(value))
+        t.replacen(&var, &path_encode(value), 1)
     }
 
-    /// The identifier in a URL built from an endpoint's template.
+    /// The identifier in a URL built from an endpoint's template (percent-decoded).
     pub fn extract(&self, e: Endpoint, url: &str) -> Result<String, DirectoryError> {
         let t = self.template(e);
-        let var = format!("{{{}}}", e.variable());
-        let prefix = t.strip_suffix(&var).unwrap_or(t);
+        let (prefix, suffix) = split_template(t, e.variable())?;
         let value = url
             .strip_prefix(prefix)
+            .and_then(|v| v.strip_suffix(suffix))
             .filter(|v| !v.is_empty())
             .ok_or_else(|| DirectoryError::NoMatch {
                 url: url.to_owned(),
@@ -203,4 +206,21 @@ impl Directory {
             })?;
         path_decode(value).map_err(|e| DirectoryError::BadValue(e.to_string()))
     }
+}
+
+/// `(before, after)` the one `{variable}` of a template.
+fn split_template<'t>(
+    template: &'t str,
+    variable: &'static str,
+) -> Result<(&'t str, &'t str), DirectoryError> {
+    let bad = || DirectoryError::BadTemplate {
+        template: template.to_owned(),
+        variable,
+    };
+    let var = format!("{{{variable}}}");
+    let (before, after) = template.split_once(&var).ok_or_else(bad)?;
+    if [before, after].iter().any(|p| p.contains(['{', '}'])) {
+        return Err(bad());
+    }
+    Ok((before, after))
 }

@@ -18,7 +18,8 @@ pub struct GroupInfoRequestTbs {
     pub requesting_credential: Mls<Credential>,
     /// `groupInfoPublicKey`: the one-time HPKE key the answer is encrypted to.
     pub group_info_public_key: Vec<u8>,
-    /// `joiningCode` (empty when none; see spec-notes `WIRE-5.6-joining-code`).
+    /// `joiningCode` (empty when none). The message carries `opaque joiningCode<V>`, the TBS
+    /// `optional opaque joiningCode<V>`: present iff non-empty (`WIRE-5.6-joining-code`).
     pub joining_code: Vec<u8>,
 }
 
@@ -52,19 +53,27 @@ impl GroupInfoRequestTbs {
         })
     }
 
-    fn write(&self, w: &mut Writer) {
+    fn write_common(&self, w: &mut Writer) {
         w.u8(Protocol::MLS10.0);
         w.u16(self.cipher_suite.0);
         w.opaque(&self.requesting_signature_key);
         w.raw(self.requesting_credential.as_bytes());
         w.opaque(&self.group_info_public_key);
+    }
+
+    fn write(&self, w: &mut Writer) {
+        self.write_common(w);
         w.opaque(&self.joining_code);
     }
 
-    /// The bytes that are signed.
+    /// The bytes that are signed: `GroupInfoRequestTBS`, whose `joiningCode` is
+    /// `optional opaque joiningCode<V>`, absent when the request has none
+    /// (`WIRE-5.6-joining-code`; the one place to change if the WG decides otherwise).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        self.write(&mut w);
+        self.write_common(&mut w);
+        let code = (!self.joining_code.is_empty()).then_some(&self.joining_code);
+        w.optional(code, |w, c| w.opaque(c));
         w.finish()
     }
 }
@@ -181,12 +190,14 @@ pub struct GroupInfoResponse {
 }
 
 impl GroupInfoResponse {
-    /// `GroupInfoResponseTBS`: version, room_id, cipher_suite, hub_sender and the ciphertext
-    /// (the draft's TBS has no status; see spec-notes `WIRE-5.6-response-tbs`).
+    /// `GroupInfoResponseTBS`: version, room_id, status (always success: only success
+    /// responses are signed), cipher_suite, hub_sender and the ciphertext. The draft's TBS
+    /// carries the status field but not the select on it (`WIRE-5.6-response-tbs`).
     pub fn tbs(room_id: &RoomUri, s: &GroupInfoSuccess) -> Vec<u8> {
         let mut w = Writer::new();
         w.u8(Protocol::MLS10.0);
         w.opaque(room_id.as_str().as_bytes());
+        w.u8(GroupInfoCode::SUCCESS.0);
         w.u16(s.cipher_suite.0);
         w.raw(s.hub_sender.as_bytes());
         s.encrypted_groupinfo_and_tree.write(&mut w);

@@ -174,6 +174,13 @@ fn check_domain(d: &str) -> Result<(), String> {
             return Err(format!("the label {label:?} starts or ends with a hyphen"));
         }
     }
+    // An all-numeric top-level label is an IPv4 literal, not a DNS name (RFC 3696 §2).
+    if d.rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("the provider is an IP address; it must be a DNS name".into());
+    }
     Ok(())
 }
 
@@ -363,6 +370,35 @@ impl FromStr for MimiUri {
     }
 }
 
+/// Serde as the normal-form string; deserialising parses and normalises (so configuration and
+/// JSON can hold identifiers).
+macro_rules! serde_as_str {
+    ($name:ident) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+serde_as_str!(MimiUri);
+serde_as_str!(ProviderId);
+
+impl MimiUri {
+    /// This identifier as one request-path segment (`WIRE-id-path`, [`path_encode`]).
+    pub fn to_path_segment(&self) -> String {
+        path_encode(self.as_str())
+    }
+}
+
 macro_rules! typed_uri {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
@@ -401,6 +437,27 @@ macro_rules! typed_uri {
             }
         }
 
+        serde_as_str!($name);
+
+        impl $name {
+            /// This identifier as one request-path segment (`WIRE-id-path`).
+            pub fn to_path_segment(&self) -> String {
+                path_encode(self.as_str())
+            }
+
+            /// Reads a request-path segment made by [`path_encode`] (any percent-encoding
+            /// accepted) as this kind of identifier; the result is in normal form.
+            pub fn from_path_segment(segment: &str) -> Result<Self, IdError> {
+                Self::parse(&path_decode(segment)?)
+            }
+        }
+
+        impl From<$name> for MimiUri {
+            fn from(u: $name) -> MimiUri {
+                u.0
+            }
+        }
+
         impl TryFrom<MimiUri> for $name {
             type Error = IdError;
             fn try_from(u: MimiUri) -> Result<Self, IdError> {
@@ -433,6 +490,11 @@ typed_uri!(
     /// An MLS group: `mimi://a.example/g/clubhouse`.
     GroupUri,
     Kind::Group
+);
+typed_uri!(
+    /// A pseudonym (protocol-06 §6, minimal-metadata rooms): `mimi://a.example/p/<uuid>`.
+    PseudonymUri,
+    Kind::Pseudonym
 );
 
 impl UserUri {

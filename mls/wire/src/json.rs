@@ -104,10 +104,11 @@ impl ToJson for KeyMaterialResponse {
             "userUri": self.user_uri.as_str(),
             "clients": self.clients.iter().map(|c| {
                 let (status, extra) = match &c.material {
-                    ClientMaterial::KeyPackage(kp) => ("success", json!({"keyPackage": h(kp.as_bytes())})),
-                    ClientMaterial::Exhausted => ("keyMaterialExhausted", json!({})),
-                    ClientMaterial::NothingCompatible(cap) => ("nothingCompatible", json!({
+                    ClientMaterial::KeyPackage(kp) => ("success".into(), json!({"keyPackage": h(kp.as_bytes())})),
+                    ClientMaterial::Exhausted => ("keyMaterialExhausted".into(), json!({})),
+                    ClientMaterial::NothingCompatible(cap) => ("nothingCompatible".into(), json!({
                         "clientCapabilities": cap.as_ref().map(|c| h(c.as_bytes()))})),
+                    ClientMaterial::Other(code) => (Value::from(code.0), json!({})),
                 };
                 let mut o = json!({"clientStatus": status, "clientUri": c.client_uri.as_str()});
                 if let (Some(o), Value::Object(e)) = (o.as_object_mut(), extra) {
@@ -381,6 +382,23 @@ impl ToJson for RoomMetaData {
             "room_avatar": self.room_avatar,
             "room_subject": self.room_subject,
             "room_mood": self.room_mood,
+        })
+    }
+}
+
+use crate::franking::{FrankAad, FrankingAgentData};
+
+impl ToJson for FrankAad {
+    fn to_json(&self) -> Value {
+        json!({"franking_tag": h(&self.franking_tag)})
+    }
+}
+
+impl ToJson for FrankingAgentData {
+    fn to_json(&self) -> Value {
+        json!({
+            "franking_signature_key": h(&self.franking_signature_key),
+            "credential": h(self.credential.as_bytes()),
         })
     }
 }

@@ -166,6 +166,9 @@ pub enum ClientMaterial {
     Exhausted,
     /// `nothingCompatible`, with the client's capabilities unless withheld.
     NothingCompatible(Option<Mls<Capabilities>>),
+    /// A client code this draft does not define (> 2); nothing follows it. Only the decoder
+    /// makes this; it must not hold a defined code.
+    Other(KeyMaterialClientCode),
 }
 
 /// `ClientKeyMaterial`.
@@ -192,7 +195,8 @@ impl ClientKeyMaterial {
                     r.mls("ClientKeyMaterial.clientCapabilities")
                 })?,
             ),
-            other => return Err(r.error(WireErrorKind::BadValue(u64::from(other.0)), f)),
+            // WIRE-5.2-unknown-client-code: nothing follows a code the draft does not define.
+            other => ClientMaterial::Other(other),
         };
         Ok(Self {
             client_uri,
@@ -205,12 +209,13 @@ impl ClientKeyMaterial {
             ClientMaterial::KeyPackage(_) => KeyMaterialClientCode::SUCCESS,
             ClientMaterial::Exhausted => KeyMaterialClientCode::KEY_MATERIAL_EXHAUSTED,
             ClientMaterial::NothingCompatible(_) => KeyMaterialClientCode::NOTHING_COMPATIBLE,
+            ClientMaterial::Other(c) => *c,
         };
         w.u8(code.0);
         w.opaque(self.client_uri.as_str().as_bytes());
         match &self.material {
             ClientMaterial::KeyPackage(kp) => w.raw(kp.as_bytes()),
-            ClientMaterial::Exhausted => {}
+            ClientMaterial::Exhausted | ClientMaterial::Other(_) => {}
             ClientMaterial::NothingCompatible(c) => {
                 w.optional(c.as_ref(), |w, c| w.raw(c.as_bytes()));
             }

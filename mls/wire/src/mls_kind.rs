@@ -4,6 +4,11 @@
 use crate::codec::{Limits, Mls, Reader, WireError, WireErrorKind};
 use openmls::prelude::MlsMessageIn;
 
+/// RFC 9420 `WireFormat` of a PublicMessage.
+pub const WIRE_FORMAT_PUBLIC: u16 = 1;
+/// RFC 9420 `WireFormat` of a PrivateMessage.
+pub const WIRE_FORMAT_PRIVATE: u16 = 2;
+
 /// The kind of an MLSMessage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageKind {

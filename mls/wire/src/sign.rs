@@ -11,6 +11,7 @@ use openmls_traits::types::{Ciphersuite, HpkeCiphertext as TraitCiphertext, Sign
 
 /// Why a signature or encryption failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptoError {
     /// The signature does not verify (`WIRE-sign-verify`).
     #[error("signature with label {label:?} does not verify")]
@@ -27,6 +28,9 @@ pub enum CryptoError {
     /// HPKE failed (wrong key, corrupted ciphertext).
     #[error("HPKE {0} failed")]
     Hpke(&'static str),
+    /// The plaintext decrypted but is not a valid body.
+    #[error("decrypted plaintext is not valid: {0}")]
+    Plaintext(#[from] crate::codec::WireError),
 }
 
 fn labelled(label: &str, content: &[u8]) -> Vec<u8> {
@@ -121,9 +125,11 @@ pub fn decrypt_with_label(
         .map_err(|_| CryptoError::Hpke("open"))
 }
 
+use crate::codec::Body;
 use crate::group_info::{
-    GROUP_INFO_REQUEST_LABEL, GROUP_INFO_RESPONSE_LABEL, GroupInfoRequest, GroupInfoRequestTbs,
-    GroupInfoResponse, GroupInfoSuccess,
+    GROUP_INFO_ENCRYPTION_LABEL, GROUP_INFO_REQUEST_LABEL, GROUP_INFO_RESPONSE_LABEL,
+    GroupInfoRatchetTreeTbe, GroupInfoRequest, GroupInfoRequestTbs, GroupInfoResponse,
+    GroupInfoSuccess,
 };
 use crate::id::RoomUri;
 use crate::key_material::{KEY_MATERIAL_REQUEST_LABEL, KeyMaterialRequest, KeyMaterialRequestTbs};
@@ -220,7 +226,50 @@ impl GroupInfoResponse {
     }
 }
 
-/// `franking_integrity_signature = SignWithLabel(key, "FrankingIntegrityTBS", …)`.
+impl GroupInfoRatchetTreeTbe {
+    /// `encrypted_groupinfo_and_tree = EncryptWithLabel(groupInfoPublicKey, "GroupInfo and
+    /// ratchet_tree encryption", room_id, self)` (`WIRE-5.6-encrypt`); the context is the room
+    /// URI's bytes as they appear in `GroupInfoResponse.room_id`.
+    pub fn seal(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        cs: CipherSuite,
+        group_info_public_key: &[u8],
+        room_id: &RoomUri,
+    ) -> Result<HpkeCiphertext, CryptoError> {
+        encrypt_with_label(
+            crypto,
+            cs,
+            group_info_public_key,
+            GROUP_INFO_ENCRYPTION_LABEL,
+            room_id.as_str().as_bytes(),
+            &self.encode(),
+        )
+    }
+
+    /// The joiner's side of [`seal`](Self::seal): decrypts with the one-time private key and
+    /// decodes the plaintext strictly.
+    pub fn open(
+        crypto: &impl OpenMlsCrypto,
+        cs: CipherSuite,
+        group_info_private_key: &[u8],
+        room_id: &RoomUri,
+        ciphertext: &HpkeCiphertext,
+    ) -> Result<Self, CryptoError> {
+        let pt = decrypt_with_label(
+            crypto,
+            cs,
+            group_info_private_key,
+            GROUP_INFO_ENCRYPTION_LABEL,
+            room_id.as_str().as_bytes(),
+            ciphertext,
+        )?;
+        Ok(Self::decode(&pt)?)
+    }
+}
+
+/// `franking_integrity_signature = SignWithLabel(key, "FrankingIntegrityTBS", …)`
+/// (`WIRE-5.4.1-frank`).
 pub fn sign_frank(
     signer: &impl Signer,
     server_frank: &[u8; 32],

@@ -85,7 +85,8 @@ pub enum SubmitOutcome {
         /// The hub's epoch.
         current_epoch: u64,
     },
-    /// A code this draft does not define; nothing may follow it.
+    /// A code this draft does not define (> 2); nothing may follow it. Only the decoder makes
+    /// this; it must not hold a defined code.
     Other(SubmitResponseCode),
 }
 

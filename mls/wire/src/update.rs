@@ -3,7 +3,7 @@
 use crate::codec::{Body, Mls, Reader, WireError, WireErrorKind, Writer};
 use crate::common::GroupInfoOption;
 use crate::common::RatchetTreeOption;
-use crate::mls_kind::{MessageKind, header};
+use crate::mls_kind::{MessageKind, WIRE_FORMAT_PRIVATE, header};
 use openmls::prelude::{MlsMessageIn, Welcome};
 
 /// `HandshakeBundle`: a commit with what joiners and the hub need, or a proposal with more
@@ -39,7 +39,16 @@ impl Body for HandshakeBundle {
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let f = "HandshakeBundle.proposalOrCommit";
         let first = r.mls::<MlsMessageIn>(f)?;
-        match header(&first)?.kind {
+        let h = header(&first)?;
+        if h.wire_format == WIRE_FORMAT_PRIVATE {
+            // WIRE-5.3-public-handshake: "either a PublicMessage or a SemiPrivateMessage".
+            return Err(r.error_back(
+                first.as_bytes().len(),
+                WireErrorKind::BadValue(u64::from(h.wire_format)),
+                f,
+            ));
+        }
+        match h.kind {
             MessageKind::Commit => Ok(Self::Commit {
                 commit: first,
                 welcome: r.optional("HandshakeBundle.welcome", |r| {
@@ -52,8 +61,12 @@ impl Body for HandshakeBundle {
                 let more = "HandshakeBundle.moreProposals";
                 let more_proposals = r.vector(more, |r| r.mls(more))?;
                 for p in &more_proposals {
-                    if header(p)?.kind != MessageKind::Proposal {
-                        return Err(r.error(WireErrorKind::BadValue(0), more));
+                    let h = header(p)?;
+                    // WIRE-5.3-public-handshake also for each of moreProposals.
+                    if h.kind != MessageKind::Proposal || h.wire_format == WIRE_FORMAT_PRIVATE {
+                        return Err(
+                            r.error(WireErrorKind::BadValue(u64::from(h.wire_format)), more)
+                        );
                     }
                 }
                 Ok(Self::Proposal {
@@ -134,7 +147,8 @@ pub enum UpdateOutcome {
         /// The refs (RFC 9420 ProposalRef = `opaque HashReference<V>`).
         invalid_proposals: Vec<Vec<u8>>,
     },
-    /// A code this draft does not define; nothing may follow it.
+    /// A code this draft does not define (> 3); nothing may follow it. Only the decoder makes
+    /// this; it must not hold a defined code.
     Other(UpdateResponseCode),
 }
 

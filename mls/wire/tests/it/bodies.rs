@@ -1,12 +1,10 @@
 //! One sample of every body built from real MLS objects; round trips, and the strictness rules
 //! on each.
 
-use crate::fixture::{SUITE, mls, objects};
+use crate::fixture::{Objects, SUITE, group_info_hpke_key, mls, objects};
 use mimi_wire::abuse::{AbuseReport, AbusiveMessage};
 use mimi_wire::codec::{Body, WireError, WireErrorKind};
-use mimi_wire::common::{
-    AppDataDictionary, Frank, GroupInfoOption, HpkeCiphertext, RatchetTreeOption,
-};
+use mimi_wire::common::{AppDataDictionary, Frank, GroupInfoOption, RatchetTreeOption};
 use mimi_wire::components::{
     ApplyError, ParticipantListData, ParticipantListUpdate, RichDescription, RoomMetaData,
     UserIndexRolePair, UserRolePair,
@@ -27,8 +25,10 @@ use mimi_wire::key_material::{
     ClientKeyMaterial, ClientMaterial, KEY_MATERIAL_REQUEST_LABEL, KeyMaterialRequest,
     KeyMaterialRequestTbs, KeyMaterialResponse, KeyMaterialUserCode,
 };
-use mimi_wire::sign::sign_with_label;
-use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::sign::{sign_frank, sign_with_label};
+use mimi_wire::submit::{
+    ServerFrankingContext, SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome,
+};
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
 use mimi_wire::{Limits, Mls};
 use serde_json::Value;
@@ -41,11 +41,43 @@ fn room() -> RoomUri {
     RoomUri::parse("mimi://a.example/r/clubhouse").unwrap()
 }
 
-fn frank() -> Frank {
+/// The fixed `server_frank` of the vectors (an HMAC under the hub's private key in real use).
+pub const SERVER_FRANK: [u8; 32] = [0x5a; 32];
+
+/// The franking context of a message of `sender` accepted at `ts` in the clubhouse.
+pub fn franking_context(sender: &str, ts: u64) -> ServerFrankingContext {
+    ServerFrankingContext {
+        sender_uri: MimiUri::parse(sender).unwrap(),
+        room_uri: room(),
+        accepted_timestamp: ts,
+    }
+}
+
+/// A frank signed by the hub over `franking_context(sender, ts)`.
+fn frank(sender: &str, ts: u64) -> Frank {
+    let o = objects();
     Frank {
-        server_frank: [0x5a; 32],
+        server_frank: SERVER_FRANK,
         franking_signature_ciphersuite: SUITE,
-        franking_integrity_signature: vec![0xf1; 64],
+        franking_integrity_signature: sign_frank(
+            &o.hub_signer,
+            &SERVER_FRANK,
+            SUITE,
+            &franking_context(sender, ts),
+        )
+        .unwrap(),
+    }
+}
+
+/// The plaintext of the GroupInfo response: GroupInfo, full tree, one pending proposal.
+pub fn group_info_tbe(o: &Objects) -> GroupInfoRatchetTreeTbe {
+    GroupInfoRatchetTreeTbe {
+        group_info: mls(&o.group_info),
+        ratchet_tree: RatchetTreeOption::Full(mls(&o.ratchet_tree)),
+        pending_proposals: vec![PendingProposal {
+            proposal: mls(&o.proposal),
+            hub_accepted_time: 1_700_000_000_789,
+        }],
     }
 }
 
@@ -115,7 +147,7 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
     let submit_ok = SubmitMessageResponse {
         outcome: SubmitOutcome::Accepted {
             accepted_timestamp: 1_700_000_000_456,
-            frank: Some(frank()),
+            frank: Some(frank("mimi://a.example/u/alice", 1_700_000_000_456)),
         },
     };
     let submit_old = SubmitMessageResponse {
@@ -141,37 +173,29 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         message: mls(&o.proposal),
         extra: FanoutExtra::Proposal(vec![]),
     };
-    let gi_req = GroupInfoRequest {
-        tbs: GroupInfoRequestTbs {
+    let gi_req = GroupInfoRequest::sign(
+        GroupInfoRequestTbs {
             cipher_suite: SUITE,
-            requesting_signature_key: o.alice_signer.to_public_vec(),
-            requesting_credential: mls(&o.credential),
-            group_info_public_key: vec![0x42; 32],
+            requesting_signature_key: o.bob_signer.to_public_vec(),
+            requesting_credential: mls(&o.bob_credential),
+            group_info_public_key: group_info_hpke_key().1,
             joining_code: vec![],
         },
-        signature: vec![0x99; 64],
-    };
-    let gi_tbe = GroupInfoRatchetTreeTbe {
-        group_info: mls(&o.group_info),
-        ratchet_tree: RatchetTreeOption::Full(mls(&o.ratchet_tree)),
-        pending_proposals: vec![PendingProposal {
-            proposal: mls(&o.proposal),
-            hub_accepted_time: 1_700_000_000_789,
-        }],
-    };
-    let gi_resp = GroupInfoResponse {
-        room_id: room(),
-        status: GroupInfoCode::SUCCESS,
-        success: Some(GroupInfoSuccess {
+        &o.bob_signer,
+    )
+    .unwrap();
+    let gi_tbe = group_info_tbe(o);
+    let gi_resp = GroupInfoResponse::signed_success(
+        room(),
+        GroupInfoSuccess {
             cipher_suite: SUITE,
             hub_sender: mls(&o.external_sender),
-            encrypted_groupinfo_and_tree: HpkeCiphertext {
-                kem_output: vec![0x01; 32],
-                ciphertext: vec![0x02; 48],
-            },
-            signature: vec![0x03; 64],
-        }),
-    };
+            encrypted_groupinfo_and_tree: o.group_info_ciphertext.clone(),
+            signature: vec![],
+        },
+        &o.hub_signer,
+    )
+    .unwrap();
     let gi_denied = GroupInfoResponse {
         room_id: room(),
         status: GroupInfoCode::NOT_AUTHORIZED,
@@ -239,7 +263,7 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         note: "spam".into(),
         messages: vec![AbusiveMessage {
             message_content: vec![0x87, 0x50],
-            frank: frank(),
+            frank: frank("mimi://b.example/u/bob", 1_700_000_000_456),
             accepted_timestamp: 1_700_000_000_456,
         }],
         extensions: AppDataDictionary::default(),
@@ -289,6 +313,52 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         room_subject: "Friday plans".into(),
         room_mood: String::new(),
     };
+    let update_denied = UpdateRoomResponse {
+        error_description: "canAddParticipant is not granted to role 2".into(),
+        outcome: UpdateOutcome::NotAllowed,
+    };
+    let submit_denied = SubmitMessageResponse {
+        outcome: SubmitOutcome::NotAllowed,
+    };
+    let kmresp_no_consent = KeyMaterialResponse {
+        user_status: KeyMaterialUserCode::NO_CONSENT,
+        user_uri: user("mimi://b.example/u/bob"),
+        clients: vec![],
+    };
+    let commit_partial = HandshakeBundle::Commit {
+        commit: mls(&o.commit),
+        welcome: None,
+        group_info: GroupInfoOption::Partial(mimi_wire::common::PartialGroupInfo {
+            ratchet_tree_presence: 1,
+            group_info_extensions: vec![],
+            signature: vec![0xee; 64],
+        }),
+        ratchet_tree: RatchetTreeOption::DistributionService,
+    };
+    let fan_app_franked = FanoutMessage {
+        timestamp: 1_700_000_000_456,
+        message: mls(&o.app_message),
+        extra: FanoutExtra::Application(Some(frank("mimi://a.example/u/alice", 1_700_000_000_456))),
+    };
+    let fan_welcome_https = FanoutMessage {
+        timestamp: 1_700_000_000_123,
+        message: mls(&o.welcome_message),
+        extra: FanoutExtra::Welcome(RatchetTreeOption::HttpsUri {
+            url: "https://a.example/trees/clubhouse/1".into(),
+            tree_signature: vec![0xab; 64],
+        }),
+    };
+    let gi_req_code = GroupInfoRequest::sign(
+        GroupInfoRequestTbs {
+            cipher_suite: SUITE,
+            requesting_signature_key: o.bob_signer.to_public_vec(),
+            requesting_credential: mls(&o.bob_credential),
+            group_info_public_key: group_info_hpke_key().1,
+            joining_code: b"J0IN-C0DE".to_vec(),
+        },
+        &o.bob_signer,
+    )
+    .unwrap();
     vec![
         (
             "participant-list",
@@ -359,7 +429,7 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         (
             "submit-message-response-accepted",
             "SubmitMessageResponse",
-            "accepted with timestamp and a frank",
+            "accepted with timestamp and a frank (fixed server_frank; integrity signature by the hub over Alice's franking context)",
             submit_ok.encode(),
         ),
         (
@@ -395,7 +465,7 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         (
             "group-info-request",
             "GroupInfoRequest",
-            "a request without joining code (signature bytes are placeholders, not a valid signature)",
+            "Bob's client asks for the GroupInfo, without joining code; signed with label GroupInfoRequestTBS; groupInfoPublicKey = DeriveKeyPair(0x47 * 32) of suite 1",
             gi_req.encode(),
         ),
         (
@@ -407,7 +477,7 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         (
             "group-info-response-success",
             "GroupInfoResponse",
-            "success (ciphertext and signature are placeholders)",
+            "success: the group-info-tbe vector HPKE-encrypted to the request's groupInfoPublicKey (context: the room URI), signed by the hub with label GroupInfoResponseTBS",
             gi_resp.encode(),
         ),
         (
@@ -449,8 +519,50 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         (
             "abuse-report",
             "AbuseReport",
-            "Cathy reports one message of Bob",
+            "Cathy reports one message of Bob, with its frank",
             abuse.encode(),
+        ),
+        (
+            "update-response-not-allowed",
+            "UpdateRoomResponse",
+            "notAllowed with a reason; nothing follows the description",
+            update_denied.encode(),
+        ),
+        (
+            "submit-message-response-not-allowed",
+            "SubmitMessageResponse",
+            "notAllowed: nothing follows the code",
+            submit_denied.encode(),
+        ),
+        (
+            "key-material-response-no-consent",
+            "KeyMaterialResponse",
+            "noConsent: the clients list must be empty",
+            kmresp_no_consent.encode(),
+        ),
+        (
+            "update-commit-partial",
+            "HandshakeBundle",
+            "a commit without Welcome, with a PartialGroupInfo (placeholder signature) and the distributionService tree option",
+            commit_partial.encode(),
+        ),
+        (
+            "fanout-application-franked",
+            "FanoutMessage",
+            "an application message with the hub's frank over Alice's franking context",
+            fan_app_franked.encode(),
+        ),
+        (
+            "fanout-welcome-https",
+            "FanoutMessage",
+            "a Welcome with the httpsUri tree option (placeholder tree signature)",
+            fan_welcome_https.encode(),
+        ),
+        (
+            "group-info-request-joining-code",
+            "GroupInfoRequest",
+            "Bob's client asks for the GroupInfo with joining code \"J0IN-C0DE\": the TBS carries it as a present optional",
+            gi_req_code.encode(),
         ),
     ]
 }
@@ -480,6 +592,8 @@ pub fn decode_any(name: &str, bytes: &[u8], limits: Limits) -> Result<(Value, Ve
         "ParticipantListData" => go::<ParticipantListData>(bytes, limits),
         "ParticipantListUpdate" => go::<ParticipantListUpdate>(bytes, limits),
         "RoomMetaData" => go::<RoomMetaData>(bytes, limits),
+        "FrankAAD" => go::<mimi_wire::franking::FrankAad>(bytes, limits),
+        "FrankingAgentData" => go::<mimi_wire::franking::FrankingAgentData>(bytes, limits),
         other => panic!("unknown struct {other}"),
     }
 }
@@ -538,6 +652,23 @@ fn wire_limits_are_enforced_before_allocation() {
         matches!(e.kind, WireErrorKind::TooLong { limit: 2, .. }),
         "{e}"
     );
+    // An MLS object longer than max_mls: openmls never sees more than the limit.
+    let small = Limits {
+        max_mls: 200,
+        ..Limits::DEFAULT
+    };
+    let (_, _, _, bytes) = samples()
+        .into_iter()
+        .find(|s| s.0 == "update-commit")
+        .unwrap();
+    assert!(objects().commit.len() > 200);
+    let e = decode_any("HandshakeBundle", &bytes, small).unwrap_err();
+    assert!(
+        matches!(e.kind, WireErrorKind::TooLong { limit: 200, .. }),
+        "{e}"
+    );
+    assert_eq!((e.field, e.offset), ("HandshakeBundle.proposalOrCommit", 0));
+    assert!(decode_any("HandshakeBundle", &bytes, Limits::DEFAULT).is_ok());
 }
 
 #[test]
@@ -622,6 +753,8 @@ fn wire_5_5_concat_notify_bodies_split_into_messages() {
     }
     assert!(split_notify(&[], Limits::DEFAULT).is_err());
     assert!(split_notify(&body[..body.len() - 1], Limits::DEFAULT).is_err());
+    let messages: Vec<FanoutMessage> = parts.into_iter().map(|(m, _)| m).collect();
+    assert_eq!(mimi_wire::fanout::join_notify(&messages), body);
 }
 
 #[test]
@@ -631,6 +764,33 @@ fn unknown_response_codes_survive_when_nothing_follows() {
     assert_eq!(r.encode(), [9u8, 0]);
     let r = SubmitMessageResponse::decode(&[1u8, 7]).unwrap();
     assert_eq!(r.code().0, 7);
+    assert_eq!(r.encode(), [1u8, 7]);
+    // Unknown user and client codes of keyMaterial, and an unknown GroupInfoCode.
+    let resp = KeyMaterialResponse {
+        user_status: KeyMaterialUserCode(0),
+        user_uri: user("mimi://b.example/u/bob"),
+        clients: vec![ClientKeyMaterial {
+            client_uri: ClientUri::parse("mimi://b.example/d/bob/1").unwrap(),
+            material: ClientMaterial::Other(mimi_wire::key_material::KeyMaterialClientCode(9)),
+        }],
+    };
+    let back = KeyMaterialResponse::decode(&resp.encode()).unwrap();
+    assert_eq!(back, resp);
+    let unknown_user = KeyMaterialResponse {
+        user_status: KeyMaterialUserCode(200),
+        clients: vec![],
+        ..resp
+    };
+    assert_eq!(
+        KeyMaterialResponse::decode(&unknown_user.encode()).unwrap(),
+        unknown_user
+    );
+    let gi = GroupInfoResponse {
+        room_id: room(),
+        status: GroupInfoCode(77),
+        success: None,
+    };
+    assert_eq!(GroupInfoResponse::decode(&gi.encode()).unwrap(), gi);
 }
 
 #[test]
@@ -745,4 +905,89 @@ fn wire_7_5_unique_user_in_the_list() {
         ],
     };
     assert!(ParticipantListData::decode(&dup.encode()).is_err());
+}
+
+/// A proposal and a commit sent as PrivateMessage (a group with the pure-ciphertext policy).
+fn private_handshakes() -> (Vec<u8>, Vec<u8>) {
+    use openmls::prelude::tls_codec::Serialize;
+    use openmls::prelude::*;
+    use openmls_basic_credential::SignatureKeyPair;
+    use openmls_rust_crypto::OpenMlsRustCrypto;
+    use openmls_traits::types::SignatureScheme;
+    let p = OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
+    let cred = CredentialWithKey {
+        credential: BasicCredential::new(b"mimi://a.example/d/alice/1".to_vec()).into(),
+        signature_key: signer.to_public_vec().into(),
+    };
+    let cfg = MlsGroupCreateConfig::builder()
+        .ciphersuite(crate::fixture::CS)
+        .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .build();
+    let mut g = MlsGroup::new(&p, &signer, &cfg, cred).unwrap();
+    let (proposal, _) = g
+        .propose_self_update(&p, &signer, LeafNodeParameters::default())
+        .unwrap();
+    let (commit, _, _) = g.commit_to_pending_proposals(&p, &signer).unwrap();
+    (
+        proposal.tls_serialize_detached().unwrap(),
+        commit.tls_serialize_detached().unwrap(),
+    )
+}
+
+#[test]
+fn wire_5_3_handshakes_are_never_private_messages() {
+    let (proposal, commit) = private_handshakes();
+    assert_eq!(
+        mimi_wire::mls_kind::header(&mls(&proposal))
+            .unwrap()
+            .wire_format,
+        2
+    );
+    // HandshakeBundle: the proposal itself, and in moreProposals.
+    let mut body = proposal.clone();
+    body.push(0);
+    let e = HandshakeBundle::decode(&body).unwrap_err();
+    assert_eq!((e.field, e.offset), ("HandshakeBundle.proposalOrCommit", 0));
+    assert_eq!(e.kind, WireErrorKind::BadValue(2));
+    let good = HandshakeBundle::Proposal {
+        proposal: mls(&objects().proposal),
+        more_proposals: vec![mls(&proposal)],
+    };
+    let e = HandshakeBundle::decode(&good.encode()).unwrap_err();
+    assert_eq!(e.field, "HandshakeBundle.moreProposals");
+    // FanoutMessage (WIRE-5.5-wire-formats): a private commit, and a private stapled proposal.
+    let fan = FanoutMessage {
+        timestamp: 1,
+        message: mls(&commit),
+        extra: FanoutExtra::Commit(vec![]),
+    };
+    let e = FanoutMessage::decode(&fan.encode()).unwrap_err();
+    assert_eq!((e.field, e.offset), ("FanoutMessage.message", 8));
+    let fan = FanoutMessage {
+        timestamp: 1,
+        message: mls(&objects().commit),
+        extra: FanoutExtra::Commit(vec![mls(&proposal)]),
+    };
+    let e = FanoutMessage::decode(&fan.encode()).unwrap_err();
+    assert_eq!(e.field, "FanoutMessage.externalProposals");
+    // A commit is not a proposal in moreProposals either.
+    let fan = FanoutMessage {
+        timestamp: 1,
+        message: mls(&objects().proposal),
+        extra: FanoutExtra::Proposal(vec![mls(&objects().commit)]),
+    };
+    assert!(FanoutMessage::decode(&fan.encode()).is_err());
+}
+
+#[test]
+fn wire_7_6_utf8string_refuses_nul() {
+    let mut meta = RoomMetaData::named(room(), "ok");
+    assert!(RoomMetaData::decode(&meta.encode()).is_ok());
+    meta.room_subject = "a\0b".into();
+    let e = RoomMetaData::decode(&meta.encode()).unwrap_err();
+    assert_eq!(
+        (e.kind, e.field),
+        (WireErrorKind::NulInText, "RoomMetaData.room_subject")
+    );
 }

@@ -52,6 +52,8 @@ fn wire_id_errors_say_what_is_wrong() {
         ("mimi://a.example/u/alice?x", "query"),
         ("mimi://a.example/u/a/b", "path segment(s)"),
         ("mimi://a.example/r/clubhouse", "room URI"),
+        ("mimi://192.0.2.1/u/alice", "IP address"),
+        ("mimi://[2001:db8::1]/u/alice", "port"),
     ];
     for (input, expected) in cases {
         let e = UserUri::parse(input).unwrap_err().to_string();
@@ -106,4 +108,41 @@ fn wire_id_normal_on_wire() {
     assert!(e.to_string().contains("normal form"), "{e}");
     assert!(e.to_string().contains("mimi://a.example/u/alice"), "{e}");
     assert_eq!(e.offset, 0);
+}
+
+#[test]
+fn wire_id_pseudonym_and_kinds() {
+    use mimi_wire::id::{GroupUri, PseudonymUri};
+    let p = PseudonymUri::parse("mimi://a.example/p/3b52249d-68f9-45ce-8bf5-c799f3cad7ec").unwrap();
+    assert_eq!(p.provider().as_str(), "a.example");
+    assert_eq!(p.as_uri().kind(), Kind::Pseudonym);
+    assert!(PseudonymUri::parse("mimi://a.example/u/alice").is_err());
+    let g: GroupUri = "mimi://a.example/g/clubhouse".parse().unwrap();
+    assert!(UserUri::try_from(g.as_uri().clone()).is_err());
+    // A one-label provider (tests, local.invalid-style setups) is a DNS name.
+    assert!(UserUri::parse("mimi://localhost/u/alice").is_ok());
+    assert!(ProviderId::parse("10.0.0.1").is_err());
+}
+
+#[test]
+fn wire_id_serde_and_path_segments() {
+    let r = RoomUri::parse("mimi://A.example/r/club%2fhouse").unwrap();
+    let seg = r.to_path_segment();
+    assert_eq!(seg, "mimi%3A%2F%2Fa.example%2Fr%2Fclub%252Fhouse");
+    assert_eq!(RoomUri::from_path_segment(&seg).unwrap(), r);
+    // Another kind in the path is refused with the wanted kind named.
+    let u = UserUri::parse("mimi://a.example/u/alice").unwrap();
+    let e = RoomUri::from_path_segment(&u.to_path_segment()).unwrap_err();
+    assert!(e.to_string().contains("room URI"), "{e}");
+    assert!(RoomUri::from_path_segment("mimi://a.example/r/x").is_err());
+    // JSON holds the normal form; reading it back normalises and checks the kind.
+    let json = serde_json::to_string(&u).unwrap();
+    assert_eq!(json, "\"mimi://a.example/u/alice\"");
+    let back: UserUri = serde_json::from_str("\"MIMI://A.EXAMPLE/u/alice\"").unwrap();
+    assert_eq!(back, u);
+    assert!(serde_json::from_str::<UserUri>("\"mimi://a.example/r/x\"").is_err());
+    let p: ProviderId = serde_json::from_str("\"B.example\"").unwrap();
+    assert_eq!(p.as_str(), "b.example");
+    let any: MimiUri = u.clone().into();
+    assert_eq!(any.to_path_segment(), u.to_path_segment());
 }

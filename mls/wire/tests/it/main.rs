@@ -6,5 +6,6 @@ mod directory;
 mod fixture;
 mod ids;
 mod props;
+mod roundtrip;
 mod sign;
 mod vectors;

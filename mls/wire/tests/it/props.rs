@@ -4,7 +4,7 @@ use crate::bodies::{decode_any, samples};
 use mimi_wire::Limits;
 use proptest::prelude::*;
 
-const STRUCTS: [&str; 18] = [
+const STRUCTS: [&str; 20] = [
     "ParticipantListData",
     "ParticipantListUpdate",
     "RoomMetaData",
@@ -23,10 +23,12 @@ const STRUCTS: [&str; 18] = [
     "IdentifierRequest",
     "IdentifierResponse",
     "AbuseReport",
+    "FrankAAD",
+    "FrankingAgentData",
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -34,6 +36,26 @@ proptest! {
             let _ = decode_any(s, &bytes, Limits::DEFAULT);
         }
         let _ = mimi_wire::fanout::split_notify(&bytes, Limits::DEFAULT);
+        if let Ok(m) = mimi_wire::Mls::<openmls::prelude::MlsMessageIn>::from_bytes(bytes.clone()) {
+            let _ = mimi_wire::mls_kind::header(&m);
+        }
+    }
+
+    #[test]
+    fn random_text_never_panics_the_text_parsers(text in "\\PC{0,80}", seg in "[%/a-zA-Z0-9]{0,20}") {
+        let _ = mimi_wire::id::path_decode(&seg);
+        let _ = mimi_wire::id::path_decode(&text);
+        let _ = mimi_wire::directory::Directory::from_json(&text);
+        let json = format!("{{\"keyMaterial\": {text:?}}}");
+        let _ = mimi_wire::directory::Directory::from_json(&json);
+        let d = mimi_wire::directory::Directory::for_base("https://a.example/v1");
+        for e in mimi_wire::directory::Endpoint::ALL {
+            let _ = d.extract(e, &text);
+            // Expansion and extraction are inverse for every non-empty value.
+            if !text.is_empty() {
+                prop_assert_eq!(d.extract(e, &d.expand(e, &text)), Ok(text.clone()));
+            }
+        }
     }
 
     #[test]
