@@ -185,7 +185,12 @@ async fn proto_endpoints_two_nodes_over_quic_carry_a_room() {
         .store
         .add_key_packages(
             bob.client.as_str(),
-            &[(kp_ref.as_slice().to_vec(), kp.clone(), u64::MAX / 4, false)],
+            &[mimi_store::NewKeyPackage {
+                kp_ref: kp_ref.as_slice().to_vec(),
+                key_package: kp.clone(),
+                not_after_s: u64::MAX / 4,
+                last_resort: false,
+            }],
         )
         .await
         .unwrap();

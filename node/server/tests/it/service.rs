@@ -141,7 +141,12 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
     b.store
         .add_key_packages(
             bob.client.as_str(),
-            &[(kp_ref.as_slice().to_vec(), kp.clone(), u64::MAX / 4, false)],
+            &[mimi_store::NewKeyPackage {
+                kp_ref: kp_ref.as_slice().to_vec(),
+                key_package: kp.clone(),
+                not_after_s: u64::MAX / 4,
+                last_resort: false,
+            }],
         )
         .await
         .unwrap();

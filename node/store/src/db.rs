@@ -1,0 +1,166 @@
+//! Opening the database, its backend, and write transactions.
+
+use crate::error::StoreError;
+use crate::queue::QueueWaker;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (a file).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A node's database: a cheap handle (clone it freely; all clones share one pool).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) waker: Arc<QueueWaker>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQLite file a node keeps in its data directory.
+pub const SQLITE_FILE: &str = "mimi-node.sqlite";
+
+/// How long a SQLite writer waits for the write lock before it fails with "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+/// Connections to SQLite: one writer at a time (`BEGIN IMMEDIATE`), readers beside it (WAL).
+const SQLITE_POOL: u32 = 4;
+/// Connections to PostgreSQL per node process.
+const POSTGRES_POOL: u32 = 8;
+
+/// A database value (BIGINT) as a count or time; negative values never occur in rows we wrote.
+pub(crate) fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A count or time as a database value (BIGINT), saturating.
+pub(crate) fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens a database and applies the embedded migrations (`STORE-migrate`).
+    ///
+    /// `location` is a `postgres://` (or `postgresql://`) URL, `sqlite:<file>`, or a bare
+    /// file path; an SQLite file is created if missing, but its directory must exist.
+    pub async fn open(location: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let (url, backend) =
+            if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+                (location.to_owned(), Backend::Postgres)
+            } else {
+                (sqlite_url(location)?, Backend::Sqlite)
+            };
+        let opts = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(SQLITE_POOL)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Per connection (`STORE-sqlite-pragmas`): WAL is per file, the rest
+                        // per connection.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA synchronous = NORMAL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                        )))
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(POSTGRES_POOL),
+        };
+        let pool = opts
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self {
+            pool,
+            backend,
+            waker: Arc::new(QueueWaker::default()),
+        })
+    }
+
+    /// Opens (creating if needed) the SQLite database [`SQLITE_FILE`] in a node's data
+    /// directory, which must exist.
+    pub async fn open_in_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        let file = data_dir.join(SQLITE_FILE);
+        let file = file
+            .to_str()
+            .ok_or_else(|| StoreError::Location(format!("{} is not UTF-8", file.display())))?;
+        Self::open(file).await
+    }
+
+    /// Which backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (waits for connections in use to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction that will write: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
+    /// at the start and a later upgrade cannot fail with a stale snapshot
+    /// (`STORE-room-serial`); a plain `BEGIN` on PostgreSQL, where rows are locked explicitly.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// `sql` with ` FOR UPDATE` appended on PostgreSQL (row lock), unchanged on SQLite (the
+    /// transaction already holds the database's write lock).
+    pub(crate) fn sql_for(&self, sql: &'static str, pg: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Postgres => pg,
+            Backend::Sqlite => sql,
+        }
+    }
+}
+
+fn sqlite_url(location: &str) -> Result<String, StoreError> {
+    let path = location
+        .strip_prefix("sqlite:")
+        .unwrap_or(location)
+        .trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Location(
+            "an SQLite location needs a file name (in-memory databases are not shared between connections)".into(),
+        ));
+    }
+    if let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        return Err(StoreError::Location(format!(
+            "the directory {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(format!("sqlite://{path}?mode=rwc"))
+}

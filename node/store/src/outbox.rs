@@ -1,0 +1,292 @@
+//! The hub's outbox: per follower provider, per room, a numbered stream of bodies to send.
+//!
+//! Work is leased per (follower, room) stream (`STORE-outbox-claim`): a worker that claims a
+//! stream holds it until its lease ends, gives it back on retry, or drains it. A stream is
+//! claimable only when its head (lowest number) is due, and the rows are handed out from the
+//! head in order, so one stream is never sent by two workers at once nor out of order, and
+//! a row waiting for its retry holds back the rows behind it (`STORE-outbox-order`). On
+//! PostgreSQL the stream rows are locked with `FOR UPDATE SKIP LOCKED` while the lease is
+//! taken, so concurrent workers (also in other processes) pass each other by.
+
+use crate::db::{Store, i, u};
+use crate::error::StoreError;
+use sqlx::{Any, Row, Transaction};
+
+/// One outbox item claimed by a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// The follower provider.
+    pub follower: String,
+    /// The room.
+    pub room_uri: String,
+    /// Its number in the (room, follower) stream, from 1.
+    pub stream_seq: u64,
+    /// The room event it carries.
+    pub event_seq: u64,
+    /// The body to send.
+    pub body: Vec<u8>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The worker that holds the lease.
+    pub owner: String,
+}
+
+/// Outbox figures of one follower (metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// The follower provider.
+    pub follower: String,
+    /// Rows waiting.
+    pub depth: u64,
+    /// Rows that failed at least once.
+    pub retrying: u64,
+    /// The most attempts of any row.
+    pub max_attempts: u64,
+}
+
+/// Appends a row to the (follower, room) stream inside a room transaction; returns its number.
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    follower: &str,
+    room: &str,
+    event_seq: u64,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO outbox_streams (follower, room_uri, next_seq) VALUES ($1, $2, 2)
+         ON CONFLICT (follower, room_uri) DO UPDATE SET next_seq = outbox_streams.next_seq + 1
+         RETURNING next_seq",
+    )
+    .bind(follower)
+    .bind(room)
+    .fetch_one(&mut **tx)
+    .await?;
+    let stream_seq = u(row.try_get::<i64, _>(0)?).saturating_sub(1);
+    sqlx::query(
+        "INSERT INTO outbox (follower, room_uri, stream_seq, event_seq, body, attempts, next_attempt_ms, lease_owner, lease_until_ms)
+         VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)",
+    )
+    .bind(follower)
+    .bind(room)
+    .bind(i(stream_seq))
+    .bind(i(event_seq))
+    .bind(body)
+    .bind(i(now_ms))
+    .execute(&mut **tx)
+    .await?;
+    Ok(stream_seq)
+}
+
+impl Store {
+    /// Claims due work for a follower: up to `limit` rows from the heads of the streams that
+    /// are free (or already leased to `owner`) and whose head is due, each stream in order,
+    /// leased to `owner` until `now_ms + lease_ms` (`STORE-outbox-claim`,
+    /// `STORE-outbox-order`). Two owners never hold the same stream. An owner is one
+    /// sequential worker: it may claim its own streams again (to go on after it completed
+    /// a batch) but must not run two claims at once.
+    pub async fn claim_outbox(
+        &self,
+        follower: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = self.sql_for(
+            "SELECT s.room_uri FROM outbox_streams s
+             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri)
+             ORDER BY s.room_uri LIMIT $4",
+            "SELECT s.room_uri FROM outbox_streams s
+             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri)
+             ORDER BY s.room_uri LIMIT $4 FOR UPDATE SKIP LOCKED",
+        );
+        let streams: Vec<String> = sqlx::query(sql)
+            .bind(follower)
+            .bind(i(now_ms))
+            .bind(owner)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut out: Vec<OutboxRow> = Vec::new();
+        for room in streams {
+            let budget = u64::from(limit).saturating_sub(out.len() as u64);
+            if budget == 0 {
+                break;
+            }
+            let rows = sqlx::query(
+                "SELECT stream_seq, event_seq, body, attempts, next_attempt_ms FROM outbox
+                 WHERE follower = $1 AND room_uri = $2 ORDER BY stream_seq LIMIT $3",
+            )
+            .bind(follower)
+            .bind(&room)
+            .bind(i(budget))
+            .fetch_all(&mut *tx)
+            .await?;
+            // The head decides: a row waiting for its retry holds back the stream.
+            let head_due = match rows.first() {
+                Some(h) => u(h.try_get(4)?) <= now_ms,
+                None => false,
+            };
+            if !head_due {
+                continue;
+            }
+            for r in &rows {
+                out.push(OutboxRow {
+                    follower: follower.to_owned(),
+                    room_uri: room.clone(),
+                    stream_seq: u(r.try_get(0)?),
+                    event_seq: u(r.try_get(1)?),
+                    body: r.try_get(2)?,
+                    attempts: u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(u32::MAX),
+                    owner: owner.to_owned(),
+                });
+            }
+            sqlx::query(
+                "UPDATE outbox_streams SET lease_owner = $1, lease_until_ms = $2 WHERE follower = $3 AND room_uri = $4",
+            )
+            .bind(owner)
+            .bind(i(now_ms.saturating_add(lease_ms)))
+            .bind(follower)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Marks rows done (the follower acknowledged them): they are removed. A stream left
+    /// empty is released; otherwise its owner keeps the lease and may go on.
+    pub async fn complete_outbox(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for o in rows {
+            sqlx::query(
+                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq = $3",
+            )
+            .bind(&o.follower)
+            .bind(&o.room_uri)
+            .bind(i(o.stream_seq))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (follower, room, owner) in streams_of(rows) {
+            sqlx::query(
+                "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
+                 WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2)",
+            )
+            .bind(follower)
+            .bind(room)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Defers rows to `next_attempt_ms` with one more attempt counted, and gives their
+    /// streams back. Pass the failed row and every claimed row behind it in its stream.
+    pub async fn retry_outbox(
+        &self,
+        rows: &[OutboxRow],
+        next_attempt_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for o in rows {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $1
+                 WHERE follower = $2 AND room_uri = $3 AND stream_seq = $4",
+            )
+            .bind(i(next_attempt_ms))
+            .bind(&o.follower)
+            .bind(&o.room_uri)
+            .bind(i(o.stream_seq))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (follower, room, owner) in streams_of(rows) {
+            sqlx::query(
+                "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
+                 WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3",
+            )
+            .bind(follower)
+            .bind(room)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives back every stream leased to `owner` (a worker that stops); returns how many.
+    pub async fn release_outbox(&self, owner: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0 WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Outbox depth per follower, by follower (metrics).
+    pub async fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .outbox_stats()
+            .await?
+            .into_iter()
+            .map(|s| (s.follower, s.depth))
+            .collect())
+    }
+
+    /// Outbox figures per follower, by follower (metrics: depth and retries).
+    pub async fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT follower, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), MAX(attempts)
+             FROM outbox GROUP BY follower ORDER BY follower",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxStats {
+                    follower: r.try_get(0)?,
+                    depth: u(r.try_get(1)?),
+                    retrying: u(r.try_get(2)?),
+                    max_attempts: u(r.try_get(3)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Followers with outbox rows, by name.
+    pub async fn followers_with_work(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT follower FROM outbox ORDER BY follower")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+}
+
+/// The distinct (follower, room, owner) streams of some rows, in first-seen order.
+fn streams_of(rows: &[OutboxRow]) -> Vec<(&str, &str, &str)> {
+    let mut v: Vec<(&str, &str, &str)> = Vec::new();
+    for o in rows {
+        let k = (o.follower.as_str(), o.room_uri.as_str(), o.owner.as_str());
+        if !v.contains(&k) {
+            v.push(k);
+        }
+    }
+    v
+}
