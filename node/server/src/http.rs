@@ -10,7 +10,7 @@ use mimi_net::server::Handler;
 use mimi_net::{Peer, Request, Response};
 use mimi_wire::codec::Body;
 use mimi_wire::directory::Directory;
-use mimi_wire::id::{ProviderId, RoomUri};
+use mimi_wire::id::{ProviderId, RoomUri, UserUri};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -76,7 +76,8 @@ pub struct NodeHandler {
     pub metrics: Option<RequestMetrics>,
 }
 
-fn status_of(e: &NodeError) -> StatusCode {
+/// The HTTP status of a refusal.
+pub(crate) fn status_of(e: &NodeError) -> StatusCode {
     match e {
         NodeError::Malformed(_) => StatusCode::BAD_REQUEST,
         NodeError::NoRoom(_) => StatusCode::NOT_FOUND,
@@ -84,6 +85,11 @@ fn status_of(e: &NodeError) -> StatusCode {
         NodeError::RoomExists(_) => StatusCode::CONFLICT,
         NodeError::RoomState(_) => StatusCode::INTERNAL_SERVER_ERROR,
         NodeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        NodeError::NotFound(_) => StatusCode::NOT_FOUND,
+        NodeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        NodeError::Conflict(_) => StatusCode::CONFLICT,
+        NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        NodeError::Upstream(_) => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -116,11 +122,8 @@ impl NodeHandler {
             Route::BadEndpoint(e) => {
                 return Response::error(StatusCode::BAD_REQUEST, e.to_string());
             }
-            Route::ClientApi(_) => {
-                return Response::error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "the client API is not served by this node yet",
-                );
+            Route::ClientApi(rest) => {
+                return self.node.client_api(&req, &rest, now).await;
             }
             Route::Unknown => {
                 return Response::error(
@@ -147,51 +150,68 @@ impl NodeHandler {
                 "the calling provider's name is not a domain",
             );
         };
-        let room = match RoomUri::parse(&id) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    endpoint,
-                    Endpoint::Update | Endpoint::SubmitMessage | Endpoint::Notify
-                ) =>
-            {
-                return Response::error(StatusCode::BAD_REQUEST, e.to_string());
-            }
-            Err(_) => {
-                return Response::error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    format!("{} is not served by this node yet", endpoint.name()),
-                );
-            }
-        };
-        let result = match endpoint {
-            // PROTO-5.3: only the hub answers update and submitMessage.
-            Endpoint::Update => self
-                .node
-                .hub_update(&room, &req.body, now)
-                .await
-                .map(|r| binary(StatusCode::OK, r.encode())),
-            Endpoint::SubmitMessage => self
-                .node
-                .hub_submit(&room, &from, &req.body, now)
-                .await
-                .map(|r| binary(StatusCode::OK, r.encode())),
-            // PROTO-5.5: 201 for a new or a repeated body.
-            Endpoint::Notify => self
-                .node
-                .notify(&from, &room, &req.body, now)
-                .await
-                .map(|_| Response::new(StatusCode::CREATED, Bytes::new())),
-            other => {
-                return Response::error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    format!("{} is not served by this node yet", other.name()),
-                );
-            }
-        };
+        let result = self
+            .provider_endpoint(endpoint, &id, &from, &req.body, now)
+            .await;
         result.unwrap_or_else(|e| {
             tracing::info!(endpoint = endpoint.name(), error = %e, "request refused");
             Response::error(status_of(&e), e.to_string())
+        })
+    }
+}
+
+impl NodeHandler {
+    /// One provider endpoint: the identifier parsed as the endpoint's variable, then the service.
+    async fn provider_endpoint(
+        &self,
+        endpoint: Endpoint,
+        id: &str,
+        from: &ProviderId,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Response, NodeError> {
+        let room = || RoomUri::parse(id).map_err(|e| NodeError::BadRequest(format!("roomId: {e}")));
+        let user = || UserUri::parse(id).map_err(|e| NodeError::BadRequest(format!("user: {e}")));
+        let node = &self.node;
+        Ok(match endpoint {
+            // PROTO-5.3: only the hub answers update and submitMessage.
+            Endpoint::Update => binary(
+                StatusCode::OK,
+                node.hub_update(&room()?, body, now).await?.encode(),
+            ),
+            Endpoint::SubmitMessage => binary(
+                StatusCode::OK,
+                node.hub_submit(&room()?, from, body, now).await?.encode(),
+            ),
+            // PROTO-5.5: 201 for a new or a repeated body.
+            Endpoint::Notify => {
+                node.notify(from, &room()?, body, now).await?;
+                Response::new(StatusCode::CREATED, Bytes::new())
+            }
+            Endpoint::KeyMaterial => binary(
+                StatusCode::OK,
+                node.key_material(from, &user()?, body, now).await?.encode(),
+            ),
+            Endpoint::GroupInfo => binary(
+                StatusCode::OK,
+                node.group_info(from, &room()?, body).await?.encode(),
+            ),
+            Endpoint::RequestConsent => {
+                node.request_consent(from, &user()?, body, now).await?;
+                Response::new(StatusCode::CREATED, Bytes::new())
+            }
+            Endpoint::UpdateConsent => {
+                node.update_consent(from, &user()?, body, now).await?;
+                Response::new(StatusCode::CREATED, Bytes::new())
+            }
+            Endpoint::IdentifierQuery => binary(
+                StatusCode::OK,
+                node.identifier_query(id, body).await?.encode(),
+            ),
+            Endpoint::ReportAbuse => {
+                node.report_abuse(from, &room()?, body, now).await?;
+                Response::new(StatusCode::CREATED, Bytes::new())
+            }
         })
     }
 }

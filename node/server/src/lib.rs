@@ -10,12 +10,19 @@
 //!   worker that delivers the hub's fanout to followers.
 //! - [`run`]: a node from its configuration (the `mimi-node run` command).
 //! - [`service`]: the hub's update and submitMessage and the follower's notify over the store.
+//! - [`key_material`], [`group_info`], [`social`]: keyMaterial through the hub, groupInfo for
+//!   external joins, consent / identifier query / abuse reports.
+//! - [`client_api`]: the provider-internal client API under `/client/v1/`.
 //! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
 pub mod admin;
+pub mod client_api;
 pub mod config;
+pub mod group_info;
 pub mod http;
+pub mod key_material;
 pub mod metrics;
 pub mod outbox;
 pub mod run;
 pub mod service;
+pub mod social;

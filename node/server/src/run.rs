@@ -5,7 +5,7 @@ use crate::config::{Config, Database};
 use crate::http::{NodeHandler, system_clock};
 use crate::metrics::Registry;
 use crate::outbox::{OutboxConfig, run_once};
-use crate::service::Node;
+use crate::service::{Node, NodeOptions};
 use mimi_net::NetLimits;
 use mimi_net::client::Connector;
 use mimi_net::pki::{load_certs, load_key};
@@ -86,12 +86,29 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
         ..NetLimits::default()
     };
-    let node = Node {
-        domain: domain.clone(),
-        store: store.clone(),
-        limits: mimi_wire::Limits::DEFAULT,
-    };
     let clock = system_clock();
+    // Peer addresses are resolved when connecting (mimi-net), so a peer that is not up yet is
+    // not an error at start.
+    let peers: HashMap<String, String> = cfg.peers.clone().into_iter().collect();
+    let connector = Arc::new(Connector::provider(
+        &cfg.domain,
+        &tls.chain,
+        &tls.key,
+        &tls.roots,
+        peers,
+        limits,
+    )?);
+    let node = Node::open(
+        domain.clone(),
+        store.clone(),
+        NodeOptions {
+            open_registration: cfg.registration.open,
+        },
+        clock(),
+    )
+    .await
+    .map_err(|e| RunError::Config(format!("opening the node's services: {e}")))?
+    .with_peers(connector.clone());
     let metrics = Arc::new(Registry::new());
     let request_metrics =
         crate::http::RequestMetrics::new(&metrics).map_err(|e| RunError::Config(e.to_string()))?;
@@ -105,11 +122,6 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     let addr = server
         .local_addr()
         .map_err(|e| RunError::Config(e.to_string()))?;
-    // Peer addresses are resolved when connecting (mimi-net), so a peer that is not up yet is
-    // not an error at start.
-    let peers: HashMap<String, String> = cfg.peers.clone().into_iter().collect();
-    let connector =
-        Connector::provider(&cfg.domain, &tls.chain, &tls.key, &tls.roots, peers, limits)?;
     let outbox = OutboxConfig {
         owner: format!("{}-{}", cfg.domain, std::process::id()),
         lease_ms: 30_000,
@@ -136,6 +148,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         )
         .map_err(|e| RunError::Config(e.to_string()))?;
     let worker_node = node.clone();
+    let wake = node.outbox_wake.clone();
     let worker = tokio::spawn(async move {
         loop {
             let n = run_once(&worker_node, &connector, &outbox, &clock).await;
@@ -145,9 +158,17 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
                     let _ = depth.set(&[&f], i64::try_from(v).unwrap_or(i64::MAX));
                 }
             }
+            if *stopped.borrow() {
+                break;
+            }
+            if n > 0 {
+                continue;
+            }
+            // Sleep until new work is committed (or a retry may be due).
             tokio::select! {
                 _ = stopped.changed() => break,
-                _ = tokio::time::sleep(Duration::from_millis(if n > 0 { 10 } else { 200 })) => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
     });

@@ -4,6 +4,10 @@
 //! the outbox rows for every follower provider and the local clients' queue rows, and commit
 //! before answering (persist before acknowledge).
 
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use mimi_net::client::Connector;
+use mimi_net::paths::{self, Endpoint};
 use mimi_proto::clock::next_timestamp;
 use mimi_room::hub::{HubRoom, SubmitRejection};
 use mimi_store::{Store, StoreError};
@@ -15,8 +19,13 @@ use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutco
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
 use mimi_wire::{Limits, WireError};
 use openmls::prelude::MlsMessageBodyIn;
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::{BasicCredential, ExternalSender};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::types::SignatureScheme;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Why a request could not be served (each maps to an HTTP status with a reason).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +48,37 @@ pub enum NodeError {
     /// Storage failed (503, retry).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No such user or client here (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller is not authenticated (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// It exists already (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but unusable (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Another provider (the hub, the target) could not be reached or answered an error (502).
+    #[error("{0}")]
+    Upstream(String),
+}
+
+/// Settings of a node's services.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Anyone may register a new user through the client API (`CAPI-register`; on for local
+    /// federations).
+    pub open_registration: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            open_registration: true,
+        }
+    }
 }
 
 /// One provider's protocol services.
@@ -50,6 +90,97 @@ pub struct Node {
     pub store: Store,
     /// Decoding limits.
     pub limits: Limits,
+    /// The hub's MLS signature key (the rooms' ExternalSender, GroupInfo responses), shared
+    /// by every process of the provider through the database.
+    pub hub_key: Arc<SignatureKeyPair>,
+    /// Connections to other providers (forwarding to hubs and targets); `None`: this node
+    /// cannot reach others (502 when it would have to).
+    pub peers: Option<Arc<Connector>>,
+    /// Settings.
+    pub options: NodeOptions,
+    /// Woken when outbox work was committed, so that the worker sends it at once.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+}
+
+/// The name of the hub key in the store's secrets.
+const HUB_KEY: &str = "hub-signature-key-ed25519";
+
+impl Node {
+    /// A node's services over `store`: loads the hub key (creating it on first use).
+    pub async fn open(
+        domain: ProviderId,
+        store: Store,
+        options: NodeOptions,
+        now_ms: u64,
+    ) -> Result<Self, NodeError> {
+        let fresh = SignatureKeyPair::new(SignatureScheme::ED25519)
+            .map_err(|e| NodeError::RoomState(format!("creating the hub key: {e:?}")))?
+            .tls_serialize_detached()
+            .map_err(|e| NodeError::RoomState(format!("encoding the hub key: {e}")))?;
+        let stored = store.secret_or_insert(HUB_KEY, &fresh, now_ms).await?;
+        let hub_key = SignatureKeyPair::tls_deserialize_exact(stored.as_slice()).map_err(|e| {
+            NodeError::RoomState(format!("the stored hub key does not decode: {e}"))
+        })?;
+        Ok(Self {
+            domain,
+            store,
+            limits: Limits::DEFAULT,
+            hub_key: Arc::new(hub_key),
+            peers: None,
+            options,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// The same node, able to call other providers through `peers`.
+    pub fn with_peers(mut self, peers: Arc<Connector>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// The hub's ExternalSender (signature key and credential `mimi://<domain>`), which a room
+    /// created here must list (DESIGN.md: the hub sends external proposals).
+    pub fn hub_sender(&self) -> ExternalSender {
+        ExternalSender::new(
+            self.hub_key.to_public_vec().into(),
+            BasicCredential::new(format!("mimi://{}", self.domain).into_bytes()).into(),
+        )
+    }
+
+    /// Calls `endpoint/{id}` on provider `to` with `body` and returns its answer when it is a
+    /// success; anything else is [`NodeError::Upstream`] naming the provider and its status.
+    pub async fn call(
+        &self,
+        to: &ProviderId,
+        endpoint: Endpoint,
+        id: &str,
+        body: Vec<u8>,
+    ) -> Result<Bytes, NodeError> {
+        let Some(peers) = &self.peers else {
+            return Err(NodeError::Upstream(format!(
+                "this node has no connections to other providers; cannot reach {to}"
+            )));
+        };
+        let resp = peers
+            .request(
+                to.as_str(),
+                Method::POST,
+                &paths::path(endpoint, id),
+                HeaderMap::new(),
+                Bytes::from(body),
+            )
+            .await
+            .map_err(|e| NodeError::Upstream(format!("{to} {}: {e}", endpoint.name())))?;
+        if !resp.status.is_success() {
+            return Err(NodeError::Upstream(format!(
+                "{to} answered {} {}: {}",
+                endpoint.name(),
+                resp.status,
+                resp.text()
+            )));
+        }
+        Ok(resp.body)
+    }
 }
 
 /// What the hub answers an update with.
@@ -189,6 +320,7 @@ impl Node {
         }
         tx.set_state(hub.snapshot(), hub.epoch());
         tx.commit().await?;
+        self.outbox_wake.notify_one();
         for c in accepted
             .added
             .iter()
@@ -268,6 +400,7 @@ impl Node {
             tx.enqueue_client(c.as_str(), &item, now_ms).await?;
         }
         tx.commit().await?;
+        self.outbox_wake.notify_one();
         Ok(SubmitMessageResponse {
             outcome: SubmitOutcome::Accepted {
                 accepted_timestamp: ts,

@@ -31,6 +31,7 @@ mod key_packages;
 mod outbox;
 mod queue;
 mod rooms;
+mod secrets;
 mod users;
 
 pub use consent::{AbuseReport, ConsentEntry};

@@ -56,13 +56,16 @@ async fn provider(ca: &Ca, domain: &str) -> Provider {
             .as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let node = Node {
-        domain: ProviderId::parse(domain).unwrap(),
-        store: Store::open(dir.join("node.sqlite").to_str().unwrap())
+    let node = Node::open(
+        ProviderId::parse(domain).unwrap(),
+        Store::open(dir.join("node.sqlite").to_str().unwrap())
             .await
             .unwrap(),
-        limits: mimi_wire::Limits::DEFAULT,
-    };
+        mimi_node::service::NodeOptions::default(),
+        1_700_000_000_000,
+    )
+    .await
+    .unwrap();
     let issued = ca.issue(domain).unwrap();
     let tls = TlsMaterial {
         chain: certs_from_pem(&issued.cert_pem, "cert").unwrap(),

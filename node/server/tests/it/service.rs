@@ -27,13 +27,16 @@ async fn node(domain: &str) -> Node {
         rand_tag()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    Node {
-        domain: ProviderId::parse(domain).unwrap(),
-        store: Store::open(dir.join("node.sqlite").to_str().unwrap())
+    Node::open(
+        ProviderId::parse(domain).unwrap(),
+        Store::open(dir.join("node.sqlite").to_str().unwrap())
             .await
             .unwrap(),
-        limits: mimi_wire::Limits::DEFAULT,
-    }
+        mimi_node::service::NodeOptions::default(),
+        1_700_000_000_000,
+    )
+    .await
+    .unwrap()
 }
 
 fn rand_tag() -> u128 {

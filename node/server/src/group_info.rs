@@ -1,0 +1,102 @@
+//! groupInfo (protocol-06 §5.6): the hub gives an authorised joiner the room's GroupInfo and
+//! ratchet tree, encrypted to the joiner's one-time HPKE key and signed with the hub key.
+
+use crate::key_material::credential_client;
+use crate::service::{Node, NodeError};
+use mimi_room::hub::HubRoom;
+use mimi_wire::codec::{Body, Mls};
+use mimi_wire::common::GroupInfoOption;
+use mimi_wire::group_info::{
+    GroupInfoCode, GroupInfoRatchetTreeTbe, GroupInfoRequest, GroupInfoResponse, GroupInfoSuccess,
+};
+use mimi_wire::id::{ProviderId, RoomUri};
+use mimi_wire::sign::suite;
+use openmls::prelude::tls_codec::Serialize as _;
+use openmls_rust_crypto::RustCrypto;
+use openmls_traits::types::SignatureScheme;
+
+impl Node {
+    /// The hub's `groupInfo/{roomId}`, called by `from` (this provider for its own clients).
+    pub async fn group_info(
+        &self,
+        from: &ProviderId,
+        room: &RoomUri,
+        body: &[u8],
+    ) -> Result<GroupInfoResponse, NodeError> {
+        let req = GroupInfoRequest::decode_with(body, self.limits)?;
+        let refuse = |status| GroupInfoResponse {
+            room_id: room.clone(),
+            status,
+            success: None,
+        };
+        let crypto = RustCrypto::default();
+        // PROTO-5.6-signature: the request is signed with the key of its credential.
+        if let Err(e) = req.verify(&crypto) {
+            tracing::info!(%room, error = %e, "groupInfo: bad request signature");
+            return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+        }
+        let cs = suite(req.tbs.cipher_suite).map_err(|e| NodeError::BadRequest(e.to_string()))?;
+        if cs.signature_algorithm() != SignatureScheme::ED25519 {
+            return Err(NodeError::BadRequest(format!(
+                "cipher suite {:?} is not one this hub shares (it signs with Ed25519: suite 0x0001 or 0x0003)",
+                cs
+            )));
+        }
+        let client = credential_client(&req.tbs.requesting_credential)?;
+        // PROTO-5.6-acts-for: a provider asks for its own clients only.
+        if client.provider() != *from {
+            return Err(NodeError::Forbidden(format!(
+                "{from} may not ask for a GroupInfo on behalf of {client}"
+            )));
+        }
+        let row = match self.store.room(room.as_str()).await? {
+            Some(r) if r.hub == self.domain.as_str() => r,
+            _ => return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM)),
+        };
+        let hub = HubRoom::restore(&row.state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        // PROTO-5.6-authorised: a new device of a listed user (joining codes and open joins are
+        // not supported yet; spec-notes/protocol.md).
+        let listed = client
+            .user()
+            .is_some_and(|u| hub.room_state().role_of(&u) != mimi_room::roles::NO_ROLE);
+        if !listed {
+            return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+        }
+        let (gi, tree) = hub
+            .group_info_for_join()
+            .map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let GroupInfoOption::Full(group_info) = gi else {
+            return Err(NodeError::RoomState(
+                "the hub keeps only a partial GroupInfo".into(),
+            ));
+        };
+        let tbe = GroupInfoRatchetTreeTbe {
+            group_info,
+            ratchet_tree: tree,
+            // Proposals the hub accepted this epoch are not handed out yet (spec-notes).
+            pending_proposals: Vec::new(),
+        };
+        let sealed = tbe
+            .seal(
+                &crypto,
+                req.tbs.cipher_suite,
+                &req.tbs.group_info_public_key,
+                room,
+            )
+            .map_err(|e| {
+                NodeError::BadRequest(format!("cannot encrypt to groupInfoPublicKey: {e}"))
+            })?;
+        let sender = self
+            .hub_sender()
+            .tls_serialize_detached()
+            .map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let success = GroupInfoSuccess {
+            cipher_suite: req.tbs.cipher_suite,
+            hub_sender: Mls::from_bytes(sender)?,
+            encrypted_groupinfo_and_tree: sealed,
+            signature: Vec::new(),
+        };
+        GroupInfoResponse::signed_success(room.clone(), success, &*self.hub_key)
+            .map_err(|e| NodeError::RoomState(format!("signing the GroupInfo response: {e}")))
+    }
+}

@@ -1,0 +1,272 @@
+//! Consent (protocol-06 §5.7, basic), identifier query (§5.8: exact handle and nick) and
+//! abuse reports (§5.9, stored for the hub operator).
+
+use crate::service::{Node, NodeError};
+use mimi_wire::codec::Body;
+use mimi_wire::consent::{ConsentEntry, ConsentOperation};
+use mimi_wire::id::{ProviderId, RoomUri, UserUri};
+use mimi_wire::identifier::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
+};
+
+/// The stored state name of a consent operation.
+fn state_name(op: ConsentOperation) -> &'static str {
+    match op {
+        ConsentOperation::Cancel => "cancel",
+        ConsentOperation::Request => "request",
+        ConsentOperation::Grant => "grant",
+        ConsentOperation::Revoke => "revoke",
+    }
+}
+
+impl Node {
+    /// Whether `target` granted `requester` consent, for `room` or for any room
+    /// (`PROTO-consent`).
+    pub async fn has_consent(
+        &self,
+        requester: &UserUri,
+        target: &UserUri,
+        room: &RoomUri,
+    ) -> Result<bool, NodeError> {
+        Ok(self
+            .store
+            .consent(requester.as_str(), target.as_str(), room.as_str())
+            .await?
+            .as_deref()
+            == Some("grant"))
+    }
+
+    /// `requestConsent/{targetUser}` (`PROTO-5.7-request`): `request` or `cancel` from the
+    /// requester's provider about a user of ours. Unknown users are answered like known ones
+    /// (201) so that the requester learns nothing (protocol-06 §5.7).
+    pub async fn request_consent(
+        &self,
+        from: &ProviderId,
+        target: &UserUri,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), NodeError> {
+        let entry = ConsentEntry::decode_with(body, self.limits)?;
+        let scope = &entry.scope;
+        if !matches!(
+            entry.operation,
+            ConsentOperation::Request | ConsentOperation::Cancel
+        ) {
+            return Err(NodeError::BadRequest(
+                "requestConsent carries request or cancel; grant and revoke go to updateConsent (draft-ietf-mimi-protocol-06 §5.7)".into(),
+            ));
+        }
+        if scope.target_uri != *target || target.provider() != self.domain {
+            return Err(NodeError::BadRequest(format!(
+                "the consent entry's target {} is not the path's {target} of {}",
+                scope.target_uri, self.domain
+            )));
+        }
+        if scope.requester_uri.provider() != *from {
+            return Err(NodeError::Forbidden(format!(
+                "{from} may not ask for consent on behalf of {}",
+                scope.requester_uri
+            )));
+        }
+        if self.store.user(target.as_str()).await?.is_none() {
+            return Ok(());
+        }
+        let room = scope.room_id.as_ref().map_or("", RoomUri::as_str);
+        // A request never overwrites a decision the target already made.
+        let current = self
+            .store
+            .consent(scope.requester_uri.as_str(), target.as_str(), room)
+            .await?;
+        if matches!(current.as_deref(), Some("grant") | Some("revoke")) {
+            return Ok(());
+        }
+        self.store
+            .set_consent(
+                scope.requester_uri.as_str(),
+                target.as_str(),
+                room,
+                state_name(entry.operation),
+                now_ms,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `updateConsent/{requesterUser}` (`PROTO-5.7-update`): `grant` or `revoke` from the
+    /// target's provider about a requester of ours. Stored so that this side knows.
+    pub async fn update_consent(
+        &self,
+        from: &ProviderId,
+        requester: &UserUri,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), NodeError> {
+        let entry = ConsentEntry::decode_with(body, self.limits)?;
+        let scope = &entry.scope;
+        if !matches!(
+            entry.operation,
+            ConsentOperation::Grant | ConsentOperation::Revoke
+        ) {
+            return Err(NodeError::BadRequest(
+                "updateConsent carries grant or revoke (draft-ietf-mimi-protocol-06 §5.7)".into(),
+            ));
+        }
+        if scope.requester_uri != *requester || requester.provider() != self.domain {
+            return Err(NodeError::BadRequest(format!(
+                "the consent entry's requester {} is not the path's {requester} of {}",
+                scope.requester_uri, self.domain
+            )));
+        }
+        if scope.target_uri.provider() != *from {
+            return Err(NodeError::Forbidden(format!(
+                "{from} may not decide consent for {}",
+                scope.target_uri
+            )));
+        }
+        if self.store.user(requester.as_str()).await?.is_none() {
+            return Err(NodeError::NotFound(format!("no user {requester} here")));
+        }
+        let room = scope.room_id.as_ref().map_or("", RoomUri::as_str);
+        self.store
+            .set_consent(
+                requester.as_str(),
+                scope.target_uri.as_str(),
+                room,
+                state_name(entry.operation),
+                now_ms,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A local user's decision (client API): stored here, and sent to the requester's provider
+    /// when that is another one.
+    pub async fn decide_consent(
+        &self,
+        target: &UserUri,
+        requester: &UserUri,
+        grant: bool,
+        now_ms: u64,
+    ) -> Result<(), NodeError> {
+        let op = if grant {
+            ConsentOperation::Grant
+        } else {
+            ConsentOperation::Revoke
+        };
+        self.store
+            .set_consent(
+                requester.as_str(),
+                target.as_str(),
+                "",
+                state_name(op),
+                now_ms,
+            )
+            .await?;
+        if requester.provider() != self.domain {
+            let entry = ConsentEntry {
+                operation: op,
+                scope: mimi_wire::consent::ConsentScope {
+                    requester_uri: requester.clone(),
+                    target_uri: target.clone(),
+                    room_id: None,
+                },
+                client_key_packages: Vec::new(),
+                consent_extensions: Default::default(),
+            };
+            self.call(
+                &requester.provider(),
+                mimi_net::paths::Endpoint::UpdateConsent,
+                requester.as_str(),
+                entry.encode(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `identifierQuery/{domain}` (`PROTO-5.8-query`): exact handle or exact nick, AND of the
+    /// elements; other search types are `unsupportedField`.
+    pub async fn identifier_query(
+        &self,
+        domain: &str,
+        body: &[u8],
+    ) -> Result<IdentifierResponse, NodeError> {
+        if !domain.eq_ignore_ascii_case(self.domain.as_str()) {
+            return Err(NodeError::NotFound(format!(
+                "this is {}, not {domain}",
+                self.domain
+            )));
+        }
+        let req = IdentifierRequest::decode_with(body, self.limits)?;
+        let answer = |code, uris: Vec<String>| {
+            Ok(IdentifierResponse {
+                response_code: code,
+                uris: uris
+                    .iter()
+                    .filter_map(|u| UserUri::parse(u).ok().map(|u| u.as_uri().clone()))
+                    .collect(),
+                found_profiles: Vec::new(),
+                extensions: Default::default(),
+            })
+        };
+        if req.query_elements.is_empty() {
+            return answer(IdentifierQueryCode::AMBIGUOUS, Vec::new());
+        }
+        let mut found: Option<Vec<String>> = None;
+        for q in &req.query_elements {
+            let hits: Vec<String> = if q.search_type == SearchIdentifierType::HANDLE {
+                self.store
+                    .user_by_handle(&q.search_value)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.user_uri)
+                    .collect()
+            } else if q.search_type == SearchIdentifierType::NICK {
+                self.store
+                    .users_by_nick(&q.search_value)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.user_uri)
+                    .collect()
+            } else {
+                return answer(IdentifierQueryCode::UNSUPPORTED_FIELD, Vec::new());
+            };
+            found = Some(match found {
+                None => hits,
+                Some(prev) => prev.into_iter().filter(|u| hits.contains(u)).collect(),
+            });
+        }
+        let found = found.unwrap_or_default();
+        if found.is_empty() {
+            answer(IdentifierQueryCode::NOT_FOUND, Vec::new())
+        } else {
+            answer(IdentifierQueryCode::SUCCESS, found)
+        }
+    }
+
+    /// `reportAbuse/{roomId}` (`PROTO-5.9-report`): the hub keeps the report for its operator.
+    /// The reporting user, when named, must be one of the calling provider's.
+    pub async fn report_abuse(
+        &self,
+        from: &ProviderId,
+        room: &RoomUri,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), NodeError> {
+        let report = mimi_wire::abuse::AbuseReport::decode_with(body, self.limits)?;
+        if room.provider() != self.domain || self.store.room(room.as_str()).await?.is_none() {
+            return Err(NodeError::NoRoom(room.to_string()));
+        }
+        if let Some(u) = &report.reporting_user
+            && u.provider() != *from
+        {
+            return Err(NodeError::Forbidden(format!(
+                "{from} may not report on behalf of {u}"
+            )));
+        }
+        self.store
+            .add_abuse_report(room.as_str(), from.as_str(), body, now_ms)
+            .await?;
+        Ok(())
+    }
+}
