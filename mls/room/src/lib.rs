@@ -29,5 +29,6 @@ pub mod hub;
 pub mod mls;
 pub mod policy;
 pub mod presets;
+pub mod requests;
 pub mod roles;
 pub mod state;

@@ -50,9 +50,16 @@ pub struct Running {
     worker: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
     _admin: Option<crate::admin::Admin>,
+    peers: Arc<Connector>,
 }
 
 impl Running {
+    /// Sets (or changes) the address of a peer provider, as the `[peers]` map does at start
+    /// (for nodes whose ports are only known once they listen).
+    pub fn set_peer(&self, domain: &str, addr: impl Into<String>) {
+        self.peers.set_addr(domain, addr);
+    }
+
     /// Stops accepting, lets requests finish, stops the outbox worker.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -109,6 +116,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     .await
     .map_err(|e| RunError::Config(format!("opening the node's services: {e}")))?
     .with_peers(connector.clone());
+    let connector_handle = connector.clone();
     let metrics = Arc::new(Registry::new());
     let request_metrics =
         crate::http::RequestMetrics::new(&metrics).map_err(|e| RunError::Config(e.to_string()))?;
@@ -187,5 +195,6 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         worker,
         stop,
         _admin: admin,
+        peers: connector_handle,
     })
 }

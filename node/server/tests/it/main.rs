@@ -7,3 +7,4 @@ mod config;
 mod federation;
 mod metrics;
 mod service;
+mod three_nodes;

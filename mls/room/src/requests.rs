@@ -1,0 +1,122 @@
+//! A device's signed requests to the hub (protocol-06 §5.2, §5.6): the KeyMaterialRequest
+//! with which it claims another user's KeyPackages for a room, and the GroupInfoRequest with
+//! which it fetches the GroupInfo for an external join, and the opening of the answer.
+
+use crate::client::{ClientError, Device};
+use crate::mls::CIPHERSUITE;
+use mimi_wire::codec::Mls;
+use mimi_wire::common::{CipherSuite, GroupInfoOption, RatchetTreeOption};
+use mimi_wire::group_info::{
+    GroupInfoCode, GroupInfoRatchetTreeTbe, GroupInfoRequest, GroupInfoRequestTbs,
+    GroupInfoResponse,
+};
+use mimi_wire::id::{RoomUri, UserUri};
+use mimi_wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTbs};
+use openmls::prelude::tls_codec::Serialize as _;
+use openmls::prelude::{BasicCredential, Credential, RequiredCapabilitiesExtension};
+use openmls_traits::OpenMlsProvider;
+use openmls_traits::crypto::OpenMlsCrypto;
+
+/// A GroupInfoRequest and the one-time HPKE private key its answer is encrypted to.
+pub struct PendingGroupInfo {
+    /// The request to send.
+    pub request: GroupInfoRequest,
+    /// The private key (keep until the answer arrives).
+    pub private_key: Vec<u8>,
+}
+
+fn suite_code() -> CipherSuite {
+    CipherSuite(u16::from(CIPHERSUITE))
+}
+
+impl Device {
+    fn credential_bytes(&self) -> Result<Mls<Credential>, ClientError> {
+        let c: Credential = BasicCredential::new(self.client.as_str().as_bytes().to_vec()).into();
+        let bytes = c
+            .tls_serialize_detached()
+            .map_err(|e| ClientError::Unusable(format!("encoding the credential: {e}")))?;
+        Ok(Mls::from_bytes(bytes)?)
+    }
+
+    /// A signed KeyMaterialRequest for `target`'s KeyPackages, to add them to `room`
+    /// (`ROOM-client-key-material`).
+    pub fn key_material_request(
+        &self,
+        room: &RoomUri,
+        target: &UserUri,
+    ) -> Result<KeyMaterialRequest, ClientError> {
+        let caps = RequiredCapabilitiesExtension::new(&[], &[], &[])
+            .tls_serialize_detached()
+            .map_err(|e| ClientError::Unusable(format!("encoding capabilities: {e}")))?;
+        let tbs = KeyMaterialRequestTbs {
+            requesting_user: self.user.clone(),
+            target_user: target.clone(),
+            room_id: room.clone(),
+            acceptable_ciphersuites: vec![suite_code()],
+            required_capabilities: Mls::from_bytes(caps)?,
+            requester_signature_key: self.signer.to_public_vec(),
+            requester_credential: self.credential_bytes()?,
+        };
+        KeyMaterialRequest::sign(tbs, &self.signer)
+            .map_err(|e| ClientError::Unusable(format!("signing the KeyMaterialRequest: {e}")))
+    }
+
+    /// A signed GroupInfoRequest with a fresh one-time HPKE key (`ROOM-client-group-info`).
+    pub fn group_info_request(&self) -> Result<PendingGroupInfo, ClientError> {
+        let mut ikm = [0u8; 32];
+        getrandom::getrandom(&mut ikm)
+            .map_err(|e| ClientError::Unusable(format!("no randomness: {e}")))?;
+        let kp = self
+            .provider
+            .crypto()
+            .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
+            .map_err(|e| ClientError::Unusable(format!("HPKE key: {e:?}")))?;
+        let tbs = GroupInfoRequestTbs {
+            cipher_suite: suite_code(),
+            requesting_signature_key: self.signer.to_public_vec(),
+            requesting_credential: self.credential_bytes()?,
+            group_info_public_key: kp.public.clone(),
+            joining_code: Vec::new(),
+        };
+        let request = GroupInfoRequest::sign(tbs, &self.signer)
+            .map_err(|e| ClientError::Unusable(format!("signing the GroupInfoRequest: {e}")))?;
+        Ok(PendingGroupInfo {
+            request,
+            private_key: kp.private.to_vec(),
+        })
+    }
+
+    /// Opens the hub's answer: checks its signature and decrypts the GroupInfo and tree.
+    pub fn open_group_info(
+        &self,
+        room: &RoomUri,
+        pending: &PendingGroupInfo,
+        response: &GroupInfoResponse,
+    ) -> Result<(GroupInfoOption, RatchetTreeOption), ClientError> {
+        let Some(s) = &response.success else {
+            let code = response.status;
+            return Err(ClientError::NotParticipant(format!(
+                "the hub answered {} for {room}",
+                code.name().unwrap_or("an unknown code")
+            )));
+        };
+        if response.status != GroupInfoCode::SUCCESS || response.room_id != *room {
+            return Err(ClientError::Unusable(
+                "the GroupInfo response is for another room".into(),
+            ));
+        }
+        let crypto = self.provider.crypto();
+        response
+            .verify(crypto)
+            .map_err(|e| ClientError::Unusable(format!("the hub's signature: {e}")))?;
+        let tbe = GroupInfoRatchetTreeTbe::open(
+            crypto,
+            s.cipher_suite,
+            &pending.private_key,
+            room,
+            &s.encrypted_groupinfo_and_tree,
+        )
+        .map_err(|e| ClientError::Unusable(format!("decrypting the GroupInfo: {e}")))?;
+        Ok((GroupInfoOption::Full(tbe.group_info), tbe.ratchet_tree))
+    }
+}

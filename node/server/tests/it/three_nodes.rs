@@ -1,0 +1,553 @@
+//! The draft's example flow (protocol-06 §3) end to end with three nodes started from their
+//! configuration (`run::start`): real QUIC with mutual TLS between them on loopback, real
+//! SQLite files (and PostgreSQL databases when `MIMI_TEST_POSTGRES_URL` is set), driven by
+//! test devices (mimi-room) that talk only to their home node's client API over HTTP/3.
+//!
+//! Alice (a.example) creates a room on her node, the hub; she claims Bob's KeyPackage through
+//! the hub from b.example and adds him; Bob, through his own node, claims Cathy's (c.example)
+//! through the hub and adds her; everybody messages; Bob leaves; Cathy adds a second device by
+//! external commit from the hub's GroupInfo. Everyone ends in the same epoch with the same
+//! participants, and each saw every message once.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use mimi_content::MimiContent;
+use mimi_net::NetLimits;
+use mimi_net::client::ClientApi;
+use mimi_net::pki::{Ca, certs_from_pem};
+use mimi_node::config::Config;
+use mimi_node::run::{Running, start};
+use mimi_room::client::{Device, Event, Room};
+use mimi_room::codepoints::CodePoints;
+use mimi_room::presets::private_group;
+use mimi_wire::codec::{Body, Writer};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::group_info::GroupInfoResponse;
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse, KeyMaterialUserCode};
+use mimi_wire::submit::{SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{UpdateOutcome, UpdateRoomResponse};
+use openmls::prelude::ExternalSender;
+use openmls::prelude::tls_codec::Deserialize as _;
+use rustls::pki_types::CertificateDer;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
+
+fn tag() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A PostgreSQL database of its own for one provider (the schema has no provider column:
+/// one database per provider, as in production).
+async fn pg_database(url: &str, name: &str) -> String {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::Executor::execute(
+        &mut c,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+struct Federation {
+    nodes: Vec<Running>,
+    roots: Vec<CertificateDer<'static>>,
+    _dir: PathBuf,
+}
+
+async fn federation(postgres: Option<&str>) -> Federation {
+    let dir = std::env::temp_dir().join(format!("mimi-three-{}", tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = Ca::new("mimi test federation").unwrap();
+    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).unwrap();
+    let t = tag();
+    let mut nodes = Vec::new();
+    for d in DOMAINS {
+        let nd = dir.join(d);
+        std::fs::create_dir_all(&nd).unwrap();
+        let issued = ca.issue(d).unwrap();
+        issued
+            .write(&nd.join("node.crt"), &nd.join("node.key"))
+            .unwrap();
+        let database = match postgres {
+            Some(url) => pg_database(url, &format!("mimi_{}_{t}", &d[..1])).await,
+            None => "sqlite".into(),
+        };
+        let text = format!(
+            "domain = \"{d}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
+             [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
+             [registration]\nopen = true\n[outbox]\nretry_base_ms = 20\nretry_max_ms = 500\n"
+        );
+        let path = nd.join("node.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        nodes.push(start(&cfg).await.unwrap());
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        for (j, d) in DOMAINS.iter().enumerate() {
+            if i != j {
+                n.set_peer(d, nodes[j].addr.to_string());
+            }
+        }
+    }
+    Federation {
+        nodes,
+        roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
+        _dir: dir,
+    }
+}
+
+impl Federation {
+    fn api(&self, domain: &str) -> ClientApi {
+        let i = DOMAINS.iter().position(|d| *d == domain).unwrap();
+        ClientApi::new(
+            domain,
+            &self.nodes[i].addr.to_string(),
+            &self.roots,
+            NetLimits::default(),
+        )
+        .unwrap()
+    }
+
+    async fn shutdown(self) {
+        for n in self.nodes {
+            n.shutdown().await;
+        }
+    }
+}
+
+/// A test device: MLS state in memory, talks to its home node's client API only.
+struct Person {
+    dev: Device,
+    api: ClientApi,
+    token: String,
+    rooms: HashMap<RoomUri, Room>,
+    cursor: u64,
+    /// Every event this device saw, by room.
+    seen: Vec<Event>,
+}
+
+async fn call(api: &ClientApi, method: Method, rest: &str, body: Vec<u8>) -> (StatusCode, Bytes) {
+    let r = api.request(method, rest, Bytes::from(body)).await.unwrap();
+    (r.status, r.body)
+}
+
+fn enc(s: &str) -> String {
+    mimi_net::paths::percent_encode(s)
+}
+
+impl Person {
+    async fn register(fed: &Federation, domain: &str, user: &str, device: &str) -> Self {
+        Self::register_with(fed, domain, user, device, None).await
+    }
+
+    async fn register_with(
+        fed: &Federation,
+        domain: &str,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> Self {
+        let api = fed.api(domain);
+        if let Some(t) = token {
+            api.set_token(t);
+        }
+        let body = serde_json::json!({ "user": user, "device": device, "nick": user });
+        let (st, b) = call(
+            &api,
+            Method::POST,
+            "register",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        api.set_token(&token);
+        let client = ClientUri::parse(v["client"].as_str().unwrap()).unwrap();
+        let dev = Device::new(client).unwrap();
+        let p = Self {
+            dev,
+            api,
+            token,
+            rooms: HashMap::new(),
+            cursor: 0,
+            seen: Vec::new(),
+        };
+        p.publish(2).await;
+        p
+    }
+
+    async fn publish(&self, n: usize) {
+        let kps: Vec<String> = (0..n)
+            .map(|_| hex::encode(self.dev.key_package().unwrap()))
+            .collect();
+        let body = serde_json::json!({ "key_packages": kps });
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            "keyPackages",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    }
+
+    async fn create_room(&mut self, room: &RoomUri) {
+        let (st, b) = call(&self.api, Method::GET, "hub", Vec::new()).await;
+        assert_eq!(st, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let sender_bytes = hex::decode(v["external_sender"].as_str().unwrap()).unwrap();
+        let sender = ExternalSender::tls_deserialize_exact(sender_bytes.as_slice()).unwrap();
+        let (r, gi, tree) = self
+            .dev
+            .create_room(
+                room,
+                &private_group(&CodePoints::DRAFT),
+                sender,
+                Some("Clubhouse"),
+            )
+            .unwrap();
+        let mut w = Writer::new();
+        gi.write(&mut w);
+        let gi = w.finish();
+        let mut w = Writer::new();
+        tree.write(&mut w);
+        let tree = w.finish();
+        let body =
+            serde_json::json!({ "group_info": hex::encode(gi), "ratchet_tree": hex::encode(tree) });
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("rooms/{}", enc(room.as_str())),
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        self.rooms.insert(room.clone(), r);
+    }
+
+    /// Claims `target`'s KeyPackages through the hub and adds the user with role 2.
+    async fn add(&mut self, room: &RoomUri, target: &str) {
+        let target = UserUri::parse(target).unwrap();
+        let req = self.dev.key_material_request(room, &target).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("keyMaterial/{}", enc(target.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = KeyMaterialResponse::decode(&b).unwrap();
+        assert_eq!(resp.user_status, KeyMaterialUserCode::SUCCESS, "{resp:?}");
+        let kps: Vec<Vec<u8>> = resp
+            .clients
+            .iter()
+            .map(|c| match &c.material {
+                ClientMaterial::KeyPackage(k) => k.as_bytes().to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let r = self.rooms.get_mut(room).unwrap();
+        let out = r.add_users(&self.dev, &[(target, 2)], &kps).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("update/{}", enc(room.as_str())),
+            out.bundle.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = UpdateRoomResponse::decode(&b).unwrap();
+        assert!(
+            matches!(resp.outcome, UpdateOutcome::Success { .. }),
+            "{resp:?}"
+        );
+        r.merge(&self.dev).unwrap();
+    }
+
+    async fn send(&mut self, room: &RoomUri, text: &str) -> MimiContent {
+        let content = MimiContent::text(rand16(), text);
+        let r = self.rooms.get_mut(room).unwrap();
+        let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("submitMessage/{}", enc(room.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = SubmitMessageResponse::decode(&b).unwrap();
+        assert!(
+            matches!(resp.outcome, SubmitOutcome::Accepted { .. }),
+            "{resp:?}"
+        );
+        content
+    }
+
+    /// Fetches and processes the queue until `done` holds (bounded: 100 long-polls).
+    async fn sync_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        for _ in 0..100 {
+            if done(self) {
+                return;
+            }
+            let (st, b) = call(
+                &self.api,
+                Method::GET,
+                &format!("queue?after={}&wait=200", self.cursor),
+                Vec::new(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            for item in v["items"].as_array().unwrap() {
+                let room = RoomUri::parse(item["room"].as_str().unwrap()).unwrap();
+                let body = hex::decode(item["body"].as_str().unwrap()).unwrap();
+                let f = FanoutMessage::decode(&body).unwrap();
+                if let FanoutExtra::Welcome(tree) = &f.extra {
+                    let r = self.dev.join_from_welcome(&room, &f.message, tree).unwrap();
+                    self.rooms.insert(room.clone(), r);
+                    self.seen.push(Event::Commit {
+                        epoch: self.rooms[&room].epoch(),
+                        removed: false,
+                    });
+                } else if let Some(r) = self.rooms.get_mut(&room) {
+                    let e = r.process(&self.dev, &f).unwrap();
+                    self.seen.push(e);
+                }
+                self.cursor = item["seq"].as_u64().unwrap();
+            }
+            let ack = serde_json::json!({ "upto": self.cursor });
+            let (st, _) = call(
+                &self.api,
+                Method::POST,
+                "queue/ack",
+                ack.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK);
+        }
+        panic!("{}: {what} did not happen", self.dev.client);
+    }
+
+    fn got(&self, c: &MimiContent) -> usize {
+        self.seen
+            .iter()
+            .filter(|e| matches!(e, Event::Message { content, .. } if MimiContent::decode(content).ok().as_ref() == Some(c)))
+            .count()
+    }
+
+    fn epoch(&self, room: &RoomUri) -> u64 {
+        self.rooms.get(room).map_or(0, Room::epoch)
+    }
+}
+
+fn rand16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).unwrap();
+    b
+}
+
+async fn example_flow(fed: &Federation) {
+    let room = RoomUri::parse(&format!("mimi://a.example/r/clubhouse{}", tag())).unwrap();
+    let mut alice = Person::register(fed, "a.example", "alice", "1").await;
+    let mut bob = Person::register(fed, "b.example", "bob", "1").await;
+    let mut cathy = Person::register(fed, "c.example", "cathy", "1").await;
+
+    alice.create_room(&room).await;
+    alice.add(&room, "mimi://b.example/u/bob").await;
+    bob.sync_until("Bob joins", |p| p.rooms.contains_key(&room))
+        .await;
+    assert_eq!(bob.epoch(&room), alice.epoch(&room));
+
+    // Bob, through b.example, claims Cathy's KeyPackage via the hub and adds her.
+    bob.add(&room, "mimi://c.example/u/cathy").await;
+    cathy
+        .sync_until("Cathy joins", |p| p.rooms.contains_key(&room))
+        .await;
+    let e = bob.epoch(&room);
+    alice
+        .sync_until("Alice sees Cathy's add", |p| p.epoch(&room) == e)
+        .await;
+
+    // Messages from each provider reach the two others exactly once.
+    let m1 = alice.send(&room, "Hi all").await;
+    let m2 = bob.send(&room, "Hi from b").await;
+    let m3 = cathy.send(&room, "Hi from c").await;
+    for p in [&mut alice, &mut bob, &mut cathy] {
+        let (a, b, c) = (m1.clone(), m2.clone(), m3.clone());
+        let me = p.dev.client.clone();
+        p.sync_until("all three messages", move |p| {
+            [&a, &b, &c]
+                .iter()
+                .enumerate()
+                .all(|(i, m)| p.got(m) == 1 || (me.provider().as_str() == DOMAINS[i]))
+        })
+        .await;
+    }
+
+    // A wrong token is refused; Bob may not submit as Alice.
+    let stranger = fed.api("a.example");
+    stranger.set_token("not-a-token");
+    let (st, _) = call(&stranger, Method::GET, "queue", Vec::new()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let forged = {
+        let r = bob.rooms.get_mut(&room).unwrap();
+        let mut req = r
+            .send(
+                &bob.dev,
+                &MimiContent::text(rand16(), "forged").encode().unwrap(),
+            )
+            .unwrap();
+        req.sending_uri = mimi_wire::id::MimiUri::parse("mimi://a.example/u/alice").unwrap();
+        req
+    };
+    let (st, _) = call(
+        &bob.api,
+        Method::POST,
+        &format!("submitMessage/{}", enc(room.as_str())),
+        forged.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Bob leaves (SelfRemove through b.example), Alice commits it.
+    let bundle = bob.rooms.get_mut(&room).unwrap().leave(&bob.dev).unwrap();
+    let (st, b) = call(
+        &bob.api,
+        Method::POST,
+        &format!("update/{}", enc(room.as_str())),
+        bundle.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    alice
+        .sync_until("Alice has Bob's proposal", |p| {
+            p.seen.iter().any(|e| matches!(e, Event::Proposal))
+        })
+        .await;
+    let out = alice
+        .rooms
+        .get_mut(&room)
+        .unwrap()
+        .commit_pending(&alice.dev)
+        .unwrap();
+    let (st, b) = call(
+        &alice.api,
+        Method::POST,
+        &format!("update/{}", enc(room.as_str())),
+        out.bundle.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(matches!(
+        UpdateRoomResponse::decode(&b).unwrap().outcome,
+        UpdateOutcome::Success { .. }
+    ));
+    alice
+        .rooms
+        .get_mut(&room)
+        .unwrap()
+        .merge(&alice.dev)
+        .unwrap();
+    let e = alice.epoch(&room);
+    cathy
+        .sync_until("Cathy sees Bob leave", |p| p.epoch(&room) == e)
+        .await;
+    bob.sync_until("Bob sees his removal", |p| {
+        p.seen
+            .iter()
+            .any(|e| matches!(e, Event::Commit { removed: true, .. }))
+    })
+    .await;
+
+    // Cathy adds a second device by external commit from the hub's GroupInfo.
+    let mut cathy2 =
+        Person::register_with(fed, "c.example", "cathy", "2", Some(&cathy.token)).await;
+    let pending = cathy2.dev.group_info_request().unwrap();
+    let (st, b) = call(
+        &cathy2.api,
+        Method::POST,
+        &format!("groupInfo/{}", enc(room.as_str())),
+        pending.request.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let resp = GroupInfoResponse::decode(&b).unwrap();
+    let (gi, tree) = cathy2.dev.open_group_info(&room, &pending, &resp).unwrap();
+    let (r, out) = cathy2.dev.join_external(&room, &gi, &tree, None).unwrap();
+    let (st, b) = call(
+        &cathy2.api,
+        Method::POST,
+        &format!("update/{}", enc(room.as_str())),
+        out.bundle.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let resp = UpdateRoomResponse::decode(&b).unwrap();
+    assert!(
+        matches!(resp.outcome, UpdateOutcome::Success { .. }),
+        "{resp:?}"
+    );
+    cathy2.rooms.insert(room.clone(), r);
+    cathy2
+        .rooms
+        .get_mut(&room)
+        .unwrap()
+        .merge(&cathy2.dev)
+        .unwrap();
+    let e = cathy2.epoch(&room);
+    alice
+        .sync_until("Alice sees Cathy's device", |p| p.epoch(&room) == e)
+        .await;
+    cathy
+        .sync_until("Cathy sees her device", |p| p.epoch(&room) == e)
+        .await;
+
+    // Everyone left agrees, and a last message reaches every remaining device once.
+    let m4 = cathy2.send(&room, "from my second device").await;
+    for p in [&mut alice, &mut cathy] {
+        let m = m4.clone();
+        p.sync_until("the last message", move |p| p.got(&m) == 1)
+            .await;
+    }
+    let clients = alice.rooms[&room].clients();
+    assert_eq!(clients, cathy.rooms[&room].clients());
+    assert_eq!(clients, cathy2.rooms[&room].clients());
+    assert_eq!(clients.len(), 3, "{clients:?}");
+    let state = |p: &Person| p.rooms[&room].state(&p.dev).unwrap();
+    assert_eq!(state(&alice), state(&cathy));
+    assert_eq!(state(&alice), state(&cathy2));
+}
+
+#[tokio::test]
+async fn three_nodes_example_flow_sqlite() {
+    let fed = federation(None).await;
+    example_flow(&fed).await;
+    fed.shutdown().await;
+}
+
+#[tokio::test]
+async fn three_nodes_example_flow_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
+        return;
+    };
+    let fed = federation(Some(&url)).await;
+    example_flow(&fed).await;
+    fed.shutdown().await;
+}
