@@ -90,6 +90,7 @@ pub(crate) fn status_of(e: &NodeError) -> StatusCode {
         NodeError::Conflict(_) => StatusCode::CONFLICT,
         NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
         NodeError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        NodeError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -150,12 +151,31 @@ impl NodeHandler {
                 "the calling provider's name is not a domain",
             );
         };
-        let result = self
-            .provider_endpoint(endpoint, &id, &from, &req.body, now)
-            .await;
+        let first_seq = req
+            .headers
+            .get("mimi-notify-seq")
+            .map(|v| {
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| NodeError::BadRequest("mimi-notify-seq is not a number".into()))
+            })
+            .transpose();
+        let result = match first_seq {
+            Ok(first_seq) => {
+                self.provider_endpoint(endpoint, &id, &from, &req.body, first_seq, now)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         result.unwrap_or_else(|e| {
             tracing::info!(endpoint = endpoint.name(), error = %e, "request refused");
-            Response::error(status_of(&e), e.to_string())
+            let r = Response::error(status_of(&e), e.to_string());
+            if matches!(e, NodeError::Busy(_) | NodeError::Store(_)) {
+                r.retry_after(1)
+            } else {
+                r
+            }
         })
     }
 }
@@ -168,6 +188,7 @@ impl NodeHandler {
         id: &str,
         from: &ProviderId,
         body: &[u8],
+        first_seq: Option<u64>,
         now: u64,
     ) -> Result<Response, NodeError> {
         let room = || RoomUri::parse(id).map_err(|e| NodeError::BadRequest(format!("roomId: {e}")));
@@ -185,7 +206,7 @@ impl NodeHandler {
             ),
             // PROTO-5.5: 201 for a new or a repeated body.
             Endpoint::Notify => {
-                node.notify(from, &room()?, body, now).await?;
+                node.notify(from, &room()?, body, first_seq, now).await?;
                 Response::new(StatusCode::CREATED, Bytes::new())
             }
             Endpoint::KeyMaterial => binary(

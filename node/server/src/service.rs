@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 use mimi_net::client::Connector;
 use mimi_net::paths::{self, Endpoint};
 use mimi_proto::clock::next_timestamp;
+use mimi_proto::inbox::{InboxLimits, InboxState, accept};
 use mimi_room::hub::{HubRoom, SubmitRejection};
 use mimi_store::{Store, StoreError};
 use mimi_wire::codec::Body;
@@ -23,7 +24,6 @@ use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{BasicCredential, ExternalSender};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::types::SignatureScheme;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -60,6 +60,9 @@ pub enum NodeError {
     /// The request is well-formed but unusable (400).
     #[error("{0}")]
     BadRequest(String),
+    /// Not now: the caller should retry later (503 with Retry-After).
+    #[error("{0}")]
+    Busy(String),
     /// Another provider (the hub, the target) could not be reached or answered an error (502).
     #[error("{0}")]
     Upstream(String),
@@ -410,13 +413,17 @@ impl Node {
     }
 
     /// The follower's notify endpoint (protocol-06 §5.5): every FanoutMessage delivered once
-    /// to the room's local clients (`PROTO-5.5-dedup`), Welcomes to the clients whose
-    /// KeyPackages they name. Returns how many items were new.
+    /// to the room's local clients (`PROTO-5.5-dedup`), in the hub's order when the hub numbers
+    /// its stream with `mimi-notify-seq` (`PROTO-5.5-order`: early items are held, repeats
+    /// dropped), Welcomes to the clients whose KeyPackages they name. The dedupe record, the
+    /// stream position and the client-queue rows commit together. Returns how many items were
+    /// delivered now.
     pub async fn notify(
         &self,
         hub: &ProviderId,
         room: &RoomUri,
         body: &[u8],
+        first_seq: Option<u64>,
         now_ms: u64,
     ) -> Result<usize, NodeError> {
         if room.provider() != *hub {
@@ -424,39 +431,65 @@ impl Node {
                 "{hub} is not the hub of {room}"
             )));
         }
+        if room.provider() == self.domain {
+            return Err(NodeError::Forbidden(format!(
+                "{room} is hosted here; this node does not take notify for it"
+            )));
+        }
         let items = split_notify(body, self.limits)?;
+        let mut tx = self.store.begin_inbox(hub.as_str(), room.as_str()).await?;
+        let mut state = InboxState {
+            next_seq: tx.next_seq(),
+            held: tx.held().iter().cloned().collect(),
+        };
+        let held_before: BTreeSet<u64> = state.held.keys().copied().collect();
+        let accepted = accept(
+            &mut state,
+            first_seq,
+            items.into_iter().map(|(_, bytes)| bytes).collect(),
+            &InboxLimits::default(),
+        )
+        .map_err(|e| NodeError::Busy(format!("notify for {room}: {e}")))?;
+        for (seq, item) in &state.held {
+            if !held_before.contains(seq) {
+                tx.hold(*seq, item).await?;
+            }
+        }
         let mut new = 0;
-        for (item, bytes) in items {
-            let hash = Sha256::digest(&bytes);
-            if !self.store.inbox_first_seen(&hash, now_ms).await? {
+        for d in &accepted.deliver {
+            if let Some(seq) = d.seq
+                && held_before.contains(&seq)
+            {
+                tx.release_held(seq).await?;
+            }
+            // Arrival order without numbers: exact repeats are dropped here.
+            if !tx.first_seen(&d.id.0, now_ms).await? {
                 continue;
             }
             new += 1;
+            let item = FanoutMessage::decode_with(&d.item, self.limits)?;
             let mut targets: Vec<String> = Vec::new();
             if matches!(item.extra, FanoutExtra::Welcome(_)) {
                 // Route by KeyPackageRef (target side): the clients whose KeyPackages we gave out.
                 if let Ok(MlsMessageBodyIn::Welcome(w)) = item.message.parse().map(|m| m.extract())
                 {
                     for s in w.secrets() {
-                        if let Some(c) = self
-                            .store
-                            .client_of_key_package(s.new_member().as_slice())
-                            .await?
+                        if let Some(c) = tx.client_of_key_package(s.new_member().as_slice()).await?
                         {
-                            self.store.add_member(room.as_str(), &c).await?;
+                            tx.add_member(&c).await?;
                             targets.push(c);
                         }
                     }
                 }
             } else {
-                targets = self.store.members(room.as_str()).await?;
+                targets = tx.members().await?;
             }
-            let rows: Vec<(String, String, Vec<u8>)> = targets
-                .into_iter()
-                .map(|c| (c, room.to_string(), bytes.clone()))
-                .collect();
-            self.store.enqueue(&rows, now_ms).await?;
+            for c in targets {
+                tx.enqueue_client(&c, &d.item, now_ms).await?;
+            }
         }
+        tx.set_next_seq(state.next_seq);
+        tx.commit().await?;
         Ok(new)
     }
 }

@@ -70,13 +70,13 @@ async fn deliver(hub: &Node, follower: &Node) -> usize {
     while let Some(batch) = next_batch(rest, 64 * 1024) {
         let room = RoomUri::parse(&batch.room).unwrap();
         delivered += follower
-            .notify(&hub.domain, &room, &batch.body, 10)
+            .notify(&hub.domain, &room, &batch.body, Some(batch.first_seq), 10)
             .await
             .unwrap();
         // A repeated body (the hub did not see our 201) is acknowledged and not delivered again.
         assert_eq!(
             follower
-                .notify(&hub.domain, &room, &batch.body, 11)
+                .notify(&hub.domain, &room, &batch.body, Some(batch.first_seq), 11)
                 .await
                 .unwrap(),
             0
@@ -287,4 +287,46 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
         .await,
         Err(mimi_node::service::NodeError::NoRoom(_))
     ));
+
+    // PROTO-5.5-order: FanoutMessages that arrive out of order (one per notify body, last
+    // first, some twice) reach Bob's queue in hub order, each once.
+    let texts: Vec<MimiContent> = (0..5u8)
+        .map(|i| MimiContent::text([10 + i; 16], &format!("in order {i}")))
+        .collect();
+    for (i, t) in texts.iter().enumerate() {
+        let req = alice_room.send(&alice, &t.encode().unwrap()).unwrap();
+        a.hub_submit(&room(), &a.domain, &req.encode(), 5_000 + i as u64)
+            .await
+            .unwrap();
+    }
+    let rows = a
+        .store
+        .claim_outbox("b.example", "test", 10_000_000, 60_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    let mut order: Vec<usize> = (0..5).rev().collect();
+    order.insert(2, 4);
+    order.push(0);
+    for i in order {
+        let r = &rows[i];
+        follower_notify(&b, &a, &r.body, r.stream_seq).await;
+    }
+    a.store.complete_outbox(&rows).await.unwrap();
+    let got: Vec<MimiContent> = drain(&b, &bob.client)
+        .await
+        .iter()
+        .filter_map(|i| match bob_room.process(&bob, i).unwrap() {
+            Event::Message { content, .. } => Some(MimiContent::decode(&content).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, texts);
+}
+
+async fn follower_notify(follower: &Node, hub: &Node, body: &[u8], seq: u64) {
+    follower
+        .notify(&hub.domain, &room(), body, Some(seq), 20)
+        .await
+        .unwrap();
 }

@@ -551,3 +551,100 @@ async fn three_nodes_example_flow_postgres() {
     example_flow(&fed).await;
     fed.shutdown().await;
 }
+
+/// Issue 5's negative cases against a running node: no client certificate, a certificate for
+/// c.example claiming to be b.example, an oversized body, a malformed body. Each gets a clear
+/// status, nothing is stored, and the node keeps serving.
+#[tokio::test]
+async fn refusals_store_nothing_and_the_node_keeps_serving() {
+    use http::HeaderMap;
+    use mimi_net::client::Connector;
+    use mimi_net::paths::{Endpoint, path};
+    use mimi_net::pki::{load_certs, load_key};
+
+    let fed = federation(None).await;
+    let room = RoomUri::parse(&format!("mimi://a.example/r/guarded{}", tag())).unwrap();
+    let mut alice = Person::register(&fed, "a.example", "alice", "1").await;
+    alice.create_room(&room).await;
+    let db = fed._dir.join("a.example").join("node.sqlite");
+    let store = mimi_store::Store::open(db.to_str().unwrap()).await.unwrap();
+    let events = || async {
+        store
+            .events_after(room.as_str(), 0, 1000)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = events().await;
+    let a_addr = fed.nodes[0].addr.to_string();
+    let peers = HashMap::from([("a.example".to_owned(), a_addr)]);
+    let update = path(Endpoint::Update, room.as_str());
+    let body = Bytes::from_static(b"\x00\x01garbage");
+
+    // No client certificate: refused before any service runs.
+    let anon = Connector::anonymous(&fed.roots, peers.clone(), NetLimits::default()).unwrap();
+    let r = anon
+        .request(
+            "a.example",
+            Method::POST,
+            &update,
+            HeaderMap::new(),
+            body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+
+    // c.example's certificate, claiming to be b.example.
+    let c = fed._dir.join("c.example");
+    let liar = Connector::provider(
+        "b.example",
+        &load_certs(&c.join("node.crt")).unwrap(),
+        &load_key(&c.join("node.key")).unwrap(),
+        &fed.roots,
+        peers.clone(),
+        NetLimits::default(),
+    )
+    .unwrap();
+    let r = liar
+        .request(
+            "a.example",
+            Method::POST,
+            &update,
+            HeaderMap::new(),
+            body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("b.example"), "{}", r.text());
+
+    // A real provider (c.example as itself): oversized and malformed bodies.
+    let cc = Connector::provider(
+        "c.example",
+        &load_certs(&c.join("node.crt")).unwrap(),
+        &load_key(&c.join("node.key")).unwrap(),
+        &fed.roots,
+        peers,
+        NetLimits::default(),
+    )
+    .unwrap();
+    let big = Bytes::from(vec![0u8; 2 * 1024 * 1024]);
+    let r = cc
+        .request("a.example", Method::POST, &update, HeaderMap::new(), big)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    let r = cc
+        .request("a.example", Method::POST, &update, HeaderMap::new(), body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(!r.text().is_empty());
+
+    // Nothing was stored, and the node still serves: Alice's message is accepted.
+    assert_eq!(events().await, before);
+    alice.send(&room, "still here").await;
+    assert_eq!(events().await, before + 1);
+    fed.shutdown().await;
+}
