@@ -180,6 +180,35 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
             }
         }
     });
+    // Gauges sampled once a second: rooms hosted or followed, QUIC connections each way.
+    let rooms_gauge = metrics
+        .gauge("mimi_rooms", "Rooms this node keeps state for.", &[])
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let conn_gauge = metrics
+        .gauge(
+            "mimi_connections",
+            "Open QUIC connections: in (peers and devices calling us), out (to peer providers).",
+            &["direction"],
+        )
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let incoming = server.connection_counter();
+    let gauge_store = store.clone();
+    let gauge_peers = connector_handle.clone();
+    let mut gauge_stop = stop.subscribe();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(n) = gauge_store.room_count().await {
+                let _ = rooms_gauge.set(&[], i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            let _ = conn_gauge.set(&["in"], i64::try_from(incoming()).unwrap_or(i64::MAX));
+            let out = gauge_peers.connections().await;
+            let _ = conn_gauge.set(&["out"], i64::try_from(out).unwrap_or(i64::MAX));
+            tokio::select! {
+                _ = gauge_stop.changed() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
     let admin = match cfg.admin_listen {
         Some(a) => Some(
             crate::admin::Admin::start(a, metrics)

@@ -148,6 +148,17 @@ impl Server {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// A reader of [`connections`](Self::connections) that outlives borrows of the server (for
+    /// a metrics task).
+    pub fn connection_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
+        let shared = self.shared.clone();
+        Arc::new(move || {
+            shared
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
     /// The provider this server is.
     pub fn domain(&self) -> &str {
         &self.shared.domain

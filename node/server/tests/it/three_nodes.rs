@@ -63,28 +63,44 @@ async fn pg_database(url: &str, name: &str) -> String {
 
 struct Federation {
     nodes: Vec<Running>,
+    domains: Vec<String>,
     roots: Vec<CertificateDer<'static>>,
     _dir: PathBuf,
 }
 
 async fn federation(postgres: Option<&str>) -> Federation {
+    let t = tag();
+    let mut dbs = Vec::new();
+    for d in DOMAINS {
+        dbs.push(match postgres {
+            Some(url) => pg_database(url, &format!("mimi_{}_{t}", &d[..1])).await,
+            None => "sqlite".into(),
+        });
+    }
+    let plan: Vec<(&str, &str, String)> = DOMAINS
+        .iter()
+        .zip(dbs)
+        .map(|(d, db)| (*d, *d, db))
+        .collect();
+    federation_of(&plan).await
+}
+
+/// Nodes `(domain, directory name, database)`; every node knows the first node of every
+/// other domain as its peer.
+async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
     let dir = std::env::temp_dir().join(format!("mimi-three-{}", tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = Ca::new("mimi test federation").unwrap();
     std::fs::write(dir.join("ca.crt"), &ca.cert_pem).unwrap();
-    let t = tag();
     let mut nodes = Vec::new();
-    for d in DOMAINS {
-        let nd = dir.join(d);
+    let mut domains = Vec::new();
+    for (d, name, database) in plan {
+        let nd = dir.join(name);
         std::fs::create_dir_all(&nd).unwrap();
         let issued = ca.issue(d).unwrap();
         issued
             .write(&nd.join("node.crt"), &nd.join("node.key"))
             .unwrap();
-        let database = match postgres {
-            Some(url) => pg_database(url, &format!("mimi_{}_{t}", &d[..1])).await,
-            None => "sqlite".into(),
-        };
         let text = format!(
             "domain = \"{d}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
              [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
@@ -94,16 +110,19 @@ async fn federation(postgres: Option<&str>) -> Federation {
         std::fs::write(&path, &text).unwrap();
         let cfg = Config::load(&path).unwrap();
         nodes.push(start(&cfg).await.unwrap());
+        domains.push(d.to_string());
     }
     for (i, n) in nodes.iter().enumerate() {
-        for (j, d) in DOMAINS.iter().enumerate() {
-            if i != j {
+        for (j, d) in domains.iter().enumerate() {
+            let first = domains.iter().position(|x| x == d) == Some(j);
+            if *d != domains[i] && first {
                 n.set_peer(d, nodes[j].addr.to_string());
             }
         }
     }
     Federation {
         nodes,
+        domains,
         roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
         _dir: dir,
     }
@@ -111,7 +130,13 @@ async fn federation(postgres: Option<&str>) -> Federation {
 
 impl Federation {
     fn api(&self, domain: &str) -> ClientApi {
-        let i = DOMAINS.iter().position(|d| *d == domain).unwrap();
+        let i = self.domains.iter().position(|d| d == domain).unwrap();
+        self.api_at(i)
+    }
+
+    /// A client of the `i`th node.
+    fn api_at(&self, i: usize) -> ClientApi {
+        let domain = &self.domains[i];
         ClientApi::new(
             domain,
             &self.nodes[i].addr.to_string(),
@@ -160,7 +185,10 @@ impl Person {
         device: &str,
         token: Option<&str>,
     ) -> Self {
-        let api = fed.api(domain);
+        Self::register_via(fed.api(domain), user, device, token).await
+    }
+
+    async fn register_via(api: ClientApi, user: &str, device: &str, token: Option<&str>) -> Self {
         if let Some(t) = token {
             api.set_token(t);
         }
@@ -646,5 +674,102 @@ async fn refusals_store_nothing_and_the_node_keeps_serving() {
     assert_eq!(events().await, before);
     alice.send(&room, "still here").await;
     assert_eq!(events().await, before + 1);
+    fed.shutdown().await;
+}
+
+/// Two `mimi-node` processes of a.example share one PostgreSQL database (issue 5, issue 7
+/// case 8): devices on both submit to the same room at once; the room row lock orders them,
+/// the log has no gap or duplicate, and every device sees every other device's message once,
+/// each sender's in its order, on both providers.
+#[tokio::test]
+async fn two_processes_of_one_provider_share_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        eprintln!("MIMI_TEST_POSTGRES_URL not set: the two-process run is skipped");
+        return;
+    };
+    let t = tag();
+    let a_db = pg_database(&url, &format!("mimi_shared_a_{t}")).await;
+    let fed = federation_of(&[
+        ("a.example", "a1", a_db.clone()),
+        ("a.example", "a2", a_db.clone()),
+        ("b.example", "b", "sqlite".into()),
+    ])
+    .await;
+    let room = RoomUri::parse(&format!("mimi://a.example/r/shared{t}")).unwrap();
+    let mut alice = Person::register_via(fed.api_at(0), "alice", "1", None).await;
+    let mut dave = Person::register_via(fed.api_at(1), "dave", "1", None).await;
+    let mut bob = Person::register_via(fed.api_at(2), "bob", "1", None).await;
+    alice.create_room(&room).await;
+    alice.add(&room, "mimi://a.example/u/dave").await;
+    alice.add(&room, "mimi://b.example/u/bob").await;
+    dave.sync_until("Dave joins", |p| p.rooms.contains_key(&room))
+        .await;
+    let e = alice.epoch(&room);
+    dave.sync_until("Dave at the epoch", |p| p.epoch(&room) == e)
+        .await;
+    bob.sync_until("Bob joins", |p| p.rooms.contains_key(&room))
+        .await;
+
+    const N: usize = 20;
+    let (a_sent, d_sent) = tokio::join!(
+        async {
+            let mut v = Vec::new();
+            for i in 0..N {
+                v.push(alice.send(&room, &format!("alice {i}")).await);
+            }
+            v
+        },
+        async {
+            let mut v = Vec::new();
+            for i in 0..N {
+                v.push(dave.send(&room, &format!("dave {i}")).await);
+            }
+            v
+        }
+    );
+    let all: Vec<MimiContent> = a_sent.iter().chain(&d_sent).cloned().collect();
+    {
+        let all = all.clone();
+        bob.sync_until("Bob has all", move |p| all.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    {
+        let d = d_sent.clone();
+        alice
+            .sync_until("Alice has Dave's", move |p| d.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    {
+        let a = a_sent.clone();
+        dave.sync_until("Dave has Alice's", move |p| a.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    for m in &all {
+        assert_eq!(bob.got(m), 1, "Bob saw {m:?} once");
+    }
+    for m in &d_sent {
+        assert_eq!(alice.got(m), 1);
+    }
+    for m in &a_sent {
+        assert_eq!(dave.got(m), 1);
+    }
+    // Each sender's messages reach Bob in the order they were sent.
+    let order: Vec<MimiContent> = bob
+        .seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { content, .. } => MimiContent::decode(content).ok(),
+            _ => None,
+        })
+        .collect();
+    for sent in [&a_sent, &d_sent] {
+        let mine: Vec<&MimiContent> = order.iter().filter(|m| sent.contains(m)).collect();
+        assert_eq!(mine, sent.iter().collect::<Vec<_>>());
+    }
+    // The hub's log: 1..=k without a gap or a repeat (3 commits, 2N messages).
+    let store = mimi_store::Store::open(&a_db).await.unwrap();
+    let events = store.events_after(room.as_str(), 0, 10_000).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=(2 + 2 * N) as u64).collect::<Vec<_>>());
     fed.shutdown().await;
 }
