@@ -7,4 +7,3 @@ mod config;
 mod federation;
 mod metrics;
 mod service;
-mod three_nodes;

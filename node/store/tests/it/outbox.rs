@@ -50,16 +50,21 @@ async fn store_outbox_claim_two_workers_never_overlap() {
         let rooms_a: BTreeSet<_> = w1.iter().map(|r| &r.room_uri).collect();
         let rooms_b: BTreeSet<_> = w2.iter().map(|r| &r.room_uri).collect();
         assert!(rooms_a.is_disjoint(&rooms_b));
-        assert_eq!(a.len() + b.len(), 12, "6 each, whole streams");
-        // Leased streams are not claimed by a third worker.
-        assert!(
-            s.claim_outbox(&follower, "w3", 200, 10_000, 100)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        // Whole streams only (a claim may get less than its limit while the other holds
+        // row locks on PostgreSQL: SKIP LOCKED skips them).
+        assert!(a.len() % 3 == 0 && b.len() % 3 == 0, "{a:?} {b:?}");
+        assert!(!a.is_empty() || !b.is_empty());
+        // A third worker gets exactly what the race left, never a leased stream.
+        let w3 = s
+            .claim_outbox(&follower, "w3", 200, 10_000, 100)
+            .await
+            .unwrap();
+        let c = keys(&w3);
+        assert!(c.is_disjoint(&a) && c.is_disjoint(&b));
+        assert_eq!(a.len() + b.len() + c.len(), 12, "every row claimed once");
         s.complete_outbox(&w1).await.unwrap();
         s.complete_outbox(&w2).await.unwrap();
+        s.complete_outbox(&w3).await.unwrap();
         assert!(
             !s.outbox_depth()
                 .await
@@ -144,25 +149,25 @@ async fn store_outbox_claim_lease_expiry_owner_reclaim_release() {
     for db in backends("outbox-lease").await {
         let s = &db.store;
         let follower = format!("{}.example", tag("f"));
+        // Owner names unique to this test: release_outbox releases an owner's every stream,
+        // and other tests share the PostgreSQL database.
+        let (w1, w2, w3) = (tag("w1"), tag("w2"), tag("w3"));
         let room = fill(s, &follower, 4).await;
-        let first = s
-            .claim_outbox(&follower, "w1", 100, 1_000, 2)
-            .await
-            .unwrap();
+        let first = s.claim_outbox(&follower, &w1, 100, 1_000, 2).await.unwrap();
         assert_eq!(
             first.iter().map(|r| r.stream_seq).collect::<Vec<_>>(),
             [1, 2]
         );
         // Another owner waits for the lease; the owner itself goes on after completing.
         assert!(
-            s.claim_outbox(&follower, "w2", 200, 1_000, 10)
+            s.claim_outbox(&follower, &w2, 200, 1_000, 10)
                 .await
                 .unwrap()
                 .is_empty()
         );
         s.complete_outbox(&first).await.unwrap();
         let next = s
-            .claim_outbox(&follower, "w1", 300, 1_000, 10)
+            .claim_outbox(&follower, &w1, 300, 1_000, 10)
             .await
             .unwrap();
         assert_eq!(
@@ -171,15 +176,15 @@ async fn store_outbox_claim_lease_expiry_owner_reclaim_release() {
         );
         // A worker that died: its lease ends and another takes the stream from its head.
         let taken = s
-            .claim_outbox(&follower, "w2", 1_300, 1_000, 10)
+            .claim_outbox(&follower, &w2, 1_300, 1_000, 10)
             .await
             .unwrap();
         assert_eq!(keys(&taken), keys(&next));
-        assert!(taken.iter().all(|r| r.owner == "w2" && r.room_uri == room));
+        assert!(taken.iter().all(|r| r.owner == w2 && r.room_uri == room));
         // Release at shutdown gives the stream back at once.
-        assert_eq!(s.release_outbox("w2").await.unwrap(), 1);
+        assert_eq!(s.release_outbox(&w2).await.unwrap(), 1);
         let back = s
-            .claim_outbox(&follower, "w3", 1_301, 1_000, 10)
+            .claim_outbox(&follower, &w3, 1_301, 1_000, 10)
             .await
             .unwrap();
         assert_eq!(back.len(), 2);

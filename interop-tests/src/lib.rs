@@ -1,0 +1,512 @@
+//! Test support for multi-provider scenarios: a federation of `mimi-node`s started in-process
+//! from their configuration files (real QUIC with mutual TLS on loopback, real SQLite files or
+//! PostgreSQL databases), and test devices (mimi-room) that talk only to their home node's
+//! client API. Used by this crate's tests (`tests/it`): the draft's example flow and the
+//! resilience suite (`spec-notes/resilience.md`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use mimi_content::MimiContent;
+use mimi_net::NetLimits;
+use mimi_net::client::ClientApi;
+use mimi_net::pki::{Ca, certs_from_pem};
+use mimi_node::config::Config;
+use mimi_node::run::{Running, start};
+use mimi_room::client::{Device, Event, Room};
+use mimi_room::codepoints::CodePoints;
+use mimi_room::presets::private_group;
+use mimi_wire::codec::{Body, Writer};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse, KeyMaterialUserCode};
+use mimi_wire::submit::{SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use openmls::prelude::ExternalSender;
+use openmls::prelude::tls_codec::Deserialize as _;
+use rustls::pki_types::CertificateDer;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
+
+pub fn tag() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A PostgreSQL database of its own for one provider (the schema has no provider column:
+/// one database per provider, as in production).
+pub async fn pg_database(url: &str, name: &str) -> String {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::Executor::execute(
+        &mut c,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+pub struct Federation {
+    /// The nodes (`None` while stopped).
+    pub nodes: Vec<Option<Running>>,
+    /// Where each node listens now.
+    pub addrs: Vec<String>,
+    /// Each node's configuration file.
+    pub configs: Vec<PathBuf>,
+    pub domains: Vec<String>,
+    pub roots: Vec<CertificateDer<'static>>,
+    pub dir: PathBuf,
+}
+
+pub async fn federation(postgres: Option<&str>) -> Federation {
+    let t = tag();
+    let mut dbs = Vec::new();
+    for d in DOMAINS {
+        dbs.push(match postgres {
+            Some(url) => pg_database(url, &format!("mimi_{}_{t}", &d[..1])).await,
+            None => "sqlite".into(),
+        });
+    }
+    let plan: Vec<(&str, &str, String)> = DOMAINS
+        .iter()
+        .zip(dbs)
+        .map(|(d, db)| (*d, *d, db))
+        .collect();
+    federation_of(&plan).await
+}
+
+/// Nodes `(domain, directory name, database)`; every node knows the first node of every
+/// other domain as its peer.
+pub async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
+    let dir = std::env::temp_dir().join(format!("mimi-three-{}", tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = Ca::new("mimi test federation").unwrap();
+    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).unwrap();
+    let mut nodes = Vec::new();
+    let mut domains = Vec::new();
+    let mut addrs = Vec::new();
+    let mut configs = Vec::new();
+    for (d, name, database) in plan {
+        let nd = dir.join(name);
+        std::fs::create_dir_all(&nd).unwrap();
+        let issued = ca.issue(d).unwrap();
+        issued
+            .write(&nd.join("node.crt"), &nd.join("node.key"))
+            .unwrap();
+        let text = format!(
+            "domain = \"{d}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
+             [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
+             [registration]\nopen = true\n[outbox]\nretry_base_ms = 20\nretry_max_ms = 500\n"
+        );
+        let path = nd.join("node.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let n = start(&cfg).await.unwrap();
+        addrs.push(n.addr.to_string());
+        nodes.push(Some(n));
+        configs.push(path);
+        domains.push(d.to_string());
+    }
+    let fed = Federation {
+        nodes,
+        addrs,
+        configs,
+        domains,
+        roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
+        dir,
+    };
+    for i in 0..fed.nodes.len() {
+        fed.wire_peers(i);
+    }
+    fed
+}
+
+impl Federation {
+    pub fn api(&self, domain: &str) -> ClientApi {
+        let i = self.domains.iter().position(|d| d == domain).unwrap();
+        self.api_at(i)
+    }
+
+    /// A client of the `i`th node.
+    pub fn api_at(&self, i: usize) -> ClientApi {
+        let domain = &self.domains[i];
+        ClientApi::new(domain, &self.addrs[i], &self.roots, NetLimits::default()).unwrap()
+    }
+
+    /// The first node of each domain is the one its peers call.
+    fn first_of(&self, domain: &str) -> usize {
+        self.domains.iter().position(|d| d == domain).unwrap()
+    }
+
+    /// Tells node `i` where the other domains are, and the others where `i` is.
+    fn wire_peers(&self, i: usize) {
+        for (j, d) in self.domains.iter().enumerate() {
+            if *d == self.domains[i] {
+                continue;
+            }
+            if let Some(n) = &self.nodes[i]
+                && self.first_of(d) == j
+            {
+                n.set_peer(d, self.addrs[j].clone());
+            }
+            if let Some(other) = &self.nodes[j]
+                && self.first_of(&self.domains[i]) == i
+            {
+                other.set_peer(&self.domains[i], self.addrs[i].clone());
+            }
+        }
+    }
+
+    /// Stops node `i` gracefully (in-flight requests finish; its database stays).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.shutdown().await;
+        }
+    }
+
+    /// Starts node `i` again from its configuration (a new port; peers are told).
+    pub async fn restart(&mut self, i: usize) {
+        let cfg = Config::load(&self.configs[i]).unwrap();
+        let n = start(&cfg).await.unwrap();
+        self.addrs[i] = n.addr.to_string();
+        self.nodes[i] = Some(n);
+        self.wire_peers(i);
+    }
+
+    /// The SQLite file of node `i` (when it runs on SQLite).
+    pub fn sqlite(&self, i: usize) -> PathBuf {
+        self.configs[i].with_file_name("node.sqlite")
+    }
+
+    pub async fn shutdown(self) {
+        for n in self.nodes.into_iter().flatten() {
+            n.shutdown().await;
+        }
+    }
+}
+
+/// A test device: MLS state in memory, talks to its home node's client API only.
+pub struct Person {
+    pub dev: Device,
+    pub api: ClientApi,
+    pub token: String,
+    pub rooms: HashMap<RoomUri, Room>,
+    pub cursor: u64,
+    /// Every event this device saw, by room.
+    pub seen: Vec<Event>,
+}
+
+pub async fn call(
+    api: &ClientApi,
+    method: Method,
+    rest: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Bytes) {
+    let r = api.request(method, rest, Bytes::from(body)).await.unwrap();
+    (r.status, r.body)
+}
+
+pub fn enc(s: &str) -> String {
+    mimi_net::paths::percent_encode(s)
+}
+
+impl Person {
+    pub async fn register(fed: &Federation, domain: &str, user: &str, device: &str) -> Self {
+        Self::register_with(fed, domain, user, device, None).await
+    }
+
+    pub async fn register_with(
+        fed: &Federation,
+        domain: &str,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> Self {
+        Self::register_via(fed.api(domain), user, device, token).await
+    }
+
+    pub async fn register_via(
+        api: ClientApi,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> Self {
+        if let Some(t) = token {
+            api.set_token(t);
+        }
+        let body = serde_json::json!({ "user": user, "device": device, "nick": user });
+        let (st, b) = call(
+            &api,
+            Method::POST,
+            "register",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        api.set_token(&token);
+        let client = ClientUri::parse(v["client"].as_str().unwrap()).unwrap();
+        let dev = Device::new(client).unwrap();
+        let p = Self {
+            dev,
+            api,
+            token,
+            rooms: HashMap::new(),
+            cursor: 0,
+            seen: Vec::new(),
+        };
+        p.publish(2).await;
+        p
+    }
+
+    /// Talks to its home node through `api` from now on (after the node restarted).
+    pub fn reconnect(&mut self, api: ClientApi) {
+        api.set_token(&self.token);
+        self.api = api;
+    }
+
+    pub async fn publish(&self, n: usize) {
+        let kps: Vec<String> = (0..n)
+            .map(|_| hex::encode(self.dev.key_package().unwrap()))
+            .collect();
+        let body = serde_json::json!({ "key_packages": kps });
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            "keyPackages",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    }
+
+    pub async fn create_room(&mut self, room: &RoomUri) {
+        let (st, b) = call(&self.api, Method::GET, "hub", Vec::new()).await;
+        assert_eq!(st, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let sender_bytes = hex::decode(v["external_sender"].as_str().unwrap()).unwrap();
+        let sender = ExternalSender::tls_deserialize_exact(sender_bytes.as_slice()).unwrap();
+        let (r, gi, tree) = self
+            .dev
+            .create_room(
+                room,
+                &private_group(&CodePoints::DRAFT),
+                sender,
+                Some("Clubhouse"),
+            )
+            .unwrap();
+        let mut w = Writer::new();
+        gi.write(&mut w);
+        let gi = w.finish();
+        let mut w = Writer::new();
+        tree.write(&mut w);
+        let tree = w.finish();
+        let body =
+            serde_json::json!({ "group_info": hex::encode(gi), "ratchet_tree": hex::encode(tree) });
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("rooms/{}", enc(room.as_str())),
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        self.rooms.insert(room.clone(), r);
+    }
+
+    /// Claims `target`'s KeyPackages through the hub and adds the user with role 2.
+    /// Claims `target`'s KeyPackages through the hub: the draft's response.
+    pub async fn claim(&self, room: &RoomUri, target: &UserUri) -> KeyMaterialResponse {
+        let req = self.dev.key_material_request(room, target).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("keyMaterial/{}", enc(target.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        KeyMaterialResponse::decode(&b).unwrap()
+    }
+
+    /// Sends a commit (or proposal) bundle to the hub through the home node; merges the
+    /// pending commit on success, discards it otherwise. Returns the hub's outcome.
+    pub async fn update(&mut self, room: &RoomUri, bundle: &HandshakeBundle) -> UpdateOutcome {
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("update/{}", enc(room.as_str())),
+            bundle.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let outcome = UpdateRoomResponse::decode(&b).unwrap().outcome;
+        if matches!(bundle, HandshakeBundle::Commit { .. }) {
+            let r = self.rooms.get_mut(room).unwrap();
+            if matches!(outcome, UpdateOutcome::Success { .. }) {
+                r.merge(&self.dev).unwrap();
+            } else {
+                r.discard(&self.dev).unwrap();
+            }
+        }
+        outcome
+    }
+
+    /// Submits an application message; the hub's outcome.
+    pub async fn try_send(&mut self, room: &RoomUri, content: &MimiContent) -> SubmitOutcome {
+        let r = self.rooms.get_mut(room).unwrap();
+        let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("submitMessage/{}", enc(room.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        SubmitMessageResponse::decode(&b).unwrap().outcome
+    }
+
+    /// The messages this device received, in order.
+    pub fn messages(&self) -> Vec<MimiContent> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message { content, .. } => MimiContent::decode(content).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub async fn add(&mut self, room: &RoomUri, target: &str) {
+        let target = UserUri::parse(target).unwrap();
+        let req = self.dev.key_material_request(room, &target).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("keyMaterial/{}", enc(target.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = KeyMaterialResponse::decode(&b).unwrap();
+        assert_eq!(resp.user_status, KeyMaterialUserCode::SUCCESS, "{resp:?}");
+        let kps: Vec<Vec<u8>> = resp
+            .clients
+            .iter()
+            .map(|c| match &c.material {
+                ClientMaterial::KeyPackage(k) => k.as_bytes().to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let r = self.rooms.get_mut(room).unwrap();
+        let out = r.add_users(&self.dev, &[(target, 2)], &kps).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("update/{}", enc(room.as_str())),
+            out.bundle.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = UpdateRoomResponse::decode(&b).unwrap();
+        assert!(
+            matches!(resp.outcome, UpdateOutcome::Success { .. }),
+            "{resp:?}"
+        );
+        r.merge(&self.dev).unwrap();
+    }
+
+    pub async fn send(&mut self, room: &RoomUri, text: &str) -> MimiContent {
+        let content = MimiContent::text(rand16(), text);
+        let r = self.rooms.get_mut(room).unwrap();
+        let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("submitMessage/{}", enc(room.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = SubmitMessageResponse::decode(&b).unwrap();
+        assert!(
+            matches!(resp.outcome, SubmitOutcome::Accepted { .. }),
+            "{resp:?}"
+        );
+        content
+    }
+
+    /// Fetches and processes the queue until `done` holds (bounded: 100 long-polls).
+    pub async fn sync_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        for _ in 0..100 {
+            if done(self) {
+                return;
+            }
+            let (st, b) = call(
+                &self.api,
+                Method::GET,
+                &format!("queue?after={}&wait=200", self.cursor),
+                Vec::new(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            for item in v["items"].as_array().unwrap() {
+                let room = RoomUri::parse(item["room"].as_str().unwrap()).unwrap();
+                let body = hex::decode(item["body"].as_str().unwrap()).unwrap();
+                let f = FanoutMessage::decode(&body).unwrap();
+                if let FanoutExtra::Welcome(tree) = &f.extra {
+                    let r = self.dev.join_from_welcome(&room, &f.message, tree).unwrap();
+                    self.rooms.insert(room.clone(), r);
+                    self.seen.push(Event::Commit {
+                        epoch: self.rooms[&room].epoch(),
+                        removed: false,
+                    });
+                } else if let Some(r) = self.rooms.get_mut(&room) {
+                    let e = r.process(&self.dev, &f).unwrap();
+                    self.seen.push(e);
+                }
+                self.cursor = item["seq"].as_u64().unwrap();
+            }
+            let ack = serde_json::json!({ "upto": self.cursor });
+            let (st, _) = call(
+                &self.api,
+                Method::POST,
+                "queue/ack",
+                ack.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK);
+        }
+        panic!("{}: {what} did not happen", self.dev.client);
+    }
+
+    pub fn got(&self, c: &MimiContent) -> usize {
+        self.seen
+            .iter()
+            .filter(|e| matches!(e, Event::Message { content, .. } if MimiContent::decode(content).ok().as_ref() == Some(c)))
+            .count()
+    }
+
+    pub fn epoch(&self, room: &RoomUri) -> u64 {
+        self.rooms.get(room).map_or(0, Room::epoch)
+    }
+}
+
+pub fn rand16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).unwrap();
+    b
+}

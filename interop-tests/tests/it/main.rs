@@ -1,0 +1,6 @@
+//! Multi-provider scenarios over real QUIC between in-process nodes: the draft's example flow
+//! and the resilience suite (`spec-notes/resilience.md`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod flow;
+mod resilience;
