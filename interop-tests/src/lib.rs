@@ -26,7 +26,7 @@ use openmls::prelude::ExternalSender;
 use openmls::prelude::tls_codec::Deserialize as _;
 use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
 
@@ -66,6 +66,92 @@ pub struct Federation {
     pub domains: Vec<String>,
     pub roots: Vec<CertificateDer<'static>>,
     pub dir: PathBuf,
+    /// The federation CA (to certify more nodes).
+    pub ca: Ca,
+}
+
+/// Writes node `name`'s directory under `dir`: a certificate for `domain` from `ca`, and a
+/// `node.toml` with open registration, quick outbox retries, a 2 s request timeout (a dead
+/// peer costs 2 s, not 10) and `peers`. Returns its path.
+pub fn write_config(
+    dir: &Path,
+    ca: &Ca,
+    domain: &str,
+    name: &str,
+    database: &str,
+    peers: &[(String, String)],
+) -> PathBuf {
+    let nd = dir.join(name);
+    std::fs::create_dir_all(&nd).unwrap();
+    let issued = ca.issue(domain).unwrap();
+    issued
+        .write(&nd.join("node.crt"), &nd.join("node.key"))
+        .unwrap();
+    let mut text = format!(
+        "domain = \"{domain}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
+         [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
+         [registration]\nopen = true\n[outbox]\nretry_base_ms = 20\nretry_max_ms = 500\n\
+         [limits]\nrequest_timeout_ms = 2000\n[peers]\n"
+    );
+    for (d, a) in peers {
+        text.push_str(&format!("\"{d}\" = \"{a}\"\n"));
+    }
+    let path = nd.join("node.toml");
+    std::fs::write(&path, &text).unwrap();
+    path
+}
+
+/// A node running as its own OS process (`mimi-node-proc`, the code of `mimi-node run`), so
+/// that a test can SIGKILL it.
+pub struct ProcNode {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: String,
+}
+
+impl ProcNode {
+    /// Starts the node of `config` with the binary `exe` (a test passes
+    /// `env!("CARGO_BIN_EXE_mimi-node-proc")`) and waits (at most 60 s) until it says where it
+    /// listens.
+    pub async fn spawn(exe: &str, config: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(exe)
+            .arg(config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut l = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut l).unwrap();
+            l
+        });
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), line)
+            .await
+            .expect("the node process did not start within 60 s")
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit_once(" on ")
+            .and_then(|(_, r)| r.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    /// SIGKILL: no graceful anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub async fn federation(postgres: Option<&str>) -> Federation {
@@ -97,19 +183,7 @@ pub async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
     let mut addrs = Vec::new();
     let mut configs = Vec::new();
     for (d, name, database) in plan {
-        let nd = dir.join(name);
-        std::fs::create_dir_all(&nd).unwrap();
-        let issued = ca.issue(d).unwrap();
-        issued
-            .write(&nd.join("node.crt"), &nd.join("node.key"))
-            .unwrap();
-        let text = format!(
-            "domain = \"{d}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
-             [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
-             [registration]\nopen = true\n[outbox]\nretry_base_ms = 20\nretry_max_ms = 500\n"
-        );
-        let path = nd.join("node.toml");
-        std::fs::write(&path, &text).unwrap();
+        let path = write_config(&dir, &ca, d, name, database, &[]);
         let cfg = Config::load(&path).unwrap();
         let n = start(&cfg).await.unwrap();
         addrs.push(n.addr.to_string());
@@ -124,6 +198,7 @@ pub async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
         domains,
         roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
         dir,
+        ca,
     };
     for i in 0..fed.nodes.len() {
         fed.wire_peers(i);
@@ -376,6 +451,38 @@ impl Person {
         .await;
         assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
         SubmitMessageResponse::decode(&b).unwrap().outcome
+    }
+
+    /// Encrypts a message: the SubmitMessageRequest bytes (to submit, and to resubmit).
+    pub fn prepare(&mut self, room: &RoomUri, content: &MimiContent) -> Vec<u8> {
+        let r = self.rooms.get_mut(room).unwrap();
+        r.send(&self.dev, &content.encode().unwrap())
+            .unwrap()
+            .encode()
+    }
+
+    /// Submits prepared bytes: the hub's outcome, or why there was none (the home node could
+    /// not be reached, or the hub could not: 502).
+    pub async fn submit_bytes(
+        &self,
+        room: &RoomUri,
+        bytes: &[u8],
+    ) -> Result<SubmitOutcome, String> {
+        let r = self
+            .api
+            .request(
+                Method::POST,
+                &format!("submitMessage/{}", enc(room.as_str())),
+                Bytes::from(bytes.to_vec()),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status != StatusCode::OK {
+            return Err(format!("{} {}", r.status, r.text()));
+        }
+        Ok(SubmitMessageResponse::decode(&r.body)
+            .map_err(|e| e.to_string())?
+            .outcome)
     }
 
     /// The messages this device received, in order.

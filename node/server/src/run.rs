@@ -131,7 +131,13 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         .local_addr()
         .map_err(|e| RunError::Config(e.to_string()))?;
     let outbox = OutboxConfig {
-        owner: format!("{}-{}", cfg.domain, std::process::id()),
+        // Unique per running node, also for several nodes in one process: an owner is one
+        // sequential worker (mimi-store's lease rule).
+        owner: {
+            let mut r = [0u8; 8];
+            let _ = getrandom::getrandom(&mut r);
+            format!("{}-{}-{}", cfg.domain, std::process::id(), hex::encode(r))
+        },
         lease_ms: 30_000,
         batch_max_bytes: cfg.outbox.batch_max_bytes,
         retry: RetryPolicy {
@@ -158,12 +164,20 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     let worker_node = node.clone();
     let wake = node.outbox_wake.clone();
     let worker = tokio::spawn(async move {
+        let mut known: std::collections::BTreeSet<String> = Default::default();
         loop {
             let n = run_once(&worker_node, &connector, &outbox, &clock).await;
             let _ = delivered.add(&[], n as u64);
             if let Ok(d) = worker_node.store.outbox_depth().await {
+                // Followers whose queue emptied read 0, not their last depth.
+                for f in &known {
+                    if !d.iter().any(|(g, _)| g == f) {
+                        let _ = depth.set(&[f], 0);
+                    }
+                }
                 for (f, v) in d {
                     let _ = depth.set(&[&f], i64::try_from(v).unwrap_or(i64::MAX));
+                    known.insert(f);
                 }
             }
             if *stopped.borrow() {
@@ -178,6 +192,10 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
+        }
+        // Give this worker's leases back so that the next process goes on at once.
+        if let Err(e) = worker_node.store.release_outbox(&outbox.owner).await {
+            tracing::warn!(error = %e, "outbox: cannot release leases at shutdown");
         }
     });
     // Gauges sampled once a second: rooms hosted or followed, QUIC connections each way.
@@ -226,4 +244,45 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         _admin: admin,
         peers: connector_handle,
     })
+}
+
+/// `mimi-node run`: starts the node of the configuration file, prints `<domain> listening on
+/// <addr> (QUIC, HTTP/3)` on stdout, runs until SIGTERM or Ctrl-C, then shuts down gracefully
+/// (in-flight requests finish; the outbox resumes at the next start).
+pub fn serve_until_signal(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let running = start(&cfg).await?;
+        println!(
+            "{} listening on {} (QUIC, HTTP/3)",
+            cfg.domain, running.addr
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

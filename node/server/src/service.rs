@@ -24,6 +24,7 @@ use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{BasicCredential, ExternalSender};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::types::SignatureScheme;
+use sha2::Digest as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -374,6 +375,17 @@ impl Node {
             Err(StoreError::NotFound(_)) => return Err(NodeError::NoRoom(room.to_string())),
             r => r?,
         };
+        // PROTO-submit-idempotent: a message accepted before (the client lost our answer and
+        // sends the same bytes again) gets its first answer and is not fanned out twice.
+        let msg_hash = sha2::Sha256::digest(req.app_message.as_bytes()).to_vec();
+        if let Some(ts) = tx.submitted(&msg_hash).await? {
+            return Ok(SubmitMessageResponse {
+                outcome: SubmitOutcome::Accepted {
+                    accepted_timestamp: ts,
+                    frank: None,
+                },
+            });
+        }
         let hub =
             HubRoom::restore(&tx.room().state).map_err(|e| NodeError::RoomState(e.to_string()))?;
         let outcome = match hub.check_submit(&req) {
@@ -394,6 +406,7 @@ impl Node {
         }
         .encode();
         let seq = tx.append_event(ts, &item).await?;
+        tx.record_submitted(&msg_hash, ts).await?;
         for p in hub.providers() {
             if p != self.domain {
                 tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;

@@ -32,6 +32,7 @@ mod outbox;
 mod queue;
 mod rooms;
 mod secrets;
+mod submitted;
 mod users;
 
 pub use consent::{AbuseReport, ConsentEntry};

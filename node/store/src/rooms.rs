@@ -209,8 +209,8 @@ const MEMBERS: &str = "SELECT client_uri FROM room_members WHERE room_uri = $1 O
 /// (`STORE-persist-before-ack`, `STORE-tx-atomic`).
 pub struct RoomTx {
     store: Store,
-    tx: Transaction<'static, Any>,
-    row: RoomRow,
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) row: RoomRow,
     clients: Vec<PendingItem>,
 }
 

@@ -156,10 +156,19 @@ impl Connector {
         })
     }
 
-    /// Sets or changes a peer's address (`host:port`); the next connection uses it.
+    /// Sets or changes a peer's address (`host:port`); the next request uses it. A pooled
+    /// connection to the old address is dropped (the peer moved: it would only time out).
     pub fn set_addr(&self, domain: &str, addr: impl Into<String>) {
-        if let Ok(mut a) = self.addrs.write() {
-            a.insert(domain.to_ascii_lowercase(), addr.into());
+        let domain = domain.to_ascii_lowercase();
+        let addr = addr.into();
+        let changed = match self.addrs.write() {
+            Ok(mut a) => a
+                .insert(domain.clone(), addr.clone())
+                .is_some_and(|old| old != addr),
+            Err(_) => false,
+        };
+        if changed && let Ok(mut slots) = self.slots.lock() {
+            slots.remove(&domain);
         }
     }
 

@@ -139,42 +139,6 @@ fn run(cli: Cli) -> Result<()> {
             println!("{domain}: {}", path.display());
             Ok(())
         }
-        Command::Run { config } => {
-            let cfg = Config::load(&config)?;
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                let running = mimi_node::run::start(&cfg).await?;
-                println!(
-                    "{} listening on {} (QUIC, HTTP/3)",
-                    cfg.domain, running.addr
-                );
-                wait_for_signal().await;
-                tracing::info!("shutting down");
-                running.shutdown().await;
-                Ok::<(), anyhow::Error>(())
-            })
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Command::Run { config } => mimi_node::run::serve_until_signal(&config),
     }
 }

@@ -222,6 +222,26 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
         ),
         "{r:?}"
     );
+    // PROTO-submit-idempotent: the same bytes again get the first answer, no second fanout.
+    let again = a
+        .hub_submit(
+            &room(),
+            &ProviderId::parse("b.example").unwrap(),
+            &req.encode(),
+            2_500,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            again.outcome,
+            SubmitOutcome::Accepted {
+                accepted_timestamp: 2_000,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
     // b.example may not submit for a user of a.example.
     let forged = mimi_wire::submit::SubmitMessageRequest {
         sending_uri: mimi_wire::id::MimiUri::parse("mimi://a.example/u/alice").unwrap(),
@@ -242,7 +262,7 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
         .iter()
         .map(|i| alice_room.process(&alice, i).unwrap())
         .collect();
-    assert!(got.iter().any(|e| matches!(e, Event::Message { content, .. } if MimiContent::decode(content).unwrap() == hello)), "{got:?}");
+    assert_eq!(got.iter().filter(|e| matches!(e, Event::Message { content, .. } if MimiContent::decode(content).unwrap() == hello)).count(), 1, "{got:?}");
 
     // Alice replies; the follower delivers it to Bob once.
     let reply = MimiContent::text([2; 16], "hi Bob");
