@@ -347,6 +347,26 @@ impl Device {
 }
 
 impl Room {
+    /// A room from a group loaded from the device's storage (a device that keeps its state
+    /// between processes), with the messages it sent and has not yet seen echoed back.
+    pub fn from_group(
+        room: RoomUri,
+        group: MlsGroup,
+        sent: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Self {
+        Self {
+            room,
+            group,
+            sent: sent.into_iter().collect(),
+        }
+    }
+
+    /// Messages this device sent whose echo from the hub has not been processed yet (to keep
+    /// with the group state, see [`Room::from_group`]).
+    pub fn pending_echoes(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.sent.iter()
+    }
+
     /// The room state at the current epoch.
     pub fn state(&self, dev: &Device) -> Result<RoomState, ClientError> {
         Ok(state_of(

@@ -5,5 +5,6 @@
 //! draft-ietf-mimi-content-08. The device itself (registration, rooms, messages over a home
 //! node) arrives with the node's client API.
 
+pub mod device;
 pub mod inspect;
 pub mod store;

@@ -1,23 +1,119 @@
 //! `mimi`: the command line of a MIMI user's device.
 //!
-//! Today it carries the content tools (`mimi content inspect|encode`); the device commands
-//! (register, rooms, messages) arrive with the node's client API.
+//! Every call is its own process: the device's state (MLS groups, keys, token, history) lives
+//! in its profile, `$MIMI_HOME/<profile>/device.sqlite` (`~/.mimi` by default), so several
+//! users can live on one machine (`--profile alice`, `--profile bob`).
 
 mod content;
+mod device;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use device::{Compose, Ctx, DeviceCommand, KeysCommand, RoomCommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A MIMI (More Instant Messaging Interoperability) client.
 #[derive(Parser)]
 #[command(name = "mimi", version, about, propagate_version = true)]
 struct Cli {
+    /// The profile (one device of one user) to act as [default: $MIMI_PROFILE, else "default"].
+    #[arg(long, short = 'p', global = true)]
+    profile: Option<String>,
+    /// Where profiles live [default: $MIMI_HOME, else ~/.mimi].
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Register a user and this device on a home node (creates the profile).
+    Register {
+        /// The home provider's domain.
+        #[arg(long)]
+        node: String,
+        /// Its address (host:port).
+        #[arg(long)]
+        addr: String,
+        /// The federation CA certificate (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The user name (the user is mimi://<node>/u/<user>).
+        #[arg(long)]
+        user: String,
+        /// This device's name.
+        #[arg(long, default_value = "1")]
+        device: String,
+        /// A display name others can search for.
+        #[arg(long)]
+        nick: Option<String>,
+    },
+    /// Devices of this user.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// KeyPackages.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The rooms this device is in.
+    Rooms,
+    /// Create and manage rooms.
+    #[command(subcommand)]
+    Room(RoomCommand),
+    /// Send text (or Markdown with --markdown).
+    Send {
+        room: String,
+        text: String,
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Reply to a message (by ID or the start of it, as `mimi history` shows).
+    Reply {
+        room: String,
+        id: String,
+        text: String,
+    },
+    /// React to a message.
+    React {
+        room: String,
+        id: String,
+        emoji: String,
+    },
+    /// Take back your reaction.
+    Unreact {
+        room: String,
+        id: String,
+        emoji: String,
+    },
+    /// Replace the text of your message.
+    Edit {
+        room: String,
+        id: String,
+        text: String,
+    },
+    /// Delete your message.
+    Delete { room: String, id: String },
+    /// Send read receipts (for the given messages, or all of others').
+    Read { room: String, ids: Vec<String> },
+    /// Fetch and process everything waiting on the home node.
+    Sync {
+        /// Wait up to this many milliseconds for something to arrive.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Sync, then show a room as a person sees it.
+    History { room: String },
+    /// Follow a room's new messages.
+    Watch {
+        room: String,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        seconds: u64,
+    },
     /// Inspect and write MIMI content (draft-ietf-mimi-content-08).
     #[command(subcommand)]
     Content(content::ContentCommand),
@@ -25,9 +121,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Content(cmd) => content::run(cmd),
-    };
+    let result = run(cli);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -35,4 +129,72 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Command::Content(cmd) = cli.command {
+        return content::run(cmd);
+    }
+    let home = match cli
+        .home
+        .or_else(|| std::env::var_os("MIMI_HOME").map(PathBuf::from))
+    {
+        Some(h) => h,
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".mimi"))
+            .context("no --home, no MIMI_HOME and no HOME: say where profiles live")?,
+    };
+    let profile = cli
+        .profile
+        .or_else(|| std::env::var("MIMI_PROFILE").ok())
+        .unwrap_or_else(|| "default".to_owned());
+    let ctx = Ctx {
+        dir: device::profile_dir(&home, &profile)?,
+        home,
+        json: cli.json,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Register {
+                node,
+                addr,
+                ca,
+                user,
+                device: d,
+                nick,
+            } => device::register(&ctx, node, addr, ca, user, d, nick).await,
+            Command::Device(cmd) => device::device(&ctx, cmd).await,
+            Command::Keys(cmd) => device::keys(&ctx, cmd).await,
+            Command::Rooms => device::rooms(&ctx).await,
+            Command::Room(cmd) => device::room(&ctx, cmd).await,
+            Command::Send {
+                room,
+                text,
+                markdown,
+            } => device::compose(&ctx, &room, Compose::Text { text, markdown }).await,
+            Command::Reply { room, id, text } => {
+                device::compose(&ctx, &room, Compose::Reply { to: id, text }).await
+            }
+            Command::React { room, id, emoji } => {
+                device::compose(&ctx, &room, Compose::React { to: id, emoji }).await
+            }
+            Command::Unreact { room, id, emoji } => {
+                device::compose(&ctx, &room, Compose::Unreact { to: id, emoji }).await
+            }
+            Command::Edit { room, id, text } => {
+                device::compose(&ctx, &room, Compose::Edit { id, text }).await
+            }
+            Command::Delete { room, id } => {
+                device::compose(&ctx, &room, Compose::Delete { id }).await
+            }
+            Command::Read { room, ids } => {
+                device::compose(&ctx, &room, Compose::Read { ids }).await
+            }
+            Command::Sync { wait } => device::sync(&ctx, wait).await,
+            Command::History { room } => device::history(&ctx, &room).await,
+            Command::Watch { room, seconds } => device::watch(&ctx, &room, seconds).await,
+            Command::Content(_) => Ok(()),
+        }
+    })
 }

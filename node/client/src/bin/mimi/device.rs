@@ -1,0 +1,645 @@
+//! The device commands of `mimi`: register, keys, rooms, messages, sync, history.
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use mimi_client::device::{Client, HomeNode, SyncReport, salt};
+use mimi_content::NestedPart;
+use mimi_content::build::ContentBuilder;
+use mimi_content::status::{MessageStatus, MessageStatusReport, PerMessageStatus};
+use mimi_content::view::MessageView;
+use mimi_content::{MessageId, MimiContent};
+use mimi_wire::id::{RoomUri, UserUri};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Where profiles live and how to print.
+pub struct Ctx {
+    /// The profile's directory.
+    pub dir: PathBuf,
+    /// The directory of all profiles.
+    pub home: PathBuf,
+    /// `--json`.
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum RoomCommand {
+    /// Create a room hosted by your home node (its hub).
+    Create {
+        /// The room's name (the last segment of its URI: mimi://<your node>/r/<name>).
+        name: String,
+        /// A title shown to participants.
+        #[arg(long)]
+        title: Option<String>,
+        /// The policy preset: private, public or dm.
+        #[arg(long, default_value = "private")]
+        preset: String,
+    },
+    /// Add users of any provider (their KeyPackages are claimed through the room's hub).
+    Add {
+        /// The room (URI or name).
+        room: String,
+        /// User URIs such as mimi://b.example/u/bob.
+        #[arg(required = true)]
+        users: Vec<String>,
+        /// Their role (2: ordinary user, 3: admin in the private preset).
+        #[arg(long, default_value_t = 2)]
+        role: u32,
+    },
+    /// Remove a user (all their devices).
+    Remove { room: String, user: String },
+    /// Ban a user (removed, and may not come back).
+    Ban { room: String, user: String },
+    /// Give a user a role.
+    Role {
+        room: String,
+        user: String,
+        role: u32,
+    },
+    /// Leave the room (another member commits your removal).
+    Leave { room: String },
+    /// Commit proposals waiting in the room (for example someone's leave).
+    Commit { room: String },
+    /// Participants, roles, devices, providers, epoch.
+    Info { room: String },
+    /// Check that this profile and others see the room alike: the same participants and
+    /// epoch, and every message they both have with the same text, edits, deletion, reply
+    /// and reactions. Exits non-zero when they disagree.
+    Agree {
+        room: String,
+        /// Other profiles to compare with.
+        #[arg(long = "with", required = true)]
+        with: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Upload fresh KeyPackages so that others can add you.
+    Publish {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// Register another device of the user of profile --from in this profile, and join all of
+    /// that profile's rooms by external commit.
+    Add {
+        /// The profile of an existing device of the same user.
+        #[arg(long)]
+        from: String,
+        /// This device's name.
+        #[arg(long)]
+        device: String,
+    },
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn user(s: &str) -> Result<UserUri> {
+    UserUri::parse(s)
+        .with_context(|| format!("{s:?} is not a user URI (it looks like mimi://b.example/u/bob)"))
+}
+
+fn short(id: &MessageId) -> String {
+    hex::encode(id.0).chars().take(12).collect()
+}
+
+async fn open(ctx: &Ctx) -> Result<Client> {
+    Ok(Client::open(&ctx.dir).await?)
+}
+
+pub async fn register(
+    ctx: &Ctx,
+    node: String,
+    addr: String,
+    ca: PathBuf,
+    user: String,
+    device: String,
+    nick: Option<String>,
+) -> Result<()> {
+    let ca = std::fs::canonicalize(&ca).with_context(|| format!("the CA file {}", ca.display()))?;
+    let mut c = Client::register(
+        &ctx.dir,
+        HomeNode {
+            domain: node,
+            addr,
+            ca,
+        },
+        &user,
+        &device,
+        nick.as_deref(),
+        None,
+    )
+    .await?;
+    let (stored, available) = c.publish_key_packages(5).await?;
+    if ctx.json {
+        print_json(&json!({
+            "user": c.user().as_str(), "client": c.dev.client.as_str(),
+            "profile": ctx.dir, "key_packages": available,
+        }));
+    } else {
+        println!(
+            "registered {} as {} (profile {}); {stored} KeyPackages published",
+            c.user(),
+            c.dev.client,
+            ctx.dir.display()
+        );
+    }
+    Ok(())
+}
+
+pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
+    let DeviceCommand::Add { from, device } = cmd;
+    let other = Client::open(&ctx.home.join(&from)).await?;
+    let home = other.home_node().await?;
+    let token = other.token().await?;
+    let user_name = other
+        .user()
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let rooms = other.rooms();
+    drop(other);
+    let mut c = Client::register(&ctx.dir, home, &user_name, &device, None, Some(&token)).await?;
+    c.publish_key_packages(5).await?;
+    let mut joined = Vec::new();
+    for r in &rooms {
+        let epoch = c
+            .join_external(r)
+            .await
+            .with_context(|| format!("joining {r}"))?;
+        joined.push(json!({ "room": r.as_str(), "epoch": epoch }));
+    }
+    if ctx.json {
+        print_json(&json!({ "client": c.dev.client.as_str(), "joined": joined }));
+    } else {
+        println!("added device {}", c.dev.client);
+        for j in &joined {
+            println!("  joined {} at epoch {}", j["room"], j["epoch"]);
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
+    let KeysCommand::Publish { count } = cmd;
+    let mut c = open(ctx).await?;
+    let (stored, available) = c.publish_key_packages(count).await?;
+    if ctx.json {
+        print_json(&json!({ "stored": stored, "available": available }));
+    } else {
+        println!("{stored} KeyPackages published; {available} available on the node");
+    }
+    Ok(())
+}
+
+pub async fn rooms(ctx: &Ctx) -> Result<()> {
+    let mut c = open(ctx).await?;
+    c.sync(0).await?;
+    let list: Vec<serde_json::Value> = c
+        .rooms()
+        .iter()
+        .filter_map(|r| c.info(r).ok())
+        .map(|i| serde_json::to_value(i).unwrap_or_default())
+        .collect();
+    if ctx.json {
+        print_json(&json!({ "rooms": list }));
+    } else if list.is_empty() {
+        println!("no rooms yet (`mimi room create <name>`, or ask someone to add you)");
+    } else {
+        for i in &list {
+            println!(
+                "{}  {}  epoch {}  {} participants",
+                i["room"].as_str().unwrap_or_default(),
+                i["name"].as_str().unwrap_or("-"),
+                i["epoch"],
+                i["participants"].as_array().map_or(0, Vec::len)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_info(ctx: &Ctx, c: &Client, room: &RoomUri) -> Result<()> {
+    let info = c.info(room)?;
+    if ctx.json {
+        print_json(&serde_json::to_value(&info)?);
+    } else {
+        println!("room {}", info.room);
+        if let Some(n) = &info.name {
+            println!("  name: {n}");
+        }
+        println!("  hub: {}   epoch: {}", info.hub, info.epoch);
+        println!("  providers: {}", info.providers.join(", "));
+        for (u, role) in &info.participants {
+            println!("  participant {u} (role {role})");
+        }
+        for d in &info.clients {
+            println!("  device {d}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn room(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let done = |ctx: &Ctx, what: &str, room: &RoomUri, epoch: u64| {
+        if ctx.json {
+            print_json(&json!({ "done": what, "room": room.as_str(), "epoch": epoch }));
+        } else {
+            println!("{what}: {room} is at epoch {epoch}");
+        }
+    };
+    match cmd {
+        RoomCommand::Create {
+            name,
+            title,
+            preset,
+        } => {
+            let room = c.create_room(&name, title.as_deref(), &preset).await?;
+            if ctx.json {
+                print_json(&json!({ "room": room.as_str() }));
+            } else {
+                println!("created {room}");
+            }
+        }
+        RoomCommand::Add { room, users, role } => {
+            let room = c.resolve_room(&room)?;
+            let users = users.iter().map(|u| user(u)).collect::<Result<Vec<_>>>()?;
+            let e = c.add(&room, &users, role).await?;
+            done(ctx, "added", &room, e);
+        }
+        RoomCommand::Remove { room, user: u } => {
+            let room = c.resolve_room(&room)?;
+            let e = c.remove(&room, &user(&u)?).await?;
+            done(ctx, "removed", &room, e);
+        }
+        RoomCommand::Ban { room, user: u } => {
+            let room = c.resolve_room(&room)?;
+            let e = c.ban(&room, &user(&u)?).await?;
+            done(ctx, "banned", &room, e);
+        }
+        RoomCommand::Role {
+            room,
+            user: u,
+            role,
+        } => {
+            let room = c.resolve_room(&room)?;
+            let e = c.set_role(&room, &user(&u)?, role).await?;
+            done(ctx, "role set", &room, e);
+        }
+        RoomCommand::Leave { room } => {
+            let room = c.resolve_room(&room)?;
+            c.leave(&room).await?;
+            if ctx.json {
+                print_json(&json!({ "done": "leave proposed", "room": room.as_str() }));
+            } else {
+                println!("left {room} (a member commits your removal)");
+            }
+        }
+        RoomCommand::Commit { room } => {
+            let room = c.resolve_room(&room)?;
+            c.sync(0).await?;
+            match c.commit_pending(&room).await? {
+                Some(e) => done(ctx, "committed", &room, e),
+                None => {
+                    if ctx.json {
+                        print_json(&json!({ "done": "nothing to commit", "room": room.as_str() }));
+                    } else {
+                        println!("nothing to commit in {room}");
+                    }
+                }
+            }
+        }
+        RoomCommand::Info { room } => {
+            let room = c.resolve_room(&room)?;
+            c.sync(0).await?;
+            print_info(ctx, &c, &room)?;
+        }
+        RoomCommand::Agree { room, with } => {
+            let room = c.resolve_room(&room)?;
+            drop(c);
+            agree(ctx, &room, &with).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What two people must see alike about one message.
+fn comparable(m: &MessageView) -> serde_json::Value {
+    json!({
+        "sender": m.sender, "text": m.text, "edits": m.edits, "deleted": m.deleted,
+        "in_reply_to": m.in_reply_to.map(|i| hex::encode(i.0)),
+        "reactions": m.reactions.iter().map(|r| json!([r.reaction, r.users])).collect::<Vec<_>>(),
+    })
+}
+
+async fn agree(ctx: &Ctx, room: &RoomUri, with: &[String]) -> Result<()> {
+    let mut names = vec![
+        ctx.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    ];
+    names.extend(with.iter().cloned());
+    let mut views = Vec::new();
+    for n in &names {
+        let mut c = Client::open(&profile_dir(&ctx.home, n)?)
+            .await
+            .with_context(|| format!("profile {n}"))?;
+        c.sync(0).await?;
+        let info = c.info(room).with_context(|| format!("profile {n}"))?;
+        let msgs: std::collections::BTreeMap<String, serde_json::Value> = c
+            .history(room)
+            .await?
+            .iter()
+            .map(|m| (hex::encode(m.id.0), comparable(m)))
+            .collect();
+        views.push((n.clone(), info, msgs));
+    }
+    let mut problems = Vec::new();
+    let (first, info0, msgs0) = &views[0];
+    let mut common_total = 0;
+    for (n, info, msgs) in &views[1..] {
+        if info.epoch != info0.epoch {
+            problems.push(format!(
+                "{n} is at epoch {}, {first} at {}",
+                info.epoch, info0.epoch
+            ));
+        }
+        if info.participants != info0.participants {
+            problems.push(format!("{n} and {first} list different participants"));
+        }
+        for (id, m) in msgs {
+            if let Some(m0) = msgs0.get(id) {
+                common_total += 1;
+                if m != m0 {
+                    problems.push(format!(
+                        "message {}: {n} sees {m}, {first} sees {m0}",
+                        &id[..12]
+                    ));
+                }
+            }
+        }
+    }
+    if ctx.json {
+        print_json(
+            &json!({ "room": room.as_str(), "profiles": names, "agree": problems.is_empty(),
+                            "compared_messages": common_total, "problems": problems }),
+        );
+    } else if problems.is_empty() {
+        println!(
+            "{} agree on {room}: epoch {}, {} participants, {common_total} messages compared",
+            names.join(", "),
+            info0.epoch,
+            info0.participants.len()
+        );
+    } else {
+        for p in &problems {
+            println!("disagree: {p}");
+        }
+    }
+    if !problems.is_empty() {
+        bail!("the views of {} disagree on {room}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// What `send`, `reply`, `react`, `unreact`, `edit`, `delete` and `read` build.
+pub enum Compose {
+    /// Text or Markdown.
+    Text { text: String, markdown: bool },
+    /// A reply to a message.
+    Reply { to: String, text: String },
+    /// A reaction to a message.
+    React { to: String, emoji: String },
+    /// Retract one's reaction to a message.
+    Unreact { to: String, emoji: String },
+    /// Replace one's message.
+    Edit { id: String, text: String },
+    /// Delete one's message.
+    Delete { id: String },
+    /// Read receipts (all messages of others when no ID is given).
+    Read { ids: Vec<String> },
+}
+
+pub async fn compose(ctx: &Ctx, room: &str, what: Compose) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = c.resolve_room(room)?;
+    c.sync(0).await?;
+    let content = match what {
+        Compose::Text { text, markdown } => {
+            if markdown {
+                MimiContent::markdown(salt(), &text)
+            } else {
+                MimiContent::text(salt(), &text)
+            }
+        }
+        Compose::Reply { to, text } => {
+            let (id, _) = c.find_message(&room, &to).await?;
+            MimiContent::reply(salt(), id, NestedPart::text(&text))
+        }
+        Compose::React { to, emoji } => {
+            let (id, _) = c.find_message(&room, &to).await?;
+            MimiContent::reaction(salt(), id, &emoji)
+        }
+        Compose::Unreact { to, emoji } => {
+            let (target, _) = c.find_message(&room, &to).await?;
+            let (rid, reaction) = c
+                .own_reaction(&room, &target, &emoji)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("you have no {emoji} reaction on {to}"))?;
+            MimiContent::unlike(salt(), rid, &reaction)
+        }
+        Compose::Edit { id, text } => {
+            let (mid, old) = c.find_message(&room, &id).await?;
+            MimiContent::edit(salt(), mid, &old, NestedPart::text(&text))
+        }
+        Compose::Delete { id } => {
+            let (mid, old) = c.find_message(&room, &id).await?;
+            MimiContent::delete(salt(), mid, &old)
+        }
+        Compose::Read { ids } => {
+            let me = c.user().to_string();
+            let targets: Vec<MessageId> = if ids.is_empty() {
+                c.history(&room)
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.sender != me && !m.deleted)
+                    .map(|m| m.id)
+                    .collect()
+            } else {
+                let mut v = Vec::new();
+                for i in &ids {
+                    v.push(c.find_message(&room, i).await?.0);
+                }
+                v
+            };
+            if targets.is_empty() {
+                bail!("nothing to mark as read in {room}");
+            }
+            let report = MessageStatusReport {
+                statuses: targets
+                    .into_iter()
+                    .map(|message_id| PerMessageStatus {
+                        message_id,
+                        status: MessageStatus::READ,
+                    })
+                    .collect(),
+            };
+            ContentBuilder::new(salt(), NestedPart::status_report(&report)).build()
+        }
+    };
+    let id = c.send(&room, content).await?;
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "id": hex::encode(id) }));
+    } else {
+        println!("sent {} to {room}", &hex::encode(id)[..12]);
+    }
+    Ok(())
+}
+
+fn view_json(m: &MessageView) -> serde_json::Value {
+    json!({
+        "id": hex::encode(m.id.0),
+        "sender": m.sender,
+        "timestamp_ms": m.timestamp_ms,
+        "text": m.text,
+        "edits": m.edits,
+        "deleted": m.deleted,
+        "in_reply_to": m.in_reply_to.map(|i| hex::encode(i.0)),
+        "reactions": m.reactions.iter().map(|r| json!({ "reaction": r.reaction, "users": r.users })).collect::<Vec<_>>(),
+        "statuses": m.statuses.iter().map(|(u, s)| (u.clone(), json!(s.name().unwrap_or("unknown")))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn print_views(room: &RoomUri, views: &[MessageView]) {
+    println!("── {room}");
+    for m in views {
+        let time = m.timestamp_ms / 1000 % 86_400;
+        let who = m.sender.rsplit('/').next().unwrap_or(&m.sender);
+        let text = match (&m.text, m.deleted) {
+            (_, true) => "(deleted)".to_owned(),
+            (Some(t), _) => t.clone(),
+            (None, _) => "(no text)".to_owned(),
+        };
+        let reply = m
+            .in_reply_to
+            .map(|r| format!(" ↳ reply to {}", short(&r)))
+            .unwrap_or_default();
+        let edited = if m.edits > 0 && !m.deleted {
+            " (edited)"
+        } else {
+            ""
+        };
+        println!(
+            "[{}] {:02}:{:02}:{:02} {who}: {text}{edited}{reply}",
+            short(&m.id),
+            time / 3600,
+            time / 60 % 60,
+            time % 60
+        );
+        for r in &m.reactions {
+            let users: Vec<&str> = r
+                .users
+                .iter()
+                .map(|u| u.rsplit('/').next().unwrap_or(u))
+                .collect();
+            println!(
+                "      {} {} ({})",
+                r.reaction,
+                r.users.len(),
+                users.join(", ")
+            );
+        }
+        for (u, s) in &m.statuses {
+            println!(
+                "      {} by {}",
+                s.name().unwrap_or("status"),
+                u.rsplit('/').next().unwrap_or(u)
+            );
+        }
+    }
+}
+
+pub async fn sync(ctx: &Ctx, wait_ms: u64) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let r = c.sync(wait_ms).await?;
+    report(ctx, &r);
+    Ok(())
+}
+
+fn report(ctx: &Ctx, r: &SyncReport) {
+    if ctx.json {
+        print_json(&serde_json::to_value(r).unwrap_or_default());
+    } else {
+        for j in &r.joined {
+            println!("joined {j}");
+        }
+        for (room, e) in &r.commits {
+            println!("{room} is at epoch {e}");
+        }
+        if !r.messages.is_empty() {
+            println!("{} new messages", r.messages.len());
+        }
+        for (room, why) in &r.skipped {
+            println!("note: {room}: {why}");
+        }
+    }
+}
+
+pub async fn history(ctx: &Ctx, room: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    c.sync(0).await?;
+    let room = c.resolve_room(room)?;
+    let views = c.history(&room).await?;
+    if ctx.json {
+        let info = c.info(&room).ok();
+        print_json(&json!({
+            "room": room.as_str(),
+            "info": info,
+            "messages": views.iter().map(view_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_views(&room, &views);
+    }
+    Ok(())
+}
+
+pub async fn watch(ctx: &Ctx, room: &str, seconds: u64) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = c.resolve_room(room)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut shown = 0;
+    loop {
+        let views = c.history(&room).await?;
+        for m in views.iter().skip(shown) {
+            if ctx.json {
+                println!("{}", view_json(m));
+            } else {
+                print_views(&room, std::slice::from_ref(m));
+            }
+        }
+        shown = views.len();
+        if std::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        c.sync(10_000).await?;
+    }
+}
+
+/// The profile directory of `name` under `home`.
+pub fn profile_dir(home: &Path, name: &str) -> Result<PathBuf> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        bail!("profile name {name:?}: use letters, digits, '-' or '_'");
+    }
+    Ok(home.join(name))
+}

@@ -1,0 +1,945 @@
+//! A user's device over its home node's client API (`spec-notes/client-api.md`), with all of
+//! its state in one SQLite file per profile ([`DeviceStore`]) so that every CLI call can be a
+//! new process: the MLS state of every room (openmls' storage, saved after each operation),
+//! the signature key, the bearer token, the queue cursor, the messages sent and not yet seen
+//! echoed back, and each room's history.
+
+use crate::store::{DeviceStore, StoreError, StoredMessage};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use mimi_content::MimiContent;
+use mimi_content::view::{History, MessageView, Received};
+use mimi_net::client::{CallError, ClientApi};
+use mimi_net::pki::load_certs;
+use mimi_net::{NetLimits, Response};
+use mimi_room::client::{CommitOutput, Device, Event, Room};
+use mimi_room::codepoints::CodePoints;
+use mimi_room::presets::{Preset, direct_message, private_group, public_room};
+use mimi_wire::codec::{Body, Writer};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::group_info::GroupInfoResponse;
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse};
+use mimi_wire::submit::{SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::{ExternalSender, GroupId, MlsGroup};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::OpenMlsProvider;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The state file's name in a profile directory.
+pub const STATE_FILE: &str = "device.sqlite";
+
+/// What went wrong, said so that a person knows what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The profile or a flag is not usable.
+    #[error("{0}")]
+    Usage(String),
+    /// The home node refused (its status and reason).
+    #[error("{node} answered {status}: {reason}")]
+    Node {
+        /// The home node.
+        node: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// Its reason.
+        reason: String,
+    },
+    /// The hub said no (the draft's code).
+    #[error("{0}")]
+    Refused(String),
+    /// The home node could not be reached.
+    #[error("cannot reach the home node: {0} (is it running? `scripts/federation.sh status`)")]
+    Net(#[from] CallError),
+    /// MLS or room logic.
+    #[error(transparent)]
+    Room(#[from] mimi_room::client::ClientError),
+    /// The state file.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A body from the node did not decode.
+    #[error("the node's answer does not decode: {0}")]
+    Wire(#[from] mimi_wire::WireError),
+}
+
+/// Where a device's home node is.
+#[derive(Clone, Debug)]
+pub struct HomeNode {
+    /// The provider's domain (`a.example`).
+    pub domain: String,
+    /// `host:port` of its listener.
+    pub addr: String,
+    /// The federation CA certificate (PEM) its certificate chains to.
+    pub ca: PathBuf,
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SyncReport {
+    /// Queue items processed.
+    pub items: usize,
+    /// Rooms joined from a Welcome.
+    pub joined: Vec<String>,
+    /// New messages, as `(room, message ID hex)`.
+    pub messages: Vec<(String, String)>,
+    /// Commits applied, as `(room, new epoch)`.
+    pub commits: Vec<(String, u64)>,
+    /// Items that could not be processed (room, reason).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// A room as this device sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoomInfo {
+    /// The room.
+    pub room: String,
+    /// Its name, if set.
+    pub name: Option<String>,
+    /// The MLS epoch.
+    pub epoch: u64,
+    /// Participants and their roles.
+    pub participants: Vec<(String, u32)>,
+    /// Member devices.
+    pub clients: Vec<String>,
+    /// Providers with members.
+    pub providers: Vec<String>,
+    /// The hub.
+    pub hub: String,
+}
+
+/// A device.
+pub struct Client {
+    store: DeviceStore,
+    baseline: HashMap<Vec<u8>, Vec<u8>>,
+    /// The device's MLS identity and keys.
+    pub dev: Device,
+    api: ClientApi,
+    home: String,
+    rooms: BTreeMap<RoomUri, Room>,
+    cursor: u64,
+}
+
+fn meta_err(what: &str) -> Error {
+    Error::Usage(format!(
+        "this profile has no {what}; register it first (`mimi register ...`)"
+    ))
+}
+
+/// A fresh random salt for MIMI content.
+pub fn salt() -> [u8; 16] {
+    let mut s = [0u8; 16];
+    let _ = getrandom::getrandom(&mut s);
+    s
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The preset named `name`.
+pub fn preset(name: &str) -> Result<Preset, Error> {
+    let cp = CodePoints::DRAFT;
+    Ok(match name {
+        "private" | "private_group" => private_group(&cp),
+        "public" | "public_room" => public_room(&cp),
+        "dm" | "direct_message" => direct_message(&cp),
+        other => {
+            return Err(Error::Usage(format!(
+                "no room preset {other:?}: use private, public or dm"
+            )));
+        }
+    })
+}
+
+fn connect(home: &HomeNode) -> Result<ClientApi, Error> {
+    let roots = load_certs(&home.ca)
+        .map_err(|e| Error::Usage(format!("the CA certificate {}: {e}", home.ca.display())))?;
+    Ok(ClientApi::new(
+        &home.domain,
+        &home.addr,
+        &roots,
+        NetLimits::default(),
+    )?)
+}
+
+impl Client {
+    /// Registers a new device (and its user, if new) on `home` and creates its profile in
+    /// `dir`. A second device of an existing user passes the token of one of its devices.
+    pub async fn register(
+        dir: &Path,
+        home: HomeNode,
+        user: &str,
+        device: &str,
+        nick: Option<&str>,
+        existing_token: Option<&str>,
+    ) -> Result<Self, Error> {
+        if dir.join(STATE_FILE).exists() {
+            return Err(Error::Usage(format!(
+                "the profile {} exists already; use another --profile",
+                dir.display()
+            )));
+        }
+        let api = connect(&home)?;
+        if let Some(t) = existing_token {
+            api.set_token(t);
+        }
+        let mut body = serde_json::json!({ "user": user, "device": device });
+        if let Some(n) = nick {
+            body["nick"] = n.into();
+        }
+        let r = api
+            .request(Method::POST, "register", Bytes::from(body.to_string()))
+            .await?;
+        let v = json_of(&home.domain, StatusCode::CREATED, &r)?;
+        let token = v["token"].as_str().unwrap_or_default().to_owned();
+        let client = ClientUri::parse(v["client"].as_str().unwrap_or_default())
+            .map_err(|e| Error::Usage(format!("the node named a bad client: {e}")))?;
+        api.set_token(&token);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Usage(format!("creating {}: {e}", dir.display())))?;
+        let store = DeviceStore::open(&dir.join(STATE_FILE)).await?;
+        let dev = Device::new(client.clone())?;
+        let signer = dev
+            .signer
+            .tls_serialize_detached()
+            .map_err(|e| Error::Usage(format!("encoding the signature key: {e}")))?;
+        for (k, v) in [
+            ("node", home.domain.as_str()),
+            ("addr", home.addr.as_str()),
+            ("ca", &home.ca.display().to_string()),
+            ("client", client.as_str()),
+            ("token", &token),
+            ("signer", &hex::encode(signer)),
+            ("cursor", "0"),
+            ("rooms", "[]"),
+        ] {
+            store.set_meta(k, v).await?;
+        }
+        let mut c = Self {
+            store,
+            baseline: HashMap::new(),
+            dev,
+            api,
+            home: home.domain,
+            rooms: BTreeMap::new(),
+            cursor: 0,
+        };
+        c.save().await?;
+        Ok(c)
+    }
+
+    /// Opens the profile in `dir`.
+    pub async fn open(dir: &Path) -> Result<Self, Error> {
+        let file = dir.join(STATE_FILE);
+        if !file.exists() {
+            return Err(Error::Usage(format!(
+                "no profile at {}; create it with `mimi register`",
+                dir.display()
+            )));
+        }
+        let store = DeviceStore::open(&file).await?;
+        let get = |k: &'static str| {
+            let store = &store;
+            async move { store.meta(k).await?.ok_or_else(|| meta_err(k)) }
+        };
+        let home = HomeNode {
+            domain: get("node").await?,
+            addr: get("addr").await?,
+            ca: PathBuf::from(get("ca").await?),
+        };
+        let client = ClientUri::parse(&get("client").await?)
+            .map_err(|e| Error::Usage(format!("the profile's client URI: {e}")))?;
+        let user = client
+            .user()
+            .ok_or_else(|| Error::Usage(format!("{client} does not name its user")))?;
+        let signer_bytes = hex::decode(get("signer").await?)
+            .map_err(|e| Error::Usage(format!("the profile's signature key: {e}")))?;
+        let signer = SignatureKeyPair::tls_deserialize_exact(signer_bytes.as_slice())
+            .map_err(|e| Error::Usage(format!("the profile's signature key: {e}")))?;
+        let provider = OpenMlsRustCrypto::default();
+        let baseline = store.load_mls(provider.storage()).await?;
+        let dev = Device {
+            client,
+            user,
+            provider,
+            signer,
+            codepoints: CodePoints::DRAFT,
+        };
+        let api = connect(&home)?;
+        api.set_token(get("token").await?);
+        let cursor = get("cursor").await?.parse().unwrap_or(0);
+        let names: Vec<String> = serde_json::from_str(&get("rooms").await?).unwrap_or_default();
+        let mut rooms = BTreeMap::new();
+        for name in names {
+            let Ok(room) = RoomUri::parse(&name) else {
+                continue;
+            };
+            let gid = GroupId::from_slice(room.group().as_str().as_bytes());
+            let group = MlsGroup::load(dev.provider.storage(), &gid)
+                .map_err(|e| Error::Usage(format!("loading {room}: {e:?}")))?;
+            let Some(group) = group else {
+                continue;
+            };
+            let echoes: Vec<String> = match store.meta(&format!("echoes {name}")).await? {
+                Some(s) => serde_json::from_str(&s).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let echoes = echoes.iter().filter_map(|h| hex::decode(h).ok());
+            rooms.insert(room.clone(), Room::from_group(room, group, echoes));
+        }
+        Ok(Self {
+            store,
+            baseline,
+            dev,
+            api,
+            home: home.domain,
+            rooms,
+            cursor,
+        })
+    }
+
+    /// Writes the MLS state and the profile's bookkeeping (after every operation).
+    async fn save(&mut self) -> Result<(), Error> {
+        self.store
+            .save_mls(self.dev.provider.storage(), &mut self.baseline)
+            .await?;
+        let names: Vec<&str> = self.rooms.keys().map(RoomUri::as_str).collect();
+        self.store
+            .set_meta("rooms", &serde_json::to_string(&names).unwrap_or_default())
+            .await?;
+        for (uri, r) in &self.rooms {
+            let echoes: Vec<String> = r.pending_echoes().map(hex::encode).collect();
+            self.store
+                .set_meta(
+                    &format!("echoes {uri}"),
+                    &serde_json::to_string(&echoes).unwrap_or_default(),
+                )
+                .await?;
+        }
+        self.store
+            .set_meta("cursor", &self.cursor.to_string())
+            .await?;
+        Ok(())
+    }
+
+    /// The bearer token (to register another device of this user).
+    pub async fn token(&self) -> Result<String, Error> {
+        self.store
+            .meta("token")
+            .await?
+            .ok_or_else(|| meta_err("token"))
+    }
+
+    /// The home node's connection settings.
+    pub async fn home_node(&self) -> Result<HomeNode, Error> {
+        Ok(HomeNode {
+            domain: self.home.clone(),
+            addr: self
+                .store
+                .meta("addr")
+                .await?
+                .ok_or_else(|| meta_err("addr"))?,
+            ca: PathBuf::from(self.store.meta("ca").await?.ok_or_else(|| meta_err("ca"))?),
+        })
+    }
+
+    /// This device's user.
+    pub fn user(&self) -> &UserUri {
+        &self.dev.user
+    }
+
+    /// The rooms this device is in.
+    pub fn rooms(&self) -> Vec<RoomUri> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// A room by its URI, or by the last segment of its URI when that is unique.
+    pub fn resolve_room(&self, name: &str) -> Result<RoomUri, Error> {
+        if let Ok(r) = RoomUri::parse(name) {
+            return Ok(r);
+        }
+        let hits: Vec<&RoomUri> = self
+            .rooms
+            .keys()
+            .filter(|r| r.as_str().rsplit('/').next() == Some(name))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::Usage(format!(
+                "no room {name:?} on this device (`mimi rooms` lists them; a room URI looks like mimi://a.example/r/name)"
+            ))),
+            _ => Err(Error::Usage(format!(
+                "{name:?} names several rooms; give the whole URI"
+            ))),
+        }
+    }
+
+    async fn post(&self, rest: &str, body: Vec<u8>) -> Result<Bytes, Error> {
+        let r = self
+            .api
+            .request(Method::POST, rest, Bytes::from(body))
+            .await?;
+        if r.status != StatusCode::OK && r.status != StatusCode::CREATED {
+            return Err(Error::Node {
+                node: self.home.clone(),
+                status: r.status,
+                reason: r.text(),
+            });
+        }
+        Ok(r.body)
+    }
+
+    /// Uploads `n` fresh KeyPackages: `(stored, available)`.
+    pub async fn publish_key_packages(&mut self, n: usize) -> Result<(u64, u64), Error> {
+        let mut kps = Vec::new();
+        for _ in 0..n.clamp(1, 100) {
+            kps.push(hex::encode(self.dev.key_package()?));
+        }
+        // The private keys must be on disk before anyone can use the KeyPackages.
+        self.save().await?;
+        let body = serde_json::json!({ "key_packages": kps });
+        let r = self
+            .api
+            .request(Method::POST, "keyPackages", Bytes::from(body.to_string()))
+            .await?;
+        let v = json_of(&self.home, StatusCode::OK, &r)?;
+        Ok((
+            v["stored"].as_u64().unwrap_or(0),
+            v["available"].as_u64().unwrap_or(0),
+        ))
+    }
+
+    /// Creates a room on the home node (which is its hub).
+    pub async fn create_room(
+        &mut self,
+        name: &str,
+        title: Option<&str>,
+        preset_name: &str,
+    ) -> Result<RoomUri, Error> {
+        let room = RoomUri::parse(&format!("mimi://{}/r/{name}", self.home))
+            .map_err(|e| Error::Usage(format!("room name {name:?}: {e}")))?;
+        let r = self.api.request(Method::GET, "hub", Bytes::new()).await?;
+        let v = json_of(&self.home, StatusCode::OK, &r)?;
+        let sender = hex::decode(v["external_sender"].as_str().unwrap_or_default())
+            .ok()
+            .and_then(|b| ExternalSender::tls_deserialize_exact(b.as_slice()).ok())
+            .ok_or_else(|| Error::Usage("the node's hub key does not decode".into()))?;
+        let (r, gi, tree) = self
+            .dev
+            .create_room(&room, &preset(preset_name)?, sender, title)?;
+        let mut w = Writer::new();
+        gi.write(&mut w);
+        let gi = w.finish();
+        let mut w = Writer::new();
+        tree.write(&mut w);
+        let tree = w.finish();
+        let body =
+            serde_json::json!({ "group_info": hex::encode(gi), "ratchet_tree": hex::encode(tree) });
+        self.post(
+            &format!("rooms/{}", enc(room.as_str())),
+            body.to_string().into_bytes(),
+        )
+        .await?;
+        self.rooms.insert(room.clone(), r);
+        self.save().await?;
+        Ok(room)
+    }
+
+    /// Sends a commit to the hub: merged on success, discarded otherwise (the error names the
+    /// hub's answer).
+    async fn commit(&mut self, room: &RoomUri, out: CommitOutput) -> Result<u64, Error> {
+        let answer = self
+            .post(
+                &format!("update/{}", enc(room.as_str())),
+                out.bundle.encode(),
+            )
+            .await;
+        let outcome = answer.and_then(|b| Ok(UpdateRoomResponse::decode(&b)?));
+        let dev = &self.dev;
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let result = match outcome {
+            Ok(UpdateRoomResponse {
+                outcome: UpdateOutcome::Success { .. },
+                ..
+            }) => {
+                r.merge(dev)?;
+                Ok(r.epoch())
+            }
+            Ok(resp) => {
+                r.discard(dev)?;
+                Err(Error::Refused(format!(
+                    "the hub refused the change: {} {}",
+                    outcome_name(&resp.outcome),
+                    resp.error_description
+                )))
+            }
+            Err(e) => {
+                r.discard(dev)?;
+                Err(e)
+            }
+        };
+        self.save().await?;
+        result
+    }
+
+    /// Claims KeyPackages of `users` through the room's hub and adds them with `role`.
+    pub async fn add(
+        &mut self,
+        room: &RoomUri,
+        users: &[UserUri],
+        role: u32,
+    ) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let mut kps = Vec::new();
+        let mut adds = Vec::new();
+        for u in users {
+            let req = self.dev.key_material_request(room, u)?;
+            let b = self
+                .post(&format!("keyMaterial/{}", enc(u.as_str())), req.encode())
+                .await?;
+            let resp = KeyMaterialResponse::decode(&b)?;
+            let got: Vec<Vec<u8>> = resp
+                .clients
+                .iter()
+                .filter_map(|c| match &c.material {
+                    ClientMaterial::KeyPackage(k) => Some(k.as_bytes().to_vec()),
+                    _ => None,
+                })
+                .collect();
+            if got.is_empty() {
+                return Err(Error::Refused(format!(
+                    "no KeyPackage for {u}: {} (they may need to run `mimi keys publish`, or to grant you consent)",
+                    resp.user_status.name().unwrap_or("unknown code")
+                )));
+            }
+            kps.extend(got);
+            adds.push((u.clone(), role));
+        }
+        let dev = &self.dev;
+        let out = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .add_users(dev, &adds, &kps)?;
+        self.commit(room, out).await
+    }
+
+    /// Removes a user (all their devices).
+    pub async fn remove(&mut self, room: &RoomUri, user: &UserUri) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let dev = &self.dev;
+        let out = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .remove_user(dev, user)?;
+        self.commit(room, out).await
+    }
+
+    /// Bans a user.
+    pub async fn ban(&mut self, room: &RoomUri, user: &UserUri) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let dev = &self.dev;
+        let out = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .ban(dev, user)?;
+        self.commit(room, out).await
+    }
+
+    /// Gives a user a role.
+    pub async fn set_role(
+        &mut self,
+        room: &RoomUri,
+        user: &UserUri,
+        role: u32,
+    ) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let dev = &self.dev;
+        let out = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .set_role(dev, user, role)?;
+        self.commit(room, out).await
+    }
+
+    /// Leaves: proposes this device's removal (SelfRemove); another member commits it.
+    pub async fn leave(&mut self, room: &RoomUri) -> Result<(), Error> {
+        self.sync(0).await?;
+        let dev = &self.dev;
+        let bundle = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .leave(dev)?;
+        self.save().await?;
+        let b = self
+            .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
+            .await?;
+        let resp = UpdateRoomResponse::decode(&b)?;
+        if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            return Err(Error::Refused(format!(
+                "the hub refused the leave: {}",
+                outcome_name(&resp.outcome)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Commits proposals waiting in a room (someone's leave), if any: the new epoch.
+    pub async fn commit_pending(&mut self, room: &RoomUri) -> Result<Option<u64>, Error> {
+        let dev = &self.dev;
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        if r.group.pending_proposals().next().is_none() {
+            return Ok(None);
+        }
+        let out = r.commit_pending(dev)?;
+        self.commit(room, out).await.map(Some)
+    }
+
+    /// Encrypts and submits MIMI content; adds it to this device's history. Returns its
+    /// message ID.
+    pub async fn send(&mut self, room: &RoomUri, content: MimiContent) -> Result<[u8; 32], Error> {
+        let (bytes, id) = content
+            .encode_with_id(Some(self.dev.user.as_str()), Some(room.as_str()))
+            .map_err(|e| Error::Usage(format!("encoding the message: {e}")))?;
+        let dev = &self.dev;
+        let req = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
+            .send(dev, &bytes)?;
+        self.save().await?;
+        let b = self
+            .post(
+                &format!("submitMessage/{}", enc(room.as_str())),
+                req.encode(),
+            )
+            .await?;
+        match SubmitMessageResponse::decode(&b)?.outcome {
+            SubmitOutcome::Accepted {
+                accepted_timestamp, ..
+            } => {
+                self.store
+                    .add_received(
+                        room.as_str(),
+                        &StoredMessage {
+                            id: id.0,
+                            sender: self.dev.user.to_string(),
+                            timestamp_ms: accepted_timestamp,
+                            content: bytes,
+                        },
+                    )
+                    .await?;
+                Ok(id.0)
+            }
+            SubmitOutcome::NotAllowed => Err(Error::Refused(
+                "the hub refused the message: notAllowed (are you still in the room?)".into(),
+            )),
+            SubmitOutcome::EpochTooOld { current_epoch } => Err(Error::Refused(format!(
+                "the hub is at epoch {current_epoch}: run `mimi sync` and send again"
+            ))),
+            SubmitOutcome::Other(code) => {
+                Err(Error::Refused(format!("the hub answered code {code:?}")))
+            }
+        }
+    }
+
+    /// Fetches the queue (waiting up to `wait_ms` for a first item), processes everything,
+    /// acknowledges it. Repeats until the queue is empty (bounded: 100 rounds).
+    pub async fn sync(&mut self, wait_ms: u64) -> Result<SyncReport, Error> {
+        let mut report = SyncReport::default();
+        let mut wait = wait_ms;
+        for _ in 0..100 {
+            let r = self
+                .api
+                .request(
+                    Method::GET,
+                    &format!("queue?after={}&wait={wait}&limit=200", self.cursor),
+                    Bytes::new(),
+                )
+                .await?;
+            let v = json_of(&self.home, StatusCode::OK, &r)?;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                break;
+            }
+            wait = 0;
+            for item in &items {
+                let seq = item["seq"].as_u64().unwrap_or(self.cursor);
+                let room = item["room"].as_str().unwrap_or_default().to_owned();
+                let body =
+                    hex::decode(item["body"].as_str().unwrap_or_default()).unwrap_or_default();
+                if let Err(e) = self.process_item(&room, &body, &mut report).await {
+                    report.skipped.push((room, e.to_string()));
+                }
+                report.items += 1;
+                self.cursor = self.cursor.max(seq);
+            }
+            // Saved before the acknowledgement: a crash in between re-fetches, and the
+            // repeats are ignored (old epochs, known message IDs).
+            self.save().await?;
+            self.post(
+                "queue/ack",
+                serde_json::json!({ "upto": self.cursor })
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await?;
+        }
+        Ok(report)
+    }
+
+    async fn process_item(
+        &mut self,
+        room: &str,
+        body: &[u8],
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let room = RoomUri::parse(room).map_err(|e| Error::Usage(format!("queue room: {e}")))?;
+        let f = FanoutMessage::decode(body)?;
+        if let FanoutExtra::Welcome(tree) = &f.extra {
+            if self.rooms.contains_key(&room) {
+                return Ok(());
+            }
+            let r = self.dev.join_from_welcome(&room, &f.message, tree)?;
+            self.rooms.insert(room.clone(), r);
+            report.joined.push(room.to_string());
+            return Ok(());
+        }
+        let dev = &self.dev;
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return Ok(());
+        };
+        match r.process(dev, &f)? {
+            Event::Message { sender, content } => {
+                let user = sender.user().map(|u| u.to_string()).unwrap_or_default();
+                let c = MimiContent::decode(&content).map_err(|e| {
+                    Error::Usage(format!("a message from {sender} does not decode: {e}"))
+                })?;
+                let id = c
+                    .message_id_for(&content, Some(&user), Some(room.as_str()))
+                    .map_err(|e| Error::Usage(format!("message ID: {e}")))?;
+                let new = self
+                    .store
+                    .add_received(
+                        room.as_str(),
+                        &StoredMessage {
+                            id: id.0,
+                            sender: user,
+                            timestamp_ms: f.timestamp,
+                            content,
+                        },
+                    )
+                    .await?;
+                if new {
+                    report.messages.push((room.to_string(), hex::encode(id.0)));
+                }
+            }
+            Event::Commit { epoch, removed } => {
+                report.commits.push((room.to_string(), epoch));
+                if removed {
+                    report
+                        .skipped
+                        .push((room.to_string(), "this device was removed".into()));
+                }
+            }
+            Event::Proposal | Event::Ignored => {}
+        }
+        Ok(())
+    }
+
+    /// A room as this device sees it.
+    pub fn info(&self, room: &RoomUri) -> Result<RoomInfo, Error> {
+        let r = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let state = r.state(&self.dev)?;
+        let clients = r.clients();
+        let mut providers: Vec<String> = clients.iter().map(|c| c.provider().to_string()).collect();
+        providers.sort();
+        providers.dedup();
+        Ok(RoomInfo {
+            room: room.to_string(),
+            name: state
+                .metadata
+                .as_ref()
+                .map(|m| m.room_name.clone())
+                .filter(|n| !n.is_empty()),
+            epoch: r.epoch(),
+            participants: state
+                .participants
+                .participants
+                .iter()
+                .map(|p| (p.user.to_string(), p.role_index))
+                .collect(),
+            clients: clients.iter().map(ToString::to_string).collect(),
+            providers,
+            hub: room.provider().to_string(),
+        })
+    }
+
+    /// A room's messages as a person sees them (edits applied, deletions shown, reactions
+    /// counted, replies threaded, statuses).
+    pub async fn history(&self, room: &RoomUri) -> Result<Vec<MessageView>, Error> {
+        let mut h = History::new();
+        for m in self.store.history(room.as_str()).await? {
+            let Ok(content) = MimiContent::decode(&m.content) else {
+                continue;
+            };
+            let _ = h.insert(Received {
+                id: mimi_content::MessageId(m.id),
+                sender: m.sender,
+                timestamp_ms: m.timestamp_ms,
+                content,
+            });
+        }
+        Ok(h.view(now_ms(), Some(self.dev.user.as_str())))
+    }
+
+    /// The content of a message in this device's history, by full ID or unique hex prefix.
+    pub async fn find_message(
+        &self,
+        room: &RoomUri,
+        id: &str,
+    ) -> Result<(mimi_content::MessageId, MimiContent), Error> {
+        let id = id.to_ascii_lowercase();
+        let hits: Vec<StoredMessage> = self
+            .store
+            .history(room.as_str())
+            .await?
+            .into_iter()
+            .filter(|m| hex::encode(m.id).starts_with(&id))
+            .collect();
+        match hits.as_slice() {
+            [m] => Ok((
+                mimi_content::MessageId(m.id),
+                MimiContent::decode(&m.content)
+                    .map_err(|e| Error::Usage(format!("stored message: {e}")))?,
+            )),
+            [] => Err(Error::Usage(format!(
+                "no message {id} in {room} (`mimi history {room}` shows the IDs)"
+            ))),
+            _ => Err(Error::Usage(format!(
+                "{id} is the start of several message IDs; give more of it"
+            ))),
+        }
+    }
+
+    /// This user's latest reaction `emoji` to `target` that is still standing: its ID and
+    /// content (to retract it).
+    pub async fn own_reaction(
+        &self,
+        room: &RoomUri,
+        target: &mimi_content::MessageId,
+        emoji: &str,
+    ) -> Result<Option<(mimi_content::MessageId, MimiContent)>, Error> {
+        let me = self.dev.user.as_str();
+        let mut found = None;
+        let mut retracted = std::collections::HashSet::new();
+        for m in self.store.history(room.as_str()).await? {
+            if m.sender != me {
+                continue;
+            }
+            let Ok(c) = MimiContent::decode(&m.content) else {
+                continue;
+            };
+            if let Some(r) = c.replaces {
+                retracted.insert(r.0);
+                continue;
+            }
+            if c.in_reply_to.as_ref() == Some(target)
+                && c.nested_part.disposition == mimi_content::Disposition::REACTION
+                && c.nested_part.display_text().as_deref() == Some(emoji)
+            {
+                found = Some((mimi_content::MessageId(m.id), c));
+            }
+        }
+        Ok(found.filter(|(id, _)| !retracted.contains(&id.0)))
+    }
+
+    /// Joins a room by external commit from the hub's GroupInfo (a new device of a
+    /// participant).
+    pub async fn join_external(&mut self, room: &RoomUri) -> Result<u64, Error> {
+        let pending = self.dev.group_info_request()?;
+        let b = self
+            .post(
+                &format!("groupInfo/{}", enc(room.as_str())),
+                pending.request.encode(),
+            )
+            .await?;
+        let resp = GroupInfoResponse::decode(&b)?;
+        let (gi, tree) = self.dev.open_group_info(room, &pending, &resp)?;
+        let (mut r, out) = self.dev.join_external(room, &gi, &tree, None)?;
+        let b = self
+            .post(
+                &format!("update/{}", enc(room.as_str())),
+                out.bundle.encode(),
+            )
+            .await?;
+        let resp = UpdateRoomResponse::decode(&b)?;
+        if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            return Err(Error::Refused(format!(
+                "the hub refused the join: {} {}",
+                outcome_name(&resp.outcome),
+                resp.error_description
+            )));
+        }
+        r.merge(&self.dev)?;
+        let epoch = r.epoch();
+        self.rooms.insert(room.clone(), r);
+        self.save().await?;
+        Ok(epoch)
+    }
+}
+
+/// The draft's name of an update outcome.
+pub fn outcome_name(o: &UpdateOutcome) -> String {
+    match o {
+        UpdateOutcome::Success { .. } => "success".into(),
+        UpdateOutcome::WrongEpoch { current_epoch } => {
+            format!("wrongEpoch (the hub is at epoch {current_epoch}; run `mimi sync` and retry)")
+        }
+        UpdateOutcome::NotAllowed => "notAllowed (the room's policy does not let you)".into(),
+        UpdateOutcome::InvalidProposal { .. } => "invalidProposal".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn json_of(node: &str, want: StatusCode, r: &Response) -> Result<serde_json::Value, Error> {
+    if r.status != want {
+        return Err(Error::Node {
+            node: node.to_owned(),
+            status: r.status,
+            reason: r.text(),
+        });
+    }
+    serde_json::from_slice(&r.body).map_err(|e| Error::Node {
+        node: node.to_owned(),
+        status: r.status,
+        reason: format!("the answer is not JSON: {e}"),
+    })
+}
+
+fn enc(s: &str) -> String {
+    mimi_net::paths::percent_encode(s)
+}
+
+/// The bundle type is re-exported for callers that build their own commits.
+pub type Bundle = HandshakeBundle;
