@@ -23,7 +23,7 @@ clients="$dir/clients-$(date +%s)-$$"
 room_name="clubhouse$$"
 room="mimi://a.example/r/$room_name"
 
-mimi() { "$target/debug/mimi" --home "$clients" "$@"; }
+mimi() { "${MIMI_BIN_DIR:-$target/debug}/mimi" --home "$clients" "$@"; }
 step() { printf '\n\033[1m▸ %s\033[0m\n' "$*"; }
 id_of() { sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -n1; }
 

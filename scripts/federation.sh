@@ -9,7 +9,8 @@
 #   scripts/federation.sh status [DIR]   which are running, and where
 #
 # DIR defaults to $MIMI_FED_DIR, else ./federation. Ports: $MIMI_FED_PORT (default 4433) for
-# a.example, +1 for b.example, +2 for c.example (UDP, loopback only). Every wait is bounded.
+# a.example, +1 for b.example, +2 for c.example (UDP, loopback only). Binaries: built with cargo
+# (debug), or taken from $MIMI_BIN_DIR without building. Every wait is bounded.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
@@ -18,8 +19,9 @@ domains=(a.example b.example c.example)
 base=${MIMI_FED_PORT:-4433}
 target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-node_bin="$target/debug/mimi-node"
-mimi_bin="$target/debug/mimi"
+bins=${MIMI_BIN_DIR:-$target/debug}
+node_bin="$bins/mimi-node"
+mimi_bin="$bins/mimi"
 
 usage() {
     echo "usage: scripts/federation.sh up|down|status [DIR]" >&2
@@ -67,8 +69,13 @@ down() {
 }
 
 up() {
-    echo "building mimi-node and mimi (debug) ..." >&2
-    (cd "$root" && cargo build -q -p mimi-node -p mimi-client --bins)
+    if [[ -z "${MIMI_BIN_DIR:-}" ]]; then
+        echo "building mimi-node and mimi (debug) ..." >&2
+        (cd "$root" && cargo build -q -p mimi-node -p mimi-client --bins)
+    fi
+    for b in "$node_bin" "$mimi_bin"; do
+        [[ -x "$b" ]] || { echo "error: $b is missing (unset MIMI_BIN_DIR to build it)" >&2; exit 1; }
+    done
     mkdir -p "$dir"
     if [[ ! -f "$dir/ca/ca.key" ]]; then
         "$node_bin" ca new --dir "$dir/ca" --name "MIMI local federation" >/dev/null

@@ -1,0 +1,155 @@
+//! The `mimi` CLI with `--json`, as a script drives it, for a user with two devices: nodes in
+//! this process (mimi-interop's harness), the CLI as a process per call.
+
+use mimi_interop::federation;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimi"))
+        .arg("--home")
+        .arg(home)
+        .args(["--profile", profile, "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mimi {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimi"))
+        .arg("--home")
+        .arg(home)
+        .args(["--profile", profile])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "mimi {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn texts(history: &Value) -> Vec<String> {
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_cli_for_a_user_with_two_devices() {
+    let fed = federation(None).await;
+    let home = fed.dir.join("clients");
+    let ca = fed.dir.join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let h = home.clone();
+    let (a, b) = (fed.addrs[0].clone(), fed.addrs[1].clone());
+    let ca2 = ca.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let home = h;
+        let ca = ca2.as_str();
+        let v = mimi(
+            &home,
+            "alice",
+            &[
+                "register",
+                "--node",
+                "a.example",
+                "--addr",
+                &a,
+                "--ca",
+                ca,
+                "--user",
+                "alice",
+            ],
+        );
+        assert_eq!(v["client"], "mimi://a.example/d/alice/1");
+        assert!(v["key_packages"].as_u64().unwrap() >= 5);
+        mimi(
+            &home,
+            "bob",
+            &[
+                "register",
+                "--node",
+                "b.example",
+                "--addr",
+                &b,
+                "--ca",
+                ca,
+                "--user",
+                "bob",
+            ],
+        );
+        let v = mimi(&home, "alice", &["room", "create", "lab", "--title", "Lab"]);
+        let room = v["room"].as_str().unwrap().to_owned();
+        assert_eq!(room, "mimi://a.example/r/lab");
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "lab", "mimi://b.example/u/bob"],
+        );
+        let v = mimi(&home, "bob", &["sync"]);
+        assert_eq!(v["joined"][0], room);
+
+        // Alice's second device joins by external commit and sees what comes next.
+        let v = mimi(
+            &home,
+            "alice-laptop",
+            &["device", "add", "--from", "alice", "--device", "laptop"],
+        );
+        assert_eq!(v["client"], "mimi://a.example/d/alice/laptop");
+        assert_eq!(v["joined"][0]["room"], room);
+        let m = mimi(&home, "bob", &["send", &room, "hello both devices"]);
+        assert_eq!(m["id"].as_str().unwrap().len(), 64);
+        let v = mimi(&home, "alice-laptop", &["send", "lab", "from the laptop"]);
+        let laptop_msg = v["id"].as_str().unwrap().to_owned();
+        for p in ["alice", "alice-laptop", "bob"] {
+            let hist = mimi(&home, p, &["history", &room]);
+            let t = texts(&hist);
+            assert!(t.contains(&"hello both devices".to_owned()), "{p}: {t:?}");
+            assert!(t.contains(&"from the laptop".to_owned()), "{p}: {t:?}");
+            assert_eq!(hist["info"]["clients"].as_array().unwrap().len(), 3, "{p}");
+        }
+        // The other device of the same user may edit nothing of another's, but the sender may.
+        mimi(
+            &home,
+            "alice-laptop",
+            &["edit", "lab", &laptop_msg[..10], "from the laptop, edited"],
+        );
+        let hist = mimi(&home, "bob", &["history", &room]);
+        assert!(texts(&hist).contains(&"from the laptop, edited".to_owned()));
+        let v = mimi(
+            &home,
+            "bob",
+            &[
+                "room",
+                "agree",
+                &room,
+                "--with",
+                "alice",
+                "--with",
+                "alice-laptop",
+            ],
+        );
+        assert_eq!(v["agree"], true, "{v}");
+
+        // Errors name the problem.
+        let e = mimi_fails(&home, "nobody", &["rooms"]);
+        assert!(e.contains("mimi register"), "{e}");
+        let e = mimi_fails(&home, "bob", &["send", "nowhere", "x"]);
+        assert!(e.contains("no room \"nowhere\""), "{e}");
+        let e = mimi_fails(&home, "bob", &["room", "add", "lab", "bob"]);
+        assert!(e.contains("not a user URI"), "{e}");
+    })
+    .await
+    .unwrap();
+    fed.shutdown().await;
+}
