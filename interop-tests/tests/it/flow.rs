@@ -404,3 +404,105 @@ async fn two_processes_of_one_provider_share_postgres() {
     assert_eq!(seqs, (1..=(2 + 2 * N) as u64).collect::<Vec<_>>());
     fed.shutdown().await;
 }
+
+/// identifierQuery through the client API (forwarded to the target provider) and reportAbuse
+/// from a provider to the hub (`PROTO-5.8-query`, `PROTO-5.9-report`).
+#[tokio::test]
+async fn identifier_query_and_abuse_reports() {
+    use http::HeaderMap;
+    use mimi_net::client::Connector;
+    use mimi_net::paths::{Endpoint, path};
+    use mimi_net::pki::{load_certs, load_key};
+    use mimi_wire::abuse::AbuseReport;
+    use mimi_wire::id::UserUri;
+    use mimi_wire::identifier::{
+        IdentifierQueryCode, IdentifierRequest, IdentifierResponse, QueryElement,
+        SearchIdentifierType,
+    };
+
+    let fed = federation(None).await;
+    let room = RoomUri::parse(&format!("mimi://a.example/r/reports{}", tag())).unwrap();
+    let mut alice = Person::register(&fed, "a.example", "alice", "1").await;
+    let _bob = Person::register(&fed, "b.example", "bob", "1").await;
+    alice.create_room(&room).await;
+    alice.add(&room, "mimi://b.example/u/bob").await;
+
+    let query = |t: SearchIdentifierType, v: &str| IdentifierRequest {
+        query_elements: vec![QueryElement {
+            search_type: t,
+            field_name: Vec::new(),
+            search_value: v.to_owned(),
+        }],
+        extensions: Default::default(),
+    };
+    let ask = |q: IdentifierRequest| {
+        let api = &alice.api;
+        async move {
+            let (st, b) = call(api, Method::POST, "identifierQuery/b.example", q.encode()).await;
+            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+            IdentifierResponse::decode(&b).unwrap()
+        }
+    };
+    let r = ask(query(SearchIdentifierType::NICK, "bob")).await;
+    assert_eq!(r.response_code, IdentifierQueryCode::SUCCESS);
+    assert_eq!(r.uris.len(), 1);
+    assert_eq!(r.uris[0].to_string(), "mimi://b.example/u/bob");
+    let r = ask(query(SearchIdentifierType::NICK, "zed")).await;
+    assert_eq!(r.response_code, IdentifierQueryCode::NOT_FOUND);
+    assert!(r.uris.is_empty());
+    let r = ask(query(SearchIdentifierType::EMAIL, "bob@b.example")).await;
+    assert_eq!(r.response_code, IdentifierQueryCode::UNSUPPORTED_FIELD);
+
+    // b.example reports Alice's message to the hub; c.example may not report for b's user.
+    let report = AbuseReport {
+        reporting_user: Some(UserUri::parse("mimi://b.example/u/bob").unwrap()),
+        alleged_abuser_uri: UserUri::parse("mimi://a.example/u/alice").unwrap(),
+        reason_code: 0,
+        note: "unwanted".into(),
+        messages: Vec::new(),
+        extensions: Default::default(),
+    };
+    let connector = |d: &str| {
+        let dir = fed.dir.join(d);
+        Connector::provider(
+            d,
+            &load_certs(&dir.join("node.crt")).unwrap(),
+            &load_key(&dir.join("node.key")).unwrap(),
+            &fed.roots,
+            HashMap::from([("a.example".to_owned(), fed.addrs[0].clone())]),
+            NetLimits::default(),
+        )
+        .unwrap()
+    };
+    let p = path(Endpoint::ReportAbuse, room.as_str());
+    let r = connector("b.example")
+        .request(
+            "a.example",
+            Method::POST,
+            &p,
+            HeaderMap::new(),
+            report.encode().into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = connector("c.example")
+        .request(
+            "a.example",
+            Method::POST,
+            &p,
+            HeaderMap::new(),
+            report.encode().into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let store = mimi_store::Store::open(fed.sqlite(0).to_str().unwrap())
+        .await
+        .unwrap();
+    let kept = store.abuse_reports(0, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reporter, "b.example");
+    assert_eq!(kept[0].room_uri, room.as_str());
+    fed.shutdown().await;
+}
