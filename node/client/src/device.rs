@@ -121,6 +121,8 @@ pub struct Client {
     home: String,
     rooms: BTreeMap<RoomUri, Room>,
     cursor: u64,
+    /// Messages of others received in this sync, to report as delivered.
+    delivered: BTreeMap<RoomUri, Vec<mimi_content::MessageId>>,
 }
 
 fn meta_err(what: &str) -> Error {
@@ -230,6 +232,7 @@ impl Client {
             home: home.domain,
             rooms: BTreeMap::new(),
             cursor: 0,
+            delivered: BTreeMap::new(),
         };
         c.save().await?;
         Ok(c)
@@ -302,6 +305,7 @@ impl Client {
             home: home.domain,
             rooms,
             cursor,
+            delivered: BTreeMap::new(),
         })
     }
 
@@ -702,6 +706,32 @@ impl Client {
             )
             .await?;
         }
+        // Delivery receipts (message-status `delivered`) for what others sent, one report per
+        // room; a failure is noted, not fatal (the messages are in the history either way).
+        for (room, ids) in std::mem::take(&mut self.delivered) {
+            if !self.rooms.contains_key(&room) {
+                continue;
+            }
+            let report_body = mimi_content::status::MessageStatusReport {
+                statuses: ids
+                    .into_iter()
+                    .map(|message_id| mimi_content::status::PerMessageStatus {
+                        message_id,
+                        status: mimi_content::status::MessageStatus::DELIVERED,
+                    })
+                    .collect(),
+            };
+            let content = mimi_content::build::ContentBuilder::new(
+                salt(),
+                mimi_content::NestedPart::status_report(&report_body),
+            )
+            .build();
+            if let Err(e) = self.send(&room, content).await {
+                report
+                    .skipped
+                    .push((room.to_string(), format!("delivery receipt not sent: {e}")));
+            }
+        }
         Ok(report)
     }
 
@@ -749,6 +779,12 @@ impl Client {
                     .await?;
                 if new {
                     report.messages.push((room.to_string(), hex::encode(id.0)));
+                    let is_status = matches!(&c.nested_part.body,
+                        mimi_content::PartBody::Single { content_type, .. }
+                            if content_type == mimi_content::status::MEDIA_TYPE);
+                    if !is_status && sender.user().as_ref() != Some(&self.dev.user) {
+                        self.delivered.entry(room.clone()).or_default().push(id);
+                    }
                 }
             }
             Event::Commit { epoch, removed } => {

@@ -521,7 +521,7 @@ fn view_json(m: &MessageView) -> serde_json::Value {
     })
 }
 
-fn print_views(room: &RoomUri, views: &[MessageView]) {
+fn print_views(room: &RoomUri, views: &[MessageView], viewer: &str) {
     println!("── {room}");
     for m in views {
         let time = m.timestamp_ms / 1000 % 86_400;
@@ -560,7 +560,7 @@ fn print_views(room: &RoomUri, views: &[MessageView]) {
                 users.join(", ")
             );
         }
-        for (u, s) in &m.statuses {
+        for (u, s) in m.statuses.iter().filter(|(u, _)| u.as_str() != viewer) {
             println!(
                 "      {} by {}",
                 s.name().unwrap_or("status"),
@@ -609,7 +609,7 @@ pub async fn history(ctx: &Ctx, room: &str) -> Result<()> {
             "messages": views.iter().map(view_json).collect::<Vec<_>>(),
         }));
     } else {
-        print_views(&room, &views);
+        print_views(&room, &views, c.user().as_str());
     }
     Ok(())
 }
@@ -625,7 +625,7 @@ pub async fn watch(ctx: &Ctx, room: &str, seconds: u64) -> Result<()> {
             if ctx.json {
                 println!("{}", view_json(m));
             } else {
-                print_views(&room, std::slice::from_ref(m));
+                print_views(&room, std::slice::from_ref(m), c.user().as_str());
             }
         }
         shown = views.len();
