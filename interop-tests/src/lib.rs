@@ -71,8 +71,8 @@ pub struct Federation {
 }
 
 /// Writes node `name`'s directory under `dir`: a certificate for `domain` from `ca`, and a
-/// `node.toml` with open registration, quick outbox retries, a 2 s request timeout (a dead
-/// peer costs 2 s, not 10) and `peers`. Returns its path.
+/// `node.toml` with open registration, quick outbox retries, the request timeout and `peers`.
+/// Returns its path.
 pub fn write_config(
     dir: &Path,
     ca: &Ca,
@@ -80,6 +80,7 @@ pub fn write_config(
     name: &str,
     database: &str,
     peers: &[(String, String)],
+    request_timeout_ms: u64,
 ) -> PathBuf {
     let nd = dir.join(name);
     std::fs::create_dir_all(&nd).unwrap();
@@ -91,7 +92,7 @@ pub fn write_config(
         "domain = \"{domain}\"\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n\
          [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
          [registration]\nopen = true\n[outbox]\nretry_base_ms = 20\nretry_max_ms = 500\n\
-         [limits]\nrequest_timeout_ms = 2000\n[peers]\n"
+         [limits]\nrequest_timeout_ms = {request_timeout_ms}\n[peers]\n"
     );
     for (d, a) in peers {
         text.push_str(&format!("\"{d}\" = \"{a}\"\n"));
@@ -172,8 +173,17 @@ pub async fn federation(postgres: Option<&str>) -> Federation {
 }
 
 /// Nodes `(domain, directory name, database)`; every node knows the first node of every
-/// other domain as its peer.
+/// other domain as its peer. Requests time out after 10 s.
 pub async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
+    federation_with_timeout(plan, 10_000).await
+}
+
+/// [`federation_of`] with another request timeout (a test that kills nodes wants a short one:
+/// each call to a dead peer costs that long).
+pub async fn federation_with_timeout(
+    plan: &[(&str, &str, String)],
+    request_timeout_ms: u64,
+) -> Federation {
     let dir = std::env::temp_dir().join(format!("mimi-three-{}", tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = Ca::new("mimi test federation").unwrap();
@@ -183,7 +193,7 @@ pub async fn federation_of(plan: &[(&str, &str, String)]) -> Federation {
     let mut addrs = Vec::new();
     let mut configs = Vec::new();
     for (d, name, database) in plan {
-        let path = write_config(&dir, &ca, d, name, database, &[]);
+        let path = write_config(&dir, &ca, d, name, database, &[], request_timeout_ms);
         let cfg = Config::load(&path).unwrap();
         let n = start(&cfg).await.unwrap();
         addrs.push(n.addr.to_string());

@@ -11,6 +11,7 @@ use mimi_net::NetLimits;
 use mimi_net::client::Connector;
 use mimi_net::paths::{Endpoint, path};
 use mimi_net::pki::{load_certs, load_key};
+use mimi_wire::codec::Body;
 use mimi_wire::components::RoomMetaData;
 use mimi_wire::id::{RoomUri, UserUri};
 use mimi_wire::key_material::KeyMaterialUserCode;
@@ -412,10 +413,13 @@ async fn case7_random_bodies_on_every_endpoint_are_clear_errors() {
 #[tokio::test]
 async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
     let exe = env!("CARGO_BIN_EXE_mimi-node-proc");
-    let fed = federation_of(&[
-        ("b.example", "b.example", "sqlite".into()),
-        ("c.example", "c.example", "sqlite".into()),
-    ])
+    let fed = federation_with_timeout(
+        &[
+            ("b.example", "b.example", "sqlite".into()),
+            ("c.example", "c.example", "sqlite".into()),
+        ],
+        2_000,
+    )
     .await;
     let peers: Vec<(String, String)> = fed
         .domains
@@ -430,6 +434,7 @@ async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
         "a.example",
         "sqlite",
         &peers,
+        2_000,
     );
     let hub = ProcNode::spawn(exe, &hub_cfg).await;
     for n in fed.nodes.iter().flatten() {
@@ -538,4 +543,193 @@ async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
     assert_converged(&r, &[&alice, &bob, &cathy]);
     drop(hub);
     fed.shutdown().await;
+}
+
+/// Case 5: a device that lost its state and queue (Cathy's phone, reinstalled) comes back as a
+/// new device by external commit from the hub's GroupInfo, removes its old leaf, and the room
+/// goes on: messages and commits flow, nobody is wedged.
+#[tokio::test]
+async fn case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on() {
+    use mimi_room::client::CommitPlan;
+    let fed = federation(None).await;
+    let r = room("desync");
+    let (mut alice, mut bob, cathy) = three_in_a_room(&fed, &r).await;
+    let old = cathy.dev.client.clone();
+    let token = cathy.token.clone();
+    drop(cathy); // its MLS state and its queue position are gone
+    // Commits and messages it misses.
+    for i in 0..3 {
+        let out = alice
+            .rooms
+            .get_mut(&r)
+            .unwrap()
+            .set_metadata(&alice.dev, metadata(&r, &format!("while away {i}")))
+            .unwrap();
+        assert!(matches!(
+            alice.update(&r, &out.bundle).await,
+            UpdateOutcome::Success { .. }
+        ));
+        alice.send(&r, &format!("missed {i}")).await;
+    }
+    // The reinstalled app registers a new device with the user's token and joins externally.
+    let mut back = Person::register_with(&fed, "c.example", "cathy", "1b", Some(&token)).await;
+    let pending = back.dev.group_info_request().unwrap();
+    let (st, b) = call(
+        &back.api,
+        Method::POST,
+        &format!("groupInfo/{}", enc(r.as_str())),
+        pending.request.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let resp = mimi_wire::group_info::GroupInfoResponse::decode(&b).unwrap();
+    let (gi, tree) = back.dev.open_group_info(&r, &pending, &resp).unwrap();
+    let (room_state, out) = back.dev.join_external(&r, &gi, &tree, None).unwrap();
+    back.rooms.insert(r.clone(), room_state);
+    assert!(matches!(
+        back.update(&r, &out.bundle).await,
+        UpdateOutcome::Success { .. }
+    ));
+    // It removes its old leaf.
+    let out = back
+        .rooms
+        .get_mut(&r)
+        .unwrap()
+        .commit_plan(
+            &back.dev,
+            CommitPlan {
+                remove_clients: vec![old.clone()],
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let outcome = back.update(&r, &out.bundle).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    let e = back.epoch(&r);
+    alice
+        .sync_until("Alice follows", |p| p.epoch(&r) == e)
+        .await;
+    bob.sync_until("Bob follows", |p| p.epoch(&r) == e).await;
+    assert!(!alice.rooms[&r].clients().contains(&old));
+    // The room goes on.
+    let m = bob.send(&r, "welcome back").await;
+    back.sync_until("the next message", |p| p.got(&m) == 1)
+        .await;
+    let out = back
+        .rooms
+        .get_mut(&r)
+        .unwrap()
+        .set_metadata(&back.dev, metadata(&r, "back"))
+        .unwrap();
+    assert!(matches!(
+        back.update(&r, &out.bundle).await,
+        UpdateOutcome::Success { .. }
+    ));
+    let e = back.epoch(&r);
+    alice
+        .sync_until("Alice follows", |p| p.epoch(&r) == e)
+        .await;
+    bob.sync_until("Bob follows", |p| p.epoch(&r) == e).await;
+    assert_converged(&r, &[&alice, &bob, &back]);
+    fed.shutdown().await;
+}
+
+/// Case 9: load. `MIMI_LOAD_ROOMS` rooms (default 20) x 3 providers x `MIMI_LOAD_MEMBERS`
+/// members per provider (default 10), three senders per room sending `MIMI_LOAD_MESSAGES`
+/// each (default 35: 2,100 messages in all) at once across rooms. Nothing lost or duplicated,
+/// every member converges. `scripts/soak.sh` runs it bigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case9_load_many_rooms_members_and_messages_converge() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (rooms, per_provider, per_sender) = (
+        env("MIMI_LOAD_ROOMS", 20),
+        env("MIMI_LOAD_MEMBERS", 10),
+        env("MIMI_LOAD_MESSAGES", 35),
+    );
+    let fed = std::sync::Arc::new(federation(None).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..rooms {
+        let fed = fed.clone();
+        tasks.spawn(async move {
+            let r = room(&format!("load{k}x"));
+            let mut people = Vec::new();
+            for d in ["a.example", "b.example", "c.example"] {
+                for m in 0..per_provider {
+                    people.push(
+                        Person::register(&fed, d, &format!("u{k}m{m}{}", &d[..1]), "1").await,
+                    );
+                }
+            }
+            // The first of a.example creates the room and adds everybody in one commit.
+            let (first, rest) = people.split_first_mut().unwrap();
+            first.create_room(&r).await;
+            let users: Vec<UserUri> = rest.iter().map(|p| p.dev.user.clone()).collect();
+            let mut kps = Vec::new();
+            for u in &users {
+                let resp = first.claim(&r, u).await;
+                assert_eq!(resp.user_status, KeyMaterialUserCode::SUCCESS, "{u}");
+                for c in resp.clients {
+                    if let mimi_wire::key_material::ClientMaterial::KeyPackage(kp) = c.material {
+                        kps.push(kp.as_bytes().to_vec());
+                    }
+                }
+            }
+            let adds: Vec<(UserUri, u32)> = users.iter().map(|u| (u.clone(), 2)).collect();
+            let out = first
+                .rooms
+                .get_mut(&r)
+                .unwrap()
+                .add_users(&first.dev, &adds, &kps)
+                .unwrap();
+            assert!(matches!(
+                first.update(&r, &out.bundle).await,
+                UpdateOutcome::Success { .. }
+            ));
+            let e = first.epoch(&r);
+            for p in rest.iter_mut() {
+                p.sync_until("joins", |p| p.epoch(&r) == e).await;
+            }
+            // One sender per provider.
+            let senders = [0, per_provider, 2 * per_provider];
+            let mut sent = Vec::new();
+            for i in 0..per_sender {
+                for &s in &senders {
+                    let m = people[s].send(&r, &format!("room {k} from {s} #{i}")).await;
+                    sent.push((s, m));
+                }
+            }
+            for (n, p) in people.iter_mut().enumerate() {
+                let expect: Vec<MimiContent> = sent
+                    .iter()
+                    .filter(|(s, _)| *s != n)
+                    .map(|(_, m)| m.clone())
+                    .collect();
+                let want = expect.clone();
+                p.sync_until("all messages", move |p| want.iter().all(|m| p.got(m) >= 1))
+                    .await;
+                for m in &expect {
+                    assert_eq!(p.got(m), 1, "room {k} member {n}");
+                }
+            }
+            let refs: Vec<&Person> = people.iter().collect();
+            assert_converged(&r, &refs);
+            sent.len()
+        });
+    }
+    let mut total = 0;
+    while let Some(n) = tasks.join_next().await {
+        total += n.unwrap();
+    }
+    assert_eq!(total, rooms * 3 * per_sender);
+    if let Ok(fed) = std::sync::Arc::try_unwrap(fed) {
+        fed.shutdown().await;
+    }
 }
