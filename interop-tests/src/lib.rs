@@ -5,6 +5,8 @@
 //! resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod conformance;
+
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;
@@ -82,6 +84,30 @@ pub fn write_config(
     peers: &[(String, String)],
     request_timeout_ms: u64,
 ) -> PathBuf {
+    write_config_with(
+        dir,
+        ca,
+        domain,
+        name,
+        database,
+        peers,
+        request_timeout_ms,
+        "",
+    )
+}
+
+/// [`write_config`] with more TOML at the end (for example a `[faults]` section).
+#[allow(clippy::too_many_arguments)]
+pub fn write_config_with(
+    dir: &Path,
+    ca: &Ca,
+    domain: &str,
+    name: &str,
+    database: &str,
+    peers: &[(String, String)],
+    request_timeout_ms: u64,
+    extra: &str,
+) -> PathBuf {
     let nd = dir.join(name);
     std::fs::create_dir_all(&nd).unwrap();
     let issued = ca.issue(domain).unwrap();
@@ -97,6 +123,7 @@ pub fn write_config(
     for (d, a) in peers {
         text.push_str(&format!("\"{d}\" = \"{a}\"\n"));
     }
+    text.push_str(extra);
     let path = nd.join("node.toml");
     std::fs::write(&path, &text).unwrap();
     path
@@ -184,6 +211,15 @@ pub async fn federation_with_timeout(
     plan: &[(&str, &str, String)],
     request_timeout_ms: u64,
 ) -> Federation {
+    federation_with(plan, request_timeout_ms, "").await
+}
+
+/// [`federation_with_timeout`] with more TOML in every node's configuration.
+pub async fn federation_with(
+    plan: &[(&str, &str, String)],
+    request_timeout_ms: u64,
+    extra: &str,
+) -> Federation {
     let dir = std::env::temp_dir().join(format!("mimi-three-{}", tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = Ca::new("mimi test federation").unwrap();
@@ -193,7 +229,7 @@ pub async fn federation_with_timeout(
     let mut addrs = Vec::new();
     let mut configs = Vec::new();
     for (d, name, database) in plan {
-        let path = write_config(&dir, &ca, d, name, database, &[], request_timeout_ms);
+        let path = write_config_with(&dir, &ca, d, name, database, &[], request_timeout_ms, extra);
         let cfg = Config::load(&path).unwrap();
         let n = start(&cfg).await.unwrap();
         addrs.push(n.addr.to_string());

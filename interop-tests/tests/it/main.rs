@@ -2,5 +2,6 @@
 //! and the resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod conformance;
 mod flow;
 mod resilience;

@@ -27,6 +27,10 @@
 //! retry_base_ms = 200
 //! retry_max_ms = 60000
 //! batch_max_bytes = 262144              # FanoutMessages per notify body, by size
+//!
+//! [faults]                              # deliberate protocol faults, for conformance testing only
+//! reuse_key_packages = false            # keyMaterial hands out the same KeyPackage again
+//! notify_repeat_status = 500            # answer a repeated notify body with this status (unset: 201)
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -86,6 +90,8 @@ struct RawConfig {
     registration: Registration,
     #[serde(default)]
     outbox: Outbox,
+    #[serde(default)]
+    faults: Faults,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +138,17 @@ impl Default for Limits {
 pub struct Registration {
     /// Anyone who can reach the node may register a device (for local federations).
     pub open: bool,
+}
+
+/// Faults a node can be told to commit, for conformance runners and research (never in
+/// production): each one breaks a requirement of the drafts on purpose.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// keyMaterial hands out the same KeyPackage again (breaks "never reuse").
+    pub reuse_key_packages: bool,
+    /// A repeated notify body is answered with this status instead of 201.
+    pub notify_repeat_status: Option<u16>,
 }
 
 /// The hub's outbox.
@@ -199,6 +216,8 @@ pub struct Config {
     pub registration: Registration,
     /// Outbox behaviour.
     pub outbox: Outbox,
+    /// Deliberate faults (testing only).
+    pub faults: Faults,
 }
 
 impl Config {
@@ -303,6 +322,7 @@ impl Config {
             limits: raw.limits,
             registration: raw.registration,
             outbox: raw.outbox,
+            faults: raw.faults,
         })
     }
 }

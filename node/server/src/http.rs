@@ -206,8 +206,14 @@ impl NodeHandler {
             ),
             // PROTO-5.5: 201 for a new or a repeated body.
             Endpoint::Notify => {
-                node.notify(from, &room()?, body, first_seq, now).await?;
-                Response::new(StatusCode::CREATED, Bytes::new())
+                let new = node.notify(from, &room()?, body, first_seq, now).await?;
+                match node.options.faults.notify_repeat_status {
+                    Some(code) if new == 0 => Response::error(
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        "fault injected: a repeated notify body is refused ([faults] notify_repeat_status)",
+                    ),
+                    _ => Response::new(StatusCode::CREATED, Bytes::new()),
+                }
             }
             Endpoint::KeyMaterial => binary(
                 StatusCode::OK,

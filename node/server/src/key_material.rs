@@ -181,6 +181,11 @@ impl Node {
             .store
             .claim_key_packages_of_user(target.as_str(), now_ms)
             .await?;
+        if self.options.faults.reuse_key_packages {
+            for kp in claimed.iter().filter_map(|(_, k)| k.as_ref()) {
+                self.store.unclaim_key_package(&kp.kp_ref).await?;
+            }
+        }
         let mut clients = Vec::new();
         let mut got = 0;
         for (client, kp) in &claimed {

@@ -42,6 +42,9 @@ pub enum RunError {
     Admin(std::io::Error),
 }
 
+/// Sets a peer provider's address (`domain`, `host:port`).
+pub type PeerSetter = Arc<dyn Fn(&str, String) + Send + Sync>;
+
 /// A running node.
 pub struct Running {
     /// Where it listens.
@@ -58,6 +61,12 @@ impl Running {
     /// (for nodes whose ports are only known once they listen).
     pub fn set_peer(&self, domain: &str, addr: impl Into<String>) {
         self.peers.set_addr(domain, addr);
+    }
+
+    /// [`Running::set_peer`] as a function that outlives borrows of the node.
+    pub fn peer_setter(&self) -> PeerSetter {
+        let peers = self.peers.clone();
+        Arc::new(move |domain: &str, addr: String| peers.set_addr(domain, addr))
     }
 
     /// Stops accepting, lets requests finish, stops the outbox worker.
@@ -110,6 +119,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         store.clone(),
         NodeOptions {
             open_registration: cfg.registration.open,
+            faults: cfg.faults.clone(),
         },
         clock(),
     )
@@ -235,6 +245,9 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         ),
         None => None,
     };
+    if cfg.faults != Default::default() {
+        tracing::warn!(faults = ?cfg.faults, "this node breaks the protocol on purpose ([faults] in its config)");
+    }
     tracing::info!(domain = %cfg.domain, %addr, "node running");
     Ok(Running {
         addr,

@@ -75,12 +75,15 @@ pub struct NodeOptions {
     /// Anyone may register a new user through the client API (`CAPI-register`; on for local
     /// federations).
     pub open_registration: bool,
+    /// Deliberate faults (conformance testing only).
+    pub faults: crate::config::Faults,
 }
 
 impl Default for NodeOptions {
     fn default() -> Self {
         Self {
             open_registration: true,
+            faults: Default::default(),
         }
     }
 }

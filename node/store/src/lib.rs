@@ -26,6 +26,7 @@
 mod consent;
 mod db;
 mod error;
+mod faults;
 mod inbox;
 mod key_packages;
 mod outbox;

@@ -423,6 +423,18 @@ impl HubRoom {
                 "the message is for another group".into(),
             ));
         }
+        // ROOM-hub-submit-sender-first: who sends is checked before the epoch, so that a
+        // non-participant learns nothing about the room (not even its epoch) and a banned user
+        // gets notAllowed, not epochTooOld.
+        let user = UserUri::parse(req.sending_uri.as_str())
+            .map_err(|e| SubmitRejection::NotAllowed(e.to_string()))?;
+        authorize_message(&self.view.state, &user)
+            .map_err(|d| SubmitRejection::NotAllowed(d.reason))?;
+        if !self.view.users.contains_key(&user) {
+            return Err(SubmitRejection::NotAllowed(format!(
+                "{user} has no client in the group"
+            )));
+        }
         let current = self.epoch();
         if epoch < current {
             return Err(SubmitRejection::EpochTooOld {
@@ -433,15 +445,6 @@ impl HubRoom {
         if epoch > current {
             return Err(SubmitRejection::NotAllowed(format!(
                 "epoch {epoch} is ahead of the room ({current})"
-            )));
-        }
-        let user = UserUri::parse(req.sending_uri.as_str())
-            .map_err(|e| SubmitRejection::NotAllowed(e.to_string()))?;
-        authorize_message(&self.view.state, &user)
-            .map_err(|d| SubmitRejection::NotAllowed(d.reason))?;
-        if !self.view.users.contains_key(&user) {
-            return Err(SubmitRejection::NotAllowed(format!(
-                "{user} has no client in the group"
             )));
         }
         Ok(())

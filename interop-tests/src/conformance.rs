@@ -1,0 +1,1092 @@
+//! `mimi-conformance`: tests a MIMI provider against draft-ietf-mimi-protocol-06 by acting as a
+//! peer provider. The runner is a provider of its own (an in-process mimi-node with its own
+//! certificate, SQLite file and test devices, `spec-notes/conformance.md`); it drives the
+//! target through the draft's flows, with the target as the hub of a room and as a follower,
+//! and records one check per requirement: pass, fail (with the bytes sent and received) or not
+//! applicable (with why).
+//!
+//! The target's own users are created through the target's client API (`/client/v1/`, ours);
+//! a target without it gets "not applicable" for the flows that need users on its side.
+
+use crate::{Person, ProcNode, call, rand16, tag, write_config_with};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, Method, StatusCode};
+use mimi_content::MimiContent;
+use mimi_net::NetLimits;
+use mimi_net::client::{ClientApi, Connector};
+use mimi_net::paths::{DIRECTORY_PATH, Endpoint, path};
+use mimi_net::pki::{Ca, certs_from_pem, load_certs, load_key};
+use mimi_node::config::Config;
+use mimi_node::run::{Running, start};
+use mimi_wire::codec::Body;
+use mimi_wire::components::RoomMetaData;
+use mimi_wire::directory::Directory;
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::group_info::{GroupInfoCode, GroupInfoResponse};
+use mimi_wire::id::{RoomUri, UserUri};
+use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse, KeyMaterialUserCode};
+use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{UpdateOutcome, UpdateRoomResponse};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which side of a room the target is tested as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The target hosts the room.
+    Hub,
+    /// The runner hosts the room; the target's user is a member.
+    Follower,
+    /// Both, one after the other.
+    Both,
+}
+
+/// Called with the runner's domain and address once its provider listens (a test uses it to
+/// tell an in-process target where the runner is).
+pub type Announce = std::sync::Arc<dyn Fn(&str, SocketAddr) + Send + Sync>;
+
+/// How the runner is set up.
+#[derive(Clone)]
+pub struct Options {
+    /// The target provider's domain.
+    pub target: String,
+    /// Its address (`host:port`).
+    pub target_addr: String,
+    /// What to test.
+    pub role: Role,
+    /// The runner's own provider domain (the target must list it as a peer).
+    pub me: String,
+    /// Where the runner's provider listens (the target must be able to reach it).
+    pub listen: SocketAddr,
+    /// A CA directory (`ca.crt`, `ca.key`) the target trusts: the runner issues its own
+    /// certificate from it.
+    pub ca_dir: PathBuf,
+    /// Where the runner keeps its files.
+    pub work_dir: PathBuf,
+    /// Use the target's client API to create its test users.
+    pub target_client_api: bool,
+    /// Told where the runner listens, before any check runs.
+    pub announce: Option<Announce>,
+}
+
+/// A check's result.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The target did what the draft says.
+    Pass,
+    /// It did not: why.
+    Fail(String),
+    /// The check could not run against this target: why.
+    NotApplicable(String),
+}
+
+/// One check.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Check {
+    /// Our name of the check (`keyMaterial.never-reused`).
+    pub id: String,
+    /// The draft section.
+    pub section: String,
+    /// Our requirement ID (`spec-notes/`).
+    pub requirement: String,
+    /// The result.
+    pub outcome: Outcome,
+    /// The request body sent, hex (on failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    /// The answer received: status and body, hex (on failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<String>,
+}
+
+/// Everything the runner found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    /// The target.
+    pub target: String,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn add(&mut self, id: &str, section: &str, req: &str, outcome: Outcome) {
+        self.checks.push(Check {
+            id: id.into(),
+            section: section.into(),
+            requirement: req.into(),
+            outcome,
+            sent: None,
+            received: None,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_x(
+        &mut self,
+        id: &str,
+        section: &str,
+        req: &str,
+        outcome: Outcome,
+        sent: &[u8],
+        status: u16,
+        received: &[u8],
+    ) {
+        let failed = matches!(outcome, Outcome::Fail(_));
+        self.checks.push(Check {
+            id: id.into(),
+            section: section.into(),
+            requirement: req.into(),
+            outcome,
+            sent: failed.then(|| hex::encode(sent)),
+            received: failed.then(|| format!("{status} {}", hex::encode(received))),
+        });
+    }
+
+    /// How many failed.
+    pub fn failures(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .count()
+    }
+
+    /// The check with this ID.
+    pub fn get(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// A summary for people.
+    pub fn human(&self) -> String {
+        let mut out = format!("mimi-conformance against {}\n", self.target);
+        for c in &self.checks {
+            let (mark, why) = match &c.outcome {
+                Outcome::Pass => ("pass", String::new()),
+                Outcome::Fail(r) => ("FAIL", format!(": {r}")),
+                Outcome::NotApplicable(r) => ("n/a ", format!(": {r}")),
+            };
+            out.push_str(&format!(
+                "  {mark}  {:<40} {} [{}]{why}\n",
+                c.id, c.section, c.requirement
+            ));
+            if let (Some(s), Some(r)) = (&c.sent, &c.received) {
+                out.push_str(&format!("        sent {s}\n        got  {r}\n"));
+            }
+        }
+        let pass = self
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Pass)
+            .count();
+        out.push_str(&format!(
+            "{pass} passed, {} failed, {} not applicable\n",
+            self.failures(),
+            self.checks.len() - pass - self.failures()
+        ));
+        out
+    }
+
+    /// JUnit XML (for CI systems).
+    pub fn junit(&self) -> String {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let skipped = self
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::NotApplicable(_)))
+            .count();
+        let mut x = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"mimi-conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{skipped}\">\n",
+            self.checks.len(),
+            self.failures()
+        );
+        for c in &self.checks {
+            x.push_str(&format!(
+                "  <testcase classname=\"{}\" name=\"{} [{}]\">",
+                esc(&c.section),
+                esc(&c.id),
+                esc(&c.requirement)
+            ));
+            match &c.outcome {
+                Outcome::Pass => {}
+                Outcome::Fail(r) => x.push_str(&format!(
+                    "<failure message=\"{}\">sent {}\nreceived {}</failure>",
+                    esc(r),
+                    c.sent.as_deref().unwrap_or("-"),
+                    esc(c.received.as_deref().unwrap_or("-"))
+                )),
+                Outcome::NotApplicable(r) => {
+                    x.push_str(&format!("<skipped message=\"{}\"/>", esc(r)))
+                }
+            }
+            x.push_str("</testcase>\n");
+        }
+        x.push_str("</testsuite>\n");
+        x
+    }
+}
+
+fn pass_if(ok: bool, why: impl FnOnce() -> String) -> Outcome {
+    if ok {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(why())
+    }
+}
+
+/// The runner's own provider and connections.
+struct Runner {
+    opts: Options,
+    node: Running,
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    peer: Connector,
+    my_dir: PathBuf,
+}
+
+impl Runner {
+    async fn start(opts: &Options) -> Result<Self, String> {
+        let ca = Ca::load(&opts.ca_dir.join("ca.crt"), &opts.ca_dir.join("ca.key"))
+            .map_err(|e| format!("the CA in {}: {e}", opts.ca_dir.display()))?;
+        std::fs::create_dir_all(&opts.work_dir).map_err(|e| e.to_string())?;
+        std::fs::write(opts.work_dir.join("ca.crt"), &ca.cert_pem).map_err(|e| e.to_string())?;
+        let name = format!("runner-{}", tag());
+        let cfg_path = write_config_with(
+            &opts.work_dir,
+            &ca,
+            &opts.me,
+            &name,
+            "sqlite",
+            &[(opts.target.clone(), opts.target_addr.clone())],
+            10_000,
+            "",
+        );
+        let mut text = std::fs::read_to_string(&cfg_path).map_err(|e| e.to_string())?;
+        text = text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{}\"", opts.listen),
+        );
+        std::fs::write(&cfg_path, text).map_err(|e| e.to_string())?;
+        let cfg = Config::load(&cfg_path).map_err(|e| e.to_string())?;
+        let node = start(&cfg).await.map_err(|e| e.to_string())?;
+        if let Some(a) = &opts.announce {
+            a(&opts.me, node.addr);
+        }
+        let my_dir = opts.work_dir.join(&name);
+        let roots = certs_from_pem(&ca.cert_pem, "ca").map_err(|e| e.to_string())?;
+        let peer = Connector::provider(
+            &opts.me,
+            &load_certs(&my_dir.join("node.crt")).map_err(|e| e.to_string())?,
+            &load_key(&my_dir.join("node.key")).map_err(|e| e.to_string())?,
+            &roots,
+            HashMap::from([(opts.target.clone(), opts.target_addr.clone())]),
+            NetLimits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            opts: opts.clone(),
+            node,
+            roots,
+            peer,
+            my_dir,
+        })
+    }
+
+    /// The runner's own client API (its test devices live there).
+    fn my_api(&self) -> ClientApi {
+        ClientApi::new(
+            &self.opts.me,
+            &self.node.addr.to_string(),
+            &self.roots,
+            NetLimits::default(),
+        )
+        .expect("client API of the runner's own node")
+    }
+
+    /// The target's client API (its test users), if we may use it.
+    fn target_api(&self) -> Option<ClientApi> {
+        self.opts.target_client_api.then(|| {
+            ClientApi::new(
+                &self.opts.target,
+                &self.opts.target_addr,
+                &self.roots,
+                NetLimits::default(),
+            )
+            .expect("client API of the target")
+        })
+    }
+
+    async fn post(&self, e: Endpoint, id: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        match self
+            .peer
+            .request(
+                &self.opts.target,
+                Method::POST,
+                &path(e, id),
+                HeaderMap::new(),
+                Bytes::from(body),
+            )
+            .await
+        {
+            Ok(r) => (r.status.as_u16(), r.body.to_vec()),
+            Err(e) => (0, e.to_string().into_bytes()),
+        }
+    }
+}
+
+/// Runs every check.
+pub async fn run(opts: &Options) -> Report {
+    let mut report = Report {
+        target: format!("{} at {}", opts.target, opts.target_addr),
+        ..Report::default()
+    };
+    let runner = match Runner::start(opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.add(
+                "runner.start",
+                "-",
+                "-",
+                Outcome::Fail(format!("the runner could not start its own provider: {e}")),
+            );
+            return report;
+        }
+    };
+    directory(&runner, &mut report).await;
+    transport(&runner, &mut report).await;
+    if matches!(opts.role, Role::Hub | Role::Both) {
+        let r = std::panic::AssertUnwindSafe(as_hub(&runner, &mut report))
+            .catch_unwind()
+            .await;
+        if let Err(p) = r {
+            report.add(
+                "hub.flow",
+                "§3",
+                "PROTO-flow",
+                Outcome::Fail(format!(
+                    "the flow with the target as hub stopped: {}",
+                    panic_text(&p)
+                )),
+            );
+        }
+    }
+    if matches!(opts.role, Role::Follower | Role::Both) {
+        let r = std::panic::AssertUnwindSafe(as_follower(&runner, &mut report))
+            .catch_unwind()
+            .await;
+        if let Err(p) = r {
+            report.add(
+                "follower.flow",
+                "§3",
+                "PROTO-flow",
+                Outcome::Fail(format!(
+                    "the flow with the target as follower stopped: {}",
+                    panic_text(&p)
+                )),
+            );
+        }
+    }
+    runner.node.shutdown().await;
+    report
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
+async fn directory(r: &Runner, report: &mut Report) {
+    let resp = r
+        .peer
+        .request(
+            &r.opts.target,
+            Method::GET,
+            DIRECTORY_PATH,
+            HeaderMap::new(),
+            Bytes::new(),
+        )
+        .await;
+    let Ok(resp) = resp else {
+        report.add(
+            "directory.present",
+            "§4.2",
+            "PROTO-directory",
+            Outcome::Fail(format!(
+                "no answer: {}",
+                resp.err().map(|e| e.to_string()).unwrap_or_default()
+            )),
+        );
+        return;
+    };
+    let text = String::from_utf8_lossy(&resp.body).into_owned();
+    report.add_x(
+        "directory.present",
+        "§4.2",
+        "PROTO-directory",
+        pass_if(resp.status == StatusCode::OK, || {
+            format!("GET {DIRECTORY_PATH} answered {}", resp.status)
+        }),
+        b"",
+        resp.status.as_u16(),
+        &resp.body,
+    );
+    let parsed = Directory::from_json(&text);
+    let outcome = match &parsed {
+        Ok(d) => {
+            let json: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap_or_default();
+            let mut bad = Vec::new();
+            for e in Endpoint::ALL {
+                let t = json[e.name()].as_str().unwrap_or_default();
+                let expanded = t.replace(&format!("{{{}}}", e.variable()), "x");
+                if !t.contains(&format!("{{{}}}", e.variable()))
+                    || !expanded.starts_with("https://")
+                    || expanded.contains('{')
+                {
+                    bad.push(e.name());
+                }
+            }
+            pass_if(bad.is_empty(), || {
+                format!("templates that do not expand: {bad:?}")
+            })
+        }
+        Err(e) => Outcome::Fail(format!("not the draft's directory JSON: {e}")),
+    };
+    report.add_x(
+        "directory.templates",
+        "§4.2",
+        "PROTO-directory",
+        outcome,
+        b"",
+        resp.status.as_u16(),
+        &resp.body,
+    );
+}
+
+async fn transport(r: &Runner, report: &mut Report) {
+    let peers = HashMap::from([(r.opts.target.clone(), r.opts.target_addr.clone())]);
+    let p = path(
+        Endpoint::Update,
+        &format!("mimi://{}/r/conformance", r.opts.target),
+    );
+    let body = Bytes::from_static(b"\x01");
+    let anon = Connector::anonymous(&r.roots, peers.clone(), NetLimits::default());
+    let outcome = match anon {
+        Ok(c) => match c
+            .request(
+                &r.opts.target,
+                Method::POST,
+                &p,
+                HeaderMap::new(),
+                body.clone(),
+            )
+            .await
+        {
+            Ok(resp) => pass_if(
+                resp.status == StatusCode::UNAUTHORIZED || resp.status == StatusCode::FORBIDDEN,
+                || format!("a request without a client certificate got {}", resp.status),
+            ),
+            // Refused during the handshake: also a refusal.
+            Err(_) => Outcome::Pass,
+        },
+        Err(e) => Outcome::NotApplicable(e.to_string()),
+    };
+    report.add("mtls.no-certificate", "§4.1", "NET-mtls-required", outcome);
+    let liar = Connector::provider(
+        "impostor.example",
+        &load_certs(&r.my_dir.join("node.crt")).unwrap_or_default(),
+        &load_key(&r.my_dir.join("node.key")).expect("runner key"),
+        &r.roots,
+        peers,
+        NetLimits::default(),
+    );
+    let outcome = match liar {
+        Ok(c) => match c
+            .request(&r.opts.target, Method::POST, &p, HeaderMap::new(), body)
+            .await
+        {
+            Ok(resp) => pass_if(
+                resp.status == StatusCode::FORBIDDEN || resp.status == StatusCode::UNAUTHORIZED,
+                || {
+                    format!(
+                        "From: mimi@impostor.example with a certificate for {} got {}",
+                        r.opts.me, resp.status
+                    )
+                },
+            ),
+            Err(_) => Outcome::Pass,
+        },
+        Err(e) => Outcome::NotApplicable(e.to_string()),
+    };
+    report.add("mtls.from-mismatch", "§4.1", "NET-mtls-from", outcome);
+}
+
+fn user_of(domain: &str, name: &str) -> UserUri {
+    UserUri::parse(&format!("mimi://{domain}/u/{name}")).expect("user URI")
+}
+
+/// The target hosts a room: its user T creates it and adds the runner's user U.
+async fn as_hub(r: &Runner, report: &mut Report) {
+    let Some(tapi) = r.target_api() else {
+        for id in [
+            "hub.flow",
+            "keyMaterial.success",
+            "update.accepted",
+            "submitMessage.accepted",
+            "groupInfo.authorized",
+        ] {
+            report.add(
+                id,
+                "§5",
+                "-",
+                Outcome::NotApplicable(
+                    "needs users on the target: run with the target's client API".into(),
+                ),
+            );
+        }
+        return;
+    };
+    let t = tag();
+    let room = RoomUri::parse(&format!("mimi://{}/r/conf{t}", r.opts.target)).expect("room");
+    let mut host = Person::register_via(tapi, &format!("host{t}"), "1", None).await;
+    let t2 =
+        Person::register_via(r.target_api().expect("api"), &format!("peer{t}"), "1", None).await;
+    let mut u = Person::register_via(r.my_api(), &format!("u{t}"), "1", None).await;
+    let v = Person::register_via(r.my_api(), &format!("v{t}"), "1", None).await;
+    host.create_room(&room).await;
+    // The target claims U's KeyPackage from the runner (keyMaterial to us) and adds U; the
+    // Welcome reaches the runner by notify.
+    host.add(&room, u.dev.user.as_str()).await;
+    u.sync_until("the Welcome from the target hub", |p| {
+        p.rooms.contains_key(&room)
+    })
+    .await;
+    report.add(
+        "hub.flow.welcome",
+        "§3, §5.5",
+        "PROTO-5.5-welcome-routing",
+        Outcome::Pass,
+    );
+
+    // keyMaterial through the target hub for T2 (2 KeyPackages published).
+    let t2u = t2.dev.user.clone();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for (n, id) in [
+        "keyMaterial.success",
+        "keyMaterial.never-reused",
+        "keyMaterial.exhausted",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let req = u.dev.key_material_request(&room, &t2u).expect("request");
+        let (st, b) = r
+            .post(Endpoint::KeyMaterial, t2u.as_str(), req.encode())
+            .await;
+        let resp = KeyMaterialResponse::decode(&b);
+        let kps: Vec<Vec<u8>> = resp
+            .as_ref()
+            .map(|resp| {
+                resp.clients
+                    .iter()
+                    .filter_map(|c| match &c.material {
+                        ClientMaterial::KeyPackage(k) => Some(k.as_bytes().to_vec()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let outcome = match (&resp, n) {
+            (Err(e), _) => Outcome::Fail(format!("{st}: not a KeyMaterialResponse: {e}")),
+            (Ok(resp), 0) => pass_if(
+                resp.user_status == KeyMaterialUserCode::SUCCESS
+                    && resp.clients.len() == 1
+                    && kps.len() == 1,
+                || {
+                    format!(
+                        "userStatus {:?}, {} clients, {} KeyPackages (one per client expected)",
+                        resp.user_status,
+                        resp.clients.len(),
+                        kps.len()
+                    )
+                },
+            ),
+            (Ok(_), 1) => pass_if(kps.iter().all(|k| !seen.contains(k)), || {
+                "the same KeyPackage was handed out twice".into()
+            }),
+            (Ok(resp), _) => pass_if(
+                kps.iter().all(|k| !seen.contains(k))
+                    && resp.clients.iter().all(|c| {
+                        matches!(
+                            c.material,
+                            ClientMaterial::Exhausted | ClientMaterial::KeyPackage(_)
+                        )
+                    }),
+                || format!("after two claims of two KeyPackages: {resp:?}"),
+            ),
+        };
+        seen.extend(kps);
+        report.add_x(
+            id,
+            "§5.2",
+            "STORE-kp-claim-once",
+            outcome,
+            &req.encode(),
+            st,
+            &b,
+        );
+    }
+    let nobody = user_of(&r.opts.target, &format!("nobody{t}"));
+    let req = u.dev.key_material_request(&room, &nobody).expect("request");
+    let (st, b) = r
+        .post(Endpoint::KeyMaterial, nobody.as_str(), req.encode())
+        .await;
+    let outcome = match KeyMaterialResponse::decode(&b) {
+        Ok(resp) => pass_if(
+            matches!(
+                resp.user_status,
+                KeyMaterialUserCode::USER_UNKNOWN | KeyMaterialUserCode::NO_CONSENT
+            ) && resp.clients.is_empty(),
+            || format!("userStatus {:?} for an unknown user", resp.user_status),
+        ),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "keyMaterial.user-unknown",
+        "§5.2",
+        "PROTO-5.2-codes",
+        outcome,
+        &req.encode(),
+        st,
+        &b,
+    );
+
+    // update: accepted, then the same again (wrongEpoch), then a ban U may not do (notAllowed).
+    let out = u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .set_metadata(&u.dev, RoomMetaData::named(room.clone(), "conformance"))
+        .expect("commit");
+    let sent = out.bundle.encode();
+    let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+    let resp = UpdateRoomResponse::decode(&b);
+    let ok = matches!(&resp, Ok(UpdateRoomResponse { outcome: UpdateOutcome::Success { accepted_timestamp }, .. }) if *accepted_timestamp > 0);
+    if ok {
+        u.rooms
+            .get_mut(&room)
+            .expect("room")
+            .merge(&u.dev)
+            .expect("merge");
+    } else {
+        u.rooms
+            .get_mut(&room)
+            .expect("room")
+            .discard(&u.dev)
+            .expect("discard");
+    }
+    report.add_x(
+        "update.accepted",
+        "§5.3",
+        "ROOM-hub-update",
+        pass_if(ok, || format!("{st} {resp:?}")),
+        &sent,
+        st,
+        &b,
+    );
+    let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+    let epoch = u.epoch(&room);
+    let outcome = match UpdateRoomResponse::decode(&b) {
+        Ok(UpdateRoomResponse {
+            outcome: UpdateOutcome::WrongEpoch { current_epoch },
+            ..
+        }) => pass_if(current_epoch == epoch, || {
+            format!("wrongEpoch {current_epoch}, the room is at {epoch}")
+        }),
+        other => Outcome::Fail(format!("{st} {other:?} for a stale commit")),
+    };
+    report.add_x(
+        "update.wrong-epoch",
+        "§5.3",
+        "ROOM-hub-update",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+    let out = u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .ban(&u.dev, &host.dev.user)
+        .expect("commit");
+    let sent = out.bundle.encode();
+    let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+    u.rooms
+        .get_mut(&room)
+        .expect("room")
+        .discard(&u.dev)
+        .expect("discard");
+    let outcome = match UpdateRoomResponse::decode(&b) {
+        Ok(UpdateRoomResponse {
+            outcome: UpdateOutcome::NotAllowed,
+            ..
+        }) => Outcome::Pass,
+        other => Outcome::Fail(format!("{st} {other:?} for a ban by an ordinary user")),
+    };
+    report.add_x(
+        "update.not-allowed",
+        "§5.3, room-policy",
+        "ROOM-policy",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // submitMessage: accepted; epochTooOld; not a participant.
+    let m = MimiContent::text(rand16(), "conformance");
+    let req = u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .send(&u.dev, &m.encode().expect("content"))
+        .expect("send");
+    let sent = req.encode();
+    let (st, b) = r
+        .post(Endpoint::SubmitMessage, room.as_str(), sent.clone())
+        .await;
+    let outcome = match SubmitMessageResponse::decode(&b) {
+        Ok(SubmitMessageResponse {
+            outcome: SubmitOutcome::Accepted {
+                accepted_timestamp, ..
+            },
+        }) => pass_if(accepted_timestamp > 0, || {
+            "accepted without a timestamp".into()
+        }),
+        other => Outcome::Fail(format!("{st} {other:?}")),
+    };
+    report.add_x(
+        "submitMessage.accepted",
+        "§5.4",
+        "PROTO-5.4",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+    let old = u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .send(&u.dev, &m.encode().expect("content"))
+        .expect("send");
+    let out = u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .set_metadata(&u.dev, RoomMetaData::named(room.clone(), "conformance 2"))
+        .expect("commit");
+    let (_, b2) = r
+        .post(Endpoint::Update, room.as_str(), out.bundle.encode())
+        .await;
+    if matches!(
+        UpdateRoomResponse::decode(&b2),
+        Ok(UpdateRoomResponse {
+            outcome: UpdateOutcome::Success { .. },
+            ..
+        })
+    ) {
+        u.rooms
+            .get_mut(&room)
+            .expect("room")
+            .merge(&u.dev)
+            .expect("merge");
+        let sent = old.encode();
+        let (st, b) = r
+            .post(Endpoint::SubmitMessage, room.as_str(), sent.clone())
+            .await;
+        let now = u.epoch(&room);
+        let outcome = match SubmitMessageResponse::decode(&b) {
+            Ok(SubmitMessageResponse {
+                outcome: SubmitOutcome::EpochTooOld { current_epoch },
+            }) => pass_if(current_epoch == now, || {
+                format!("epochTooOld {current_epoch}, the room is at {now}")
+            }),
+            other => Outcome::Fail(format!("{st} {other:?} for a message of an old epoch")),
+        };
+        report.add_x(
+            "submitMessage.epoch-too-old",
+            "§5.4",
+            "PROTO-5.4",
+            outcome,
+            &sent,
+            st,
+            &b,
+        );
+    } else {
+        u.rooms
+            .get_mut(&room)
+            .expect("room")
+            .discard(&u.dev)
+            .expect("discard");
+        report.add(
+            "submitMessage.epoch-too-old",
+            "§5.4",
+            "PROTO-5.4",
+            Outcome::NotApplicable("the second commit was not accepted".into()),
+        );
+    }
+    let forged = SubmitMessageRequest {
+        sending_uri: mimi_wire::id::MimiUri::parse(v.dev.user.as_str()).expect("uri"),
+        ..old.clone()
+    };
+    let sent = forged.encode();
+    let (st, b) = r
+        .post(Endpoint::SubmitMessage, room.as_str(), sent.clone())
+        .await;
+    let outcome = match SubmitMessageResponse::decode(&b) {
+        Ok(SubmitMessageResponse {
+            outcome: SubmitOutcome::NotAllowed,
+        }) => Outcome::Pass,
+        other => Outcome::Fail(format!(
+            "{st} {other:?} for a sender who is not a participant"
+        )),
+    };
+    report.add_x(
+        "submitMessage.not-participant",
+        "§5.4",
+        "PROTO-5.4",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // groupInfo: a new device of U is authorised, V is not.
+    let mut u2 = Person::register_via(r.my_api(), &format!("u{t}"), "2", Some(&u.token)).await;
+    let pending = u2.dev.group_info_request().expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), sent.clone())
+        .await;
+    let outcome = match GroupInfoResponse::decode(&b) {
+        Ok(resp) => match u2.dev.open_group_info(&room, &pending, &resp) {
+            Ok((gi, tree)) => match u2.dev.join_external(&room, &gi, &tree, None) {
+                Ok((rm, out)) => {
+                    u2.rooms.insert(room.clone(), rm);
+                    let outcome = u2.update(&room, &out.bundle).await;
+                    pass_if(matches!(outcome, UpdateOutcome::Success { .. }), || {
+                        format!("the external commit built from it was refused: {outcome:?}")
+                    })
+                }
+                Err(e) => Outcome::Fail(format!("the GroupInfo does not let a device join: {e}")),
+            },
+            Err(e) => Outcome::Fail(format!("signature or encryption: {e}")),
+        },
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "groupInfo.authorized",
+        "§5.6",
+        "PROTO-5.6-group-info",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+    let pending = v.dev.group_info_request().expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), sent.clone())
+        .await;
+    let outcome = match GroupInfoResponse::decode(&b) {
+        Ok(resp) => pass_if(
+            resp.status == GroupInfoCode::NOT_AUTHORIZED
+                || resp.status == GroupInfoCode::NO_SUCH_ROOM,
+            || {
+                format!(
+                    "status {:?} for a requester who is not in the room",
+                    resp.status
+                )
+            },
+        ),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "groupInfo.not-authorized",
+        "§5.6",
+        "PROTO-5.6-group-info",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // The example flow goes on: the host follows the commits, and its message reaches both
+    // of U's devices.
+    let e = u2.epoch(&room);
+    host.sync_until("the runner's commits", |p| p.epoch(&room) == e)
+        .await;
+    u.sync_until("the new device's join", |p| p.epoch(&room) == e)
+        .await;
+    let m = host.send(&room, "from the target's user").await;
+    u.sync_until("the target user's message", |p| p.got(&m) == 1)
+        .await;
+    u2.sync_until("the target user's message", |p| p.got(&m) == 1)
+        .await;
+    report.add("hub.flow.fanout", "§3, §5.5", "PROTO-fanout", Outcome::Pass);
+}
+
+/// The runner hosts a room; the target's user joins it and takes the fanout.
+async fn as_follower(r: &Runner, report: &mut Report) {
+    let Some(tapi) = r.target_api() else {
+        report.add(
+            "follower.flow",
+            "§3",
+            "-",
+            Outcome::NotApplicable(
+                "needs users on the target: run with the target's client API".into(),
+            ),
+        );
+        return;
+    };
+    let t = tag();
+    let room = RoomUri::parse(&format!("mimi://{}/r/conf{t}", r.opts.me)).expect("room");
+    let mut w = Person::register_via(r.my_api(), &format!("w{t}"), "1", None).await;
+    let mut tu = Person::register_via(tapi, &format!("member{t}"), "1", None).await;
+    w.create_room(&room).await;
+    // keyMaterial to the target as the target provider (the runner is the hub), then the
+    // Welcome by notify.
+    let req = w
+        .dev
+        .key_material_request(&room, &tu.dev.user)
+        .expect("request");
+    let (st, b) = r
+        .post(Endpoint::KeyMaterial, tu.dev.user.as_str(), req.encode())
+        .await;
+    let outcome = match KeyMaterialResponse::decode(&b) {
+        Ok(resp) => pass_if(
+            resp.user_status == KeyMaterialUserCode::SUCCESS && !resp.clients.is_empty(),
+            || format!("userStatus {:?} when the room's hub asks", resp.user_status),
+        ),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "keyMaterial.target-provider",
+        "§5.2",
+        "PROTO-5.2-via-hub",
+        outcome,
+        &req.encode(),
+        st,
+        &b,
+    );
+    w.add(&room, tu.dev.user.as_str()).await;
+    tu.sync_until("the Welcome through the target", |p| {
+        p.rooms.contains_key(&room)
+    })
+    .await;
+    report.add(
+        "follower.flow.welcome",
+        "§3, §5.5",
+        "PROTO-5.5-welcome-routing",
+        Outcome::Pass,
+    );
+
+    // notify: a new body, the same body again, a malformed body.
+    let m = w.send(&room, "for the follower").await;
+    tu.sync_until("the fanout", |p| p.got(&m) == 1).await;
+    let db = r.my_dir.join("node.sqlite");
+    let store = mimi_store::Store::open(db.to_str().unwrap_or_default())
+        .await
+        .expect("runner store");
+    let events = store
+        .events_after(room.as_str(), 0, 1000)
+        .await
+        .expect("events");
+    let last = events.last().expect("an event").body.clone();
+    let orig = FanoutMessage::decode(&last).expect("fanout");
+    let fresh = FanoutMessage {
+        timestamp: orig.timestamp + 1,
+        message: orig.message.clone(),
+        extra: FanoutExtra::Application(None),
+    }
+    .encode();
+    let (st, b) = r.post(Endpoint::Notify, room.as_str(), fresh.clone()).await;
+    report.add_x(
+        "notify.new-201",
+        "§5.5",
+        "PROTO-5.5",
+        pass_if(st == 201, || format!("answered {st}")),
+        &fresh,
+        st,
+        &b,
+    );
+    let (st, b) = r.post(Endpoint::Notify, room.as_str(), fresh.clone()).await;
+    report.add_x(
+        "notify.repeat-201",
+        "§5.5",
+        "PROTO-5.5-dedup",
+        pass_if(st == 201, || {
+            format!("a byte-identical repeat was answered {st}")
+        }),
+        &fresh,
+        st,
+        &b,
+    );
+    // The repeat must not reach the device a second time: count items with these bytes.
+    let (qs, qb) = call(&tu.api, Method::GET, "queue?after=0&limit=500", Vec::new()).await;
+    let outcome = if qs == StatusCode::OK {
+        let v: serde_json::Value = serde_json::from_slice(&qb).unwrap_or_default();
+        let n = v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|i| i["body"].as_str() == Some(hex::encode(&fresh).as_str()))
+                    .count()
+            })
+            .unwrap_or(0);
+        pass_if(n == 1, || format!("the device got that body {n} times"))
+    } else {
+        Outcome::NotApplicable(format!("the target's queue answered {qs}"))
+    };
+    report.add(
+        "notify.repeat-not-delivered-twice",
+        "§5.5",
+        "PROTO-5.5-dedup",
+        outcome,
+    );
+    let junk = b"\x00\x00\x00\x01\xff".to_vec();
+    let (st, b) = r.post(Endpoint::Notify, room.as_str(), junk.clone()).await;
+    report.add_x(
+        "notify.malformed",
+        "§5.5",
+        "WIRE-decode",
+        pass_if((400..500).contains(&st), || {
+            format!("a malformed body was answered {st}")
+        }),
+        &junk,
+        st,
+        &b,
+    );
+
+    // The target forwards its user's message to the hub (the runner).
+    let back = tu.send(&room, "from the follower's user").await;
+    w.sync_until("the follower user's message", |p| p.got(&back) == 1)
+        .await;
+    report.add(
+        "follower.flow.submit-forwarded",
+        "§3, §5.4",
+        "CAPI-forward",
+        Outcome::Pass,
+    );
+}
+
+/// A node as a separate process, for tests of the runner against a target that breaks rules.
+pub type TargetProcess = ProcNode;

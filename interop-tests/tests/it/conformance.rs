@@ -1,0 +1,108 @@
+//! The conformance runner (issue 9) against a mimi-node started for the purpose, as hub and as
+//! follower: every check passes; against a node told to break two rules, the runner names
+//! exactly those checks; and the binary, as a process, writes JSON and JUnit.
+
+use mimi_interop::conformance::{Options, Outcome, Role, run};
+use mimi_interop::*;
+use std::sync::Arc;
+
+async fn target(extra: &str) -> (Federation, std::path::PathBuf) {
+    let fed = federation_with(
+        &[("a.example", "a.example", "sqlite".into())],
+        10_000,
+        extra,
+    )
+    .await;
+    let ca_dir = fed.dir.join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    std::fs::write(ca_dir.join("ca.crt"), &fed.ca.cert_pem).unwrap();
+    std::fs::write(ca_dir.join("ca.key"), &fed.ca.key_pem).unwrap();
+    (fed, ca_dir)
+}
+
+fn options(fed: &Federation, ca_dir: std::path::PathBuf) -> Options {
+    let node = fed.nodes[0].as_ref().unwrap();
+    // The target learns where the runner is as soon as it listens.
+    Options {
+        target: "a.example".into(),
+        target_addr: fed.addrs[0].clone(),
+        role: Role::Both,
+        me: "conformance.example".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ca_dir,
+        work_dir: fed.dir.join("runner"),
+        target_client_api: true,
+        announce: Some(announce_to(node)),
+    }
+}
+
+fn announce_to(node: &mimi_node::run::Running) -> mimi_interop::conformance::Announce {
+    let setter = node.peer_setter();
+    Arc::new(move |domain: &str, addr: std::net::SocketAddr| setter(domain, addr.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
+    let (fed, ca_dir) = target("").await;
+    let report = run(&options(&fed, ca_dir)).await;
+    let text = report.human();
+    assert_eq!(report.failures(), 0, "{text}");
+    for id in [
+        "directory.present",
+        "directory.templates",
+        "mtls.no-certificate",
+        "mtls.from-mismatch",
+        "hub.flow.welcome",
+        "keyMaterial.success",
+        "keyMaterial.never-reused",
+        "keyMaterial.exhausted",
+        "keyMaterial.user-unknown",
+        "update.accepted",
+        "update.wrong-epoch",
+        "update.not-allowed",
+        "submitMessage.accepted",
+        "submitMessage.epoch-too-old",
+        "submitMessage.not-participant",
+        "groupInfo.authorized",
+        "groupInfo.not-authorized",
+        "hub.flow.fanout",
+        "keyMaterial.target-provider",
+        "follower.flow.welcome",
+        "notify.new-201",
+        "notify.repeat-201",
+        "notify.repeat-not-delivered-twice",
+        "notify.malformed",
+        "follower.flow.submit-forwarded",
+    ] {
+        let c = report
+            .get(id)
+            .unwrap_or_else(|| panic!("no check {id}: {text}"));
+        assert_eq!(c.outcome, Outcome::Pass, "{id}: {text}");
+    }
+    let junit = report.junit();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
+    let (fed, ca_dir) =
+        target("[faults]\nreuse_key_packages = true\nnotify_repeat_status = 500\n").await;
+    let report = run(&options(&fed, ca_dir)).await;
+    let text = report.human();
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(failed.contains(&"keyMaterial.never-reused"), "{text}");
+    assert!(failed.contains(&"notify.repeat-201"), "{text}");
+    let c = report.get("notify.repeat-201").unwrap();
+    assert!(
+        c.sent.is_some() && c.received.as_deref().unwrap_or("").starts_with("500"),
+        "{c:?}"
+    );
+    assert!(report.junit().contains("<failure"), "{}", report.junit());
+    fed.shutdown().await;
+}
