@@ -750,6 +750,62 @@ async fn as_hub(r: &Runner, report: &mut Report) {
         &b,
     );
 
+    // An AppDataUpdate that cannot apply (a removed index beyond the participant list).
+    let plan = mimi_room::client::CommitPlan {
+        list_update: Some(mimi_wire::components::ParticipantListUpdate {
+            changed_role_participants: Vec::new(),
+            removed_indices: vec![9_999],
+            added_participants: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    match u
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .commit_plan(&u.dev, plan)
+    {
+        Ok(out) => {
+            let sent = out.bundle.encode();
+            let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+            u.rooms
+                .get_mut(&room)
+                .expect("room")
+                .discard(&u.dev)
+                .expect("discard");
+            let outcome = match UpdateRoomResponse::decode(&b) {
+                Ok(UpdateRoomResponse {
+                    outcome: UpdateOutcome::InvalidProposal { .. },
+                    ..
+                }) => Outcome::Pass,
+                other => Outcome::Fail(format!(
+                    "{st} {other:?} for a participant-list update that cannot apply"
+                )),
+            };
+            report.add_x(
+                "update.invalid-proposal",
+                "§5.3, §7.5",
+                "ROOM-resolve-deterministic",
+                outcome,
+                &sent,
+                st,
+                &b,
+            );
+        }
+        Err(e) => report.add(
+            "update.invalid-proposal",
+            "§5.3, §7.5",
+            "ROOM-resolve-deterministic",
+            Outcome::NotApplicable(format!("the runner could not build the faulty commit: {e}")),
+        ),
+    }
+    report.add(
+        "keyMaterial.never-expired",
+        "§5.2",
+        "STORE-kp-not-expired",
+        Outcome::NotApplicable("needs an expired KeyPackage on the target; mimi-node refuses to store one (tested in mimi-store)".into()),
+    );
+
     // submitMessage: accepted; epochTooOld; not a participant.
     let m = MimiContent::text(rand16(), "conformance");
     let req = u
