@@ -1,0 +1,33 @@
+//! mimi-bench's scenarios run small (the tool works; figures are not asserted).
+
+use mimi_interop::bench::{
+    commit_acceptance, fanout_width, key_package_claims, mls_message_cost, percentile, svg_plot,
+};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_scenarios_run_small_and_report_ratios() {
+    let dir = std::env::temp_dir().join(format!("mimi-bench-smoke-{}", std::process::id()));
+    let (t, hub, pg) = commit_acceptance(&[2, 4], 2, &dir).await;
+    assert_eq!(t.rows.len(), 2);
+    assert!(t.rows.iter().all(|r| r[3].ends_with('x')), "{t:?}");
+    assert_eq!((hub.len(), pg.len()), (2, 2));
+    let f = fanout_width(&[1, 3], 2, &dir).await;
+    assert_eq!(f.rows[0][2], "baseline");
+    assert!(f.rows[1][2].ends_with("µs"), "{f:?}");
+    let store = mimi_store::Store::open(dir.join("kp.sqlite").to_str().unwrap())
+        .await
+        .unwrap();
+    let k = key_package_claims(40, 4, store).await;
+    assert!(
+        k.rows.iter().all(|r| r[3] == "0"),
+        "never a KeyPackage twice: {k:?}"
+    );
+    assert!(mls_message_cost(3, 2) > Duration::ZERO);
+    let svg = svg_plot("t", "x", "y", &[("a".into(), hub)], true);
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    let v = [1, 2, 3, 4].map(Duration::from_millis);
+    assert_eq!(percentile(&v, 50.0), Duration::from_millis(3));
+    assert!(t.markdown().contains("|---|---|---|---|\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
