@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut out = PathBuf::from("results/bench");
     let mut quick = false;
+    let mut only: Option<String> = None;
     let mut postgres = std::env::var("MIMI_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
                 None => return usage("--out needs a directory"),
             },
             "--quick" => quick = true,
+            "--only" => only = args.next(),
             "--postgres" => postgres = args.next(),
             "--no-postgres" => postgres = None,
             other => return usage(&format!("unknown argument {other}")),
@@ -42,31 +44,39 @@ fn main() -> ExitCode {
     };
     let out = results_dir(&out);
     let work = std::env::temp_dir().join(format!("mimi-bench-{}", std::process::id()));
+    let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let tables = rt.block_on(async {
         let mut tables: Vec<Table> = Vec::new();
         let (sizes, reps): (&[usize], usize) = if quick { (&[2, 16], 3) } else { (&[2, 16, 128, 1000], 11) };
-        let (t, hub_pts, pg_pts) = commit_acceptance(sizes, reps, &work).await;
-        tables.push(t);
-        let _ = std::fs::write(
-            out.join("commit-acceptance.svg"),
-            svg_plot("Commit acceptance vs group size", "clients (log)", "ms", &[("hub update".into(), hub_pts), ("PublicGroup baseline".into(), pg_pts)], true),
-        );
-        let widths: &[usize] = if quick { &[1, 4] } else { &[1, 10, 50] };
-        tables.push(fanout_width(widths, if quick { 5 } else { 51 }, &work).await);
-        let (per, msgs) = if quick { (2, 10) } else { (3, 200) };
-        let (t, lat) = message_path(per, msgs, None, "SQLite").await;
-        tables.push(t);
-        let mut curves = vec![("SQLite".to_owned(), lat_curve(&lat))];
-        if let Some(url) = &postgres {
-            let (t, lat) = message_path(per, msgs, Some(url), "PostgreSQL").await;
+        if want("commit") {
+            let (t, hub_pts, pg_pts) = commit_acceptance(sizes, reps, &work).await;
             tables.push(t);
-            curves.push(("PostgreSQL".to_owned(), lat_curve(&lat)));
+            let _ = std::fs::write(
+                out.join("commit-acceptance.svg"),
+                svg_plot("Commit acceptance vs group size", "clients (log)", "ms", &[("hub update".into(), hub_pts), ("PublicGroup baseline".into(), pg_pts)], true),
+            );
         }
-        let _ = std::fs::write(
-            out.join("message-latency.svg"),
-            svg_plot("Submit→delivered latency percentiles", "percentile", "ms", &curves, false),
-        );
+        let widths: &[usize] = if quick { &[1, 4] } else { &[1, 10, 50] };
+        if want("fanout") {
+            tables.push(fanout_width(widths, if quick { 5 } else { 51 }, &work).await);
+        }
+        let (per, msgs) = if quick { (2, 10) } else { (3, 200) };
+        if want("message") {
+            let (t, lat) = message_path(per, msgs, None, "SQLite").await;
+            tables.push(t);
+            let mut curves = vec![("SQLite".to_owned(), lat_curve(&lat))];
+            if let Some(url) = &postgres {
+                let (t, lat) = message_path(per, msgs, Some(url), "PostgreSQL").await;
+                tables.push(t);
+                curves.push(("PostgreSQL".to_owned(), lat_curve(&lat)));
+            }
+            let _ = std::fs::write(
+                out.join("message-latency.svg"),
+                svg_plot("Submit→delivered latency percentiles (paced senders)", "percentile", "ms", &curves, false),
+            );
+        }
         let (small, big) = if quick { (20, 100) } else { (1_000, 10_000) };
+        if want("catchup") {
         let (r_small, m_small) = catch_up(small).await;
         let (r_big, m_big) = catch_up(big).await;
         tables.push(Table {
@@ -78,7 +88,11 @@ fn main() -> ExitCode {
             ],
             note: "A follower stopped while the hub accepted the events; from its restart until the hub's outbox is empty. Memory: growth of this process's resident set (hub, follower and devices share it) during the replay; bounded by batch means it does not grow with the backlog. Target (DESIGN.md): >= 10k events/s.".into(),
         });
+        }
         let kp_total = if quick { 200 } else { 2_000 };
+        if !want("claims") {
+            return tables;
+        }
         let store = mimi_store::Store::open(work.join("kp.sqlite").to_str().unwrap_or_default()).await;
         if let Ok(store) = store {
             tables.push(key_package_claims(kp_total, 8, store).await);
@@ -122,6 +136,8 @@ fn lat_curve(lat: &[std::time::Duration]) -> Vec<(f64, f64)> {
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("mimi-bench: {msg}");
-    eprintln!("usage: mimi-bench [--out <dir>] [--quick] [--postgres <url> | --no-postgres]");
+    eprintln!(
+        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|claims] [--postgres <url> | --no-postgres]"
+    );
     ExitCode::from(2)
 }

@@ -25,7 +25,7 @@ use openmls::prelude::{BasicCredential, ExternalSender};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::types::SignatureScheme;
 use sha2::Digest as _;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Why a request could not be served (each maps to an HTTP status with a reason).
@@ -107,6 +107,25 @@ pub struct Node {
     pub options: NodeOptions,
     /// Woken when outbox work was committed, so that the worker sends it at once.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Rooms kept decoded between requests, by the digest that ends their stored snapshot
+    /// (`PROTO-hub-cache`): a request whose room row still has that digest skips restoring
+    /// the room (openmls keeps its storage as JSON). Another process's change to the room
+    /// changes the digest, so a stale entry is never used.
+    hubs: HubCache,
+}
+
+/// Decoded rooms by room URI, with the digest of the stored snapshot they were decoded from.
+type HubCache = Arc<std::sync::Mutex<HashMap<String, ([u8; 32], HubRoom)>>>;
+
+/// How many decoded rooms a node keeps at most.
+const HUB_CACHE_ROOMS: usize = 512;
+
+fn snapshot_digest(state: &[u8]) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    if let Some(tail) = state.get(state.len().saturating_sub(32)..) {
+        d[32 - tail.len()..].copy_from_slice(tail);
+    }
+    d
 }
 
 /// The name of the hub key in the store's secrets.
@@ -136,7 +155,31 @@ impl Node {
             peers: None,
             options,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            hubs: Arc::default(),
         })
+    }
+
+    /// The room decoded from `state`: from the cache when it holds this very state, else
+    /// restored.
+    fn take_hub(&self, room: &str, state: &[u8]) -> Result<HubRoom, NodeError> {
+        let digest = snapshot_digest(state);
+        if let Ok(mut c) = self.hubs.lock()
+            && let Some((d, hub)) = c.remove(room)
+            && d == digest
+        {
+            return Ok(hub);
+        }
+        HubRoom::restore(state).map_err(|e| NodeError::RoomState(e.to_string()))
+    }
+
+    /// Keeps a decoded room for the next request, as of the stored state `state_digest`.
+    fn put_hub(&self, room: &str, state_digest: [u8; 32], hub: HubRoom) {
+        if let Ok(mut c) = self.hubs.lock() {
+            if c.len() >= HUB_CACHE_ROOMS {
+                c.clear();
+            }
+            c.insert(room.to_owned(), (state_digest, hub));
+        }
     }
 
     /// The same node, able to call other providers through `peers`.
@@ -277,13 +320,16 @@ impl Node {
         if tx.room().hub != self.domain.as_str() {
             return Err(NodeError::NoRoom(room.to_string()));
         }
-        let mut hub =
-            HubRoom::restore(&tx.room().state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let old_digest = snapshot_digest(&tx.room().state);
+        let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
         let providers_before: BTreeSet<ProviderId> = hub.providers();
         let mut accepted = match hub.handle_update(&bundle) {
             Ok(a) => a,
-            // Refused: nothing is written (the transaction is dropped).
-            Err(rejection) => return Ok(rejection.response()),
+            // Refused: nothing is written (the transaction is dropped); the room is unchanged.
+            Err(rejection) => {
+                self.put_hub(room.as_str(), old_digest, hub);
+                return Ok(rejection.response());
+            }
         };
         HubRoom::welcome_of(&bundle, &mut accepted)
             .map_err(|e| NodeError::RoomState(e.to_string()))?;
@@ -325,8 +371,11 @@ impl Node {
                 tx.enqueue_client(c.as_str(), &w, now_ms).await?;
             }
         }
-        tx.set_state(hub.snapshot(), hub.epoch());
+        let snapshot = hub.snapshot();
+        let new_digest = snapshot_digest(&snapshot);
+        tx.set_state(snapshot, hub.epoch());
         tx.commit().await?;
+        self.put_hub(room.as_str(), new_digest, hub);
         self.outbox_wake.notify_one();
         for c in accepted
             .added
@@ -389,9 +438,13 @@ impl Node {
                 },
             });
         }
-        let hub =
-            HubRoom::restore(&tx.room().state).map_err(|e| NodeError::RoomState(e.to_string()))?;
-        let outcome = match hub.check_submit(&req) {
+        let digest = snapshot_digest(&tx.room().state);
+        let hub = self.take_hub(room.as_str(), &tx.room().state)?;
+        let checked = hub.check_submit(&req);
+        let providers = hub.providers();
+        let local = self.store_members_local(&hub, &[]);
+        self.put_hub(room.as_str(), digest, hub);
+        let outcome = match checked {
             Ok(()) => None,
             Err(SubmitRejection::EpochTooOld { current_epoch, .. }) => {
                 Some(SubmitOutcome::EpochTooOld { current_epoch })
@@ -410,12 +463,12 @@ impl Node {
         .encode();
         let seq = tx.append_event(ts, &item).await?;
         tx.record_submitted(&msg_hash, ts).await?;
-        for p in hub.providers() {
+        for p in providers {
             if p != self.domain {
                 tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;
             }
         }
-        for c in self.store_members_local(&hub, &[]) {
+        for c in local {
             tx.enqueue_client(c.as_str(), &item, now_ms).await?;
         }
         tx.commit().await?;
