@@ -10,7 +10,12 @@ async fn bench_scenarios_run_small_and_report_ratios() {
     let dir = std::env::temp_dir().join(format!("mimi-bench-smoke-{}", std::process::id()));
     let (t, hub, pg) = commit_acceptance(&[2, 4], 2, &dir).await;
     assert_eq!(t.rows.len(), 2);
-    assert!(t.rows.iter().all(|r| r[3].ends_with('x')), "{t:?}");
+    assert!(
+        t.rows
+            .iter()
+            .all(|r| r[4].ends_with('x') && r[5].ends_with('x')),
+        "{t:?}"
+    );
     assert_eq!((hub.len(), pg.len()), (2, 2));
     let f = fanout_width(&[1, 3], 2, &dir).await;
     assert_eq!(f.rows[0][2], "baseline");
