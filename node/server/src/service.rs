@@ -339,11 +339,13 @@ impl Node {
         // PROTO-fanout: every other provider with clients before or after the handshake.
         let mut providers: BTreeSet<ProviderId> = accepted.providers.clone();
         providers.extend(providers_before);
-        for p in &providers {
-            if *p != self.domain {
-                tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;
-            }
-        }
+        let followers: Vec<&str> = providers
+            .iter()
+            .filter(|p| **p != self.domain)
+            .map(ProviderId::as_str)
+            .collect();
+        tx.enqueue_outbox_many(&followers, seq, &item, now_ms)
+            .await?;
         // Local clients of the room get it in their queues.
         for c in self.store_members_local(&hub, &accepted.added) {
             tx.enqueue_client(c.as_str(), &item, now_ms).await?;
@@ -463,11 +465,13 @@ impl Node {
         .encode();
         let seq = tx.append_event(ts, &item).await?;
         tx.record_submitted(&msg_hash, ts).await?;
-        for p in providers {
-            if p != self.domain {
-                tx.enqueue_outbox(p.as_str(), seq, &item, now_ms).await?;
-            }
-        }
+        let followers: Vec<&str> = providers
+            .iter()
+            .filter(|p| **p != self.domain)
+            .map(ProviderId::as_str)
+            .collect();
+        tx.enqueue_outbox_many(&followers, seq, &item, now_ms)
+            .await?;
         for c in local {
             tx.enqueue_client(c.as_str(), &item, now_ms).await?;
         }

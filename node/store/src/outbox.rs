@@ -78,6 +78,51 @@ pub(crate) async fn enqueue(
     Ok(stream_seq)
 }
 
+/// [`enqueue`] for several followers at once (`STORE-outbox-batch`): one statement advances
+/// every follower's stream counter and one copies the body into each follower's next row, so
+/// the cost of a wide fanout does not grow by two round trips per follower.
+pub(crate) async fn enqueue_many(
+    tx: &mut Transaction<'static, Any>,
+    followers: &[&str],
+    room: &str,
+    event_seq: u64,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    for chunk in followers.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|k| format!("(${}, $1, 2)", k + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO outbox_streams (follower, room_uri, next_seq) VALUES {}
+             ON CONFLICT (follower, room_uri) DO UPDATE SET next_seq = outbox_streams.next_seq + 1",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room);
+        for f in chunk {
+            q = q.bind(*f);
+        }
+        q.execute(&mut **tx).await?;
+        let names: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 5)).collect();
+        let sql = format!(
+            "INSERT INTO outbox (follower, room_uri, stream_seq, event_seq, body, attempts, next_attempt_ms, lease_owner, lease_until_ms)
+             SELECT follower, room_uri, next_seq - 1, $1, $2, 0, $3, '', 0 FROM outbox_streams
+             WHERE room_uri = $4 AND follower IN ({})",
+            names.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i(event_seq))
+            .bind(body)
+            .bind(i(now_ms))
+            .bind(room);
+        for f in chunk {
+            q = q.bind(*f);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Claims due work for a follower: up to `limit` rows from the heads of the streams that
     /// are free (or already leased to `owner`) and whose head is due, each stream in order,

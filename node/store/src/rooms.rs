@@ -265,6 +265,26 @@ impl RoomTx {
         .await
     }
 
+    /// Queues one body for several follower providers (each in its own stream), in two
+    /// statements whatever their number. Followers must be distinct.
+    pub async fn enqueue_outbox_many(
+        &mut self,
+        followers: &[&str],
+        event_seq: u64,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        crate::outbox::enqueue_many(
+            &mut self.tx,
+            followers,
+            &self.row.room_uri,
+            event_seq,
+            body,
+            now_ms,
+        )
+        .await
+    }
+
     /// Queues a body for a local client of this room. The queue row is written at commit,
     /// with those of the other clients in client order (a fixed lock order, so two rooms'
     /// transactions cannot deadlock on PostgreSQL).

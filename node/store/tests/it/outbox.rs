@@ -267,3 +267,38 @@ async fn store_outbox_concurrent_workers_deliver_each_row_once_in_order() {
         );
     }
 }
+
+/// `STORE-outbox-batch`: one body for several followers at once continues each follower's
+/// stream exactly as one call per follower would.
+#[tokio::test]
+async fn store_outbox_batch_enqueue_continues_every_stream() {
+    for db in backends("outbox-batch").await {
+        let s = &db.store;
+        let fs: Vec<String> = (0..3)
+            .map(|k| format!("{}.example", tag(&format!("b{k}"))))
+            .collect();
+        let room = format!("mimi://a.example/r/{}", tag("ob"));
+        s.create_room(&room, "a.example", b"s", 0).await.unwrap();
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let e1 = tx.append_event(1, b"e1").await.unwrap();
+        tx.enqueue_outbox(&fs[0], e1, b"one", 0).await.unwrap();
+        let e2 = tx.append_event(2, b"e2").await.unwrap();
+        let refs: Vec<&str> = fs.iter().map(String::as_str).collect();
+        tx.enqueue_outbox_many(&refs, e2, b"all", 0).await.unwrap();
+        tx.commit().await.unwrap();
+        for (k, f) in fs.iter().enumerate() {
+            let rows = s.claim_outbox(f, "w", 10, 1_000, 10).await.unwrap();
+            let got: Vec<(u64, Vec<u8>)> = rows
+                .iter()
+                .map(|r| (r.stream_seq, r.body.clone()))
+                .collect();
+            let want = if k == 0 {
+                vec![(1, b"one".to_vec()), (2, b"all".to_vec())]
+            } else {
+                vec![(1, b"all".to_vec())]
+            };
+            assert_eq!(got, want, "{f} on {:?}", s.backend());
+            s.complete_outbox(&rows).await.unwrap();
+        }
+    }
+}
