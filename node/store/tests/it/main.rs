@@ -4,12 +4,12 @@
 //! database without colliding. Test names carry the `STORE-*` IDs of `spec-notes/storage.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-// mod consent;
-// mod inbox;
+mod consent;
+mod inbox;
 mod key_packages;
-// mod open;
+mod open;
 mod outbox;
-// mod queue;
+mod queue;
 mod rooms;
 mod users;
 
