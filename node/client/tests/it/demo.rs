@@ -25,8 +25,8 @@ fn federation_up_demo_down_on_a_fresh_directory() {
     let dir = std::env::temp_dir().join(format!("mimi-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
-    // A port range of our own (UDP, loopback).
-    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    // A port range of our own (UDP, loopback), below the ephemeral range (32768+).
+    let port = 20_000 + (std::process::id() % 10_000) as u16;
     let up = script(&root, "federation.sh", &["up", d], port);
     let out = String::from_utf8_lossy(&up.stdout);
     assert!(
