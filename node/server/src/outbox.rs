@@ -40,8 +40,29 @@ pub async fn run_once(
             return 0;
         }
     };
+    // Followers are served at once (each on its own connection); a slow or absent follower
+    // does not hold back the others.
+    futures_util::future::join_all(
+        followers
+            .into_iter()
+            .map(|f| deliver_to(node, connector, cfg, clock, f)),
+    )
+    .await
+    .into_iter()
+    .sum()
+}
+
+/// One follower's due work: claimed, sent as notify bodies in stream order, completed or
+/// scheduled for a retry. Returns how many items were delivered.
+async fn deliver_to(
+    node: &Node,
+    connector: &Connector,
+    cfg: &OutboxConfig,
+    clock: &Clock,
+    follower: String,
+) -> usize {
     let mut delivered = 0;
-    for follower in followers {
+    {
         let now = clock();
         let rows = match node
             .store
@@ -51,7 +72,7 @@ pub async fn run_once(
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(%follower, error = %e, "outbox: claim failed");
-                continue;
+                return 0;
             }
         };
         let items: Vec<OutboxItem> = rows
