@@ -2,7 +2,7 @@
 # A longer run of the resilience suite's load case (issue 7, case 9) than CI's:
 # 40 rooms x 3 providers x 15 members, 3 senders x 100 messages per room (12,000 messages),
 # on SQLite (and PostgreSQL for the cases that take it, when MIMI_TEST_POSTGRES_URL is set).
-# About 5 minutes on 2 cores. Override with MIMI_LOAD_ROOMS, MIMI_LOAD_MEMBERS, MIMI_LOAD_MESSAGES.
+# Not timed yet on this machine (expect several minutes on 2 cores, plus a release build). Override with MIMI_LOAD_ROOMS, MIMI_LOAD_MEMBERS, MIMI_LOAD_MESSAGES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MIMI_LOAD_ROOMS=${MIMI_LOAD_ROOMS:-40}

@@ -66,6 +66,8 @@ pub struct Federation {
     pub addrs: Vec<String>,
     /// Each node's configuration file.
     pub configs: Vec<PathBuf>,
+    /// Each node's database (`sqlite` or a `postgres://` URL).
+    pub databases: Vec<String>,
     pub domains: Vec<String>,
     pub roots: Vec<CertificateDer<'static>>,
     pub dir: PathBuf,
@@ -229,6 +231,7 @@ pub async fn federation_with(
     let mut domains = Vec::new();
     let mut addrs = Vec::new();
     let mut configs = Vec::new();
+    let mut databases = Vec::new();
     for (d, name, database) in plan {
         let path = write_config_with(&dir, &ca, d, name, database, &[], request_timeout_ms, extra);
         let cfg = Config::load(&path).unwrap();
@@ -236,12 +239,14 @@ pub async fn federation_with(
         addrs.push(n.addr.to_string());
         nodes.push(Some(n));
         configs.push(path);
+        databases.push(database.clone());
         domains.push(d.to_string());
     }
     let fed = Federation {
         nodes,
         addrs,
         configs,
+        databases,
         domains,
         roots: certs_from_pem(&ca.cert_pem, "ca").unwrap(),
         dir,
@@ -303,6 +308,16 @@ impl Federation {
         self.addrs[i] = n.addr.to_string();
         self.nodes[i] = Some(n);
         self.wire_peers(i);
+    }
+
+    /// A second connection to node `i`'s database (to look at what it stored).
+    pub async fn store_of(&self, i: usize) -> mimi_store::Store {
+        let loc = if self.databases[i] == "sqlite" {
+            self.sqlite(i).to_str().unwrap().to_owned()
+        } else {
+            self.databases[i].clone()
+        };
+        mimi_store::Store::open(&loc).await.unwrap()
     }
 
     /// The SQLite file of node `i` (when it runs on SQLite).

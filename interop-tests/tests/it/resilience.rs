@@ -19,6 +19,12 @@ use mimi_wire::submit::SubmitOutcome;
 use mimi_wire::update::UpdateOutcome;
 use std::collections::HashMap;
 
+fn pg_url() -> Option<String> {
+    std::env::var("MIMI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 fn room(name: &str) -> RoomUri {
     RoomUri::parse(&format!("mimi://a.example/r/{name}{}", tag())).unwrap()
 }
@@ -123,17 +129,26 @@ async fn case1_follower_offline_catches_up_in_order_postgres() {
 /// Case 3: a notify body delivered twice (with and without our sequence header) is
 /// acknowledged and applied once, over QUIC from the hub's own certificate.
 #[tokio::test]
-async fn case3_duplicate_notify_is_acknowledged_and_applied_once() {
-    let fed = federation(None).await;
+async fn case3_duplicate_notify_is_acknowledged_and_applied_once_sqlite() {
+    case3_duplicate_notify_is_acknowledged_and_applied_once(None).await;
+}
+
+#[tokio::test]
+async fn case3_duplicate_notify_is_acknowledged_and_applied_once_postgres() {
+    if let Some(url) = pg_url() {
+        case3_duplicate_notify_is_acknowledged_and_applied_once(Some(&url)).await;
+    }
+}
+
+async fn case3_duplicate_notify_is_acknowledged_and_applied_once(pg: Option<&str>) {
+    let fed = federation(pg).await;
     let r = room("dup");
     let (mut alice, mut bob, _cathy) = three_in_a_room(&fed, &r).await;
     let m = alice.send(&r, "once").await;
     bob.sync_until("Bob has it", |p| p.got(&m) == 1).await;
     // Replay what the hub sent: the item as it is in b's log of delivered bodies is not
     // available to us, so take it from the hub's event log.
-    let store = mimi_store::Store::open(fed.sqlite(0).to_str().unwrap())
-        .await
-        .unwrap();
+    let store = fed.store_of(0).await;
     let events = store.events_after(r.as_str(), 0, 100).await.unwrap();
     let last = events.last().unwrap().body.clone();
     let a = fed.dir.join("a.example");
@@ -174,8 +189,19 @@ async fn case3_duplicate_notify_is_acknowledged_and_applied_once() {
 /// Case 4: members on two providers commit for the same epoch at once, many rounds: one
 /// wins each epoch, the other gets wrongEpoch, re-bases and succeeds; the group never forks.
 #[tokio::test]
-async fn case4_commit_race_one_winner_per_epoch_loser_rebases() {
-    let fed = federation(None).await;
+async fn case4_commit_race_one_winner_per_epoch_loser_rebases_sqlite() {
+    case4_commit_race_one_winner_per_epoch_loser_rebases(None).await;
+}
+
+#[tokio::test]
+async fn case4_commit_race_one_winner_per_epoch_loser_rebases_postgres() {
+    if let Some(url) = pg_url() {
+        case4_commit_race_one_winner_per_epoch_loser_rebases(Some(&url)).await;
+    }
+}
+
+async fn case4_commit_race_one_winner_per_epoch_loser_rebases(pg: Option<&str>) {
+    let fed = federation(pg).await;
     let r = room("race");
     let (mut alice, mut bob, mut cathy) = three_in_a_room(&fed, &r).await;
     for round in 0..8 {
@@ -246,8 +272,19 @@ async fn case4_commit_race_one_winner_per_epoch_loser_rebases() {
 /// Case 6 (in part): KeyPackages without consent, a banned user's message, a provider
 /// speaking for another's user: each refused with the draft's code, nothing stored.
 #[tokio::test]
-async fn case6_consent_ban_and_impersonation_are_refused() {
-    let fed = federation(None).await;
+async fn case6_consent_ban_and_impersonation_are_refused_sqlite() {
+    case6_consent_ban_and_impersonation_are_refused(None).await;
+}
+
+#[tokio::test]
+async fn case6_consent_ban_and_impersonation_are_refused_postgres() {
+    if let Some(url) = pg_url() {
+        case6_consent_ban_and_impersonation_are_refused(Some(&url)).await;
+    }
+}
+
+async fn case6_consent_ban_and_impersonation_are_refused(pg: Option<&str>) {
+    let fed = federation(pg).await;
     let r = room("authz");
     let (mut alice, mut bob, mut cathy) = three_in_a_room(&fed, &r).await;
 
@@ -321,8 +358,19 @@ async fn case6_consent_ban_and_impersonation_are_refused() {
 /// Case 7: random bytes (seeded) on every endpoint, from a real provider and from a device:
 /// each a clear client error, never a 5xx, and the node keeps serving.
 #[tokio::test]
-async fn case7_random_bodies_on_every_endpoint_are_clear_errors() {
-    let fed = federation(None).await;
+async fn case7_random_bodies_on_every_endpoint_are_clear_errors_sqlite() {
+    case7_random_bodies_on_every_endpoint_are_clear_errors(None).await;
+}
+
+#[tokio::test]
+async fn case7_random_bodies_on_every_endpoint_are_clear_errors_postgres() {
+    if let Some(url) = pg_url() {
+        case7_random_bodies_on_every_endpoint_are_clear_errors(Some(&url)).await;
+    }
+}
+
+async fn case7_random_bodies_on_every_endpoint_are_clear_errors(pg: Option<&str>) {
+    let fed = federation(pg).await;
     let r = room("fuzz");
     let (mut alice, _bob, mut cathy) = three_in_a_room(&fed, &r).await;
     let c = fed.dir.join("c.example");
@@ -411,8 +459,23 @@ async fn case7_random_bodies_on_every_endpoint_are_clear_errors() {
 /// (the hub answers a message it had already accepted with its first answer and does not fan
 /// it out again: PROTO-submit-idempotent). Nothing is half-applied.
 #[tokio::test]
-async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
+async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly_sqlite() {
+    case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly(None).await;
+}
+
+#[tokio::test]
+async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly_postgres() {
+    if let Some(url) = pg_url() {
+        case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly(Some(&url)).await;
+    }
+}
+
+async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly(pg: Option<&str>) {
     let exe = env!("CARGO_BIN_EXE_mimi-node-proc");
+    let hub_db = match pg {
+        Some(url) => pg_database(url, &format!("mimi_crash_{}", tag())).await,
+        None => "sqlite".to_owned(),
+    };
     let fed = federation_with_timeout(
         &[
             ("b.example", "b.example", "sqlite".into()),
@@ -432,7 +495,7 @@ async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
         &fed.ca,
         "a.example",
         "a.example",
-        "sqlite",
+        &hub_db,
         &peers,
         2_000,
     );
@@ -549,9 +612,20 @@ async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly() {
 /// new device by external commit from the hub's GroupInfo, removes its old leaf, and the room
 /// goes on: messages and commits flow, nobody is wedged.
 #[tokio::test]
-async fn case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on() {
+async fn case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on_sqlite() {
+    case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on(None).await;
+}
+
+#[tokio::test]
+async fn case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on_postgres() {
+    if let Some(url) = pg_url() {
+        case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on(Some(&url)).await;
+    }
+}
+
+async fn case5_a_device_that_lost_its_state_rejoins_and_the_room_goes_on(pg: Option<&str>) {
     use mimi_room::client::CommitPlan;
-    let fed = federation(None).await;
+    let fed = federation(pg).await;
     let r = room("desync");
     let (mut alice, mut bob, cathy) = three_in_a_room(&fed, &r).await;
     let old = cathy.dev.client.clone();
@@ -649,12 +723,31 @@ async fn case9_load_many_rooms_members_and_messages_converge() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let (rooms, per_provider, per_sender) = (
+    load(
+        None,
         env("MIMI_LOAD_ROOMS", 20),
         env("MIMI_LOAD_MEMBERS", 10),
         env("MIMI_LOAD_MESSAGES", 35),
-    );
-    let fed = std::sync::Arc::new(federation(None).await);
+    )
+    .await;
+}
+
+/// Case 9 on PostgreSQL, smaller (5 rooms x 3 x 4 members, 3 x 20 messages per room) to keep
+/// CI within its budget; `scripts/soak.sh` with `MIMI_TEST_POSTGRES_URL` runs it at full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case9_load_postgres() {
+    if let Some(url) = pg_url() {
+        let big = std::env::var("MIMI_LOAD_ROOMS").is_ok();
+        if big {
+            load(Some(&url), 20, 10, 35).await;
+        } else {
+            load(Some(&url), 5, 4, 20).await;
+        }
+    }
+}
+
+async fn load(pg: Option<&str>, rooms: usize, per_provider: usize, per_sender: usize) {
+    let fed = std::sync::Arc::new(federation(pg).await);
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..rooms {
         let fed = fed.clone();
@@ -732,4 +825,96 @@ async fn case9_load_many_rooms_members_and_messages_converge() {
     if let Ok(fed) = std::sync::Arc::try_unwrap(fed) {
         fed.shutdown().await;
     }
+}
+
+/// Case 8: two `mimi-node` OS processes of a.example share one PostgreSQL database; devices on
+/// both submit to one room at once: the log has no gap or repeat, every device sees every
+/// other device's message once, each sender's in order, on both providers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case8_two_mimi_node_processes_share_postgres() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let exe = env!("CARGO_BIN_EXE_mimi-node-proc");
+    let t = tag();
+    let db = pg_database(&url, &format!("mimi_two_proc_{t}")).await;
+    let fed = federation_of(&[("b.example", "b.example", "sqlite".into())]).await;
+    let peers = vec![("b.example".to_owned(), fed.addrs[0].clone())];
+    let c1 = write_config(&fed.dir, &fed.ca, "a.example", "a1", &db, &peers, 10_000);
+    let c2 = write_config(&fed.dir, &fed.ca, "a.example", "a2", &db, &peers, 10_000);
+    let a1 = ProcNode::spawn(exe, &c1).await;
+    let a2 = ProcNode::spawn(exe, &c2).await;
+    fed.nodes[0]
+        .as_ref()
+        .unwrap()
+        .set_peer("a.example", a1.addr.clone());
+    let api = |addr: &str| {
+        mimi_net::client::ClientApi::new("a.example", addr, &fed.roots, NetLimits::default())
+            .unwrap()
+    };
+    let r = RoomUri::parse(&format!("mimi://a.example/r/procs{t}")).unwrap();
+    let mut alice = Person::register_via(api(&a1.addr), "alice", "1", None).await;
+    let mut dave = Person::register_via(api(&a2.addr), "dave", "1", None).await;
+    let mut bob = Person::register(&fed, "b.example", "bob", "1").await;
+    alice.create_room(&r).await;
+    alice.add(&r, "mimi://a.example/u/dave").await;
+    alice.add(&r, "mimi://b.example/u/bob").await;
+    let e = alice.epoch(&r);
+    dave.sync_until("Dave joins", |p| p.epoch(&r) == e).await;
+    bob.sync_until("Bob joins", |p| p.epoch(&r) == e).await;
+
+    const N: usize = 20;
+    let (a_sent, d_sent) = tokio::join!(
+        async {
+            let mut v = Vec::new();
+            for i in 0..N {
+                v.push(alice.send(&r, &format!("alice {i}")).await);
+            }
+            v
+        },
+        async {
+            let mut v = Vec::new();
+            for i in 0..N {
+                v.push(dave.send(&r, &format!("dave {i}")).await);
+            }
+            v
+        }
+    );
+    let all: Vec<MimiContent> = a_sent.iter().chain(&d_sent).cloned().collect();
+    {
+        let all = all.clone();
+        bob.sync_until("Bob has all", move |p| all.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    {
+        let d = d_sent.clone();
+        alice
+            .sync_until("Alice has Dave's", move |p| d.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    {
+        let a = a_sent.clone();
+        dave.sync_until("Dave has Alice's", move |p| a.iter().all(|m| p.got(m) >= 1))
+            .await;
+    }
+    for m in &all {
+        assert_eq!(bob.got(m), 1);
+    }
+    let order = bob.messages();
+    for sent in [&a_sent, &d_sent] {
+        let mine: Vec<&MimiContent> = order.iter().filter(|m| sent.contains(m)).collect();
+        assert_eq!(mine, sent.iter().collect::<Vec<_>>());
+    }
+    let store = mimi_store::Store::open(&db).await.unwrap();
+    let seqs: Vec<u64> = store
+        .events_after(r.as_str(), 0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, (1..=(2 + 2 * N) as u64).collect::<Vec<_>>());
+    assert_converged(&r, &[&alice, &dave, &bob]);
+    drop((a1, a2));
+    fed.shutdown().await;
 }
