@@ -142,25 +142,102 @@ impl Store {
     }
 }
 
+/// The `sqlite://` URL sqlx opens for `location` (a bare file path or a `sqlite:` URL), after
+/// checking that it can name a database file (`STORE-migrate`: bad locations are clear
+/// errors, not driver failures).
 fn sqlite_url(location: &str) -> Result<String, StoreError> {
-    let path = location
-        .strip_prefix("sqlite:")
-        .unwrap_or(location)
-        .trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or("");
+    if let Some((scheme, _)) = location.split_once("://")
+        && scheme != "sqlite"
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err(StoreError::Location(format!(
+            "unsupported database URL scheme {scheme}:// (use postgres://, sqlite: or a file path)"
+        )));
+    }
+    // A `sqlite:` URL is percent-encoded and may carry options (dropped: the store sets its
+    // own); a bare path is taken literally, `%`, `?` and `#` included.
+    let path = match location.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            percent_decode(rest.split('?').next().unwrap_or(""))?
+        }
+        None => location.to_owned(),
+    };
     if path.is_empty() || path == ":memory:" {
         return Err(StoreError::Location(
             "an SQLite location needs a file name (in-memory databases are not shared between connections)".into(),
         ));
     }
-    if let Some(dir) = Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
+    let file = Path::new(&path);
+    if file.is_dir() {
         return Err(StoreError::Location(format!(
-            "the directory {} does not exist",
-            dir.display()
+            "{path} is a directory, not an SQLite file (open_in_dir takes a data directory)"
         )));
     }
-    Ok(format!("sqlite://{path}?mode=rwc"))
+    if let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        if !dir.exists() {
+            return Err(StoreError::Location(format!(
+                "the directory {} does not exist",
+                dir.display()
+            )));
+        }
+        if !dir.is_dir() {
+            return Err(StoreError::Location(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+    }
+    // Absolute, so that the URL parser cannot read a relative path's first part as a host;
+    // percent-encoded, because sqlx decodes the path (a literal `%41` must stay `%41`).
+    let abs =
+        std::path::absolute(file).map_err(|e| StoreError::Location(format!("{path}: {e}")))?;
+    let abs = abs
+        .to_str()
+        .ok_or_else(|| StoreError::Location(format!("{} is not UTF-8", abs.display())))?;
+    Ok(format!("sqlite://{}?mode=rwc", percent_encode(abs)))
+}
+
+/// `%`, `?` and `#` escaped, the characters that would change how a URL path is read.
+fn percent_encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A percent-encoded URL path decoded (as sqlx decodes it).
+fn percent_decode(s: &str) -> Result<String, StoreError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut k = 0;
+    while k < bytes.len() {
+        let hex = bytes
+            .get(k + 1..k + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[k], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                k += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                k += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| StoreError::Location(format!("sqlite:{s} does not decode to UTF-8")))
 }

@@ -139,32 +139,42 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut tx = self.begin_write().await?;
+        // One stream at a time, after the last one looked at: a stream that is free (or ours)
+        // and whose head is due. On PostgreSQL only the streams this claim takes are locked,
+        // and a stream another worker is claiming at this moment is passed by (SKIP LOCKED),
+        // so concurrent claims share the free streams instead of one of them finding every
+        // stream locked and getting nothing.
         let sql = self.sql_for(
             "SELECT s.room_uri FROM outbox_streams s
-             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
-               AND EXISTS (SELECT 1 FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri)
-             ORDER BY s.room_uri LIMIT $4",
+             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
+               AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
+                    ORDER BY o.stream_seq LIMIT 1) <= $2
+             ORDER BY s.room_uri LIMIT 1",
             "SELECT s.room_uri FROM outbox_streams s
-             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
-               AND EXISTS (SELECT 1 FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri)
-             ORDER BY s.room_uri LIMIT $4 FOR UPDATE SKIP LOCKED",
+             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
+               AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
+                    ORDER BY o.stream_seq LIMIT 1) <= $2
+             ORDER BY s.room_uri LIMIT 1 FOR UPDATE SKIP LOCKED",
         );
-        let streams: Vec<String> = sqlx::query(sql)
-            .bind(follower)
-            .bind(i(now_ms))
-            .bind(owner)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
         let mut out: Vec<OutboxRow> = Vec::new();
-        for room in streams {
+        let mut after = String::new();
+        loop {
             let budget = u64::from(limit).saturating_sub(out.len() as u64);
             if budget == 0 {
                 break;
             }
+            let Some(next) = sqlx::query(sql)
+                .bind(follower)
+                .bind(i(now_ms))
+                .bind(owner)
+                .bind(&after)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                break;
+            };
+            let room: String = next.try_get(0)?;
+            after.clone_from(&room);
             let rows = sqlx::query(
                 "SELECT stream_seq, event_seq, body, attempts, next_attempt_ms FROM outbox
                  WHERE follower = $1 AND room_uri = $2 ORDER BY stream_seq LIMIT $3",

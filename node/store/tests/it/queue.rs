@@ -1,63 +1,235 @@
-//! `STORE-queue`: client queues with a cursor, nothing removed before acknowledgement, a
-//! client sees only its own queue, long-poll.
-
-use crate::{backends, tag};
+use crate::{backends, postgres_url, tag};
+use mimi_store::{QueueItem, Store};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_queue_cursor_ack_isolation_and_long_poll() {
+/// A long-poll that waits at most this long in a test that expects an item (bounded; the item
+/// normally wakes it at once).
+const LONG: Duration = Duration::from_secs(20);
+/// A long-poll that is expected to time out.
+const SHORT: Duration = Duration::from_millis(50);
+
+fn client(name: &str) -> String {
+    format!("mimi://b.example/d/{}/1", tag(name))
+}
+
+fn item(c: &str, room: &str, body: &str) -> (String, String, Vec<u8>) {
+    (c.to_owned(), room.to_owned(), body.as_bytes().to_vec())
+}
+
+fn bodies(items: &[QueueItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| String::from_utf8(i.body.clone()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn store_queue_cursor_fetch_ack() {
     for db in backends("queue").await {
         let s = &db.store;
-        let (a, b) = (tag("qa"), tag("qb"));
-        let room = "mimi://a.example/r/q".to_owned();
+        let c = client("q");
+        let room = format!("mimi://a.example/r/{}", tag("r"));
+        assert!(s.fetch_queue(&c, 0, 10).await.unwrap().is_empty());
+        assert_eq!(s.queue_len(&c).await.unwrap(), 0);
+        s.enqueue(&[item(&c, &room, "m1"), item(&c, &room, "m2")], 10)
+            .await
+            .unwrap();
+        s.enqueue(&[item(&c, &room, "m3")], 11).await.unwrap();
+        // Numbered 1, 2, 3 in order, fetched after a cursor, at most `limit`.
+        let all = s.fetch_queue(&c, 0, 10).await.unwrap();
+        assert_eq!(all.iter().map(|i| i.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(bodies(&all), ["m1", "m2", "m3"]);
+        assert!(all.iter().all(|i| i.room_uri == room));
+        assert_eq!(
+            bodies(&s.fetch_queue(&c, 0, 2).await.unwrap()),
+            ["m1", "m2"]
+        );
+        assert_eq!(bodies(&s.fetch_queue(&c, 2, 10).await.unwrap()), ["m3"]);
+        assert!(s.fetch_queue(&c, 3, 10).await.unwrap().is_empty());
+        // Fetching removes nothing (STORE-queue): the same items again.
+        assert_eq!(s.fetch_queue(&c, 0, 10).await.unwrap(), all);
+        assert_eq!(s.queue_len(&c).await.unwrap(), 3);
+        // Ack up to 2 removes 1 and 2 only; acking again removes nothing.
+        assert_eq!(s.ack(&c, 2).await.unwrap(), 2);
+        assert_eq!(s.ack(&c, 2).await.unwrap(), 0);
+        assert_eq!(
+            s.fetch_queue(&c, 0, 10).await.unwrap(),
+            vec![all[2].clone()]
+        );
+        assert_eq!(s.queue_len(&c).await.unwrap(), 1);
+        // Numbers go on after an ack: a cursor stays valid.
+        s.enqueue(&[item(&c, &room, "m4")], 12).await.unwrap();
+        let rest = s.fetch_queue(&c, 2, 10).await.unwrap();
+        assert_eq!(rest.iter().map(|i| i.seq).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(s.ack(&c, 4).await.unwrap(), 2);
+        assert_eq!(s.queue_len(&c).await.unwrap(), 0);
+        s.enqueue(&[item(&c, &room, "m5")], 13).await.unwrap();
+        assert_eq!(s.fetch_queue(&c, 0, 10).await.unwrap()[0].seq, 5);
+        // An empty batch is fine.
+        s.enqueue(&[], 14).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn store_queue_clients_are_separate_and_nothing_dropped_before_ack() {
+    for db in backends("queue-sep").await {
+        let s = &db.store;
+        let (a, b) = (client("a"), client("b"));
+        let room = format!("mimi://a.example/r/{}", tag("r"));
+        // One batch for both, interleaved: each client numbers its own queue from 1.
         s.enqueue(
             &[
-                (a.clone(), room.clone(), b"1".to_vec()),
-                (b.clone(), room.clone(), b"x".to_vec()),
-                (a.clone(), room.clone(), b"2".to_vec()),
+                item(&a, &room, "a1"),
+                item(&b, &room, "b1"),
+                item(&a, &room, "a2"),
+                item(&b, &room, "b2"),
+                item(&b, &room, "b3"),
             ],
-            1,
+            10,
         )
         .await
         .unwrap();
-        let items = s.fetch_queue(&a, 0, 10).await.unwrap();
-        assert_eq!(
-            items.iter().map(|i| i.body.clone()).collect::<Vec<_>>(),
-            vec![b"1".to_vec(), b"2".to_vec()]
+        let qa = s.fetch_queue(&a, 0, 10).await.unwrap();
+        let qb = s.fetch_queue(&b, 0, 10).await.unwrap();
+        assert_eq!(bodies(&qa), ["a1", "a2"]);
+        assert_eq!(bodies(&qb), ["b1", "b2", "b3"]);
+        assert_eq!(qa.iter().map(|i| i.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(qb.iter().map(|i| i.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        // A's ack (even far beyond its queue) touches nothing of B's.
+        assert_eq!(s.ack(&a, 1_000).await.unwrap(), 2);
+        assert_eq!(s.fetch_queue(&b, 0, 10).await.unwrap(), qb);
+        // A client with a similar name sees nothing.
+        assert!(
+            s.fetch_queue(&format!("{a}x"), 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
         );
-        assert!(items[0].seq < items[1].seq);
-        // Only b's item for b.
-        assert_eq!(s.fetch_queue(&b, 0, 10).await.unwrap().len(), 1);
-        // After the first: the second; nothing removed before ack.
-        let rest = s.fetch_queue(&a, items[0].seq, 10).await.unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(s.queue_len(&a).await.unwrap(), 2);
-        assert_eq!(s.ack(&a, items[0].seq).await.unwrap(), 1);
-        assert_eq!(s.queue_len(&a).await.unwrap(), 1);
-        assert_eq!(
-            s.queue_len(&b).await.unwrap(),
-            1,
-            "another client's ack is not ours"
-        );
-        assert_eq!(s.ack(&a, items[1].seq).await.unwrap(), 1);
-        // Long-poll: empty after its wait; woken by an item committed meanwhile.
-        let empty = s
-            .wait_queue(&a, items[1].seq, 10, Duration::from_millis(50))
-            .await
-            .unwrap();
-        assert!(empty.is_empty());
-        let s2 = s.clone();
-        let (a2, r2) = (a.clone(), room.clone());
-        let writer = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            s2.enqueue(&[(a2, r2, b"3".to_vec())], 2).await.unwrap();
-        });
-        let got = s
-            .wait_queue(&a, items[1].seq, 10, Duration::from_secs(10))
-            .await
-            .unwrap();
-        writer.await.unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].body, b"3");
+        // Many fetches, reopen: nothing is lost before the ack.
+        for _ in 0..3 {
+            assert_eq!(s.fetch_queue(&b, 0, 10).await.unwrap(), qb);
+        }
+        if s.backend() == mimi_store::Backend::Sqlite {
+            s.close().await;
+            let again = Store::open(&db.location).await.unwrap();
+            assert_eq!(again.fetch_queue(&b, 0, 10).await.unwrap(), qb);
+            assert_eq!(again.ack(&b, 3).await.unwrap(), 3);
+        } else {
+            assert_eq!(s.ack(&b, 3).await.unwrap(), 3);
+        }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_queue_wait_wakes_on_item_from_another_task() {
+    for db in backends("queue-wait").await {
+        let s = &db.store;
+        let c = client("w");
+        let room = format!("mimi://a.example/r/{}", tag("r"));
+        // Nothing arrives: the long-poll ends empty after its (short) wait.
+        assert!(s.wait_queue(&c, 0, 10, SHORT).await.unwrap().is_empty());
+        // An item committed by another task while the poll waits (or just before it starts:
+        // either way the poll returns it).
+        let waiter = {
+            let s = s.clone();
+            let c = c.clone();
+            tokio::spawn(async move { s.wait_queue(&c, 0, 10, LONG).await })
+        };
+        tokio::task::yield_now().await;
+        let writer = {
+            let s = s.clone();
+            let (c, room) = (c.clone(), room.clone());
+            tokio::spawn(async move { s.enqueue(&[item(&c, &room, "hello")], 20).await })
+        };
+        writer.await.unwrap().unwrap();
+        let got = waiter.await.unwrap().unwrap();
+        assert_eq!(bodies(&got), ["hello"], "{:?}", s.backend());
+        // Items already there: returned at once, after the cursor.
+        let got = s.wait_queue(&c, 0, 10, LONG).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(s.wait_queue(&c, 1, 10, SHORT).await.unwrap().is_empty());
+        // Several waiters on one client, and one on another client: an item for the first
+        // client wakes its waiters; the other's poll ends empty at its timeout.
+        let other = client("other");
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            let s = s.clone();
+            let c = c.clone();
+            waiters.push(tokio::spawn(
+                async move { s.wait_queue(&c, 1, 10, LONG).await },
+            ));
+        }
+        let lonely = {
+            let s = s.clone();
+            let other = other.clone();
+            tokio::spawn(async move { s.wait_queue(&other, 0, 10, SHORT).await })
+        };
+        tokio::task::yield_now().await;
+        s.enqueue(&[item(&c, &room, "second")], 21).await.unwrap();
+        for w in waiters {
+            assert_eq!(bodies(&w.await.unwrap().unwrap()), ["second"]);
+        }
+        assert!(lonely.await.unwrap().unwrap().is_empty());
+        // A room transaction's client rows wake a waiter too.
+        s.create_room(&room, "a.example", b"s", 0).await.unwrap();
+        let waiter = {
+            let s = s.clone();
+            let c = c.clone();
+            tokio::spawn(async move { s.wait_queue(&c, 2, 10, LONG).await })
+        };
+        tokio::task::yield_now().await;
+        let mut tx = s.begin_room(&room).await.unwrap();
+        tx.enqueue_client(&c, b"from-room", 22).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(bodies(&waiter.await.unwrap().unwrap()), ["from-room"]);
+        // A poll that is cancelled (its request went away) leaves nothing behind that stops
+        // the next one from working.
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(10), s.wait_queue(&other, 0, 10, LONG))
+                .await;
+        assert!(cancelled.is_err());
+        s.enqueue(&[item(&other, &room, "later")], 23)
+            .await
+            .unwrap();
+        assert_eq!(
+            bodies(&s.wait_queue(&other, 0, 10, LONG).await.unwrap()),
+            ["later"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn store_queue_wait_sees_rows_of_another_process_at_its_timeout() {
+    // Two node processes sharing one PostgreSQL database: the writer's commit does not wake
+    // the other process's poll, which finds the row when its wait ends. Bounded polls.
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let (p1, p2) = (
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    );
+    let c = client("xproc");
+    // The poll starts before or after the other process commits; each round is short and
+    // the rounds are bounded.
+    let poller = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                let got = p1
+                    .wait_queue(&c, 0, 10, Duration::from_millis(100))
+                    .await
+                    .unwrap();
+                if !got.is_empty() {
+                    return got;
+                }
+            }
+            Vec::new()
+        })
+    };
+    tokio::task::yield_now().await;
+    p2.enqueue(&[item(&c, "mimi://a.example/r/x", "across")], 1)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&poller.await.unwrap()), ["across"]);
 }
