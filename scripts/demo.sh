@@ -19,6 +19,12 @@ case "$target" in /*) ;; *) target="$root/$target" ;; esac
 if ! "$root/scripts/federation.sh" status "$dir" 2>/dev/null | grep -q "c.example: running"; then
     "$root/scripts/federation.sh" up "$dir" >/dev/null
 fi
+# Users live on in the providers' databases: a second demo in the same federation uses new
+# names (alice2, bob2, ...), the first one the plain names.
+runs=$(find "$dir" -maxdepth 1 -name 'clients-*' -type d 2>/dev/null | wc -l)
+sfx=""
+if [[ $runs -gt 0 ]]; then sfx=$((runs + 1)); fi
+alice=alice$sfx bob=bob$sfx cathy=cathy$sfx
 clients="$dir/clients-$(date +%s)-$$"
 room_name="clubhouse$$"
 room="mimi://a.example/r/$room_name"
@@ -28,17 +34,17 @@ step() { printf '\n\033[1m▸ %s\033[0m\n' "$*"; }
 id_of() { sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -n1; }
 
 step "Alice, Bob and Cathy register on their own providers"
-mimi -p alice register --node a.example --addr "127.0.0.1:$base" --ca "$dir/ca/ca.crt" --user alice --nick Alice
-mimi -p bob register --node b.example --addr "127.0.0.1:$((base + 1))" --ca "$dir/ca/ca.crt" --user bob --nick Bob
-mimi -p cathy register --node c.example --addr "127.0.0.1:$((base + 2))" --ca "$dir/ca/ca.crt" --user cathy --nick Cathy
+mimi -p alice register --node a.example --addr "127.0.0.1:$base" --ca "$dir/ca/ca.crt" --user "$alice" --nick Alice
+mimi -p bob register --node b.example --addr "127.0.0.1:$((base + 1))" --ca "$dir/ca/ca.crt" --user "$bob" --nick Bob
+mimi -p cathy register --node c.example --addr "127.0.0.1:$((base + 2))" --ca "$dir/ca/ca.crt" --user "$cathy" --nick Cathy
 
 step "Alice creates a room on a.example (its hub) and adds Bob of b.example"
 mimi -p alice room create "$room_name" --title "Club house"
-mimi -p alice room add "$room" mimi://b.example/u/bob
+mimi -p alice room add "$room" "mimi://b.example/u/$bob"
 
 step "Bob syncs (his Welcome came from the hub through b.example) and adds Cathy of c.example"
 mimi -p bob sync
-mimi -p bob room add "$room" mimi://c.example/u/cathy
+mimi -p bob room add "$room" "mimi://c.example/u/$cathy"
 mimi -p cathy sync
 
 step "Messages, a reply, reactions, an edit, a delete, read receipts"
