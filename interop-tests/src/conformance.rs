@@ -750,55 +750,6 @@ async fn as_hub(r: &Runner, report: &mut Report) {
         &b,
     );
 
-    // An AppDataUpdate that cannot apply (a removed index beyond the participant list).
-    let plan = mimi_room::client::CommitPlan {
-        list_update: Some(mimi_wire::components::ParticipantListUpdate {
-            changed_role_participants: Vec::new(),
-            removed_indices: vec![9_999],
-            added_participants: Vec::new(),
-        }),
-        ..Default::default()
-    };
-    match u
-        .rooms
-        .get_mut(&room)
-        .expect("room")
-        .commit_plan(&u.dev, plan)
-    {
-        Ok(out) => {
-            let sent = out.bundle.encode();
-            let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
-            u.rooms
-                .get_mut(&room)
-                .expect("room")
-                .discard(&u.dev)
-                .expect("discard");
-            let outcome = match UpdateRoomResponse::decode(&b) {
-                Ok(UpdateRoomResponse {
-                    outcome: UpdateOutcome::InvalidProposal { .. },
-                    ..
-                }) => Outcome::Pass,
-                other => Outcome::Fail(format!(
-                    "{st} {other:?} for a participant-list update that cannot apply"
-                )),
-            };
-            report.add_x(
-                "update.invalid-proposal",
-                "§5.3, §7.5",
-                "ROOM-resolve-deterministic",
-                outcome,
-                &sent,
-                st,
-                &b,
-            );
-        }
-        Err(e) => report.add(
-            "update.invalid-proposal",
-            "§5.3, §7.5",
-            "ROOM-resolve-deterministic",
-            Outcome::NotApplicable(format!("the runner could not build the faulty commit: {e}")),
-        ),
-    }
     report.add(
         "keyMaterial.never-expired",
         "§5.2",
@@ -998,6 +949,75 @@ async fn as_hub(r: &Runner, report: &mut Report) {
     u2.sync_until("the target user's message", |p| p.got(&m) == 1)
         .await;
     report.add("hub.flow.fanout", "§3, §5.5", "PROTO-fanout", Outcome::Pass);
+
+    // invalidProposal: U2 proposes to leave (queued at the hub for this epoch); U, who has not
+    // seen that proposal, commits without it. The hub must refuse and name the proposal.
+    let proposal = u2
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .leave(&u2.dev)
+        .expect("proposal");
+    let (st, b) = r
+        .post(Endpoint::Update, room.as_str(), proposal.encode())
+        .await;
+    let queued = matches!(
+        UpdateRoomResponse::decode(&b),
+        Ok(UpdateRoomResponse {
+            outcome: UpdateOutcome::Success { .. },
+            ..
+        })
+    );
+    if queued {
+        let out = u
+            .rooms
+            .get_mut(&room)
+            .expect("room")
+            .set_metadata(
+                &u.dev,
+                RoomMetaData::named(room.clone(), "omits a proposal"),
+            )
+            .expect("commit");
+        let sent = out.bundle.encode();
+        let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+        u.rooms
+            .get_mut(&room)
+            .expect("room")
+            .discard(&u.dev)
+            .expect("discard");
+        let outcome = match UpdateRoomResponse::decode(&b) {
+            Ok(UpdateRoomResponse {
+                outcome: UpdateOutcome::InvalidProposal { invalid_proposals },
+                ..
+            }) => pass_if(!invalid_proposals.is_empty(), || {
+                "invalidProposal without naming the proposal".into()
+            }),
+            other => Outcome::Fail(format!(
+                "{st} {other:?} for a commit that omits a proposal the hub accepted"
+            )),
+        };
+        report.add_x(
+            "update.invalid-proposal",
+            "§5.3",
+            "ROOM-hub-queued",
+            outcome,
+            &sent,
+            st,
+            &b,
+        );
+    } else {
+        report.add_x(
+            "update.invalid-proposal",
+            "§5.3",
+            "ROOM-hub-queued",
+            Outcome::NotApplicable(format!(
+                "the target did not accept a member's SelfRemove proposal ({st})"
+            )),
+            &proposal.encode(),
+            st,
+            &b,
+        );
+    }
 }
 
 /// The runner hosts a room; the target's user joins it and takes the fanout.

@@ -60,6 +60,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "update.accepted",
         "update.wrong-epoch",
         "update.not-allowed",
+        "update.invalid-proposal",
         "submitMessage.accepted",
         "submitMessage.epoch-too-old",
         "submitMessage.not-participant",
