@@ -31,4 +31,5 @@ pub mod policy;
 pub mod presets;
 pub mod requests;
 pub mod roles;
+pub mod roster;
 pub mod state;

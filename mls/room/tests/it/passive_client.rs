@@ -5,6 +5,7 @@
 //! the same proposals and commits. At every epoch both must agree on epoch, tree hash and the
 //! whole GroupContext, and the member must reach the vector's epoch authenticator.
 
+use mimi_room::roster::{Applied, Roster};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls::schedule::psk::PreSharedKeyId;
@@ -117,6 +118,12 @@ fn public_message(bytes: &[u8]) -> ProtocolMessage {
     mls_message(bytes).try_into_protocol_message().unwrap()
 }
 
+/// The roster of the hub's tree as it is now.
+fn roster_of(hub: &PublicGroup, suite: u16) -> Roster {
+    let tree = hub.export_ratchet_tree().tls_serialize_detached().unwrap();
+    Roster::from_tree(suite, None, &tree).unwrap()
+}
+
 /// Runs one vector; returns the number of epochs the hub followed and whether both refused
 /// a commit.
 fn follow(v: &Vector) -> (usize, bool) {
@@ -188,11 +195,23 @@ fn follow(v: &Vector) -> (usize, bool) {
             }
         };
     assert_eq!(hub.group_context(), member.public_group().group_context());
+    // ROOM-roster: a follower's roster, from the same tree, follows the same messages.
+    let mut roster = Roster::from_tree(
+        v.cipher_suite,
+        Some(member.epoch().as_u64()),
+        &member
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(roster.leaves(), roster_of(&hub, v.cipher_suite).leaves());
 
     let mut followed = 0;
     for epoch in &v.epochs {
         for p in &epoch.proposals {
             let bytes = hex::decode(p).unwrap();
+            assert_eq!(roster.apply(&bytes).unwrap(), Applied::Proposal);
             let processed = hub
                 .process_message(&hub_crypto, public_message(&bytes))
                 .unwrap();
@@ -225,6 +244,15 @@ fn follow(v: &Vector) -> (usize, bool) {
             panic!("hub: not a commit")
         };
         hub.merge_commit(&hub_storage, *sc).unwrap();
+        let applied = roster.apply(&epoch.commit).unwrap();
+        assert!(matches!(applied, Applied::Commit(_)), "{applied:?}");
+        assert_eq!(roster.epoch(), Some(hub.group_context().epoch().as_u64()));
+        assert_eq!(
+            roster.leaves(),
+            roster_of(&hub, v.cipher_suite).leaves(),
+            "roster leaves at epoch {}",
+            hub.group_context().epoch().as_u64()
+        );
         let ProcessedMessageContent::StagedCommitMessage(sc) = processed.into_content() else {
             panic!("member: not a commit")
         };
