@@ -5,4 +5,5 @@
 mod bench_smoke;
 mod conformance;
 mod flow;
+mod membership;
 mod resilience;

@@ -368,7 +368,7 @@ impl Roster {
             } else {
                 None
             };
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 leaves.push(entry);
             }
             index += 1;
@@ -471,7 +471,10 @@ impl Roster {
             (Raw::Remove(l), _) => Effect::Remove(l),
             (Raw::SelfRemove, Sender::Member(l)) => Effect::Remove(l),
             (Raw::Update(_) | Raw::SelfRemove, _) => {
-                return Err(malformed("Proposal", "Update or SelfRemove from a non-member"));
+                return Err(malformed(
+                    "Proposal",
+                    "Update or SelfRemove from a non-member",
+                ));
             }
             (Raw::Other, _) => Effect::None,
         })

@@ -298,6 +298,7 @@ impl Node {
                     self.store
                         .add_member(room.as_str(), caller.client.as_str())
                         .await?;
+                    self.roster_from_external_join(&room, &bundle).await?;
                 }
                 Ok(binary(answer))
             }

@@ -11,6 +11,7 @@ use mimi_net::paths::{self, Endpoint};
 use mimi_proto::clock::next_timestamp;
 use mimi_proto::inbox::{InboxLimits, InboxState, accept};
 use mimi_room::hub::{HubRoom, SubmitRejection};
+use mimi_room::roster::{Roster, commit_epoch};
 use mimi_store::{Store, StoreError};
 use mimi_wire::codec::Body;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
@@ -528,6 +529,20 @@ impl Node {
                 tx.hold(*seq, item).await?;
             }
         }
+        // PROTO-follower-membership: the room's roster (the leaves of its tree), followed
+        // item by item in the hub's order, decides which local clients are members.
+        let mut roster = match tx.roster().await? {
+            Some(b) => match Roster::decode(&b) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(room = %room, error = %e, "stored roster unreadable; dropped");
+                    None
+                }
+            },
+            None => None,
+        };
+        let roster_before = roster.clone();
+        let mut last_commit_epoch: Option<u64> = None;
         let mut new = 0;
         for d in &accepted.deliver {
             if let Some(seq) = d.seq
@@ -542,27 +557,162 @@ impl Node {
             new += 1;
             let item = FanoutMessage::decode_with(&d.item, self.limits)?;
             let mut targets: Vec<String> = Vec::new();
-            if matches!(item.extra, FanoutExtra::Welcome(_)) {
-                // Route by KeyPackageRef (target side): the clients whose KeyPackages we gave out.
-                if let Ok(MlsMessageBodyIn::Welcome(w)) = item.message.parse().map(|m| m.extract())
-                {
-                    for s in w.secrets() {
-                        if let Some(c) = tx.client_of_key_package(s.new_member().as_slice()).await?
+            match &item.extra {
+                FanoutExtra::Welcome(tree) => {
+                    // Route by KeyPackageRef (target side): the clients whose KeyPackages we
+                    // gave out.
+                    if let Ok(MlsMessageBodyIn::Welcome(w)) =
+                        item.message.parse().map(|m| m.extract())
+                    {
+                        for s in w.secrets() {
+                            if let Some(c) =
+                                tx.client_of_key_package(s.new_member().as_slice()).await?
+                            {
+                                tx.add_member(&c).await?;
+                                targets.push(c);
+                            }
+                        }
+                        if roster.is_none()
+                            && !targets.is_empty()
+                            && let RatchetTreeOption::Full(t) = tree
                         {
-                            tx.add_member(&c).await?;
-                            targets.push(c);
+                            match Roster::from_tree(
+                                u16::from(w.ciphersuite()),
+                                last_commit_epoch.map(|e| e + 1),
+                                t.as_bytes(),
+                            ) {
+                                Ok(r) => roster = Some(r),
+                                Err(e) => {
+                                    tracing::warn!(room = %room, error = %e, "Welcome tree unreadable")
+                                }
+                            }
                         }
                     }
                 }
-            } else {
-                targets = tx.members().await?;
+                FanoutExtra::Commit(_) | FanoutExtra::Proposal(_) => {
+                    // The removing commit still goes to the removed (protocol-06 §5.5: they
+                    // SHOULD see it); nothing after it does.
+                    targets = tx.members().await?;
+                    match roster.as_mut() {
+                        Some(r) => {
+                            if !self.follow(room, r, &item).await {
+                                roster = None;
+                            } else if r.clients().iter().all(|c| c.provider() != self.domain) {
+                                // No member left here: the follower drops the room.
+                                roster = None;
+                                for m in &targets {
+                                    tx.remove_member(m).await?;
+                                }
+                            } else {
+                                self.sync_members(&mut tx, r, &targets).await?;
+                            }
+                        }
+                        None => {
+                            if let Some(e) = commit_epoch(item.message.as_bytes()) {
+                                last_commit_epoch = Some(e);
+                            }
+                        }
+                    }
+                }
+                FanoutExtra::Application(_) => targets = tx.members().await?,
             }
             for c in targets {
                 tx.enqueue_client(&c, &d.item, now_ms).await?;
             }
         }
+        if roster != roster_before {
+            tx.set_roster(roster.as_ref().map(Roster::encode).as_deref())
+                .await?;
+        }
         tx.set_next_seq(state.next_seq);
         tx.commit().await?;
         Ok(new)
+    }
+
+    /// Applies one handshake item (and the proposals that travel with it) to a roster;
+    /// `false` when the roster lost track (logged; the follower falls back to the members it
+    /// knew until a Welcome gives it a tree again).
+    async fn follow(&self, room: &RoomUri, r: &mut Roster, item: &FanoutMessage) -> bool {
+        let mut messages = vec![item.message.as_bytes()];
+        match &item.extra {
+            FanoutExtra::Proposal(more) | FanoutExtra::Commit(more) => {
+                messages.extend(more.iter().map(|m| m.as_bytes()));
+            }
+            _ => {}
+        }
+        for m in messages {
+            if let Err(e) = r.apply(m) {
+                tracing::warn!(room = %room, error = %e, "roster lost track of the room");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A local device's external commit was accepted by the hub of `room`: when this
+    /// follower has no roster of the room yet (no Welcome ever came: the provider had no
+    /// member), it takes the one of the commit's tree, at the epoch after the commit
+    /// (`PROTO-follower-membership`). The commit's own fanout, when it arrives, is then stale.
+    pub async fn roster_from_external_join(
+        &self,
+        room: &RoomUri,
+        bundle: &HandshakeBundle,
+    ) -> Result<(), NodeError> {
+        let HandshakeBundle::Commit {
+            commit,
+            group_info: GroupInfoOption::Full(gi),
+            ratchet_tree: RatchetTreeOption::Full(tree),
+            ..
+        } = bundle
+        else {
+            return Ok(());
+        };
+        let (Some(epoch), Ok(gi)) = (commit_epoch(commit.as_bytes()), gi.parse()) else {
+            return Ok(());
+        };
+        let mut tx = self
+            .store
+            .begin_inbox(room.provider().as_str(), room.as_str())
+            .await?;
+        if tx.roster().await?.is_some() {
+            return Ok(tx.rollback().await?);
+        }
+        match Roster::from_tree(
+            u16::from(gi.ciphersuite()),
+            Some(epoch + 1),
+            tree.as_bytes(),
+        ) {
+            Ok(r) => {
+                tx.set_roster(Some(&r.encode())).await?;
+                tx.commit().await?;
+            }
+            Err(e) => {
+                tracing::warn!(room = %room, error = %e, "external commit tree unreadable");
+                tx.rollback().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the stored local members of a room those of its roster.
+    async fn sync_members(
+        &self,
+        tx: &mut mimi_store::InboxTx,
+        r: &Roster,
+        before: &[String],
+    ) -> Result<(), NodeError> {
+        let now: BTreeSet<String> = r
+            .clients()
+            .into_iter()
+            .filter(|c| c.provider() == self.domain)
+            .map(|c| c.to_string())
+            .collect();
+        for m in before.iter().filter(|m| !now.contains(*m)) {
+            tx.remove_member(m).await?;
+        }
+        for c in now.iter().filter(|c| !before.contains(c)) {
+            tx.add_member(c).await?;
+        }
+        Ok(())
     }
 }

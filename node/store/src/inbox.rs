@@ -243,6 +243,34 @@ impl InboxTx {
         Ok(())
     }
 
+    /// The room's stored roster (`STORE-roster`), read with the transaction.
+    pub async fn roster(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT roster FROM follower_rosters WHERE room_uri = $1")
+            .bind(&self.room)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Replaces the room's roster (`None`: the follower drops it), with the transaction.
+    pub async fn set_roster(&mut self, roster: Option<&[u8]>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM follower_rosters WHERE room_uri = $1")
+            .bind(&self.room)
+            .execute(&mut *self.tx)
+            .await?;
+        if let Some(r) = roster {
+            sqlx::query("INSERT INTO follower_rosters (room_uri, roster) VALUES ($1, $2)")
+                .bind(&self.room)
+                .bind(r)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The local client a KeyPackageRef belongs to (routing a Welcome), read with the
     /// transaction.
     pub async fn client_of_key_package(
