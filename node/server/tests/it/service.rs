@@ -279,7 +279,7 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
     // Bob's own message comes back (ignored as his echo) and Alice's reply arrives once.
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0], Event::Ignored);
-    assert!(matches!(&got[1], Event::Message { sender, content }
+    assert!(matches!(&got[1], Event::Message { sender, content, .. }
         if *sender == alice.client && MimiContent::decode(content).unwrap() == reply));
 
     // A stale commit is refused with wrongEpoch and nothing is written.
