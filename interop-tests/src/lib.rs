@@ -547,6 +547,67 @@ impl Person {
             .outcome)
     }
 
+    /// A received message's content bytes, the hub's frank and the accepted time, when its
+    /// frank verified here (`PROTO-5.4.1-frank-verify`).
+    pub fn verified_frank(
+        &self,
+        c: &MimiContent,
+    ) -> Option<(Vec<u8>, mimi_wire::common::Frank, u64)> {
+        self.seen.iter().find_map(|e| match e {
+            Event::Message {
+                content,
+                frank: mimi_room::franking::FrankCheck::Verified { frank, context },
+                ..
+            } if MimiContent::decode(content).ok().as_ref() == Some(c) => {
+                Some((content.clone(), frank.clone(), context.accepted_timestamp))
+            }
+            _ => None,
+        })
+    }
+
+    /// Messages whose frank did not verify here, with the reason.
+    pub fn flagged(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message {
+                    frank: mimi_room::franking::FrankCheck::Invalid(why),
+                    ..
+                } => Some(why.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sends reportAbuse for one message through the home node: the status and reason.
+    pub async fn report(
+        &self,
+        room: &RoomUri,
+        alleged_abuser: &str,
+        message: (Vec<u8>, mimi_wire::common::Frank, u64),
+    ) -> (StatusCode, String) {
+        let report = mimi_wire::abuse::AbuseReport {
+            reporting_user: Some(self.dev.user.clone()),
+            alleged_abuser_uri: UserUri::parse(alleged_abuser).unwrap(),
+            reason_code: 0,
+            note: "reported by the interop flow".into(),
+            messages: vec![mimi_wire::abuse::AbusiveMessage {
+                message_content: message.0,
+                frank: message.1,
+                accepted_timestamp: message.2,
+            }],
+            extensions: Default::default(),
+        };
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("reportAbuse/{}", enc(room.as_str())),
+            report.encode(),
+        )
+        .await;
+        (st, String::from_utf8_lossy(&b).into_owned())
+    }
+
     /// The messages this device received, in order.
     pub fn messages(&self) -> Vec<MimiContent> {
         self.seen
@@ -598,7 +659,13 @@ impl Person {
     }
 
     pub async fn send(&mut self, room: &RoomUri, text: &str) -> MimiContent {
-        let content = MimiContent::text(rand16(), text);
+        // Franked content names its sender and room (PROTO-5.4.1-frank-aad).
+        let content = mimi_content::build::ContentBuilder::new(
+            rand16(),
+            mimi_content::NestedPart::text(text),
+        )
+        .sender_and_room(self.dev.user.as_str(), room.as_str())
+        .build();
         let r = self.rooms.get_mut(room).unwrap();
         let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
         let (st, b) = call(

@@ -59,6 +59,42 @@ async fn example_flow(fed: &Federation) {
         .await;
     }
 
+    // PROTO-5.4.1-frank-verify: every device verified every frank of the others.
+    for p in [&alice, &bob, &cathy] {
+        assert_eq!(p.flagged(), Vec::<String>::new(), "{}", p.dev.client);
+    }
+    // PROTO-5.9-report-frank: Cathy reports Bob's message through c.example to the hub;
+    // accepted. The same report with an altered frank, or altered content, is refused with
+    // 400 and the reason, passed on by c.example.
+    let franked = cathy
+        .verified_frank(&m2)
+        .expect("Cathy verified Bob's frank");
+    let (st, why) = cathy
+        .report(&room, "mimi://b.example/u/bob", franked.clone())
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{why}");
+    let mut altered = franked.clone();
+    altered.1.server_frank[7] ^= 0x10;
+    let (st, why) = cathy.report(&room, "mimi://b.example/u/bob", altered).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{why}");
+    assert!(why.contains("PROTO-5.9-report-frank"), "{why}");
+    let mut altered = franked.clone();
+    altered.0 = MimiContent::decode(&altered.0)
+        .map(|mut c| {
+            c.nested_part = mimi_content::NestedPart::text("Hi from b, nicely");
+            c.encode().unwrap()
+        })
+        .unwrap();
+    let (st, why) = cathy.report(&room, "mimi://b.example/u/bob", altered).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{why}");
+    // Alice, at the hub itself, may not name Bob as the sender of Cathy's message.
+    let cathys = alice
+        .verified_frank(&m3)
+        .expect("Alice verified Cathy's frank");
+    let (st, why) = alice.report(&room, "mimi://b.example/u/bob", cathys).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{why}");
+    assert!(why.contains("PROTO-5.4.1-frank-sender"), "{why}");
+
     // A wrong token is refused; Bob may not submit as Alice.
     let stranger = fed.api("a.example");
     stranger.set_token("not-a-token");

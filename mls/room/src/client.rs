@@ -3,6 +3,9 @@
 //! application messages are PrivateMessages.
 
 use crate::codepoints::CodePoints;
+use crate::franking::{
+    FrankCheck, Received, agent_of, frank_aad_for, room_components, safe_aad, verify_received,
+};
 use crate::mls::{
     CIPHERSUITE, client_of, leaf_capabilities, ops_of, required_capabilities, state_of, updates,
 };
@@ -10,11 +13,12 @@ use crate::presets::Preset;
 use crate::state::{RoomState, StateError};
 use mimi_wire::Mls;
 use mimi_wire::codec::Body;
-use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::common::{Frank, GroupInfoOption, RatchetTreeOption};
 use mimi_wire::components::{
     ParticipantListData, ParticipantListUpdate, RoomMetaData, UserIndexRolePair, UserRolePair,
 };
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::franking::{FRANKING_AGENT, FrankAad, frank_aad_of};
 use mimi_wire::id::{ClientUri, MimiUri, RoomUri, UserUri};
 use mimi_wire::submit::SubmitMessageRequest;
 use mimi_wire::update::HandshakeBundle;
@@ -118,6 +122,9 @@ pub struct Room {
 }
 
 /// What processing a fanout item did.
+// One Event per processed item, consumed at once: boxing the message's frank would only add
+// an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     /// An application message: sender client and the plaintext (MIMI content bytes).
@@ -126,6 +133,9 @@ pub enum Event {
         sender: ClientUri,
         /// The content.
         content: Vec<u8>,
+        /// What the frank checks found (`PROTO-5.4.1-frank-verify`); an invalid frank flags
+        /// the message.
+        frank: FrankCheck,
     },
     /// A commit was applied; the room is now at this epoch.
     Commit {
@@ -207,6 +217,12 @@ impl Device {
         };
         let mut dict = AppDataDictionary::new();
         for (id, bytes) in state.components(&self.codepoints) {
+            dict.insert(id, bytes);
+        }
+        // PROTO-5.4.1-frank-agent: the hub franks every message; receivers verify its franks
+        // with the key named here, and every message carries its FrankAAD in a Safe AAD.
+        let agent = agent_of(&hub_sender).map_err(|e| ClientError::Unusable(e.to_string()))?;
+        for (id, bytes) in room_components(&agent) {
             dict.insert(id, bytes);
         }
         let exts = mls!(
@@ -712,12 +728,18 @@ impl Room {
         )
     }
 
-    /// Encrypts MIMI content into a submitMessage request (`ROOM-client-send`).
+    /// Encrypts MIMI content into a submitMessage request (`ROOM-client-send`). MIMI content
+    /// is franked (`PROTO-5.4.1-frank-aad`): its FrankAAD goes into the message's
+    /// `authenticated_data` as a SafeAAD struct (set by us, not by openmls: see
+    /// `spec-notes/decisions.md`, "Franking").
     pub fn send(
         &mut self,
         dev: &Device,
         content: &[u8],
     ) -> Result<SubmitMessageRequest, ClientError> {
+        if let Some(aad) = frank_aad_for(content) {
+            self.group.set_aad(safe_aad(&aad));
+        }
         let m = mls!(
             "create message",
             self.group
@@ -740,16 +762,55 @@ impl Room {
     /// hub's `externalProposals` stapled to a commit are stored after the commit (they are
     /// for the new epoch). The returned event is the main message's.
     pub fn process(&mut self, dev: &Device, item: &FanoutMessage) -> Result<Event, ClientError> {
-        let extras = match &item.extra {
+        let (extras, frank) = match &item.extra {
             FanoutExtra::Welcome(_) => return Ok(Event::Ignored),
-            FanoutExtra::Application(_) => &[][..],
-            FanoutExtra::Proposal(more) | FanoutExtra::Commit(more) => more.as_slice(),
+            FanoutExtra::Application(f) => (&[][..], f.as_ref()),
+            FanoutExtra::Proposal(more) | FanoutExtra::Commit(more) => (more.as_slice(), None),
         };
-        let event = self.process_message(dev, &item.message)?;
+        let event = self.process_message(dev, &item.message, frank, item.timestamp)?;
         for m in extras {
-            self.process_message(dev, m)?;
+            self.process_message(dev, m, None, item.timestamp)?;
         }
         Ok(event)
+    }
+
+    /// The receiver's frank checks of one application message (`PROTO-5.4.1-frank-verify`).
+    /// Also used by the sender on the frank of its own message's submit answer.
+    pub fn check_frank(
+        &self,
+        dev: &Device,
+        sender: &ClientUri,
+        content: &[u8],
+        aad: Result<Option<FrankAad>, mimi_wire::WireError>,
+        frank: Option<&Frank>,
+        accepted_timestamp: u64,
+    ) -> FrankCheck {
+        let aad = match aad {
+            Ok(a) => a,
+            Err(e) => return FrankCheck::Invalid(format!("the frank_aad does not decode: {e}")),
+        };
+        let Some(user) = sender.user() else {
+            return FrankCheck::Invalid(format!("{sender} does not name its user"));
+        };
+        let agent = self
+            .group
+            .public_group()
+            .group_context()
+            .extensions()
+            .app_data_dictionary()
+            .and_then(|d| d.dictionary().get(&FRANKING_AGENT));
+        verify_received(
+            dev.provider.crypto(),
+            &Received {
+                room: &self.room,
+                sender: &user,
+                content,
+                aad: aad.as_ref(),
+                frank,
+                accepted_timestamp,
+                agent,
+            },
+        )
     }
 
     /// Processes one MLSMessage of a fanout item.
@@ -757,6 +818,8 @@ impl Room {
         &mut self,
         dev: &Device,
         message: &Mls<MlsMessageIn>,
+        frank: Option<&Frank>,
+        accepted_timestamp: u64,
     ) -> Result<Event, ClientError> {
         if self.sent.remove(message.as_bytes()) {
             return Ok(Event::Ignored);
@@ -773,12 +836,22 @@ impl Room {
             self.group.process_message(&dev.provider, pm)
         )?;
         let sender = client_of(processed.credential());
+        // PROTO-5.4.1-frank-aad (receive side): a frank_aad item that does not decode is an
+        // invalid frank, not a reason to drop the message.
+        let aad = frank_aad_of(processed.aad());
         match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(a) => Ok(Event::Message {
-                sender: sender
-                    .ok_or_else(|| ClientError::Unusable("sender without a client URI".into()))?,
-                content: a.into_bytes(),
-            }),
+            ProcessedMessageContent::ApplicationMessage(a) => {
+                let sender = sender
+                    .ok_or_else(|| ClientError::Unusable("sender without a client URI".into()))?;
+                let content = a.into_bytes();
+                let frank =
+                    self.check_frank(dev, &sender, &content, aad, frank, accepted_timestamp);
+                Ok(Event::Message {
+                    sender,
+                    content,
+                    frank,
+                })
+            }
             ProcessedMessageContent::ProposalMessage(p) => {
                 mls!(
                     "store proposal",

@@ -15,6 +15,8 @@
 //! - [`client`]: a user's device over `MlsGroup`: [`client::Device`] (keys, KeyPackages,
 //!   create/join) and [`client::Room`] (add users, remove, ban, roles, metadata, leave, send,
 //!   process every fanout item, local view).
+//! - [`franking`]: message franking (protocol-06 §5.4.1): the client's tag, the hub's frank,
+//!   the receiver's checks and the hub's check of a reported message.
 //! - [`hub`]: the hub over `PublicGroup`: [`hub::HubRoom`] (bootstrap, `handle_update` →
 //!   [`hub::Accepted`] or an [`hub::UpdateRejection`] named after the draft's codes,
 //!   `check_submit` → [`hub::SubmitRejection`], Welcome routing, GroupInfo for joiners, its own
@@ -25,6 +27,7 @@
 
 pub mod client;
 pub mod codepoints;
+pub mod franking;
 pub mod hub;
 pub mod mls;
 pub mod policy;

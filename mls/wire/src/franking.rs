@@ -97,3 +97,65 @@ pub fn server_frank(
     m.extend_from_slice(&context.encode());
     hmac_sha256(hub_key, &m)
 }
+
+/// Component ID of `safe_aad` (mls-extensions-09): its GroupContext value lists the components
+/// whose items a message's `authenticated_data` carries in a SafeAAD prefix.
+pub const SAFE_AAD: u16 = 0x0002;
+
+/// `struct { ComponentID component_ids<V>; } ComponentsList;` (mls-extensions-09), the value of
+/// the `safe_aad` GroupContext component.
+pub fn components_list(ids: &[u16]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.vector(ids, |w, id| w.u16(*id));
+    w.finish()
+}
+
+/// One `SafeAADItem` (mls-extensions-09): `ComponentID component_id; opaque aad_item_data<V>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafeAadItem {
+    /// `component_id`.
+    pub component_id: u16,
+    /// `aad_item_data`.
+    pub data: Vec<u8>,
+}
+
+/// The SafeAAD prefix of an `authenticated_data` (`struct { SafeAADItem aad_items<V>; }`):
+/// its items, and how many octets it took (the rest is the application's own AAD). Items must
+/// be sorted by component ID without repeats.
+pub fn read_safe_aad(authenticated_data: &[u8]) -> Result<(Vec<SafeAadItem>, usize), WireError> {
+    let mut r = Reader::new(authenticated_data, crate::Limits::DEFAULT);
+    let opaque = r.limits.max_opaque;
+    let mut last: Option<u16> = None;
+    let items = r.vector("SafeAAD.aad_items", |r| {
+        let component_id = r.u16("SafeAADItem.component_id")?;
+        if last.is_some_and(|l| l >= component_id) {
+            return Err(r.error_back(
+                2,
+                crate::codec::WireErrorKind::BadValue(u64::from(component_id)),
+                "SafeAADItem.component_id (sorted, unique)",
+            ));
+        }
+        last = Some(component_id);
+        Ok(SafeAadItem {
+            component_id,
+            data: r.opaque(opaque, "SafeAADItem.aad_item_data")?,
+        })
+    })?;
+    let used = authenticated_data.len() - r.remaining();
+    Ok((items, used))
+}
+
+/// The `FrankAAD` of a message's `authenticated_data`, if its SafeAAD prefix has a `frank_aad`
+/// item (`PROTO-5.4.1-frank-aad`). An empty `authenticated_data` has none; a prefix that does
+/// not decode, or a `frank_aad` item that is not a FrankAAD, is an error.
+pub fn frank_aad_of(authenticated_data: &[u8]) -> Result<Option<FrankAad>, WireError> {
+    if authenticated_data.is_empty() {
+        return Ok(None);
+    }
+    let (items, _) = read_safe_aad(authenticated_data)?;
+    items
+        .iter()
+        .find(|i| i.component_id == FRANK_AAD)
+        .map(|i| FrankAad::decode(&i.data))
+        .transpose()
+}

@@ -97,3 +97,23 @@ pub fn header(m: &Mls<MlsMessageIn>) -> Result<MessageHeader, WireError> {
         other => Err(r.error(WireErrorKind::BadValue(u64::from(other)), f)),
     }
 }
+
+/// The clear `authenticated_data` of a PrivateMessage (RFC 9420 §6.3: group_id, epoch,
+/// content_type, authenticated_data, ...); `None` for any other wire format. The hub reads the
+/// client's `frank_aad` from it (protocol-06 §5.4.1.2).
+pub fn private_authenticated_data(m: &Mls<MlsMessageIn>) -> Result<Option<Vec<u8>>, WireError> {
+    let mut r = Reader::new(m.as_bytes(), Limits::DEFAULT);
+    let f = "PrivateMessage header";
+    let _version = r.u16(f)?;
+    if r.u16(f)? != WIRE_FORMAT_PRIVATE {
+        return Ok(None);
+    }
+    let limit = r.limits.max_opaque;
+    let _group_id = r.opaque(limit, f)?;
+    let _epoch = r.u64(f)?;
+    let _content_type = r.u8(f)?;
+    Ok(Some(r.opaque(
+        r.limits.max_mls,
+        "PrivateMessage.authenticated_data",
+    )?))
+}

@@ -4,7 +4,7 @@
 //! the signature key, the bearer token, the queue cursor, the messages sent and not yet seen
 //! echoed back, and each room's history.
 
-use crate::store::{DeviceStore, StoreError, StoredMessage};
+use crate::store::{DeviceStore, StoreError, StoredFrank, StoredMessage};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;
@@ -14,7 +14,9 @@ use mimi_net::pki::load_certs;
 use mimi_net::{NetLimits, Response};
 use mimi_room::client::{CommitOutput, Device, Event, Room};
 use mimi_room::codepoints::CodePoints;
+use mimi_room::franking::{FrankCheck, frank_aad_for};
 use mimi_room::presets::{Preset, direct_message, private_group, public_room};
+use mimi_wire::abuse::{AbuseReport, AbusiveMessage};
 use mimi_wire::codec::{Body, Writer};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::group_info::GroupInfoResponse;
@@ -90,6 +92,9 @@ pub struct SyncReport {
     pub commits: Vec<(String, u64)>,
     /// Items that could not be processed (room, reason).
     pub skipped: Vec<(String, String)>,
+    /// New messages whose frank is invalid, as `(room, message ID hex, reason)`
+    /// (`PROTO-5.4.1-frank-flag`).
+    pub flagged: Vec<(String, String, String)>,
 }
 
 /// A room as this device sees it.
@@ -618,7 +623,21 @@ impl Client {
 
     /// Encrypts and submits MIMI content; adds it to this device's history. Returns its
     /// message ID.
-    pub async fn send(&mut self, room: &RoomUri, content: MimiContent) -> Result<[u8; 32], Error> {
+    pub async fn send(
+        &mut self,
+        room: &RoomUri,
+        mut content: MimiContent,
+    ) -> Result<[u8; 32], Error> {
+        // PROTO-5.4.1-frank-aad: franked content names its sender and room (extension keys 1
+        // and 2), which the frank's context is rebuilt from.
+        content.extensions.set(
+            mimi_content::ExtensionKey::SENDER_URI,
+            mimi_content::cbor::Value::Text(self.dev.user.to_string()),
+        );
+        content.extensions.set(
+            mimi_content::ExtensionKey::ROOM_URI,
+            mimi_content::cbor::Value::Text(room.to_string()),
+        );
         let (bytes, id) = content
             .encode_with_id(Some(self.dev.user.as_str()), Some(room.as_str()))
             .map_err(|e| Error::Usage(format!("encoding the message: {e}")))?;
@@ -637,8 +656,25 @@ impl Client {
             .await?;
         match SubmitMessageResponse::decode(&b)?.outcome {
             SubmitOutcome::Accepted {
-                accepted_timestamp, ..
+                accepted_timestamp,
+                frank,
             } => {
+                // The sender checks its own frank as any receiver would, and keeps it.
+                let check = self.rooms.get(room).map(|r| {
+                    r.check_frank(
+                        &self.dev,
+                        &self.dev.client,
+                        &bytes,
+                        Ok(frank_aad_for(&bytes)),
+                        frank.as_ref(),
+                        accepted_timestamp,
+                    )
+                });
+                if let Some(check) = check {
+                    self.store
+                        .set_frank(room.as_str(), &id.0, &stored_frank(&check, frank.as_ref()))
+                        .await?;
+                }
                 self.store
                     .add_received(
                         room.as_str(),
@@ -757,7 +793,11 @@ impl Client {
             return Ok(());
         };
         match r.process(dev, &f)? {
-            Event::Message { sender, content } => {
+            Event::Message {
+                sender,
+                content,
+                frank,
+            } => {
                 let user = sender.user().map(|u| u.to_string()).unwrap_or_default();
                 let c = MimiContent::decode(&content).map_err(|e| {
                     Error::Usage(format!("a message from {sender} does not decode: {e}"))
@@ -778,6 +818,19 @@ impl Client {
                     )
                     .await?;
                 if new {
+                    let fanned = match &f.extra {
+                        FanoutExtra::Application(x) => x.as_ref(),
+                        _ => None,
+                    };
+                    // PROTO-5.4.1-frank-flag: kept with the message, flagged when invalid.
+                    self.store
+                        .set_frank(room.as_str(), &id.0, &stored_frank(&frank, fanned))
+                        .await?;
+                    if let FrankCheck::Invalid(why) = &frank {
+                        report
+                            .flagged
+                            .push((room.to_string(), hex::encode(id.0), why.clone()));
+                    }
                     report.messages.push((room.to_string(), hex::encode(id.0)));
                     let is_status = matches!(&c.nested_part.body,
                         mimi_content::PartBody::Single { content_type, .. }
@@ -847,6 +900,85 @@ impl Client {
             });
         }
         Ok(h.view(now_ms(), Some(self.dev.user.as_str())))
+    }
+
+    /// Messages of a room whose frank is invalid, as `(message ID, reason)`
+    /// (`PROTO-5.4.1-frank-flag`).
+    pub async fn flagged(
+        &self,
+        room: &RoomUri,
+    ) -> Result<Vec<(mimi_content::MessageId, String)>, Error> {
+        Ok(self
+            .store
+            .flagged(room.as_str())
+            .await?
+            .into_iter()
+            .map(|(id, why)| (mimi_content::MessageId(id), why))
+            .collect())
+    }
+
+    /// Reports a message of this room's history to the hub as abusive (protocol-06 §5.9):
+    /// its content, the hub's frank and the accepted time, so that the hub can verify the
+    /// frank (`PROTO-5.9-report-frank`); `reason` goes in the note. Only a message whose frank
+    /// verified here can be reported. Returns the reported message's ID.
+    pub async fn report(
+        &self,
+        room: &RoomUri,
+        id: &str,
+        reason: &str,
+    ) -> Result<mimi_content::MessageId, Error> {
+        let (mid, _) = self.find_message(room, id).await?;
+        let m = self
+            .store
+            .history(room.as_str())
+            .await?
+            .into_iter()
+            .find(|m| m.id == mid.0)
+            .ok_or_else(|| Error::Usage(format!("no message {mid} in {room}")))?;
+        let f = self.store.frank(room.as_str(), &mid.0).await?;
+        let frank = match f.as_ref().and_then(|f| f.frank.as_deref()) {
+            Some(b) => {
+                let mut r = mimi_wire::codec::Reader::new(b, mimi_wire::Limits::DEFAULT);
+                let f = mimi_wire::common::Frank::read(&mut r)?;
+                r.finish("Frank")?;
+                f
+            }
+            None => {
+                return Err(Error::Usage(format!(
+                    "message {mid} has no frank from the hub, so it cannot be reported"
+                )));
+            }
+        };
+        let alleged = UserUri::parse(&m.sender)
+            .map_err(|e| Error::Usage(format!("the stored sender {:?}: {e}", m.sender)))?;
+        let report = AbuseReport {
+            reporting_user: Some(self.dev.user.clone()),
+            alleged_abuser_uri: alleged,
+            reason_code: 0,
+            note: reason.to_owned(),
+            messages: vec![AbusiveMessage {
+                message_content: m.content,
+                frank,
+                accepted_timestamp: m.timestamp_ms,
+            }],
+            extensions: Default::default(),
+        };
+        self.report_raw(room, &report).await?;
+        Ok(mid)
+    }
+
+    /// Sends an AbuseReport as it is (tests use it to send altered franks).
+    pub async fn report_raw(&self, room: &RoomUri, report: &AbuseReport) -> Result<(), Error> {
+        let r = self
+            .api
+            .request(
+                Method::POST,
+                &format!("reportAbuse/{}", enc(room.as_str())),
+                Bytes::from(report.encode()),
+            )
+            .await?;
+        json_of(&self.home, StatusCode::CREATED, &r)?;
+        Ok(())
     }
 
     /// The content of a message in this device's history, by full ID or unique hex prefix.
@@ -955,6 +1087,35 @@ pub fn outcome_name(o: &UpdateOutcome) -> String {
         UpdateOutcome::NotAllowed => "notAllowed (the room's policy does not let you)".into(),
         UpdateOutcome::InvalidProposal { .. } => "invalidProposal".into(),
         other => format!("{other:?}"),
+    }
+}
+
+/// What is kept of a frank check.
+fn stored_frank(check: &FrankCheck, frank: Option<&mimi_wire::common::Frank>) -> StoredFrank {
+    let encoded = |f: &mimi_wire::common::Frank| {
+        let mut w = Writer::new();
+        f.write(&mut w);
+        w.finish()
+    };
+    match check {
+        FrankCheck::Verified { frank, context } => StoredFrank {
+            status: check.name().into(),
+            reason: String::new(),
+            frank: Some(encoded(frank)),
+            context: Some(context.encode()),
+        },
+        FrankCheck::Unfranked => StoredFrank {
+            status: check.name().into(),
+            reason: String::new(),
+            frank: None,
+            context: None,
+        },
+        FrankCheck::Invalid(why) => StoredFrank {
+            status: check.name().into(),
+            reason: why.clone(),
+            frank: frank.map(encoded),
+            context: None,
+        },
     }
 }
 

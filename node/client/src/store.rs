@@ -15,7 +15,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// What this file's layout is; bumped with every schema change.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS mls_kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)",
@@ -30,6 +30,18 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (room, id)
     )",
     "CREATE INDEX IF NOT EXISTS received_order ON received (room, position)",
+    // Version 2: the hub's frank of each message and what checking it found
+    // (PROTO-5.4.1-frank-verify); the encoded Frank and ServerFrankingContext are kept for
+    // reportAbuse.
+    "CREATE TABLE IF NOT EXISTS franks (
+        room TEXT NOT NULL,
+        id BLOB NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        frank BLOB,
+        context BLOB,
+        PRIMARY KEY (room, id)
+    )",
 ];
 
 /// A failure of the device's state file.
@@ -59,6 +71,19 @@ pub struct StoredMessage {
     pub timestamp_ms: u64,
     /// The MIMI content bytes.
     pub content: Vec<u8>,
+}
+
+/// What the device found about a message's frank, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFrank {
+    /// `verified`, `unfranked` or `invalid`.
+    pub status: String,
+    /// Why it is invalid (empty otherwise).
+    pub reason: String,
+    /// The encoded `Frank`, when the hub sent one.
+    pub frank: Option<Vec<u8>>,
+    /// The encoded `ServerFrankingContext` it verified over.
+    pub context: Option<Vec<u8>>,
 }
 
 /// The device's state file.
@@ -96,8 +121,8 @@ impl DeviceStore {
             .await?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema { found: v }),
-            Some(_) => {}
-            None => {
+            Some(v) if v == SCHEMA_VERSION => {}
+            _ => {
                 set_meta(&mut tx, "schema_version", &SCHEMA_VERSION.to_string()).await?;
             }
         }
@@ -200,6 +225,74 @@ impl DeviceStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Keeps the frank of a message (replacing what was there).
+    pub async fn set_frank(
+        &self,
+        room: &str,
+        id: &[u8; 32],
+        f: &StoredFrank,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO franks (room, id, status, reason, frank, context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
+                 reason = excluded.reason, frank = excluded.frank, context = excluded.context",
+        )
+        .bind(room)
+        .bind(id.as_slice())
+        .bind(&f.status)
+        .bind(&f.reason)
+        .bind(f.frank.as_deref())
+        .bind(f.context.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The frank kept for a message, if any.
+    pub async fn frank(
+        &self,
+        room: &str,
+        id: &[u8; 32],
+    ) -> Result<Option<StoredFrank>, StoreError> {
+        let row = sqlx::query(
+            "SELECT status, reason, frank, context FROM franks WHERE room = ?1 AND id = ?2",
+        )
+        .bind(room)
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredFrank {
+                status: r.try_get(0)?,
+                reason: r.try_get(1)?,
+                frank: r.try_get(2)?,
+                context: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The messages of a room whose frank is invalid: `(id, reason)`.
+    pub async fn flagged(&self, room: &str) -> Result<Vec<([u8; 32], String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, reason FROM franks WHERE room = ?1 AND status = 'invalid' ORDER BY id",
+        )
+        .bind(room)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Vec<u8> = row.try_get(0)?;
+            let mut fixed = [0u8; 32];
+            if id.len() == 32 {
+                fixed.copy_from_slice(&id);
+            }
+            out.push((fixed, row.try_get(1)?));
+        }
+        Ok(out)
     }
 
     /// A room's history in the order it was received.

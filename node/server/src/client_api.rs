@@ -355,6 +355,32 @@ impl Node {
                     Ok(binary(r))
                 }
             }
+            ("reportAbuse", Some(room)) if post => {
+                let room = parse_room(room)?;
+                let report = mimi_wire::abuse::AbuseReport::decode_with(body, self.limits)?;
+                // CAPI-acts-for-self
+                if report.reporting_user.as_ref() != Some(&caller.user) {
+                    return Err(NodeError::Forbidden(format!(
+                        "this device is {}; a report it sends must name {} as the reporting user",
+                        caller.client, caller.user
+                    )));
+                }
+                if room.provider() == self.domain {
+                    self.report_abuse(&self.domain, &room, body, now_ms).await?;
+                } else {
+                    self.relay(
+                        &room.provider(),
+                        Endpoint::ReportAbuse,
+                        room.as_str(),
+                        body.to_vec(),
+                    )
+                    .await?;
+                }
+                Ok(json(
+                    StatusCode::CREATED,
+                    &serde_json::json!({ "room": room.as_str(), "reported": report.messages.len() }),
+                ))
+            }
             ("identifierQuery", Some(domain)) if post => {
                 let d = ProviderId::parse(domain)
                     .map_err(|e| NodeError::BadRequest(format!("domain: {e}")))?;
@@ -656,6 +682,7 @@ fn known(head: &str) -> bool {
             | "submitMessage"
             | "groupInfo"
             | "identifierQuery"
+            | "reportAbuse"
             | "queue"
             | "consent"
     )

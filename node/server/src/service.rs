@@ -10,13 +10,18 @@ use mimi_net::client::Connector;
 use mimi_net::paths::{self, Endpoint};
 use mimi_proto::clock::next_timestamp;
 use mimi_proto::inbox::{InboxLimits, InboxState, accept};
+use mimi_room::franking::make_frank;
 use mimi_room::hub::{HubRoom, SubmitRejection};
 use mimi_room::roster::{Roster, commit_epoch};
 use mimi_store::{Store, StoreError};
 use mimi_wire::codec::Body;
+use mimi_wire::common::Frank;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage, split_notify};
+use mimi_wire::franking::{FrankAad, frank_aad_of};
 use mimi_wire::id::{ClientUri, ProviderId, RoomUri};
+use mimi_wire::mls_kind::private_authenticated_data;
+use mimi_wire::submit::ServerFrankingContext;
 use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
 use mimi_wire::{Limits, WireError};
@@ -101,6 +106,10 @@ pub struct Node {
     /// The hub's MLS signature key (the rooms' ExternalSender, GroupInfo responses), shared
     /// by every process of the provider through the database.
     pub hub_key: Arc<SignatureKeyPair>,
+    /// The hub's symmetric franking key (`PROTO-5.4.1-frank-key`: the HMAC key of every
+    /// `server_frank`), created once and shared by every process through the database. Never
+    /// leaves the node.
+    franking_key: Arc<[u8; 32]>,
     /// Connections to other providers (forwarding to hubs and targets); `None`: this node
     /// cannot reach others (502 when it would have to).
     pub peers: Option<Arc<Connector>>,
@@ -131,6 +140,8 @@ fn snapshot_digest(state: &[u8]) -> [u8; 32] {
 
 /// The name of the hub key in the store's secrets.
 const HUB_KEY: &str = "hub-signature-key-ed25519";
+/// The name of the hub's franking HMAC key in the store's secrets.
+const FRANKING_KEY: &str = "hub-franking-key-hmac-sha256";
 
 impl Node {
     /// A node's services over `store`: loads the hub key (creating it on first use).
@@ -148,11 +159,24 @@ impl Node {
         let hub_key = SignatureKeyPair::tls_deserialize_exact(stored.as_slice()).map_err(|e| {
             NodeError::RoomState(format!("the stored hub key does not decode: {e}"))
         })?;
+        // PROTO-5.4.1-frank-key: created once, like the hub key, so that a report to any
+        // process of this provider verifies franks made by another.
+        let mut fresh = [0u8; 32];
+        getrandom::getrandom(&mut fresh)
+            .map_err(|e| NodeError::RoomState(format!("creating the franking key: {e}")))?;
+        let stored = store.secret_or_insert(FRANKING_KEY, &fresh, now_ms).await?;
+        let franking_key: [u8; 32] = stored.as_slice().try_into().map_err(|_| {
+            NodeError::RoomState(format!(
+                "the stored franking key has {} octets, not 32",
+                stored.len()
+            ))
+        })?;
         Ok(Self {
             domain,
             store,
             limits: Limits::DEFAULT,
             hub_key: Arc::new(hub_key),
+            franking_key: Arc::new(franking_key),
             peers: None,
             options,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
@@ -198,6 +222,85 @@ impl Node {
         )
     }
 
+    /// [`Node::call`] for a request relayed for a local client: the peer's refusals 400, 403
+    /// and 404 are passed on as the same statuses with the peer's reason (so a device learns
+    /// why the hub said no); other failures are 502 as in [`Node::call`].
+    pub async fn relay(
+        &self,
+        to: &ProviderId,
+        endpoint: Endpoint,
+        id: &str,
+        body: Vec<u8>,
+    ) -> Result<Bytes, NodeError> {
+        let Some(peers) = &self.peers else {
+            return Err(NodeError::Upstream(format!(
+                "this node has no connections to other providers; cannot reach {to}"
+            )));
+        };
+        let resp = peers
+            .request(
+                to.as_str(),
+                Method::POST,
+                &paths::path(endpoint, id),
+                HeaderMap::new(),
+                Bytes::from(body),
+            )
+            .await
+            .map_err(|e| NodeError::Upstream(format!("{to} {}: {e}", endpoint.name())))?;
+        let reason = || format!("{to} refused {}: {}", endpoint.name(), resp.text());
+        match resp.status.as_u16() {
+            200..=299 => Ok(resp.body.clone()),
+            400 => Err(NodeError::BadRequest(reason())),
+            403 => Err(NodeError::Forbidden(reason())),
+            404 => Err(NodeError::NotFound(reason())),
+            _ => Err(NodeError::Upstream(format!(
+                "{to} answered {} {}: {}",
+                endpoint.name(),
+                resp.status,
+                resp.text()
+            ))),
+        }
+    }
+
+    /// The hub's frank of an accepted application message (`PROTO-5.4.1-frank-hub`), or
+    /// `None` when the message carries no `frank_aad` (franking is optional; our devices always
+    /// send one). Deterministic (HMAC, Ed25519), so a repeated submit gets the same frank.
+    fn frank(
+        &self,
+        req: &SubmitMessageRequest,
+        room: &RoomUri,
+        accepted_timestamp: u64,
+    ) -> Result<Option<Frank>, NodeError> {
+        let Some(aad) = frank_aad_in(req)? else {
+            return Ok(None);
+        };
+        let context = ServerFrankingContext {
+            sender_uri: req.sending_uri.clone(),
+            room_uri: room.clone(),
+            accepted_timestamp,
+        };
+        make_frank(&self.franking_key[..], &*self.hub_key, &aad, &context)
+            .map(Some)
+            .map_err(|e| NodeError::RoomState(e.to_string()))
+    }
+
+    /// The hub's check of reported messages (`PROTO-5.9-report-frank`).
+    pub(crate) fn check_reported(
+        &self,
+        room: &RoomUri,
+        alleged_abuser: &mimi_wire::id::UserUri,
+        m: &mimi_wire::abuse::AbusiveMessage,
+    ) -> Result<ServerFrankingContext, mimi_room::franking::FrankError> {
+        mimi_room::franking::check_reported(
+            &openmls_rust_crypto::RustCrypto::default(),
+            &self.franking_key[..],
+            &self.hub_key.to_public_vec(),
+            room,
+            alleged_abuser,
+            m,
+        )
+    }
+
     /// Calls `endpoint/{id}` on provider `to` with `body` and returns its answer when it is a
     /// success; anything else is [`NodeError::Upstream`] naming the provider and its status.
     pub async fn call(
@@ -232,6 +335,12 @@ impl Node {
         }
         Ok(resp.body)
     }
+}
+
+/// The FrankAAD in a submitted PrivateMessage's Safe AAD, if any.
+fn frank_aad_in(req: &SubmitMessageRequest) -> Result<Option<FrankAad>, NodeError> {
+    let aad = private_authenticated_data(&req.app_message)?.unwrap_or_default();
+    Ok(frank_aad_of(&aad)?)
 }
 
 /// What the hub answers an update with.
@@ -437,13 +546,19 @@ impl Node {
             return Ok(SubmitMessageResponse {
                 outcome: SubmitOutcome::Accepted {
                     accepted_timestamp: ts,
-                    frank: None,
+                    frank: self.frank(&req, room, ts)?,
                 },
             });
         }
         let digest = snapshot_digest(&tx.room().state);
         let hub = self.take_hub(room.as_str(), &tx.room().state)?;
-        let checked = hub.check_submit(&req);
+        // PROTO-5.4.1-frank-aad: a frank_aad that is there but does not decode is refused
+        // (a frank could not be made for it); no frank_aad at all is accepted unfranked.
+        let checked = hub.check_submit(&req).and_then(|()| {
+            frank_aad_in(&req)
+                .map(|_| ())
+                .map_err(|e| SubmitRejection::NotAllowed(e.to_string()))
+        });
         let providers = hub.providers();
         let local = self.store_members_local(&hub, &[]);
         self.put_hub(room.as_str(), digest, hub);
@@ -458,10 +573,11 @@ impl Node {
             return Ok(SubmitMessageResponse { outcome });
         }
         let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
+        let frank = self.frank(&req, room, ts)?;
         let item = FanoutMessage {
             timestamp: ts,
             message: req.app_message.clone(),
-            extra: FanoutExtra::Application(None),
+            extra: FanoutExtra::Application(frank.clone()),
         }
         .encode();
         let seq = tx.append_event(ts, &item).await?;
@@ -481,7 +597,7 @@ impl Node {
         Ok(SubmitMessageResponse {
             outcome: SubmitOutcome::Accepted {
                 accepted_timestamp: ts,
-                frank: None,
+                frank,
             },
         })
     }

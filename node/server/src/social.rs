@@ -245,7 +245,8 @@ impl Node {
     }
 
     /// `reportAbuse/{roomId}` (`PROTO-5.9-report`): the hub keeps the report for its operator.
-    /// The reporting user, when named, must be one of the calling provider's.
+    /// The reporting user, when named, must be one of the calling provider's; each reported
+    /// message's frank is verified first (`PROTO-5.9-report-frank`).
     pub async fn report_abuse(
         &self,
         from: &ProviderId,
@@ -263,6 +264,17 @@ impl Node {
             return Err(NodeError::Forbidden(format!(
                 "{from} may not report on behalf of {u}"
             )));
+        }
+        // PROTO-5.9-report-frank: every reported message must carry this hub's frank of that
+        // very content, sender, room and time; a forged or altered one is refused (400) and
+        // nothing is stored.
+        for (i, m) in report.messages.iter().enumerate() {
+            self.check_reported(room, &report.alleged_abuser_uri, m)
+                .map_err(|e| {
+                    NodeError::BadRequest(format!(
+                        "AbuseReport.messages[{i}]: the frank does not verify: {e}"
+                    ))
+                })?;
         }
         self.store
             .add_abuse_report(room.as_str(), from.as_str(), body, now_ms)

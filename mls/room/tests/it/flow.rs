@@ -139,6 +139,7 @@ pub fn send(hub: &HubRoom, sender: &mut Member, others: &mut [&mut Member], cont
             Event::Message {
                 sender: from,
                 content: got,
+                ..
             } => {
                 assert_eq!(from, sender.dev.client);
                 assert_eq!(MimiContent::decode(&got).unwrap(), *content);

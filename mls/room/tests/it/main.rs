@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod flow;
+mod franking;
 mod hub_checks;
 mod hub_integrity;
 mod passive_client;

@@ -36,8 +36,10 @@ proptest! {
             let _ = decode_any(s, &bytes, Limits::DEFAULT);
         }
         let _ = mimi_wire::fanout::split_notify(&bytes, Limits::DEFAULT);
+        let _ = mimi_wire::franking::frank_aad_of(&bytes);
         if let Ok(m) = mimi_wire::Mls::<openmls::prelude::MlsMessageIn>::from_bytes(bytes.clone()) {
             let _ = mimi_wire::mls_kind::header(&m);
+            let _ = mimi_wire::mls_kind::private_authenticated_data(&m);
         }
     }
 

@@ -363,3 +363,39 @@ fn wire_5_4_1_franking_hmacs() {
     assert_eq!(FrankAad::decode(&tag).unwrap(), aad);
     assert!(FrankAad::decode(&tag[..31]).is_err());
 }
+
+/// WIRE-5.4.1-safe-aad: the SafeAAD prefix of `authenticated_data` and the FrankAAD in it.
+#[test]
+fn wire_5_4_1_safe_aad_and_frank_aad() {
+    use mimi_wire::franking::{
+        FRANK_AAD, FrankAad, SafeAadItem, components_list, frank_aad_of, read_safe_aad,
+    };
+    let tag = [0x5au8; 32];
+    // aad_items<V> = [ {0x0020, opaque<V> 32 octets} ] (35 octets), then the app's own AAD.
+    let mut aad = vec![35, 0x00, 0x20, 32];
+    aad.extend_from_slice(&tag);
+    aad.extend_from_slice(b"tail");
+    let (items, used) = read_safe_aad(&aad).unwrap();
+    assert_eq!(used, 36);
+    assert_eq!(
+        items,
+        vec![SafeAadItem {
+            component_id: FRANK_AAD,
+            data: tag.to_vec()
+        }]
+    );
+    assert_eq!(
+        frank_aad_of(&aad).unwrap(),
+        Some(FrankAad { franking_tag: tag })
+    );
+    // No AAD, or only other items: no FrankAAD.
+    assert_eq!(frank_aad_of(&[]).unwrap(), None);
+    assert_eq!(frank_aad_of(&[4, 0x00, 0x30, 1, 9]).unwrap(), None);
+    // Unsorted or repeated items, truncation, a FrankAAD of the wrong size: errors.
+    assert!(read_safe_aad(&[8, 0x00, 0x30, 1, 9, 0x00, 0x20, 1, 9]).is_err());
+    assert!(read_safe_aad(&[8, 0x00, 0x20, 1, 9, 0x00, 0x20, 1, 9]).is_err());
+    assert!(read_safe_aad(&aad[..20]).is_err());
+    assert!(frank_aad_of(&[4, 0x00, 0x20, 1, 9]).is_err());
+    // ComponentsList (the value of the safe_aad component).
+    assert_eq!(components_list(&[FRANK_AAD]), vec![2, 0x00, 0x20]);
+}

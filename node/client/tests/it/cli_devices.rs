@@ -141,6 +141,25 @@ async fn json_cli_for_a_user_with_two_devices() {
         );
         assert_eq!(v["agree"], true, "{v}");
 
+        // PROTO-5.4.1-frank-verify: every device verified every frank (nothing flagged).
+        for p in ["alice", "alice-laptop", "bob"] {
+            let hist = mimi(&home, p, &["history", &room]);
+            assert_eq!(hist["flagged"], serde_json::json!([]), "{p}");
+        }
+        // PROTO-5.9-report-frank: Bob reports the laptop's first message through b.example
+        // to the hub, Alice reports Bob's at her own hub; both franks verify there.
+        let v = mimi(
+            &home,
+            "bob",
+            &["report", &room, &laptop_msg[..12], "--reason", "spam"],
+        );
+        assert_eq!(v["reported"].as_str(), Some(laptop_msg.as_str()));
+        let bob_msg = m["id"].as_str().unwrap();
+        let v = mimi(&home, "alice", &["report", "lab", bob_msg]);
+        assert_eq!(v["reported"].as_str(), Some(bob_msg));
+        let e = mimi_fails(&home, "alice", &["report", "lab", "01ffff"]);
+        assert!(e.contains("no message"), "{e}");
+
         // Errors name the problem.
         let e = mimi_fails(&home, "nobody", &["rooms"]);
         assert!(e.contains("mimi register"), "{e}");

@@ -279,7 +279,7 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
     // Bob's own message comes back (ignored as his echo) and Alice's reply arrives once.
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0], Event::Ignored);
-    assert!(matches!(&got[1], Event::Message { sender, content }
+    assert!(matches!(&got[1], Event::Message { sender, content, .. }
         if *sender == alice.client && MimiContent::decode(content).unwrap() == reply));
 
     // A stale commit is refused with wrongEpoch and nothing is written.
@@ -349,4 +349,209 @@ async fn follower_notify(follower: &Node, hub: &Node, body: &[u8], seq: u64) {
         .notify(&hub.domain, &room(), body, Some(seq), 20)
         .await
         .unwrap();
+}
+
+/// PROTO-5.4.1-frank-hub, PROTO-5.4.1-frank-key, PROTO-5.4.1-frank-verify,
+/// PROTO-5.9-report-frank: the hub franks an accepted message (in its answer and in the
+/// fanout; the same frank for a repeated submit), the receiver verifies it, a report with
+/// the frank is accepted and stored — also by another process of the provider, since the
+/// franking key is in the database — and reports with an altered frank, content or time are
+/// refused with 400 and a reason, storing nothing.
+#[tokio::test]
+async fn proto_5_4_1_frank_hub_franks_and_reports_are_verified() {
+    let dir = std::env::temp_dir().join(format!(
+        "mimi-node-frank-{}-{}",
+        std::process::id(),
+        rand_tag()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("node.sqlite");
+    let open = || async {
+        Node::open(
+            ProviderId::parse("a.example").unwrap(),
+            Store::open(db.to_str().unwrap()).await.unwrap(),
+            mimi_node::service::NodeOptions::default(),
+            1_700_000_000_000,
+        )
+        .await
+        .unwrap()
+    };
+    let a = open().await;
+    let b = node("b.example").await;
+
+    // Alice creates the room with the hub's real key as ExternalSender and franking agent.
+    let alice = Device::new(ClientUri::parse("mimi://a.example/d/alice/1").unwrap()).unwrap();
+    let (mut alice_room, gi, tree) = alice
+        .create_room(
+            &room(),
+            &private_group(&CodePoints::DRAFT),
+            a.hub_sender(),
+            None,
+        )
+        .unwrap();
+    a.create_room(&room(), &alice.client, &gi, &tree)
+        .await
+        .unwrap();
+    let bob = Device::new(ClientUri::parse("mimi://b.example/d/bob/1").unwrap()).unwrap();
+    let out = alice_room
+        .add_users(
+            &alice,
+            &[(UserUri::parse("mimi://b.example/u/bob").unwrap(), 2)],
+            &[bob.key_package().unwrap()],
+        )
+        .unwrap();
+    let resp = a
+        .hub_update(&room(), &out.bundle.encode(), 1_000)
+        .await
+        .unwrap();
+    assert!(matches!(resp.outcome, UpdateOutcome::Success { .. }));
+    alice_room.merge(&alice).unwrap();
+    let welcome = out_welcome(&a, &b, &bob).await;
+    let mut bob_room = bob
+        .join_from_welcome(&room(), &welcome.0, &welcome.1)
+        .unwrap();
+
+    // Bob sends franked content naming himself and the room.
+    let bob_user = "mimi://b.example/u/bob";
+    let hello = mimi_content::build::ContentBuilder::new(
+        [9; 16],
+        mimi_content::NestedPart::text("you are all idiots"),
+    )
+    .sender_and_room(bob_user, room().as_str())
+    .build()
+    .encode()
+    .unwrap();
+    let req = bob_room.send(&bob, &hello).unwrap();
+    let from_b = ProviderId::parse("b.example").unwrap();
+    let r = a
+        .hub_submit(&room(), &from_b, &req.encode(), 2_000)
+        .await
+        .unwrap();
+    let SubmitOutcome::Accepted {
+        accepted_timestamp: 2_000,
+        frank: Some(frank),
+    } = r.outcome
+    else {
+        panic!("no frank: {r:?}")
+    };
+    // A repeated submit gets the same frank.
+    let again = a
+        .hub_submit(&room(), &from_b, &req.encode(), 2_500)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again.outcome, SubmitOutcome::Accepted { frank: Some(f), .. } if *f == frank)
+    );
+    // The fanout carries it, and Alice's device verifies it.
+    let items = drain(&a, &alice.client).await;
+    let item = items
+        .iter()
+        .find(|i| matches!(i.extra, FanoutExtra::Application(_)))
+        .unwrap();
+    assert_eq!(item.extra, FanoutExtra::Application(Some(frank.clone())));
+    let Event::Message { frank: check, .. } = alice_room.process(&alice, item).unwrap() else {
+        panic!("not a message")
+    };
+    assert!(
+        matches!(&check, mimi_room::franking::FrankCheck::Verified { frank: f, context }
+            if *f == frank && context.accepted_timestamp == 2_000 && context.sender_uri.as_str() == bob_user),
+        "{check:?}"
+    );
+
+    // Alice reports it: accepted and stored.
+    let report = |content: Vec<u8>, frank: mimi_wire::common::Frank, ts: u64| {
+        mimi_wire::abuse::AbuseReport {
+            reporting_user: Some(UserUri::parse("mimi://a.example/u/alice").unwrap()),
+            alleged_abuser_uri: UserUri::parse(bob_user).unwrap(),
+            reason_code: 0,
+            note: "insults".into(),
+            messages: vec![mimi_wire::abuse::AbusiveMessage {
+                message_content: content,
+                frank,
+                accepted_timestamp: ts,
+            }],
+            extensions: Default::default(),
+        }
+        .encode()
+    };
+    a.report_abuse(
+        &a.domain,
+        &room(),
+        &report(hello.clone(), frank.clone(), 2_000),
+        5_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.store.abuse_reports(0, 10).await.unwrap().len(), 1);
+
+    // Another process of the provider (same database) verifies it too.
+    let a2 = open().await;
+    let mut note_changed =
+        mimi_wire::abuse::AbuseReport::decode(&report(hello.clone(), frank.clone(), 2_000))
+            .unwrap();
+    note_changed.note = "seen by the second process".into();
+    a2.report_abuse(&a2.domain, &room(), &note_changed.encode(), 5_001)
+        .await
+        .unwrap();
+    assert_eq!(a.store.abuse_reports(0, 10).await.unwrap().len(), 2);
+
+    // Altered franks, content or time are refused with a reason and nothing is stored.
+    let mut altered = frank.clone();
+    altered.server_frank[0] ^= 1;
+    let mut bad_sig = frank.clone();
+    bad_sig.franking_integrity_signature[3] ^= 1;
+    let forged_content = mimi_content::build::ContentBuilder::new(
+        [9; 16],
+        mimi_content::NestedPart::text("you are all lovely"),
+    )
+    .sender_and_room(bob_user, room().as_str())
+    .build()
+    .encode()
+    .unwrap();
+    for (what, body) in [
+        ("server frank", report(hello.clone(), altered, 2_000)),
+        ("signature", report(hello.clone(), bad_sig, 2_000)),
+        ("content", report(forged_content, frank.clone(), 2_000)),
+        ("time", report(hello.clone(), frank.clone(), 2_001)),
+    ] {
+        let e = a
+            .report_abuse(&a.domain, &room(), &body, 6_000)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, mimi_node::service::NodeError::BadRequest(why)
+                if why.contains("does not verify") && why.contains("PROTO-5")),
+            "{what}: {e}"
+        );
+    }
+    assert_eq!(a.store.abuse_reports(0, 10).await.unwrap().len(), 2);
+}
+
+/// The Welcome for `bob` (on `b`) after the hub `a` accepted his addition.
+async fn out_welcome(
+    a: &Node,
+    b: &Node,
+    bob: &Device,
+) -> (
+    mimi_wire::Mls<openmls::prelude::MlsMessageIn>,
+    mimi_wire::common::RatchetTreeOption,
+) {
+    // Bob's KeyPackage was not handed out by b.example here, so b cannot route the Welcome
+    // by KeyPackageRef: take it from the hub's outbox row directly.
+    let rows = a
+        .store
+        .claim_outbox(b.domain.as_str(), "test", 10_000_000, 60_000, 100)
+        .await
+        .unwrap();
+    let _ = bob;
+    for r in &rows {
+        for (f, _) in mimi_wire::fanout::split_notify(&r.body, mimi_wire::Limits::DEFAULT).unwrap()
+        {
+            if let FanoutExtra::Welcome(t) = f.extra {
+                a.store.complete_outbox(&rows).await.unwrap();
+                return (f.message, t);
+            }
+        }
+    }
+    panic!("no Welcome in the outbox")
 }

@@ -570,6 +570,19 @@ fn print_views(room: &RoomUri, views: &[MessageView], viewer: &str) {
     }
 }
 
+pub async fn report_abuse(ctx: &Ctx, room: &str, id: &str, reason: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    c.sync(0).await?;
+    let room = c.resolve_room(room)?;
+    let mid = c.report(&room, id, reason).await?;
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "reported": mid.to_hex() }));
+    } else {
+        println!("reported {mid} in {room} to {}", room.provider());
+    }
+    Ok(())
+}
+
 pub async fn sync(ctx: &Ctx, wait_ms: u64) -> Result<()> {
     let mut c = open(ctx).await?;
     let r = c.sync(wait_ms).await?;
@@ -593,6 +606,9 @@ fn report(ctx: &Ctx, r: &SyncReport) {
         for (room, why) in &r.skipped {
             println!("note: {room}: {why}");
         }
+        for (room, id, why) in &r.flagged {
+            println!("flagged: {room}: message {id}: {why}");
+        }
     }
 }
 
@@ -603,13 +619,24 @@ pub async fn history(ctx: &Ctx, room: &str) -> Result<()> {
     let views = c.history(&room).await?;
     if ctx.json {
         let info = c.info(&room).ok();
+        let flagged: Vec<_> = c
+            .flagged(&room)
+            .await?
+            .into_iter()
+            .map(|(id, why)| json!({ "id": id.to_hex(), "reason": why }))
+            .collect();
         print_json(&json!({
             "room": room.as_str(),
             "info": info,
             "messages": views.iter().map(view_json).collect::<Vec<_>>(),
+            "flagged": flagged,
         }));
     } else {
         print_views(&room, &views, c.user().as_str());
+        // PROTO-5.4.1-frank-flag
+        for (id, why) in c.flagged(&room).await? {
+            println!("flagged: message {id}: the hub's frank does not verify: {why}");
+        }
     }
     Ok(())
 }

@@ -99,6 +99,15 @@ enum Command {
     Delete { room: String, id: String },
     /// Send read receipts (for the given messages, or all of others').
     Read { room: String, ids: Vec<String> },
+    /// Report a message as abusive to the room's hub, with the hub's frank of it so that the
+    /// hub can verify what was sent (protocol-06 §5.9).
+    Report {
+        room: String,
+        id: String,
+        /// Why (goes in the report's note).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Fetch and process everything waiting on the home node.
     Sync {
         /// Wait up to this many milliseconds for something to arrive.
@@ -190,6 +199,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Read { room, ids } => {
                 device::compose(&ctx, &room, Compose::Read { ids }).await
+            }
+            Command::Report { room, id, reason } => {
+                device::report_abuse(&ctx, &room, &id, &reason).await
             }
             Command::Sync { wait } => device::sync(&ctx, wait).await,
             Command::History { room } => device::history(&ctx, &room).await,
