@@ -647,7 +647,15 @@ impl Node {
         }
         // PROTO-follower-membership: the room's roster (the leaves of its tree), followed
         // item by item in the hub's order, decides which local clients are members.
-        let mut roster = match tx.roster().await? {
+        // Application messages alone leave it as it is: it is read only for handshakes.
+        let handshakes = accepted.deliver.iter().any(|d| {
+            !matches!(
+                FanoutMessage::decode_with(&d.item, self.limits).map(|f| f.extra),
+                Ok(FanoutExtra::Application(_))
+            )
+        });
+        let stored = if handshakes { tx.roster().await? } else { None };
+        let mut roster = match stored {
             Some(b) => match Roster::decode(&b) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -736,7 +744,7 @@ impl Node {
                 tx.enqueue_client(&c, &d.item, now_ms).await?;
             }
         }
-        if roster != roster_before {
+        if handshakes && roster != roster_before {
             tx.set_roster(roster.as_ref().map(Roster::encode).as_deref())
                 .await?;
         }
