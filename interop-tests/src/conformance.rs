@@ -19,12 +19,17 @@ use mimi_net::paths::{DIRECTORY_PATH, Endpoint, path};
 use mimi_net::pki::{Ca, certs_from_pem, load_certs, load_key};
 use mimi_node::config::Config;
 use mimi_node::run::{Running, start};
+use mimi_wire::abuse::AbuseReport;
 use mimi_wire::codec::Body;
 use mimi_wire::components::RoomMetaData;
+use mimi_wire::consent::{ConsentEntry, ConsentOperation, ConsentScope};
 use mimi_wire::directory::Directory;
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::group_info::{GroupInfoCode, GroupInfoResponse};
 use mimi_wire::id::{RoomUri, UserUri};
+use mimi_wire::identifier::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, QueryElement, SearchIdentifierType,
+};
 use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse, KeyMaterialUserCode};
 use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
 use mimi_wire::update::{UpdateOutcome, UpdateRoomResponse};
@@ -359,6 +364,7 @@ pub async fn run(opts: &Options) -> Report {
     };
     directory(&runner, &mut report).await;
     transport(&runner, &mut report).await;
+    identifier_query(&runner, &mut report).await;
     if matches!(opts.role, Role::Hub | Role::Both) {
         let r = std::panic::AssertUnwindSafe(as_hub(&runner, &mut report))
             .catch_unwind()
@@ -666,6 +672,7 @@ async fn as_hub(r: &Runner, report: &mut Report) {
         st,
         &b,
     );
+    consent_and_abuse(r, report, &room, &u).await;
 
     // update: accepted, then the same again (wrongEpoch), then a ban U may not do (notAllowed).
     let out = u
@@ -1166,3 +1173,361 @@ async fn as_follower(r: &Runner, report: &mut Report) {
 
 /// A node as a separate process, for tests of the runner against a target that breaks rules.
 pub type TargetProcess = ProcNode;
+
+/// Registers a user on the target through its client API with a handle (and its name as nick).
+async fn register_with_handle(api: &ClientApi, user: &str, handle: &str) -> Result<(), String> {
+    let body = serde_json::json!({ "user": user, "device": "1", "nick": user, "handle": handle });
+    let (st, b) = call(api, Method::POST, "register", body.to_string().into_bytes()).await;
+    if st == StatusCode::CREATED {
+        Ok(())
+    } else {
+        Err(format!(
+            "registering {user} on the target: {st} {}",
+            String::from_utf8_lossy(&b)
+        ))
+    }
+}
+
+/// identifierQuery (§5.8) from the runner to the target about the target's users: an exact
+/// handle, a query that matches nobody, and two elements that must both match.
+async fn identifier_query(r: &Runner, report: &mut Report) {
+    const IDS: [&str; 3] = [
+        "identifierQuery.exact-handle",
+        "identifierQuery.not-found",
+        "identifierQuery.all-elements",
+    ];
+    let Some(tapi) = r.target_api() else {
+        for id in IDS {
+            report.add(
+                id,
+                "§5.8",
+                "PROTO-5.8-query",
+                Outcome::NotApplicable(
+                    "needs users on the target: run with the target's client API".into(),
+                ),
+            );
+        }
+        return;
+    };
+    let t = tag();
+    let (alpha, beta) = (format!("qa{t}"), format!("qb{t}"));
+    let (ha, hb) = (format!("@qa{t}"), format!("@qb{t}"));
+    let mut setup = register_with_handle(&tapi, &alpha, &ha).await;
+    if setup.is_ok() {
+        setup = match r.target_api() {
+            Some(api) => register_with_handle(&api, &beta, &hb).await,
+            None => Err("no client API".into()),
+        };
+    }
+    if let Err(e) = setup {
+        for id in IDS {
+            report.add(id, "§5.8", "PROTO-5.8-query", Outcome::Fail(e.clone()));
+        }
+        return;
+    }
+    let element = |search_type, v: &str| QueryElement {
+        search_type,
+        field_name: Vec::new(),
+        search_value: v.to_owned(),
+    };
+    let alpha_uri = user_of(&r.opts.target, &alpha);
+    let cases = [
+        (
+            IDS[0],
+            vec![element(SearchIdentifierType::HANDLE, &ha)],
+            Some(alpha_uri.clone()),
+        ),
+        (
+            IDS[1],
+            vec![element(
+                SearchIdentifierType::HANDLE,
+                &format!("@nobody{t}"),
+            )],
+            None,
+        ),
+        // alpha's nick AND beta's handle: nobody has both.
+        (
+            IDS[2],
+            vec![
+                element(SearchIdentifierType::NICK, &alpha),
+                element(SearchIdentifierType::HANDLE, &hb),
+            ],
+            None,
+        ),
+    ];
+    for (id, elements, want) in cases {
+        let req = IdentifierRequest {
+            query_elements: elements,
+            extensions: Default::default(),
+        };
+        let sent = req.encode();
+        let (st, b) = r
+            .post(Endpoint::IdentifierQuery, &r.opts.target, sent.clone())
+            .await;
+        let outcome = match IdentifierResponse::decode(&b) {
+            Err(e) => Outcome::Fail(format!("{st}: not an IdentifierResponse: {e}")),
+            Ok(resp) => match &want {
+                Some(u) => pass_if(
+                    st == 200
+                        && resp.response_code == IdentifierQueryCode::SUCCESS
+                        && resp.uris.len() == 1
+                        && resp.uris[0].to_string() == u.as_str(),
+                    || {
+                        format!(
+                            "{st}: responseCode {:?}, uris {:?} (expected success with {u} only)",
+                            resp.response_code, resp.uris
+                        )
+                    },
+                ),
+                None => pass_if(
+                    st == 200
+                        && resp.response_code == IdentifierQueryCode::NOT_FOUND
+                        && resp.uris.is_empty(),
+                    || {
+                        format!(
+                            "{st}: responseCode {:?}, uris {:?} (expected notFound and no URIs)",
+                            resp.response_code, resp.uris
+                        )
+                    },
+                ),
+            },
+        };
+        report.add_x(id, "§5.8", "PROTO-5.8-query", outcome, &sent, st, &b);
+    }
+}
+
+/// Consent (§5.7) and consent enforced by keyMaterial (§5.2), then reportAbuse (§5.9), with
+/// the target as the hub of `room` and `u` (the runner's user) a member of it.
+async fn consent_and_abuse(r: &Runner, report: &mut Report, room: &RoomUri, u: &Person) {
+    let t = tag();
+    let me = r.opts.me.clone();
+    // A contacts-only user on the target, set up through its client API.
+    let Some(api) = r.target_api() else {
+        return;
+    };
+    let c = Person::register_via(api, &format!("shy{t}"), "1", None).await;
+    let (st, b) = call(
+        &c.api,
+        Method::POST,
+        "consent/policy",
+        br#"{"policy":"contacts"}"#.to_vec(),
+    )
+    .await;
+    if st != StatusCode::OK {
+        report.add(
+            "consent.setup",
+            "§5.7",
+            "PROTO-consent",
+            Outcome::Fail(format!(
+                "setting a contacts-only policy through the target's client API: {st} {}",
+                String::from_utf8_lossy(&b)
+            )),
+        );
+        return;
+    }
+    let cu = c.dev.user.clone();
+    let uu = u.dev.user.clone();
+    let entry = |op, requester: &UserUri, target: &UserUri| ConsentEntry {
+        operation: op,
+        scope: ConsentScope {
+            requester_uri: requester.clone(),
+            target_uri: target.clone(),
+            room_id: None,
+        },
+        client_key_packages: Vec::new(),
+        consent_extensions: Default::default(),
+    };
+
+    // requestConsent: U asks C (201); a grant sent to requestConsent is refused (400).
+    let sent = entry(ConsentOperation::Request, &uu, &cu).encode();
+    let (st, b) = r
+        .post(Endpoint::RequestConsent, cu.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "consent.request-201",
+        "§5.7",
+        "PROTO-5.7-request",
+        pass_if(st == 201, || format!("requestConsent answered {st}")),
+        &sent,
+        st,
+        &b,
+    );
+    let sent = entry(ConsentOperation::Grant, &uu, &cu).encode();
+    let (st, b) = r
+        .post(Endpoint::RequestConsent, cu.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "consent.request-wrong-operation",
+        "§5.7",
+        "PROTO-5.7-request",
+        pass_if(st == 400, || {
+            format!("a grant sent to requestConsent answered {st} (400 expected)")
+        }),
+        &sent,
+        st,
+        &b,
+    );
+    // updateConsent: the runner's user W grants the target's user C (C is the requester, of
+    // the target): 201.
+    let w = user_of(&me, &format!("w{t}"));
+    let sent = entry(ConsentOperation::Grant, &cu, &w).encode();
+    let (st, b) = r
+        .post(Endpoint::UpdateConsent, cu.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "consent.update-201",
+        "§5.7",
+        "PROTO-5.7-update",
+        pass_if(st == 201, || format!("updateConsent answered {st}")),
+        &sent,
+        st,
+        &b,
+    );
+
+    // keyMaterial for C: noConsent without a grant, a KeyPackage after C grants U, noConsent
+    // again after C revokes.
+    let claim = |id: &'static str, want_kp: bool| {
+        let cu = cu.clone();
+        async move {
+            let req = match u.dev.key_material_request(room, &cu) {
+                Ok(req) => req,
+                Err(e) => {
+                    return (
+                        id,
+                        Outcome::Fail(format!("request: {e}")),
+                        Vec::new(),
+                        0,
+                        Vec::new(),
+                    );
+                }
+            };
+            let sent = req.encode();
+            let (st, b) = r
+                .post(Endpoint::KeyMaterial, cu.as_str(), sent.clone())
+                .await;
+            let outcome = match KeyMaterialResponse::decode(&b) {
+                Err(e) => Outcome::Fail(format!("{st}: not a KeyMaterialResponse: {e}")),
+                Ok(resp) => {
+                    let kps = resp
+                        .clients
+                        .iter()
+                        .filter(|c| matches!(c.material, ClientMaterial::KeyPackage(_)))
+                        .count();
+                    if want_kp {
+                        pass_if(
+                            resp.user_status == KeyMaterialUserCode::SUCCESS && kps == 1,
+                            || {
+                                format!(
+                                    "after a grant: userStatus {:?}, {kps} KeyPackages (one expected)",
+                                    resp.user_status
+                                )
+                            },
+                        )
+                    } else {
+                        pass_if(
+                            resp.user_status == KeyMaterialUserCode::NO_CONSENT && kps == 0,
+                            || {
+                                format!(
+                                    "without consent: userStatus {:?}, {kps} KeyPackages (noConsent and none expected)",
+                                    resp.user_status
+                                )
+                            },
+                        )
+                    }
+                }
+            };
+            (id, outcome, sent, st, b)
+        }
+    };
+    let decide = |op: &'static str| {
+        let body = serde_json::json!({ "requester": uu.as_str() }).to_string();
+        let api = &c.api;
+        async move {
+            let (st, b) = call(
+                api,
+                Method::POST,
+                &format!("consent/{op}"),
+                body.into_bytes(),
+            )
+            .await;
+            (st == StatusCode::OK).then_some(()).ok_or_else(|| {
+                format!(
+                    "consent/{op} through the target's client API: {st} {}",
+                    String::from_utf8_lossy(&b)
+                )
+            })
+        }
+    };
+    let (id, outcome, sent, st, b) = claim("consent.no-consent-without-grant", false).await;
+    report.add_x(id, "§5.2, §5.7", "PROTO-consent", outcome, &sent, st, &b);
+    for (op, id, want_kp) in [
+        ("grant", "consent.key-material-after-grant", true),
+        ("revoke", "consent.revoked-no-consent", false),
+    ] {
+        if let Err(e) = decide(op).await {
+            report.add(id, "§5.2, §5.7", "PROTO-consent", Outcome::Fail(e));
+            continue;
+        }
+        let (id, outcome, sent, st, b) = claim(id, want_kp).await;
+        report.add_x(id, "§5.2, §5.7", "PROTO-consent", outcome, &sent, st, &b);
+    }
+
+    // reportAbuse: U reports C (201); a reporter of another provider is refused; a malformed
+    // body gets 400.
+    let abuse = |reporter: UserUri| AbuseReport {
+        reporting_user: Some(reporter),
+        alleged_abuser_uri: cu.clone(),
+        reason_code: 0,
+        note: "conformance".into(),
+        messages: Vec::new(),
+        extensions: Default::default(),
+    };
+    let sent = abuse(uu.clone()).encode();
+    let (st, b) = r
+        .post(Endpoint::ReportAbuse, room.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "reportAbuse.accepted",
+        "§5.9",
+        "PROTO-5.9-report",
+        pass_if(st == 201, || {
+            format!("a report from a user of the calling provider answered {st}")
+        }),
+        &sent,
+        st,
+        &b,
+    );
+    let sent = abuse(user_of(&r.opts.target, &format!("shy{t}"))).encode();
+    let (st, b) = r
+        .post(Endpoint::ReportAbuse, room.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "reportAbuse.foreign-reporter",
+        "§5.9",
+        "PROTO-5.9-report",
+        pass_if((400..500).contains(&st), || {
+            format!(
+                "{me} reported on behalf of a user of {}: answered {st} (a 4xx expected)",
+                r.opts.target
+            )
+        }),
+        &sent,
+        st,
+        &b,
+    );
+    let sent = b"\xff\xff\xff\xff not an AbuseReport".to_vec();
+    let (st, b) = r
+        .post(Endpoint::ReportAbuse, room.as_str(), sent.clone())
+        .await;
+    report.add_x(
+        "reportAbuse.malformed",
+        "§5.9",
+        "WIRE-decode",
+        pass_if(st == 400, || {
+            format!("a malformed body answered {st} (400 expected)")
+        }),
+        &sent,
+        st,
+        &b,
+    );
+}

@@ -74,6 +74,18 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "notify.repeat-not-delivered-twice",
         "notify.malformed",
         "follower.flow.submit-forwarded",
+        "identifierQuery.exact-handle",
+        "identifierQuery.not-found",
+        "identifierQuery.all-elements",
+        "consent.request-201",
+        "consent.request-wrong-operation",
+        "consent.update-201",
+        "consent.no-consent-without-grant",
+        "consent.key-material-after-grant",
+        "consent.revoked-no-consent",
+        "reportAbuse.accepted",
+        "reportAbuse.foreign-reporter",
+        "reportAbuse.malformed",
     ] {
         let c = report
             .get(id)
@@ -87,8 +99,12 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
-    let (fed, ca_dir) =
-        target("[faults]\nreuse_key_packages = true\nnotify_repeat_status = 500\n").await;
+    let (fed, ca_dir) = target(
+        "[faults]\nreuse_key_packages = true\nnotify_repeat_status = 500\n\
+         identifier_query_first_element_only = true\nkey_material_ignores_consent = true\n\
+         report_abuse_any_reporter = true\n",
+    )
+    .await;
     let report = run(&options(&fed, ca_dir)).await;
     let text = report.human();
     let failed: Vec<&str> = report
@@ -99,6 +115,24 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         .collect();
     assert!(failed.contains(&"keyMaterial.never-reused"), "{text}");
     assert!(failed.contains(&"notify.repeat-201"), "{text}");
+    for id in [
+        "identifierQuery.all-elements",
+        "consent.no-consent-without-grant",
+        "consent.revoked-no-consent",
+        "reportAbuse.foreign-reporter",
+    ] {
+        assert!(failed.contains(&id), "{id}: {text}");
+    }
+    // The rules the faults leave alone still pass.
+    for id in [
+        "identifierQuery.exact-handle",
+        "identifierQuery.not-found",
+        "consent.key-material-after-grant",
+        "reportAbuse.accepted",
+        "reportAbuse.malformed",
+    ] {
+        assert!(!failed.contains(&id), "{id}: {text}");
+    }
     let c = report.get("notify.repeat-201").unwrap();
     assert!(
         c.sent.is_some() && c.received.as_deref().unwrap_or("").starts_with("500"),

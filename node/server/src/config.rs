@@ -31,6 +31,9 @@
 //! [faults]                              # deliberate protocol faults, for conformance testing only
 //! reuse_key_packages = false            # keyMaterial hands out the same KeyPackage again
 //! notify_repeat_status = 500            # answer a repeated notify body with this status (unset: 201)
+//! identifier_query_first_element_only = false  # identifierQuery ignores every query element but the first
+//! key_material_ignores_consent = false  # keyMaterial hands out KeyPackages of contacts-only users without consent
+//! report_abuse_any_reporter = false     # reportAbuse accepts a reporter who is not the calling provider's user
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -149,6 +152,14 @@ pub struct Faults {
     pub reuse_key_packages: bool,
     /// A repeated notify body is answered with this status instead of 201.
     pub notify_repeat_status: Option<u16>,
+    /// identifierQuery matches the first query element only (breaks "AND of the elements",
+    /// protocol-06 §5.8).
+    pub identifier_query_first_element_only: bool,
+    /// keyMaterial ignores a contacts-only user's consent (breaks §5.2/§5.7 `noConsent`).
+    pub key_material_ignores_consent: bool,
+    /// reportAbuse accepts a reporting user of another provider than the caller (breaks
+    /// §5.9's "the reporter is a user of the calling provider").
+    pub report_abuse_any_reporter: bool,
 }
 
 /// The hub's outbox.

@@ -171,6 +171,7 @@ impl Node {
             return Ok(empty(KeyMaterialUserCode::USER_UNKNOWN));
         };
         if user.consent_policy == ConsentPolicy::ContactsOnly
+            && !self.options.faults.key_material_ignores_consent
             && !self
                 .has_consent(&req.tbs.requesting_user, target, &req.tbs.room_id)
                 .await?

@@ -213,7 +213,12 @@ impl Node {
             return answer(IdentifierQueryCode::AMBIGUOUS, Vec::new());
         }
         let mut found: Option<Vec<String>> = None;
-        for q in &req.query_elements {
+        let used = if self.options.faults.identifier_query_first_element_only {
+            1
+        } else {
+            req.query_elements.len()
+        };
+        for q in req.query_elements.iter().take(used) {
             let hits: Vec<String> = if q.search_type == SearchIdentifierType::HANDLE {
                 self.store
                     .user_by_handle(&q.search_value)
@@ -260,6 +265,7 @@ impl Node {
         }
         if let Some(u) = &report.reporting_user
             && u.provider() != *from
+            && !self.options.faults.report_abuse_any_reporter
         {
             return Err(NodeError::Forbidden(format!(
                 "{from} may not report on behalf of {u}"
