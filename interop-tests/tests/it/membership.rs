@@ -44,6 +44,11 @@ async fn update(p: &mut Person, room: &RoomUri, bundle: &mimi_wire::update::Hand
     assert!(matches!(r.outcome, UpdateOutcome::Success { .. }), "{r:?}");
 }
 
+/// The committer merges its accepted commit.
+fn merge(p: &mut Person, room: &RoomUri) {
+    p.rooms.get_mut(room).unwrap().merge(&p.dev).unwrap();
+}
+
 async fn removal(fed: &Federation) {
     let room = RoomUri::parse(&format!("mimi://a.example/r/removal{}", tag())).unwrap();
     let mut alice = Person::register(fed, "a.example", "alice", "1").await;
@@ -79,12 +84,7 @@ async fn removal(fed: &Federation) {
         )
         .unwrap();
     update(&mut alice, &room, &out.bundle).await;
-    alice
-        .rooms
-        .get_mut(&room)
-        .unwrap()
-        .merge(&alice.dev)
-        .unwrap();
+    merge(&mut alice, &room);
     let e = alice.epoch(&room);
     for p in [&mut dave, &mut cathy] {
         p.sync_until("the removal", |p| p.epoch(&room) == e).await;
@@ -130,12 +130,7 @@ async fn removal(fed: &Federation) {
         .commit_pending(&alice.dev)
         .unwrap();
     update(&mut alice, &room, &out.bundle).await;
-    alice
-        .rooms
-        .get_mut(&room)
-        .unwrap()
-        .merge(&alice.dev)
-        .unwrap();
+    merge(&mut alice, &room);
     let e = alice.epoch(&room);
     cathy
         .sync_until("Dave's removal", |p| p.epoch(&room) == e)

@@ -222,6 +222,32 @@ impl Node {
         )
     }
 
+    /// POSTs `body` to `endpoint/{id}` of provider `to` and returns its answer, whatever its
+    /// status; a provider that cannot be reached is [`NodeError::Upstream`].
+    async fn post(
+        &self,
+        to: &ProviderId,
+        endpoint: Endpoint,
+        id: &str,
+        body: Vec<u8>,
+    ) -> Result<mimi_net::Response, NodeError> {
+        let Some(peers) = &self.peers else {
+            return Err(NodeError::Upstream(format!(
+                "this node has no connections to other providers; cannot reach {to}"
+            )));
+        };
+        peers
+            .request(
+                to.as_str(),
+                Method::POST,
+                &paths::path(endpoint, id),
+                HeaderMap::new(),
+                Bytes::from(body),
+            )
+            .await
+            .map_err(|e| NodeError::Upstream(format!("{to} {}: {e}", endpoint.name())))
+    }
+
     /// [`Node::call`] for a request relayed for a local client: the peer's refusals 400, 403
     /// and 404 are passed on as the same statuses with the peer's reason (so a device learns
     /// why the hub said no); other failures are 502 as in [`Node::call`].
@@ -232,21 +258,7 @@ impl Node {
         id: &str,
         body: Vec<u8>,
     ) -> Result<Bytes, NodeError> {
-        let Some(peers) = &self.peers else {
-            return Err(NodeError::Upstream(format!(
-                "this node has no connections to other providers; cannot reach {to}"
-            )));
-        };
-        let resp = peers
-            .request(
-                to.as_str(),
-                Method::POST,
-                &paths::path(endpoint, id),
-                HeaderMap::new(),
-                Bytes::from(body),
-            )
-            .await
-            .map_err(|e| NodeError::Upstream(format!("{to} {}: {e}", endpoint.name())))?;
+        let resp = self.post(to, endpoint, id, body).await?;
         let reason = || format!("{to} refused {}: {}", endpoint.name(), resp.text());
         match resp.status.as_u16() {
             200..=299 => Ok(resp.body.clone()),
@@ -310,21 +322,7 @@ impl Node {
         id: &str,
         body: Vec<u8>,
     ) -> Result<Bytes, NodeError> {
-        let Some(peers) = &self.peers else {
-            return Err(NodeError::Upstream(format!(
-                "this node has no connections to other providers; cannot reach {to}"
-            )));
-        };
-        let resp = peers
-            .request(
-                to.as_str(),
-                Method::POST,
-                &paths::path(endpoint, id),
-                HeaderMap::new(),
-                Bytes::from(body),
-            )
-            .await
-            .map_err(|e| NodeError::Upstream(format!("{to} {}: {e}", endpoint.name())))?;
+        let resp = self.post(to, endpoint, id, body).await?;
         if !resp.status.is_success() {
             return Err(NodeError::Upstream(format!(
                 "{to} answered {} {}: {}",
