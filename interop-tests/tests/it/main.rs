@@ -5,5 +5,6 @@
 mod bench_smoke;
 mod conformance;
 mod flow;
+mod joins;
 mod membership;
 mod resilience;

@@ -296,6 +296,22 @@ impl Device {
         tree: &RatchetTreeOption,
         list_add: Option<u32>,
     ) -> Result<(Room, CommitOutput), ClientError> {
+        self.join_external_with(room, group_info, tree, list_add, &[])
+    }
+
+    /// [`Device::join_external`] with the proposals the hub accepted in the current epoch
+    /// (groupInfo's `pending_proposals`, protocol-06 §5.6): the SelfRemoves among them are
+    /// included by reference (mls-extensions SelfRemove; openmls takes only those), and a
+    /// user none of whose clients then remain leaves the participant list in the same commit
+    /// (`ROOM-client-join-pending`).
+    pub fn join_external_with(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        list_add: Option<u32>,
+        pending: &[mimi_wire::group_info::PendingProposal],
+    ) -> Result<(Room, CommitOutput), ClientError> {
         let GroupInfoOption::Full(gi) = group_info else {
             return Err(ClientError::Unusable(
                 "a full GroupInfo is needed to join".into(),
@@ -306,10 +322,58 @@ impl Device {
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .build();
         let mut builder = MlsGroup::external_commit_builder().with_config(cfg);
+        let mut leaving: Vec<u32> = Vec::new();
+        let mut proposals = Vec::new();
+        for p in pending {
+            if let Some(leaf) = crate::roster::self_remove_sender(p.proposal.as_bytes())
+                && let Ok(ProtocolMessage::PublicMessage(pm)) =
+                    p.proposal.parse()?.try_into_protocol_message()
+            {
+                leaving.push(leaf);
+                proposals.push(*pm);
+            }
+        }
+        builder = builder.with_proposals(proposals);
+        let before = state_of(vgi.group_context(), &self.codepoints)?;
+        // Users whose every client leaves by the included SelfRemoves leave the list too.
+        let mut gone: Vec<u32> = Vec::new();
         if let RatchetTreeOption::Full(t) = tree {
+            if !leaving.is_empty() {
+                let roster = crate::roster::Roster::from_tree(
+                    u16::from(vgi.ciphersuite()),
+                    None,
+                    t.as_bytes(),
+                )
+                .map_err(|e| ClientError::Unusable(format!("the hub's tree: {e}")))?;
+                let users: Vec<(u32, UserUri)> = roster
+                    .leaves()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| {
+                        let c = crate::roster::client_of_bytes(l.as_ref()?)?;
+                        Some((u32::try_from(i).ok()?, c.user()?))
+                    })
+                    .collect();
+                for (_, u) in &users {
+                    if *u == self.user {
+                        continue;
+                    }
+                    let all_leave = users
+                        .iter()
+                        .filter(|(_, v)| v == u)
+                        .all(|(i, _)| leaving.contains(i));
+                    if all_leave
+                        && let Some(i) = before.participants.index_of(u)
+                        && let Ok(i) = u32::try_from(i)
+                        && !gone.contains(&i)
+                    {
+                        gone.push(i);
+                    }
+                }
+                gone.sort_unstable();
+            }
             builder = builder.with_ratchet_tree(t.parse()?);
         }
-        let before = state_of(vgi.group_context(), &self.codepoints)?;
         let mut initial = mls!(
             "external commit",
             builder.build_group(&self.provider, vgi, self.credential())
@@ -319,12 +383,16 @@ impl Device {
                 .with_capabilities(leaf_capabilities())
                 .build(),
         );
-        if let Some(role) = list_add {
+        if list_add.is_some() || !gone.is_empty() {
             let delta = ParticipantListUpdate {
-                added_participants: vec![UserRolePair {
-                    user: self.user.clone(),
-                    role_index: role,
-                }],
+                added_participants: list_add
+                    .map(|role| UserRolePair {
+                        user: self.user.clone(),
+                        role_index: role,
+                    })
+                    .into_iter()
+                    .collect(),
+                removed_indices: gone,
                 ..Default::default()
             };
             initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
@@ -721,6 +789,12 @@ impl Room {
     }
 
     /// After the hub refused this device's commit: drop it.
+    /// Deletes the room's MLS state from the device's storage (a resync replaces it, a
+    /// refused join leaves nothing behind).
+    pub fn delete(mut self, dev: &Device) -> Result<(), ClientError> {
+        mls!("delete group", self.group.delete(dev.provider.storage()))
+    }
+
     pub fn discard(&mut self, dev: &Device) -> Result<(), ClientError> {
         mls!(
             "clear pending commit",

@@ -1043,9 +1043,32 @@ impl Client {
     }
 
     /// Joins a room by external commit from the hub's GroupInfo (a new device of a
-    /// participant).
+    /// participant, or, in a room whose role 0 holds canOpenJoin, a user who is not listed:
+    /// it adds itself to the list with role 0's first target role).
     pub async fn join_external(&mut self, room: &RoomUri) -> Result<u64, Error> {
-        let pending = self.dev.group_info_request()?;
+        self.join_by(room, Vec::new(), false).await
+    }
+
+    /// Joins a room with the code of one of its join links (`PROTO-5.6-joining-code`,
+    /// room-policy-03 canUseJoinCode).
+    pub async fn join_with_code(&mut self, room: &RoomUri, code: Vec<u8>) -> Result<u64, Error> {
+        self.join_by(room, code, false).await
+    }
+
+    /// Resyncs a room whose state this device lost or cannot use any more: an external commit
+    /// as the same client that removes its old leaf (protocol-06 §3.6, RFC 9420 §12.4.3.2;
+    /// `ROOM-client-resync`). The local state of the room is replaced.
+    pub async fn resync(&mut self, room: &RoomUri) -> Result<u64, Error> {
+        self.join_by(room, Vec::new(), true).await
+    }
+
+    async fn join_by(&mut self, room: &RoomUri, code: Vec<u8>, resync: bool) -> Result<u64, Error> {
+        if !resync && self.rooms.contains_key(room) {
+            return Err(Error::Usage(format!(
+                "this device is already in {room}; use `mimi resync {room}` if its state is lost"
+            )));
+        }
+        let pending = self.dev.group_info_request_with_code(code)?;
         let b = self
             .post(
                 &format!("groupInfo/{}", enc(room.as_str())),
@@ -1053,8 +1076,36 @@ impl Client {
             )
             .await?;
         let resp = GroupInfoResponse::decode(&b)?;
-        let (gi, tree) = self.dev.open_group_info(room, &pending, &resp)?;
-        let (mut r, out) = self.dev.join_external(room, &gi, &tree, None)?;
+        let (gi, tree, proposals) =
+            match self.dev.open_group_info_with_pending(room, &pending, &resp) {
+                Ok(x) => x,
+                Err(mimi_room::client::ClientError::NotParticipant(why)) => {
+                    return Err(Error::Refused(format!(
+                        "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
+                        if pending.request.tbs.joining_code.is_empty() {
+                            "; a join link's code may"
+                        } else {
+                            " with this code: it may be unknown, expired or used"
+                        }
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let state = match &gi {
+            mimi_wire::common::GroupInfoOption::Full(g) => {
+                mimi_room::mls::state_of(g.parse()?.group_context(), &self.dev.codepoints)
+                    .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
+            }
+            _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
+        };
+        let list_add = mimi_room::policy::join_role(&state, self.user())
+            .map_err(|d| Error::Refused(d.reason))?;
+        if resync && let Some(old) = self.rooms.remove(room) {
+            old.delete(&self.dev)?;
+        }
+        let (mut r, out) = self
+            .dev
+            .join_external_with(room, &gi, &tree, list_add, &proposals)?;
         let b = self
             .post(
                 &format!("update/{}", enc(room.as_str())),
@@ -1063,6 +1114,8 @@ impl Client {
             .await?;
         let resp = UpdateRoomResponse::decode(&b)?;
         if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            r.delete(&self.dev)?;
+            self.save().await?;
             return Err(Error::Refused(format!(
                 "the hub refused the join: {} {}",
                 outcome_name(&resp.outcome),
@@ -1075,6 +1128,29 @@ impl Client {
         self.save().await?;
         Ok(epoch)
     }
+}
+
+/// A join link's query key: a link is `<room URI>?join=<code>` (`PROTO-5.6-joining-code`).
+pub const JOIN_LINK_KEY: &str = "?join=";
+
+/// Splits `mimi join`'s argument into the room and, for a join link, the joining code (the
+/// link's bytes, as the room's JoinLinks list them).
+pub fn parse_join_target(target: &str) -> Result<(RoomUri, Option<Vec<u8>>), Error> {
+    let (room, code) = match target.split_once(JOIN_LINK_KEY) {
+        Some((room, c)) if !c.is_empty() => (room, Some(target.as_bytes().to_vec())),
+        Some(_) => {
+            return Err(Error::Usage(format!(
+                "{target:?}: the join link has no code after {JOIN_LINK_KEY}"
+            )));
+        }
+        None => (target, None),
+    };
+    let room = RoomUri::parse(room).map_err(|e| {
+        Error::Usage(format!(
+            "{target:?} is neither a room URI nor a join link (mimi://a.example/r/name{JOIN_LINK_KEY}<code>): {e}"
+        ))
+    })?;
+    Ok((room, code))
 }
 
 /// The draft's name of an update outcome.

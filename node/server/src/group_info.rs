@@ -54,12 +54,23 @@ impl Node {
             _ => return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM)),
         };
         let hub = HubRoom::restore(&row.state).map_err(|e| NodeError::RoomState(e.to_string()))?;
-        // PROTO-5.6-authorised: a new device of a listed user (joining codes and open joins are
-        // not supported yet; spec-notes/protocol.md).
-        let listed = client
-            .user()
-            .is_some_and(|u| hub.room_state().role_of(&u) != mimi_room::roles::NO_ROLE);
-        if !listed {
+        // PROTO-5.6-authorised: a new device (or a resync) of an active participant, or a user
+        // who is not listed when role 0 holds canOpenJoin with a role to join as
+        // (room-policy-03 §8). A banned user is refused.
+        let Some(user) = client.user() else {
+            return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+        };
+        let state = hub.room_state();
+        let authorised = match mimi_room::policy::join_role(state, &user) {
+            Ok(None) => true,
+            Ok(Some(_)) => state
+                .roles
+                .role(mimi_room::roles::NO_ROLE)
+                .is_some_and(|r| r.can(mimi_room::codepoints::cap::CAN_OPEN_JOIN)),
+            Err(_) => false,
+        };
+        if !authorised {
+            tracing::info!(%room, %client, "groupInfo: not authorised to join");
             return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
         }
         let (gi, tree) = hub
@@ -73,8 +84,8 @@ impl Node {
         let tbe = GroupInfoRatchetTreeTbe {
             group_info,
             ratchet_tree: tree,
-            // Proposals the hub accepted this epoch are not handed out yet (spec-notes).
-            pending_proposals: Vec::new(),
+            // PROTO-5.6-pending: the proposals the hub accepted in the current epoch.
+            pending_proposals: hub.pending_proposals().to_vec(),
         };
         let sealed = tbe
             .seal(

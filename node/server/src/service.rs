@@ -431,7 +431,7 @@ impl Node {
         let old_digest = snapshot_digest(&tx.room().state);
         let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
         let providers_before: BTreeSet<ProviderId> = hub.providers();
-        let mut accepted = match hub.handle_update(&bundle) {
+        let mut accepted = match hub.handle_update_at(&bundle, now_ms) {
             Ok(a) => a,
             // Refused: nothing is written (the transaction is dropped); the room is unchanged.
             Err(rejection) => {

@@ -157,12 +157,34 @@ impl HubRoom {
         if external_join {
             remaining.push(committer.clone());
         }
+        // ROOM-resync: an external commit may remove one leaf, and only the committer's own
+        // old leaf (RFC 9420 §12.4.3.2: a resync); the same client comes back.
+        let mut resync = None;
+        if external_join {
+            for q in staged.queued_proposals() {
+                if let (Proposal::Remove(r), Sender::NewMemberCommit) = (q.proposal(), q.sender()) {
+                    if self.client_at(r.removed()).as_ref() != Some(&committer) || resync.is_some()
+                    {
+                        return Err(UpdateRejection::InvalidProposal {
+                            reason: format!(
+                                "an external commit may remove only the joiner's own old leaf ({committer}); ROOM-resync"
+                            ),
+                            proposals: vec![named(q)],
+                        });
+                    }
+                    resync = Some(committer.clone());
+                }
+            }
+        }
+        let resynced = resync.clone();
         let change = MembershipChange {
             added: added.clone(),
             removed: removed.clone(),
             external_join,
             remaining,
             removed_by_hub,
+            resync,
+            joined_with_code: false,
         };
         authorize_commit(before, &res, &change, &committer_user)
             .map_err(|d| self.denied(&staged, d))?;
@@ -180,6 +202,8 @@ impl HubRoom {
             .merge_commit(&self.storage, staged)
             .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
         self.group_info = group_info.clone();
+        // The queue goes with the epoch (PROTO-5.6-pending).
+        self.pending.clear();
         self.view.state = res.state;
         self.view.refresh_members(&self.group);
         Ok(Accepted {
@@ -187,7 +211,12 @@ impl HubRoom {
             providers,
             welcome: None,
             added,
-            removed: removed.into_iter().map(|(c, _)| c).collect(),
+            // A resynced client stays a member.
+            removed: removed
+                .into_iter()
+                .map(|(c, _)| c)
+                .filter(|c| Some(c) != resynced.as_ref())
+                .collect(),
             added_key_packages,
         })
     }

@@ -14,6 +14,7 @@ use crate::policy::{Denied, DeniedCode, authorize_message};
 use crate::state::{RoomState, StateError};
 use mimi_wire::Mls;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::group_info::PendingProposal;
 use mimi_wire::id::{ClientUri, ProviderId, RoomUri, UserUri};
 use mimi_wire::submit::SubmitMessageRequest;
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
@@ -169,6 +170,16 @@ pub struct HubRoom {
     pub(crate) group_info: GroupInfoOption,
     /// The decoded state and member URIs of the current epoch.
     pub(crate) view: view::View,
+    /// The proposals accepted in the current epoch, in the order accepted, with the time the
+    /// hub accepted each (`PROTO-5.6-pending`: groupInfo hands them to joiners).
+    pub(crate) pending: Vec<PendingProposal>,
+}
+
+/// Milliseconds since the Unix epoch, for callers that do not pass a clock.
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn mls_err(e: impl std::fmt::Debug) -> HubError {
@@ -218,7 +229,16 @@ impl HubRoom {
             codepoints,
             group_info: group_info.clone(),
             view,
+            pending: Vec::new(),
         })
+    }
+
+    /// The proposals the hub accepted in the current epoch, with their acceptance times
+    /// (`PROTO-5.6-pending`): a member's commit must include them (`ROOM-hub-queued`), and a
+    /// joiner gets them with the GroupInfo so that its external commit can include the
+    /// SelfRemoves among them.
+    pub fn pending_proposals(&self) -> &[PendingProposal] {
+        &self.pending
     }
 
     /// The epoch.
@@ -283,8 +303,19 @@ impl HubRoom {
         self.view.client_at(leaf).cloned()
     }
 
-    /// Validates and applies an update (`ROOM-hub-update`). On `Err` nothing changed.
+    /// Validates and applies an update (`ROOM-hub-update`) at the wall clock. On `Err`
+    /// nothing changed.
     pub fn handle_update(&mut self, bundle: &HandshakeBundle) -> Result<Accepted, UpdateRejection> {
+        self.handle_update_at(bundle, wall_ms())
+    }
+
+    /// Validates and applies an update (`ROOM-hub-update`); `now_ms` is recorded as the
+    /// acceptance time of the proposals it carries. On `Err` nothing changed.
+    pub fn handle_update_at(
+        &mut self,
+        bundle: &HandshakeBundle,
+        now_ms: u64,
+    ) -> Result<Accepted, UpdateRejection> {
         match bundle {
             HandshakeBundle::Commit {
                 commit,
@@ -300,7 +331,7 @@ impl HubRoom {
                 let all: Vec<&Mls<MlsMessageIn>> =
                     std::iter::once(proposal).chain(more_proposals).collect();
                 let mut processed = Vec::new();
-                for p in all {
+                for p in &all {
                     processed.push(self.check_proposal(p)?);
                 }
                 for p in processed {
@@ -308,6 +339,11 @@ impl HubRoom {
                         .add_proposal(&self.storage, p)
                         .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
                 }
+                self.pending
+                    .extend(all.into_iter().map(|p| PendingProposal {
+                        proposal: p.clone(),
+                        hub_accepted_time: now_ms,
+                    }));
                 Ok(Accepted {
                     epoch: self.epoch(),
                     providers: self.providers(),

@@ -5,6 +5,7 @@
 
 use super::{HubError, HubRoom};
 use crate::codepoints::CodePoints;
+use mimi_wire::Mls;
 use mimi_wire::common::GroupInfoOption;
 use openmls::prelude::*;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
@@ -31,6 +32,12 @@ impl HubRoom {
             w.opaque(v);
         });
         self.group_info.write(&mut w);
+        // The pending proposals (a trailing section: a snapshot written before it existed
+        // restores with none).
+        w.vector(&self.pending, |w, p| {
+            w.opaque(p.proposal.as_bytes());
+            w.u64(p.hub_accepted_time);
+        });
         let mut bytes = w.finish();
         let digest = Sha256::digest(&bytes);
         bytes.extend_from_slice(&digest);
@@ -61,6 +68,17 @@ impl HubRoom {
             Ok((r.opaque(usize::MAX, f)?, r.opaque(usize::MAX, f)?))
         })?;
         let group_info = GroupInfoOption::read(&mut r)?;
+        let pending = if r.remaining() > 0 {
+            let f = "snapshot.pending";
+            r.vector(f, |r| {
+                Ok(mimi_wire::group_info::PendingProposal {
+                    proposal: Mls::from_bytes(r.opaque(usize::MAX, f)?)?,
+                    hub_accepted_time: r.u64(f)?,
+                })
+            })?
+        } else {
+            Vec::new()
+        };
         r.finish("snapshot")?;
         let storage = MemoryStorage::default();
         storage
@@ -90,6 +108,7 @@ impl HubRoom {
             codepoints,
             group_info,
             view,
+            pending,
         })
     }
 }

@@ -121,7 +121,7 @@ fn room_7_8_remove_all_clients_removal_leaving_a_client_is_invalid_proposal() {
 /// ROOM-hub-queued: a commit that omits a proposal the hub accepted for the epoch is
 /// `invalidProposal` naming that proposal by its ProposalRef; once included, it passes.
 #[test]
-fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
+fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused_and_pending_kept() {
     let (mut hub, mut alice, mut bob) = alice_and_bob();
     let cathy_dev = device("mimi://c.example/d/cathy/1");
     let out = alice
@@ -140,6 +140,16 @@ fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
     // Bob leaves (SelfRemove); the hub queues it. Only Cathy has received it so far.
     let leave = bob.room.leave(&bob.dev).unwrap();
     commit(&mut hub, &mut bob, leave.clone(), &mut [&mut cathy]).unwrap();
+    // PROTO-5.6-pending: the hub keeps it, with its acceptance time, for groupInfo, and a
+    // snapshot keeps it too.
+    let HandshakeBundle::Proposal { proposal: sent, .. } = &leave else {
+        panic!()
+    };
+    assert_eq!(hub.pending_proposals().len(), 1);
+    assert_eq!(hub.pending_proposals()[0].proposal, *sent);
+    assert!(hub.pending_proposals()[0].hub_accepted_time > 0);
+    let hub2 = mimi_room::hub::HubRoom::restore(&hub.snapshot()).unwrap();
+    assert_eq!(hub2.pending_proposals(), hub.pending_proposals());
 
     // Alice has not seen it: her commit omits it.
     let out = alice
@@ -184,6 +194,8 @@ fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
             .index_of(&user("mimi://b.example/u/bob"))
             .is_none()
     );
+    // The queue went with the epoch.
+    assert!(hub.pending_proposals().is_empty());
 }
 
 /// ROOM-hub-welcome-complete and ROOM-hub-welcome-routing: a commit that adds a client

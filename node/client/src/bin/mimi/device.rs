@@ -583,6 +583,37 @@ pub async fn report_abuse(ctx: &Ctx, room: &str, id: &str, reason: &str) -> Resu
     Ok(())
 }
 
+pub async fn join(ctx: &Ctx, target: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    c.sync(0).await?;
+    let (room, code) = mimi_client::device::parse_join_target(target)?;
+    let epoch = match code {
+        Some(code) => c.join_with_code(&room, code).await?,
+        None => c.join_external(&room).await?,
+    };
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "epoch": epoch }));
+    } else {
+        println!("joined {room} at epoch {epoch}");
+    }
+    Ok(())
+}
+
+pub async fn resync(ctx: &Ctx, room: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = match c.resolve_room(room) {
+        Ok(r) => r,
+        Err(e) => mimi_wire::id::RoomUri::parse(room).map_err(|_| e)?,
+    };
+    let epoch = c.resync(&room).await?;
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "epoch": epoch, "resynced": true }));
+    } else {
+        println!("resynced {room} at epoch {epoch} as {}", c.dev.client);
+    }
+    Ok(())
+}
+
 pub async fn sync(ctx: &Ctx, wait_ms: u64) -> Result<()> {
     let mut c = open(ctx).await?;
     let r = c.sync(wait_ms).await?;
