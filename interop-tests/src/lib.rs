@@ -515,7 +515,14 @@ impl Person {
         }
         let (r, out) = self
             .dev
-            .join_external_with(room, &gi, &tree, list_add, &proposals)
+            .join_external_by(
+                room,
+                &gi,
+                &tree,
+                list_add,
+                &proposals,
+                (!code.is_empty()).then_some(code),
+            )
             .map_err(|e| format!("external commit: {e}"))?;
         self.rooms.insert(room.clone(), r);
         match self.update(room, &out.bundle).await {

@@ -214,6 +214,7 @@ impl Device {
             roles: preset.roles.clone(),
             base: preset.base.clone(),
             preauth: None,
+            join: Default::default(),
         };
         let mut dict = AppDataDictionary::new();
         for (id, bytes) in state.components(&self.codepoints) {
@@ -312,6 +313,20 @@ impl Device {
         list_add: Option<u32>,
         pending: &[mimi_wire::group_info::PendingProposal],
     ) -> Result<(Room, CommitOutput), ClientError> {
+        self.join_external_by(room, group_info, tree, list_add, pending, None)
+    }
+
+    /// [`Device::join_external_with`] for a join with a join link's code: when the room's
+    /// links are single-use, the commit removes the link it used (`ROOM-join-links`).
+    pub fn join_external_by(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        list_add: Option<u32>,
+        pending: &[mimi_wire::group_info::PendingProposal],
+        code: Option<&[u8]>,
+    ) -> Result<(Room, CommitOutput), ClientError> {
         let GroupInfoOption::Full(gi) = group_info else {
             return Err(ClientError::Unusable(
                 "a full GroupInfo is needed to join".into(),
@@ -398,6 +413,19 @@ impl Device {
             initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
                 self.codepoints.participant_list,
                 delta.encode(),
+            ));
+        }
+        if let Some(code) = code
+            && !before.join.policy.as_ref().is_some_and(|p| p.multiuser)
+            && let Some(i) = before.join.links.index_of(code)
+        {
+            let u = crate::join_links::JoinLinksUpdate {
+                removed_indices: vec![i],
+                added_links: Vec::new(),
+            };
+            initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
+                self.codepoints.join_links,
+                u.encode(),
             ));
         }
         let mut stage = mls!(
@@ -575,6 +603,19 @@ impl Room {
         adds: Vec<KeyPackage>,
         removes: Vec<LeafNodeIndex>,
     ) -> Result<CommitOutput, ClientError> {
+        self.commit_with(dev, delta, metadata, adds, removes, Vec::new())
+    }
+
+    /// [`Room::commit`] with more AppDataUpdates (component ID, update payload).
+    fn commit_with(
+        &mut self,
+        dev: &Device,
+        delta: Option<ParticipantListUpdate>,
+        metadata: Option<RoomMetaData>,
+        adds: Vec<KeyPackage>,
+        removes: Vec<LeafNodeIndex>,
+        extra: Vec<(u16, Vec<u8>)>,
+    ) -> Result<CommitOutput, ClientError> {
         let state = self.state(dev)?;
         let mut builder = self.group.commit_builder().consume_proposal_store(true);
         if !adds.is_empty() {
@@ -591,6 +632,11 @@ impl Room {
         if let Some(m) = metadata {
             builder = builder.add_proposal(Proposal::AppDataUpdate(Box::new(
                 AppDataUpdateProposal::update(dev.codepoints.room_metadata, m.encode()),
+            )));
+        }
+        for (id, bytes) in extra {
+            builder = builder.add_proposal(Proposal::AppDataUpdate(Box::new(
+                AppDataUpdateProposal::update(id, bytes),
             )));
         }
         let mut stage =
@@ -722,6 +768,44 @@ impl Room {
         metadata: RoomMetaData,
     ) -> Result<CommitOutput, ClientError> {
         self.commit(dev, None, Some(metadata), Vec::new(), Vec::new())
+    }
+
+    /// Sets the join link policy (when `policy` is given), makes the links `add` and revokes
+    /// the links `revoke`, in one commit (`ROOM-join-links`). A link to revoke that the room
+    /// does not list is an error.
+    pub fn set_join_links(
+        &mut self,
+        dev: &Device,
+        policy: Option<crate::join_links::JoinLinkPolicy>,
+        add: Vec<Vec<u8>>,
+        revoke: &[Vec<u8>],
+    ) -> Result<CommitOutput, ClientError> {
+        let state = self.state(dev)?;
+        let mut removed_indices = Vec::new();
+        for l in revoke {
+            let i = state.join.links.index_of(l).ok_or_else(|| {
+                ClientError::Unusable(format!(
+                    "the room has no join link {}",
+                    String::from_utf8_lossy(l)
+                ))
+            })?;
+            removed_indices.push(i);
+        }
+        let mut extra = Vec::new();
+        if let Some(p) = policy {
+            extra.push((dev.codepoints.join_link_policy, p.encode()));
+        }
+        if !add.is_empty() || !removed_indices.is_empty() {
+            let u = crate::join_links::JoinLinksUpdate {
+                removed_indices,
+                added_links: add,
+            };
+            extra.push((dev.codepoints.join_links, u.encode()));
+        }
+        if extra.is_empty() {
+            return Err(ClientError::Unusable("nothing to change".into()));
+        }
+        self.commit_with(dev, None, None, Vec::new(), Vec::new(), extra)
     }
 
     /// Commits the proposals received (for example a member's leave), removing from the list

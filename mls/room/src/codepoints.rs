@@ -15,6 +15,10 @@ pub struct CodePoints {
     pub preauth_list: u16,
     /// Base room policy (room-policy-03, suggested).
     pub base_room_policy: u16,
+    /// Join link policy (room-policy-03, suggested).
+    pub join_link_policy: u16,
+    /// Join links (room-policy-03, suggested; a delta component).
+    pub join_links: u16,
 }
 
 impl CodePoints {
@@ -25,6 +29,8 @@ impl CodePoints {
         roles_list: 0x0025,
         preauth_list: 0x0026,
         base_room_policy: 0x0027,
+        join_link_policy: 0x0029,
+        join_links: 0x002A,
     };
 }
 

@@ -196,6 +196,37 @@ pub fn authorize_commit(
     if res.metadata_changed {
         check_metadata(before, after, committer_role, committer)?;
     }
+    // ROOM-join-links: a link is a standing invitation, so making or revoking one, and
+    // setting how links work (the join link policy), needs canAddParticipant (the drafts
+    // name no capability for it: canCreateJoinCode is reserved; spec-notes/decisions.md).
+    // The one exception is the joiner removing the single-use link it joined with (the hub
+    // checked its code).
+    if res.join_policy_changed && !committer_role.can(cap::CAN_ADD_PARTICIPANT) {
+        return Err(not_allowed(
+            cap::CAN_ADD_PARTICIPANT,
+            format!("{committer} may not change the join link policy"),
+        ));
+    }
+    if !res.join_links_updates.is_empty() {
+        let consumes_own = self_join
+            && mls.joined_with_code
+            && res
+                .join_links_updates
+                .iter()
+                .all(|u| u.added_links.is_empty())
+            && res
+                .join_links_updates
+                .iter()
+                .map(|u| u.removed_indices.len())
+                .sum::<usize>()
+                <= 1;
+        if !consumes_own && !committer_role.can(cap::CAN_ADD_PARTICIPANT) {
+            return Err(not_allowed(
+                cap::CAN_ADD_PARTICIPANT,
+                format!("{committer} may not make or revoke join links"),
+            ));
+        }
+    }
 
     // Nothing about participants or membership changed: the list/membership invariants held
     // before the commit, so they still hold (and the O(n) checks below are skipped).

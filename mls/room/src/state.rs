@@ -22,6 +22,8 @@ pub struct RoomState {
     pub base: BaseRoomPolicy,
     /// The preauthorization list, kept as bytes (not interpreted yet).
     pub preauth: Option<Vec<u8>>,
+    /// Join link policy and links (`ROOM-join-links`).
+    pub join: crate::join_links::JoinState,
 }
 
 /// Why the dictionary or an update is not valid room state (`invalidProposal`).
@@ -47,6 +49,9 @@ pub enum StateError {
     /// A participant-list delta that does not apply.
     #[error("participant list update: {0}")]
     Apply(#[from] ApplyError),
+    /// A join-links delta that does not apply.
+    #[error("join links update: {0}")]
+    JoinLinks(#[from] crate::join_links::JoinLinksError),
     /// Two wholesale updates of one component in one commit.
     #[error("more than one update of the {0} component in one commit")]
     TwoUpdates(&'static str),
@@ -81,6 +86,10 @@ pub struct Resolution {
     pub roles_changed: bool,
     /// Base policy changed.
     pub base_changed: bool,
+    /// The join link policy changed.
+    pub join_policy_changed: bool,
+    /// The join links changed (added and removed links, in order).
+    pub join_links_updates: Vec<crate::join_links::JoinLinksUpdate>,
     /// The new bytes of every touched component (what `AppDataDictionaryUpdater::set` gets).
     pub changes: Vec<(u16, Vec<u8>)>,
 }
@@ -107,12 +116,23 @@ impl RoomState {
             "base room policy",
             get(cp.base_room_policy).ok_or(StateError::Missing("base room policy"))?,
         )?;
+        let join = crate::join_links::JoinState {
+            policy: match get(cp.join_link_policy) {
+                Some(b) => Some(decode("join link policy", b)?),
+                None => None,
+            },
+            links: match get(cp.join_links) {
+                Some(b) => decode("join links", b)?,
+                None => Default::default(),
+            },
+        };
         Ok(Self {
             participants,
             metadata,
             roles,
             base,
             preauth: get(cp.preauth_list).map(<[u8]>::to_vec),
+            join,
         })
     }
 
@@ -128,6 +148,10 @@ impl RoomState {
         }
         if let Some(p) = &self.preauth {
             v.push((cp.preauth_list, p.clone()));
+        }
+        if let Some(p) = &self.join.policy {
+            v.push((cp.join_link_policy, p.encode()));
+            v.push((cp.join_links, self.join.links.encode()));
         }
         v.sort_by_key(|(id, _)| *id);
         v
@@ -151,6 +175,8 @@ impl RoomState {
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let (mut metadata_changed, mut roles_changed, mut base_changed, mut preauth_changed) =
             (false, false, false, false);
+        let mut join_policy_changed = false;
+        let mut join_links_updates = Vec::new();
         for op in ops {
             match op {
                 ComponentOp::Update(id, bytes) if *id == cp.participant_list => {
@@ -191,6 +217,24 @@ impl RoomState {
                     next.preauth = Some(bytes.clone());
                     preauth_changed = true;
                 }
+                ComponentOp::Update(id, bytes) if *id == cp.join_link_policy => {
+                    if join_policy_changed {
+                        return Err(StateError::TwoUpdates("join link policy"));
+                    }
+                    next.join.policy = Some(decode("join link policy", bytes)?);
+                    join_policy_changed = true;
+                }
+                // ROOM-join-links: JoinLinksUpdate is a delta, applied in commit order.
+                ComponentOp::Update(id, bytes) if *id == cp.join_links => {
+                    let u: crate::join_links::JoinLinksUpdate = decode("join links update", bytes)?;
+                    next.join.links = next.join.links.apply(&u)?;
+                    join_links_updates.push(u);
+                }
+                ComponentOp::Remove(id) if *id == cp.join_link_policy || *id == cp.join_links => {
+                    return Err(StateError::RemoveNotAllowed(
+                        "join link (update it instead: an empty list, or a policy)",
+                    ));
+                }
                 // ROOM-resolve-deterministic: metadata is replaced, never removed (a removal
                 // would need `AppDataDictionaryUpdater::remove` on every side; an update
                 // with empty fields says the same).
@@ -230,6 +274,12 @@ impl RoomState {
         if preauth_changed && let Some(p) = &next.preauth {
             changes.push((cp.preauth_list, p.clone()));
         }
+        if join_policy_changed && let Some(p) = &next.join.policy {
+            changes.push((cp.join_link_policy, p.encode()));
+        }
+        if !join_links_updates.is_empty() {
+            changes.push((cp.join_links, next.join.links.encode()));
+        }
         changes.sort_by_key(|(id, _)| *id);
         Ok(Resolution {
             state: next,
@@ -237,6 +287,8 @@ impl RoomState {
             metadata_changed,
             roles_changed,
             base_changed,
+            join_policy_changed,
+            join_links_updates,
             changes,
         })
     }

@@ -114,6 +114,11 @@ pub struct RoomInfo {
     pub providers: Vec<String>,
     /// The hub.
     pub hub: String,
+    /// The room's join links (`mimi join <link>`).
+    pub join_links: Vec<String>,
+    /// The join link policy: whether a link admits several joins, and how long a link
+    /// lasts (seconds, 0: for ever); `None` without a policy.
+    pub join_link_policy: Option<(bool, u32)>,
 }
 
 /// A device.
@@ -501,6 +506,43 @@ impl Client {
         result
     }
 
+    /// Makes a join link for the room (`ROOM-join-links`), setting the room's join link policy
+    /// in the same commit when it is not already `multiuser`/`expiration`. Returns the link.
+    pub async fn make_join_link(
+        &mut self,
+        room: &RoomUri,
+        multiuser: bool,
+        expiration_s: u32,
+    ) -> Result<String, Error> {
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let state = r.state(&self.dev)?;
+        let policy = mimi_room::join_links::JoinLinkPolicy {
+            on_request: true,
+            join_link: room.to_string(),
+            multiuser,
+            expiration: expiration_s,
+        };
+        let policy = (state.join.policy.as_ref() != Some(&policy)).then_some(policy);
+        let link = mimi_room::join_links::new_link(room)
+            .map_err(|e| Error::Usage(format!("no randomness for the link: {e}")))?;
+        let out = r.set_join_links(&self.dev, policy, vec![link.clone()], &[])?;
+        self.commit(room, out).await?;
+        Ok(String::from_utf8_lossy(&link).into_owned())
+    }
+
+    /// Revokes one of the room's join links.
+    pub async fn revoke_join_link(&mut self, room: &RoomUri, link: &str) -> Result<u64, Error> {
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let out = r.set_join_links(&self.dev, None, Vec::new(), &[link.as_bytes().to_vec()])?;
+        self.commit(room, out).await
+    }
+
     /// Claims KeyPackages of `users` through the room's hub and adds them with `role`.
     pub async fn add(
         &mut self,
@@ -881,6 +923,18 @@ impl Client {
             clients: clients.iter().map(ToString::to_string).collect(),
             providers,
             hub: room.provider().to_string(),
+            join_links: state
+                .join
+                .links
+                .links
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
+            join_link_policy: state
+                .join
+                .policy
+                .as_ref()
+                .map(|p| (p.multiuser, p.expiration)),
         })
     }
 
@@ -1068,7 +1122,7 @@ impl Client {
                 "this device is already in {room}; use `mimi resync {room}` if its state is lost"
             )));
         }
-        let pending = self.dev.group_info_request_with_code(code)?;
+        let pending = self.dev.group_info_request_with_code(code.clone())?;
         let b = self
             .post(
                 &format!("groupInfo/{}", enc(room.as_str())),
@@ -1103,9 +1157,14 @@ impl Client {
         if resync && let Some(old) = self.rooms.remove(room) {
             old.delete(&self.dev)?;
         }
-        let (mut r, out) = self
-            .dev
-            .join_external_with(room, &gi, &tree, list_add, &proposals)?;
+        let (mut r, out) = self.dev.join_external_by(
+            room,
+            &gi,
+            &tree,
+            list_add,
+            &proposals,
+            (!code.is_empty()).then_some(code.as_slice()),
+        )?;
         let b = self
             .post(
                 &format!("update/{}", enc(room.as_str())),
@@ -1131,7 +1190,7 @@ impl Client {
 }
 
 /// A join link's query key: a link is `<room URI>?join=<code>` (`PROTO-5.6-joining-code`).
-pub const JOIN_LINK_KEY: &str = "?join=";
+pub const JOIN_LINK_KEY: &str = mimi_room::join_links::LINK_KEY;
 
 /// Splits `mimi join`'s argument into the room and, for a join link, the joining code (the
 /// link's bytes, as the room's JoinLinks list them).

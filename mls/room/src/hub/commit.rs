@@ -74,6 +74,7 @@ impl HubRoom {
         commit: &Mls<MlsMessageIn>,
         group_info: &GroupInfoOption,
         welcome: Option<&Mls<Welcome>>,
+        now_ms: u64,
     ) -> Result<Accepted, UpdateRejection> {
         let pm = self.protocol_message(commit)?;
         let processed = self
@@ -176,7 +177,44 @@ impl HubRoom {
                 }
             }
         }
+        // PROTO-5.6-joining-code: an external joiner that presented a valid code at groupInfo
+        // joins with its authority while the link is still valid.
+        let grant = if external_join {
+            self.grants
+                .iter()
+                .find(|g| g.client == committer && g.until_ms > now_ms)
+                .cloned()
+        } else {
+            None
+        };
+        if let Some(g) = &grant {
+            self.check_join_code(&g.link, now_ms)
+                .map_err(UpdateRejection::NotAllowed)?;
+            // A single-use link goes with the join that uses it.
+            let multiuser = before.join.policy.as_ref().is_some_and(|p| p.multiuser);
+            if !multiuser && res.state.join.links.index_of(&g.link).is_some() {
+                return Err(UpdateRejection::invalid(
+                    "the join link is single-use: the joiner's commit must remove it from join_links (ROOM-join-links)",
+                ));
+            }
+        }
         let resynced = resync.clone();
+        // ROOM-hub-regenerate: the hub's own removals an external commit leaves behind.
+        let invalidated_hub_removals: Vec<ClientUri> = if external_join {
+            let committed: BTreeSet<&ClientUri> = removed.iter().map(|(c, _)| c).collect();
+            self.group
+                .queued_proposals(&self.storage)
+                .map_err(|e| UpdateRejection::invalid(format!("proposal queue: {e:?}")))?
+                .iter()
+                .filter_map(|(_, q)| match (q.proposal(), q.sender()) {
+                    (Proposal::Remove(r), Sender::External(_)) => self.client_at(r.removed()),
+                    _ => None,
+                })
+                .filter(|c| !committed.contains(c))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let change = MembershipChange {
             added: added.clone(),
             removed: removed.clone(),
@@ -184,7 +222,7 @@ impl HubRoom {
             remaining,
             removed_by_hub,
             resync,
-            joined_with_code: false,
+            joined_with_code: grant.is_some(),
         };
         authorize_commit(before, &res, &change, &committer_user)
             .map_err(|d| self.denied(&staged, d))?;
@@ -206,6 +244,10 @@ impl HubRoom {
         self.pending.clear();
         self.view.state = res.state;
         self.view.refresh_members(&self.group);
+        self.refresh_link_times(now_ms);
+        if grant.is_some() {
+            self.grants.retain(|g| g.client != committer);
+        }
         Ok(Accepted {
             epoch: self.epoch(),
             providers,
@@ -218,6 +260,7 @@ impl HubRoom {
                 .filter(|c| Some(c) != resynced.as_ref())
                 .collect(),
             added_key_packages,
+            invalidated_hub_removals,
         })
     }
 

@@ -154,6 +154,11 @@ pub struct Accepted {
     /// The KeyPackageRef of every KeyPackage the commit adds, with its client; the Welcome's
     /// secrets are exactly these (`ROOM-hub-welcome-complete`).
     pub added_key_packages: Vec<(Vec<u8>, ClientUri)>,
+    /// Clients whose removal the hub had proposed in the epoch an external commit ended
+    /// without committing it, and who are still in the group: the hub proposes them again
+    /// ([`HubRoom::propose_remove`]) and staples the proposals to the commit's fanout
+    /// (`ROOM-hub-regenerate`).
+    pub invalidated_hub_removals: Vec<ClientUri>,
 }
 
 /// A room as its hub keeps it.
@@ -173,7 +178,27 @@ pub struct HubRoom {
     /// The proposals accepted in the current epoch, in the order accepted, with the time the
     /// hub accepted each (`PROTO-5.6-pending`: groupInfo hands them to joiners).
     pub(crate) pending: Vec<PendingProposal>,
+    /// When the hub first saw each of the room's join links (ms), for their expiration
+    /// (`ROOM-join-links`).
+    pub(crate) link_times: Vec<(Vec<u8>, u64)>,
+    /// Clients that presented a valid joining code at groupInfo, with the link and until when
+    /// the grant holds (`PROTO-5.6-joining-code`).
+    pub(crate) grants: Vec<JoinGrant>,
 }
+
+/// A joining code accepted at groupInfo, waiting for the joiner's external commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinGrant {
+    /// The client that asked.
+    pub client: ClientUri,
+    /// The link whose code it presented.
+    pub link: Vec<u8>,
+    /// Until when (ms) its external commit may use the grant.
+    pub until_ms: u64,
+}
+
+/// How long a joiner has from groupInfo to its external commit (ms).
+pub const GRANT_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// Milliseconds since the Unix epoch, for callers that do not pass a clock.
 pub(crate) fn wall_ms() -> u64 {
@@ -228,9 +253,12 @@ impl HubRoom {
             crypto,
             codepoints,
             group_info: group_info.clone(),
+            link_times: Vec::new(),
+            grants: Vec::new(),
             view,
             pending: Vec::new(),
-        })
+        }
+        .with_link_times(wall_ms()))
     }
 
     /// The proposals the hub accepted in the current epoch, with their acceptance times
@@ -239,6 +267,72 @@ impl HubRoom {
     /// SelfRemoves among them.
     pub fn pending_proposals(&self) -> &[PendingProposal] {
         &self.pending
+    }
+
+    fn with_link_times(mut self, now_ms: u64) -> Self {
+        self.refresh_link_times(now_ms);
+        self
+    }
+
+    /// Keeps the first-seen time of every link still listed; new links are seen `now_ms`.
+    pub(crate) fn refresh_link_times(&mut self, now_ms: u64) {
+        let links = &self.view.state.join.links.links;
+        self.link_times.retain(|(l, _)| links.contains(l));
+        for l in links {
+            if !self.link_times.iter().any(|(k, _)| k == l) {
+                self.link_times.push((l.clone(), now_ms));
+            }
+        }
+    }
+
+    /// Whether `code` is a join link of the room that admits a join now
+    /// (`PROTO-5.6-joining-code`, room-policy-03 canUseJoinCode): the room has a join link
+    /// policy, lists the link, the link has not expired, and role 0 holds canUseJoinCode.
+    pub fn check_join_code(&self, code: &[u8], now_ms: u64) -> Result<(), String> {
+        let state = &self.view.state;
+        let policy = state
+            .join
+            .policy
+            .as_ref()
+            .ok_or("the room has no join link policy")?;
+        if state.join.links.index_of(code).is_none() {
+            return Err("the code is not one of the room's join links (revoked or used?)".into());
+        }
+        if policy.expiration > 0 {
+            let since = self
+                .link_times
+                .iter()
+                .find(|(l, _)| l == code)
+                .map_or(0, |(_, t)| *t);
+            let until = since.saturating_add(u64::from(policy.expiration) * 1000);
+            if now_ms >= until {
+                return Err(format!(
+                    "the join link expired (links last {} s)",
+                    policy.expiration
+                ));
+            }
+        }
+        let r0 = state
+            .roles
+            .role(crate::roles::NO_ROLE)
+            .ok_or("the room defines no role 0")?;
+        if !r0.can(crate::codepoints::cap::CAN_USE_JOIN_CODE) {
+            return Err("role 0 does not hold canUseJoinCode".into());
+        }
+        Ok(())
+    }
+
+    /// Records that `client` presented the valid joining `code` (checked with
+    /// [`HubRoom::check_join_code`]): its external commit within [`GRANT_TTL_MS`] joins with
+    /// the code's authority.
+    pub fn grant_join(&mut self, client: &ClientUri, code: &[u8], now_ms: u64) {
+        self.grants
+            .retain(|g| g.until_ms > now_ms && g.client != *client);
+        self.grants.push(JoinGrant {
+            client: client.clone(),
+            link: code.to_vec(),
+            until_ms: now_ms.saturating_add(GRANT_TTL_MS),
+        });
     }
 
     /// The epoch.
@@ -322,7 +416,7 @@ impl HubRoom {
                 group_info,
                 welcome,
                 ..
-            } => self.handle_commit(commit, group_info, welcome.as_ref()),
+            } => self.handle_commit(commit, group_info, welcome.as_ref(), now_ms),
             HandshakeBundle::Proposal {
                 proposal,
                 more_proposals,

@@ -38,6 +38,16 @@ impl HubRoom {
             w.opaque(p.proposal.as_bytes());
             w.u64(p.hub_accepted_time);
         });
+        // Join links' first-seen times and the open join grants (ROOM-join-links).
+        w.vector(&self.link_times, |w, (l, t)| {
+            w.opaque(l);
+            w.u64(*t);
+        });
+        w.vector(&self.grants, |w, g| {
+            w.opaque(g.client.as_str().as_bytes());
+            w.opaque(&g.link);
+            w.u64(g.until_ms);
+        });
         let mut bytes = w.finish();
         let digest = Sha256::digest(&bytes);
         bytes.extend_from_slice(&digest);
@@ -79,6 +89,26 @@ impl HubRoom {
         } else {
             Vec::new()
         };
+        let link_times = if r.remaining() > 0 {
+            let f = "snapshot.link_times";
+            r.vector(f, |r| Ok((r.opaque(usize::MAX, f)?, r.u64(f)?)))?
+        } else {
+            Vec::new()
+        };
+        let grants = if r.remaining() > 0 {
+            let f = "snapshot.grants";
+            r.vector(f, |r| {
+                let c = r.text(usize::MAX, f)?;
+                Ok(super::JoinGrant {
+                    client: mimi_wire::id::ClientUri::parse(&c)
+                        .map_err(|_| r.error(mimi_wire::codec::WireErrorKind::BadValue(0), f))?,
+                    link: r.opaque(usize::MAX, f)?,
+                    until_ms: r.u64(f)?,
+                })
+            })?
+        } else {
+            Vec::new()
+        };
         r.finish("snapshot")?;
         let storage = MemoryStorage::default();
         storage
@@ -109,6 +139,8 @@ impl HubRoom {
             group_info,
             view,
             pending,
+            link_times,
+            grants,
         })
     }
 }
