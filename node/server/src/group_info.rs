@@ -68,7 +68,13 @@ impl Node {
             Ok(None) => Ok(false),
             // PROTO-5.6-joining-code: a user who is not listed joins with a valid join link's
             // code (role 0 canUseJoinCode), or without one where role 0 holds canOpenJoin.
-            Ok(Some(_)) if !code.is_empty() => hub.check_join_code(code, now_ms).map(|()| true),
+            Ok(Some(_)) if !code.is_empty() => {
+                if self.options.faults.group_info_accepts_any_code {
+                    Ok(true)
+                } else {
+                    hub.check_join_code(code, now_ms).map(|()| true)
+                }
+            }
             Ok(Some(_)) => {
                 if state
                     .roles
@@ -99,7 +105,9 @@ impl Node {
                 };
                 let mut fresh = HubRoom::restore(&tx.room().state)
                     .map_err(|e| NodeError::RoomState(e.to_string()))?;
-                if let Err(why) = fresh.check_join_code(code, now_ms) {
+                if let Err(why) = fresh.check_join_code(code, now_ms)
+                    && !self.options.faults.group_info_accepts_any_code
+                {
                     tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");
                     return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
                 }
@@ -123,7 +131,11 @@ impl Node {
             group_info,
             ratchet_tree: tree,
             // PROTO-5.6-pending: the proposals the hub accepted in the current epoch.
-            pending_proposals: hub.pending_proposals().to_vec(),
+            pending_proposals: if self.options.faults.group_info_without_pending {
+                Vec::new()
+            } else {
+                hub.pending_proposals().to_vec()
+            },
         };
         let sealed = tbe
             .seal(

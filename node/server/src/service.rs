@@ -430,6 +430,7 @@ impl Node {
         }
         let old_digest = snapshot_digest(&tx.room().state);
         let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
+        hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
         let providers_before: BTreeSet<ProviderId> = hub.providers();
         let mut accepted = match hub.handle_update_at(&bundle, now_ms) {
             Ok(a) => a,

@@ -192,7 +192,10 @@ impl HubRoom {
                 .map_err(UpdateRejection::NotAllowed)?;
             // A single-use link goes with the join that uses it.
             let multiuser = before.join.policy.as_ref().is_some_and(|p| p.multiuser);
-            if !multiuser && res.state.join.links.index_of(&g.link).is_some() {
+            if !multiuser
+                && !self.fault_join_link_reuse
+                && res.state.join.links.index_of(&g.link).is_some()
+            {
                 return Err(UpdateRejection::invalid(
                     "the join link is single-use: the joiner's commit must remove it from join_links (ROOM-join-links)",
                 ));

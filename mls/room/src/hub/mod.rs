@@ -184,6 +184,9 @@ pub struct HubRoom {
     /// Clients that presented a valid joining code at groupInfo, with the link and until when
     /// the grant holds (`PROTO-5.6-joining-code`).
     pub(crate) grants: Vec<JoinGrant>,
+    /// Conformance testing only (`[faults] join_link_reuse`): accept a code join that keeps a
+    /// single-use link. Never set otherwise; not persisted.
+    pub fault_join_link_reuse: bool,
 }
 
 /// A joining code accepted at groupInfo, waiting for the joiner's external commit.
@@ -255,6 +258,7 @@ impl HubRoom {
             group_info: group_info.clone(),
             link_times: Vec::new(),
             grants: Vec::new(),
+            fault_join_link_reuse: false,
             view,
             pending: Vec::new(),
         }

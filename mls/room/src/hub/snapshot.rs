@@ -141,6 +141,7 @@ impl HubRoom {
             pending,
             link_times,
             grants,
+            fault_join_link_reuse: false,
         })
     }
 }
