@@ -918,3 +918,84 @@ async fn case8_two_mimi_node_processes_share_postgres() {
     drop((a1, a2));
     fed.shutdown().await;
 }
+
+/// Retention (`STORE-retention`, issue 15 item 7): b.example is away longer than the hub keeps
+/// undelivered notifies. The hub's prune drops them (and its old events; the followers forget
+/// old item hashes); the next notify tells b.example where the stream resumes, b.example tells
+/// Bob's device, which resyncs as the same client from the GroupInfo and gets everything after.
+/// What was dropped is not replayed (Bob never sees it), and nothing waits forever.
+async fn retention_cut(postgres: Option<&str>) {
+    let mut fed = federation(postgres).await;
+    let r = room("retention");
+    let (mut alice, mut bob, mut cathy) = three_in_a_room(&fed, &r).await;
+    fed.stop(1).await;
+    let lost = alice.send(&r, "while b.example is away").await;
+    let m = lost.clone();
+    cathy
+        .sync_until("Cathy has it", move |p| p.got(&m) == 1)
+        .await;
+
+    // The hub prunes as if two hours had passed, with a one-hour retention.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 2 * 3600 * 1000;
+    let retention = mimi_node::config::Retention {
+        inbox_seen_s: 3600,
+        room_events_s: 3600,
+        outbox_s: 3600,
+        interval_s: 300,
+    };
+    let hub = &fed.nodes[0].as_ref().unwrap().node;
+    let cut = hub.prune(later, &retention).await.unwrap();
+    assert!(
+        cut.streams_cut
+            .iter()
+            .any(|(f, room, _)| f == "b.example" && room == r.as_str()),
+        "{cut:?}"
+    );
+    assert!(cut.events > 0, "{cut:?}");
+    let follower = &fed.nodes[2].as_ref().unwrap().node;
+    let c = follower.prune(later, &retention).await.unwrap();
+    assert!(c.seen > 0, "{c:?}");
+
+    fed.restart(1).await;
+    bob.reconnect(fed.api_at(1));
+    let after = alice.send(&r, "after the cut").await;
+    bob.sync_until("Bob is told to resync", |p| p.resyncs == 1)
+        .await;
+    let e = bob.epoch(&r);
+    for p in [&mut alice, &mut cathy] {
+        p.sync_until("Bob's resync", |p| p.epoch(&r) == e).await;
+    }
+    let next = alice.send(&r, "after Bob's resync").await;
+    let m = next.clone();
+    bob.sync_until("the next message", move |p| p.got(&m) == 1)
+        .await;
+    assert_eq!(bob.got(&lost), 0, "dropped, not replayed");
+    let _ = after;
+    assert_eq!(bob.resyncs, 1);
+    assert_eq!(
+        alice.rooms[&r]
+            .clients()
+            .iter()
+            .filter(|c| **c == bob.dev.client)
+            .count(),
+        1
+    );
+    fed.shutdown().await;
+}
+
+#[tokio::test]
+async fn store_retention_follower_away_too_long_resyncs_sqlite() {
+    retention_cut(None).await;
+}
+
+#[tokio::test]
+async fn store_retention_follower_away_too_long_resyncs_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        return;
+    };
+    retention_cut(Some(&url)).await;
+}

@@ -86,6 +86,9 @@ pub struct SyncReport {
     pub items: usize,
     /// Rooms joined from a Welcome.
     pub joined: Vec<String>,
+    /// Rooms resynced because the home node said this device missed part of them
+    /// (`STORE-retention`).
+    pub resynced: Vec<String>,
     /// New messages, as `(room, message ID hex)`.
     pub messages: Vec<(String, String)>,
     /// Commits applied, as `(room, new epoch)`.
@@ -820,6 +823,15 @@ impl Client {
         report: &mut SyncReport,
     ) -> Result<(), Error> {
         let room = RoomUri::parse(room).map_err(|e| Error::Usage(format!("queue room: {e}")))?;
+        if body.is_empty() {
+            // STORE-retention: the home node lost part of this room's traffic for good;
+            // rejoin as this same device from the hub's GroupInfo.
+            if self.rooms.contains_key(&room) {
+                self.resync(&room).await?;
+                report.resynced.push(room.to_string());
+            }
+            return Ok(());
+        }
         let f = FanoutMessage::decode(body)?;
         if let FanoutExtra::Welcome(tree) = &f.extra {
             if self.rooms.contains_key(&room) {

@@ -120,6 +120,10 @@ struct QueueItemJson {
     seq: u64,
     room: String,
     body: String,
+    /// The room needs a resync (the device missed what its provider could no longer get;
+    /// `STORE-retention`): `body` is empty.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resync: bool,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +418,7 @@ impl Node {
                     .map(|i| QueueItemJson {
                         seq: i.seq,
                         room: i.room_uri,
+                        resync: i.body.is_empty(),
                         body: hex::encode(i.body),
                     })
                     .collect();

@@ -28,6 +28,12 @@
 //! retry_max_ms = 60000
 //! batch_max_bytes = 262144              # FanoutMessages per notify body, by size
 //!
+//! [retention]                           # seconds
+//! inbox_seen_s = 604800                 # follower: notify item hashes (dedupe window)
+//! room_events_s = 2592000               # hub: the room event log (at least outbox_s)
+//! outbox_s = 604800                     # hub: notifies a follower never took; then it resyncs
+//! interval_s = 300                      # how often to prune
+//!
 //! [faults]                              # deliberate protocol faults, for conformance testing only
 //! reuse_key_packages = false            # keyMaterial hands out the same KeyPackage again
 //! notify_repeat_status = 500            # answer a repeated notify body with this status (unset: 201)
@@ -96,6 +102,8 @@ struct RawConfig {
     registration: Registration,
     #[serde(default)]
     outbox: Outbox,
+    #[serde(default)]
+    retention: Retention,
     #[serde(default)]
     faults: Faults,
 }
@@ -194,6 +202,33 @@ impl Default for Outbox {
     }
 }
 
+/// How long the node keeps what it no longer needs (`STORE-retention`), in seconds.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Follower: hashes of notify items seen (the dedupe window for hubs that repeat a body
+    /// without a stream number).
+    pub inbox_seen_s: u64,
+    /// Hub: the room event log.
+    pub room_events_s: u64,
+    /// Hub: undelivered notify bodies of a follower that stays unreachable; after this the
+    /// follower's stream resumes after them and its devices resync.
+    pub outbox_s: u64,
+    /// How often the node prunes.
+    pub interval_s: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            inbox_seen_s: 7 * 86_400,
+            room_events_s: 30 * 86_400,
+            outbox_s: 7 * 86_400,
+            interval_s: 300,
+        }
+    }
+}
+
 /// Where the node keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Database {
@@ -237,6 +272,8 @@ pub struct Config {
     pub registration: Registration,
     /// Outbox behaviour.
     pub outbox: Outbox,
+    /// Retention of logs, dedupe records and undeliverable notifies.
+    pub retention: Retention,
     /// Deliberate faults (testing only).
     pub faults: Faults,
 }
@@ -332,6 +369,19 @@ impl Config {
                 "must be greater than zero".to_owned(),
             ));
         }
+        let r = &raw.retention;
+        if r.inbox_seen_s == 0 || r.outbox_s == 0 || r.interval_s == 0 {
+            return Err(invalid(
+                "retention",
+                "inbox_seen_s, outbox_s and interval_s must be greater than zero".to_owned(),
+            ));
+        }
+        if r.room_events_s < r.outbox_s {
+            return Err(invalid(
+                "retention.room_events_s",
+                "must be at least outbox_s (the outbox ages its rows by their events)".to_owned(),
+            ));
+        }
         Ok(Self {
             domain,
             listen: raw.listen,
@@ -343,6 +393,7 @@ impl Config {
             limits: raw.limits,
             registration: raw.registration,
             outbox: raw.outbox,
+            retention: raw.retention,
             faults: raw.faults,
         })
     }

@@ -151,22 +151,23 @@ impl NodeHandler {
                 "the calling provider's name is not a domain",
             );
         };
-        let first_seq = req
-            .headers
-            .get("mimi-notify-seq")
-            .map(|v| {
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .ok_or_else(|| NodeError::BadRequest("mimi-notify-seq is not a number".into()))
-            })
-            .transpose();
-        let result = match first_seq {
-            Ok(first_seq) => {
-                self.provider_endpoint(endpoint, &id, &from, &req.body, first_seq, now)
+        let number = |name: &'static str| {
+            req.headers
+                .get(name)
+                .map(|v| {
+                    v.to_str()
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| NodeError::BadRequest(format!("{name} is not a number")))
+                })
+                .transpose()
+        };
+        let result = match (number("mimi-notify-seq"), number("mimi-notify-resume")) {
+            (Ok(first_seq), Ok(resume)) => {
+                self.provider_endpoint(endpoint, &id, &from, &req.body, (first_seq, resume), now)
                     .await
             }
-            Err(e) => Err(e),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         result.unwrap_or_else(|e| {
             tracing::info!(endpoint = endpoint.name(), error = %e, "request refused");
@@ -188,7 +189,7 @@ impl NodeHandler {
         id: &str,
         from: &ProviderId,
         body: &[u8],
-        first_seq: Option<u64>,
+        (first_seq, resume): (Option<u64>, Option<u64>),
         now: u64,
     ) -> Result<Response, NodeError> {
         let room = || RoomUri::parse(id).map_err(|e| NodeError::BadRequest(format!("roomId: {e}")));
@@ -206,7 +207,9 @@ impl NodeHandler {
             ),
             // PROTO-5.5: 201 for a new or a repeated body.
             Endpoint::Notify => {
-                let new = node.notify(from, &room()?, body, first_seq, now).await?;
+                let new = node
+                    .notify_resuming(from, &room()?, body, first_seq, resume, now)
+                    .await?;
                 match node.options.faults.notify_repeat_status {
                     Some(code) if new == 0 => Response::error(
                         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -91,6 +91,12 @@ async fn deliver_to(
             if let Ok(v) = HeaderValue::from_str(&batch.first_seq.to_string()) {
                 headers.insert("mimi-notify-seq", v);
             }
+            // STORE-retention: the stream lost its undelivered head; the follower resumes here.
+            if let Some(r) = part.first().map(|r| r.resume_seq).filter(|r| *r > 0)
+                && let Ok(v) = HeaderValue::from_str(&r.to_string())
+            {
+                headers.insert("mimi-notify-resume", v);
+            }
             let path = paths::path(Endpoint::Notify, &batch.room);
             let answer = connector
                 .request(

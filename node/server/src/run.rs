@@ -49,6 +49,8 @@ pub type PeerSetter = Arc<dyn Fn(&str, String) + Send + Sync>;
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The node's services (to drive retention or inspect it from a test).
+    pub node: Node,
     server: Server,
     worker: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -171,6 +173,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
             &[],
         )
         .map_err(|e| RunError::Config(e.to_string()))?;
+    let prune_clock = clock.clone();
     let worker_node = node.clone();
     let wake = node.outbox_wake.clone();
     let worker = tokio::spawn(async move {
@@ -206,6 +209,22 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         // Give this worker's leases back so that the next process goes on at once.
         if let Err(e) = worker_node.store.release_outbox(&outbox.owner).await {
             tracing::warn!(error = %e, "outbox: cannot release leases at shutdown");
+        }
+    });
+    // Retention (STORE-retention): prune every interval_s.
+    let prune_node = node.clone();
+    let retention = cfg.retention.clone();
+    let mut prune_stop = stop.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = prune_stop.changed() => break,
+                _ = tokio::time::sleep(Duration::from_secs(retention.interval_s)) => {}
+            }
+            match prune_node.prune(prune_clock(), &retention).await {
+                Ok(r) => tracing::debug!(?r, "retention"),
+                Err(e) => tracing::warn!(error = %e, "retention: pruning failed"),
+            }
         }
     });
     // Gauges sampled once a second: rooms hosted or followed, QUIC connections each way.
@@ -251,6 +270,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     tracing::info!(domain = %cfg.domain, %addr, "node running");
     Ok(Running {
         addr,
+        node,
         server,
         worker,
         stop,

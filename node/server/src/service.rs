@@ -341,6 +341,19 @@ fn frank_aad_in(req: &SubmitMessageRequest) -> Result<Option<FrankAad>, NodeErro
     Ok(frank_aad_of(&aad)?)
 }
 
+/// What [`Node::prune`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Follower streams whose undelivered head was dropped: (follower, room, the number the
+    /// stream resumes at). A row in flight to a follower that is up may be among them; the
+    /// follower, already past it, ignores the resume.
+    pub streams_cut: Vec<(String, String, u64)>,
+    /// Room events deleted.
+    pub events: u64,
+    /// Notify item hashes forgotten.
+    pub seen: u64,
+}
+
 /// What the hub answers an update with.
 pub struct UpdateAnswer {
     /// The draft's response.
@@ -523,6 +536,29 @@ impl Node {
         })
     }
 
+    /// Retention (`STORE-retention`, node.toml `[retention]`): drops the undelivered notifies of
+    /// followers that stayed away longer than `outbox_s` (their streams resume after them, and
+    /// the next notify tells the follower so), then the event log older than `room_events_s`
+    /// and the notify item hashes older than `inbox_seen_s`. Returns what went.
+    pub async fn prune(
+        &self,
+        now_ms: u64,
+        r: &crate::config::Retention,
+    ) -> Result<PruneReport, NodeError> {
+        let ago = |s: u64| now_ms.saturating_sub(s.saturating_mul(1000));
+        let cut = self.store.expire_outbox(ago(r.outbox_s)).await?;
+        for (follower, room, resume) in &cut {
+            tracing::warn!(%follower, %room, resume, "outbox retention: the follower missed notifies; it resumes at {resume} and its devices resync");
+        }
+        let events = self.store.prune_room_events(ago(r.room_events_s)).await?;
+        let seen = self.store.prune_inbox_seen(ago(r.inbox_seen_s)).await?;
+        Ok(PruneReport {
+            streams_cut: cut,
+            events,
+            seen,
+        })
+    }
+
     /// Local clients in the group now, except those just added (they get the Welcome).
     fn store_members_local(&self, hub: &HubRoom, added: &[ClientUri]) -> Vec<ClientUri> {
         hub.clients()
@@ -628,6 +664,24 @@ impl Node {
         first_seq: Option<u64>,
         now_ms: u64,
     ) -> Result<usize, NodeError> {
+        self.notify_resuming(hub, room, body, first_seq, None, now_ms)
+            .await
+    }
+
+    /// [`Node::notify`] with the hub's `mimi-notify-resume` (`STORE-retention`): the hub dropped
+    /// the stream's items before `resume` (this follower stayed away longer than its
+    /// retention). The follower stops waiting for them, drops what it holds from before, lets
+    /// the room's roster go (it missed commits), and tells each local member to resync (an
+    /// empty queue item; `mimi sync` resyncs the room by external commit).
+    pub async fn notify_resuming(
+        &self,
+        hub: &ProviderId,
+        room: &RoomUri,
+        body: &[u8],
+        first_seq: Option<u64>,
+        resume: Option<u64>,
+        now_ms: u64,
+    ) -> Result<usize, NodeError> {
         if room.provider() != *hub {
             return Err(NodeError::Forbidden(format!(
                 "{hub} is not the hub of {room}"
@@ -644,6 +698,26 @@ impl Node {
             next_seq: tx.next_seq(),
             held: tx.held().iter().cloned().collect(),
         };
+        if let Some(r) = resume
+            && state.next_seq < r
+        {
+            tracing::warn!(%room, from = state.next_seq, to = r, "the hub dropped notifies this follower missed; its devices resync");
+            for seq in state
+                .held
+                .keys()
+                .copied()
+                .filter(|s| *s < r)
+                .collect::<Vec<_>>()
+            {
+                state.held.remove(&seq);
+                tx.release_held(seq).await?;
+            }
+            state.next_seq = r;
+            for c in tx.members().await? {
+                tx.enqueue_client(&c, &[], now_ms).await?;
+            }
+            tx.set_roster(None).await?;
+        }
         let held_before: BTreeSet<u64> = state.held.keys().copied().collect();
         let accepted = accept(
             &mut state,

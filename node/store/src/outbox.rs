@@ -29,6 +29,9 @@ pub struct OutboxRow {
     pub attempts: u32,
     /// The worker that holds the lease.
     pub owner: String,
+    /// The stream resumes at this number after the hub dropped its undelivered head
+    /// (retention, `STORE-retention`); 0 when it never did.
+    pub resume_seq: u64,
 }
 
 /// Outbox figures of one follower (metrics).
@@ -145,12 +148,12 @@ impl Store {
         // so concurrent claims share the free streams instead of one of them finding every
         // stream locked and getting nothing.
         let sql = self.sql_for(
-            "SELECT s.room_uri FROM outbox_streams s
+            "SELECT s.room_uri, s.resume_seq FROM outbox_streams s
              WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
                AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
                     ORDER BY o.stream_seq LIMIT 1) <= $2
              ORDER BY s.room_uri LIMIT 1",
-            "SELECT s.room_uri FROM outbox_streams s
+            "SELECT s.room_uri, s.resume_seq FROM outbox_streams s
              WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
                AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
                     ORDER BY o.stream_seq LIMIT 1) <= $2
@@ -174,6 +177,7 @@ impl Store {
                 break;
             };
             let room: String = next.try_get(0)?;
+            let resume_seq = u(next.try_get(1)?);
             after.clone_from(&room);
             let rows = sqlx::query(
                 "SELECT stream_seq, event_seq, body, attempts, next_attempt_ms FROM outbox
@@ -201,6 +205,7 @@ impl Store {
                     body: r.try_get(2)?,
                     attempts: u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(u32::MAX),
                     owner: owner.to_owned(),
+                    resume_seq,
                 });
             }
             sqlx::query(
@@ -215,6 +220,51 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Retention of the outbox (`STORE-retention`): drops, per (follower, room) stream, the
+    /// undelivered rows whose room event is older than `before_ms` (a follower that stayed
+    /// away longer than the retention window), and records that the stream resumes after them.
+    /// Returns the streams cut, with the number each resumes at.
+    pub async fn expire_outbox(
+        &self,
+        before_ms: u64,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT o.follower, o.room_uri, MAX(o.stream_seq) FROM outbox o
+             JOIN room_events e ON e.room_uri = o.room_uri AND e.seq = o.event_seq
+             WHERE e.ts_ms < $1 GROUP BY o.follower, o.room_uri",
+        )
+        .bind(i(before_ms))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut cut = Vec::new();
+        for r in &rows {
+            let follower: String = r.try_get(0)?;
+            let room: String = r.try_get(1)?;
+            let last = u(r.try_get(2)?);
+            sqlx::query(
+                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq <= $3",
+            )
+            .bind(&follower)
+            .bind(&room)
+            .bind(i(last))
+            .execute(&mut *tx)
+            .await?;
+            let resume = last.saturating_add(1);
+            sqlx::query(
+                "UPDATE outbox_streams SET resume_seq = $1 WHERE follower = $2 AND room_uri = $3 AND resume_seq < $1",
+            )
+            .bind(i(resume))
+            .bind(&follower)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await?;
+            cut.push((follower, room, resume));
+        }
+        tx.commit().await?;
+        Ok(cut)
     }
 
     /// Marks rows done (the follower acknowledged them): they are removed. A stream left

@@ -127,6 +127,17 @@ impl Store {
         })
     }
 
+    /// Retention of the hub's event log (`STORE-retention`): deletes events older than
+    /// `before_ms`. Returns how many went. (Expire the outbox first: it finds the age of its
+    /// rows through their events.)
+    pub async fn prune_room_events(&self, before_ms: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM room_events WHERE ts_ms < $1")
+            .bind(i(before_ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The room's accepted events after sequence number `after`, oldest first, at most
     /// `limit` (catch-up and audit).
     pub async fn events_after(

@@ -676,6 +676,9 @@ fn report(ctx: &Ctx, r: &SyncReport) {
     if ctx.json {
         print_json(&serde_json::to_value(r).unwrap_or_default());
     } else {
+        for j in &r.resynced {
+            println!("resynced {j} (this device had missed part of it; it rejoined as itself)");
+        }
         for j in &r.joined {
             println!("joined {j}");
         }
