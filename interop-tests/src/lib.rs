@@ -417,8 +417,13 @@ impl Person {
     }
 
     pub async fn publish(&self, n: usize) {
+        self.publish_in(n, mimi_room::mls::CIPHERSUITE).await;
+    }
+
+    /// Publishes `n` KeyPackages of `suite`.
+    pub async fn publish_in(&self, n: usize, suite: openmls::prelude::Ciphersuite) {
         let kps: Vec<String> = (0..n)
-            .map(|_| hex::encode(self.dev.key_package().unwrap()))
+            .map(|_| hex::encode(self.dev.key_package_for(suite).unwrap()))
             .collect();
         let body = serde_json::json!({ "key_packages": kps });
         let (st, b) = call(
@@ -438,6 +443,17 @@ impl Person {
 
     /// Creates a room with a preset (e.g. `public_room`).
     pub async fn create_room_with(&mut self, room: &RoomUri, preset: &mimi_room::presets::Preset) {
+        self.create_room_in(room, preset, mimi_room::mls::CIPHERSUITE)
+            .await;
+    }
+
+    /// Creates a room with a preset in a cipher suite.
+    pub async fn create_room_in(
+        &mut self,
+        room: &RoomUri,
+        preset: &mimi_room::presets::Preset,
+        suite: openmls::prelude::Ciphersuite,
+    ) {
         let (st, b) = call(&self.api, Method::GET, "hub", Vec::new()).await;
         assert_eq!(st, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
@@ -445,7 +461,7 @@ impl Person {
         let sender = ExternalSender::tls_deserialize_exact(sender_bytes.as_slice()).unwrap();
         let (r, gi, tree) = self
             .dev
-            .create_room(room, preset, sender, Some("Clubhouse"))
+            .create_room_in(room, preset, sender, Some("Clubhouse"), suite)
             .unwrap();
         let mut w = Writer::new();
         gi.write(&mut w);
@@ -681,7 +697,12 @@ impl Person {
 
     pub async fn add(&mut self, room: &RoomUri, target: &str) {
         let target = UserUri::parse(target).unwrap();
-        let req = self.dev.key_material_request(room, &target).unwrap();
+        // ROOM-suites: KeyPackages of the room's suite.
+        let suite = self.rooms[room].group.ciphersuite();
+        let req = self
+            .dev
+            .key_material_request_in(room, &target, &[suite])
+            .unwrap();
         let (st, b) = call(
             &self.api,
             Method::POST,

@@ -257,3 +257,116 @@ async fn proto_5_6_external_joins_open_pending_resync_postgres() {
     joins(&fed).await;
     fed.shutdown().await;
 }
+
+/// keyMaterial as the draft says (`ROOM-suites`, `STORE-kp-suite`,
+/// `PROTO-5.2-required-capabilities`): a room in suite 0x0003 claims KeyPackages of that suite
+/// and works across providers; a user without one gets `noCompatibleMaterial` with its client
+/// `nothingCompatible`; a requirement no leaf supports gets `nothingCompatible` with the
+/// client's capabilities, and the KeyPackage is not used up.
+async fn suites(fed: &Federation) {
+    use mimi_wire::key_material::{ClientMaterial, KeyMaterialUserCode};
+    use openmls::prelude::Ciphersuite;
+    let chacha = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+    let room = RoomUri::parse(&format!("mimi://a.example/r/chacha{}", tag())).unwrap();
+    let mut alice = Person::register(fed, "a.example", "alice", "1").await;
+    let mut bob = Person::register(fed, "b.example", "bob", "1").await;
+    bob.publish_in(1, chacha).await;
+    let cathy = Person::register(fed, "c.example", "cathy", "1").await;
+    alice
+        .create_room_in(
+            &room,
+            &mimi_room::presets::private_group(&mimi_room::codepoints::CodePoints::DRAFT),
+            chacha,
+        )
+        .await;
+    let cathy_user = cathy.dev.user.clone();
+    let req = alice
+        .dev
+        .key_material_request_in(&room, &cathy_user, &[chacha])
+        .unwrap();
+    let (st, b) = call(
+        &alice.api,
+        http::Method::POST,
+        &format!("keyMaterial/{}", enc(cathy_user.as_str())),
+        mimi_wire::codec::Body::encode(&req),
+    )
+    .await;
+    assert_eq!(st, http::StatusCode::OK);
+    let resp = <mimi_wire::key_material::KeyMaterialResponse as mimi_wire::codec::Body>::decode(&b)
+        .unwrap();
+    assert_eq!(
+        resp.user_status,
+        KeyMaterialUserCode::NO_COMPATIBLE_MATERIAL,
+        "{resp:?}"
+    );
+    assert!(matches!(
+        resp.clients[0].material,
+        ClientMaterial::NothingCompatible(_)
+    ));
+
+    alice.add(&room, bob.dev.user.as_str()).await;
+    let e = alice.epoch(&room);
+    bob.sync_until("the suite-3 Welcome", |p| p.epoch(&room) == e)
+        .await;
+    assert_eq!(bob.rooms[&room].group.ciphersuite(), chacha);
+    let m = bob.send(&room, "over ChaCha20-Poly1305").await;
+    let m2 = m.clone();
+    alice
+        .sync_until("Bob's message", move |p| p.got(&m2) == 1)
+        .await;
+
+    // A requirement no leaf supports: nothingCompatible with capabilities; nothing used up.
+    let mut req = alice
+        .dev
+        .key_material_request_in(&room, &cathy_user, &[mimi_room::mls::CIPHERSUITE])
+        .unwrap();
+    let caps = openmls::prelude::RequiredCapabilitiesExtension::new(
+        &[openmls::prelude::ExtensionType::Unknown(0xf0f0)],
+        &[],
+        &[],
+    );
+    req.tbs.required_capabilities = mimi_wire::codec::Mls::encode_from(&caps).unwrap();
+    let req =
+        mimi_wire::key_material::KeyMaterialRequest::sign(req.tbs, &alice.dev.signer).unwrap();
+    let (_, b) = call(
+        &alice.api,
+        http::Method::POST,
+        &format!("keyMaterial/{}", enc(cathy_user.as_str())),
+        mimi_wire::codec::Body::encode(&req),
+    )
+    .await;
+    let resp = <mimi_wire::key_material::KeyMaterialResponse as mimi_wire::codec::Body>::decode(&b)
+        .unwrap();
+    assert_eq!(
+        resp.user_status,
+        KeyMaterialUserCode::NO_COMPATIBLE_MATERIAL,
+        "{resp:?}"
+    );
+    assert!(matches!(
+        resp.clients[0].material,
+        ClientMaterial::NothingCompatible(Some(_))
+    ));
+    // Cathy's two KeyPackages are still there: two plain claims get one each.
+    for _ in 0..2 {
+        let r = alice.claim(&room, &cathy_user).await;
+        assert_eq!(r.user_status, KeyMaterialUserCode::SUCCESS, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn room_suites_key_material_by_suite_and_capabilities_sqlite() {
+    let fed = federation(None).await;
+    suites(&fed).await;
+    fed.shutdown().await;
+}
+
+#[tokio::test]
+async fn room_suites_key_material_by_suite_and_capabilities_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
+        return;
+    };
+    let fed = federation(Some(&url)).await;
+    suites(&fed).await;
+    fed.shutdown().await;
+}

@@ -178,13 +178,25 @@ impl Device {
         }
     }
 
-    /// A fresh KeyPackage (the RFC 9420 struct's bytes) with the capabilities rooms require.
+    /// A fresh KeyPackage (the RFC 9420 struct's bytes) with the capabilities rooms require,
+    /// in suite 0x0001.
     pub fn key_package(&self) -> Result<Vec<u8>, ClientError> {
+        self.key_package_for(CIPHERSUITE)
+    }
+
+    /// [`Device::key_package`] in `suite` (one of [`crate::mls::SUITES`]: both sign with
+    /// Ed25519, so one signature key serves them; `ROOM-suites`).
+    pub fn key_package_for(&self, suite: Ciphersuite) -> Result<Vec<u8>, ClientError> {
+        if !crate::mls::SUITES.contains(&suite) {
+            return Err(ClientError::Unusable(format!(
+                "cipher suite {suite:?} is not one this device supports (0x0001, 0x0003)"
+            )));
+        }
         let kp = mls!(
             "key package",
             KeyPackage::builder()
                 .leaf_node_capabilities(leaf_capabilities())
-                .build(CIPHERSUITE, &self.provider, &self.signer, self.credential())
+                .build(suite, &self.provider, &self.signer, self.credential())
         )?;
         mls!(
             "serialize key package",
@@ -203,6 +215,23 @@ impl Device {
         hub_sender: ExternalSender,
         name: Option<&str>,
     ) -> Result<(Room, GroupInfoOption, RatchetTreeOption), ClientError> {
+        self.create_room_in(room, preset, hub_sender, name, CIPHERSUITE)
+    }
+
+    /// [`Device::create_room`] in `suite` (0x0001 or 0x0003, `ROOM-suites`).
+    pub fn create_room_in(
+        &self,
+        room: &RoomUri,
+        preset: &Preset,
+        hub_sender: ExternalSender,
+        name: Option<&str>,
+        suite: Ciphersuite,
+    ) -> Result<(Room, GroupInfoOption, RatchetTreeOption), ClientError> {
+        if !crate::mls::SUITES.contains(&suite) {
+            return Err(ClientError::Unusable(format!(
+                "cipher suite {suite:?} is not one rooms support (0x0001, 0x0003)"
+            )));
+        }
         let state = RoomState {
             participants: ParticipantListData {
                 participants: vec![UserRolePair {
@@ -235,7 +264,7 @@ impl Device {
             ])
         )?;
         let cfg = MlsGroupCreateConfig::builder()
-            .ciphersuite(CIPHERSUITE)
+            .ciphersuite(suite)
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .capabilities(leaf_capabilities())
             .with_group_context_extensions(exts)

@@ -10,6 +10,13 @@ use openmls::prelude::*;
 /// The cipher suite of our rooms.
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
+/// The suites devices publish KeyPackages for and rooms may use (`ROOM-suites`): 0x0001 and
+/// 0x0003, both X25519 + Ed25519 (so a device's one signature key serves both).
+pub const SUITES: [Ciphersuite; 2] = [
+    Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
+    Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+];
+
 /// Leaf capabilities every client of a MIMI room must have: the app_data_dictionary extension,
 /// AppDataUpdate and SelfRemove proposals (mls-extensions-09; `ROOM-mls-capabilities`).
 pub fn leaf_capabilities() -> Capabilities {

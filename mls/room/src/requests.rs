@@ -13,7 +13,7 @@ use mimi_wire::group_info::{
 use mimi_wire::id::{RoomUri, UserUri};
 use mimi_wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTbs};
 use openmls::prelude::tls_codec::Serialize as _;
-use openmls::prelude::{BasicCredential, Credential, RequiredCapabilitiesExtension};
+use openmls::prelude::{BasicCredential, Credential};
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::crypto::OpenMlsCrypto;
 
@@ -45,14 +45,26 @@ impl Device {
         room: &RoomUri,
         target: &UserUri,
     ) -> Result<KeyMaterialRequest, ClientError> {
-        let caps = RequiredCapabilitiesExtension::new(&[], &[], &[])
+        self.key_material_request_in(room, target, &[CIPHERSUITE])
+    }
+
+    /// [`Device::key_material_request`] for a room of one of `suites` (in preference order),
+    /// with the capabilities every room requires as `requiredCapabilities`
+    /// (`ROOM-client-key-material`, protocol-06 §5.2).
+    pub fn key_material_request_in(
+        &self,
+        room: &RoomUri,
+        target: &UserUri,
+        suites: &[openmls::prelude::Ciphersuite],
+    ) -> Result<KeyMaterialRequest, ClientError> {
+        let caps = crate::mls::required_capabilities()
             .tls_serialize_detached()
             .map_err(|e| ClientError::Unusable(format!("encoding capabilities: {e}")))?;
         let tbs = KeyMaterialRequestTbs {
             requesting_user: self.user.clone(),
             target_user: target.clone(),
             room_id: room.clone(),
-            acceptable_ciphersuites: vec![suite_code()],
+            acceptable_ciphersuites: suites.iter().map(|s| CipherSuite(u16::from(*s))).collect(),
             required_capabilities: Mls::from_bytes(caps)?,
             requester_signature_key: self.signer.to_public_vec(),
             requester_credential: self.credential_bytes()?,

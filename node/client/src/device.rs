@@ -413,11 +413,14 @@ impl Client {
         Ok(r.body)
     }
 
-    /// Uploads `n` fresh KeyPackages: `(stored, available)`.
+    /// Uploads `n` fresh KeyPackages in each supported suite (0x0001 and 0x0003,
+    /// `ROOM-suites`): `(stored, available)`.
     pub async fn publish_key_packages(&mut self, n: usize) -> Result<(u64, u64), Error> {
         let mut kps = Vec::new();
-        for _ in 0..n.clamp(1, 100) {
-            kps.push(hex::encode(self.dev.key_package()?));
+        for suite in mimi_room::mls::SUITES {
+            for _ in 0..n.clamp(1, 50) {
+                kps.push(hex::encode(self.dev.key_package_for(suite)?));
+            }
         }
         // The private keys must be on disk before anyone can use the KeyPackages.
         self.save().await?;
@@ -440,6 +443,25 @@ impl Client {
         title: Option<&str>,
         preset_name: &str,
     ) -> Result<RoomUri, Error> {
+        self.create_room_in(name, title, preset_name, 1).await
+    }
+
+    /// [`Client::create_room`] in cipher suite `suite` (1 or 3, `ROOM-suites`).
+    pub async fn create_room_in(
+        &mut self,
+        name: &str,
+        title: Option<&str>,
+        preset_name: &str,
+        suite: u16,
+    ) -> Result<RoomUri, Error> {
+        let suite = mimi_room::mls::SUITES
+            .into_iter()
+            .find(|s| u16::from(*s) == suite)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "cipher suite {suite} is not supported; use 1 (AES-128-GCM) or 3 (ChaCha20-Poly1305)"
+                ))
+            })?;
         let room = RoomUri::parse(&format!("mimi://{}/r/{name}", self.home))
             .map_err(|e| Error::Usage(format!("room name {name:?}: {e}")))?;
         let r = self.api.request(Method::GET, "hub", Bytes::new()).await?;
@@ -448,9 +470,9 @@ impl Client {
             .ok()
             .and_then(|b| ExternalSender::tls_deserialize_exact(b.as_slice()).ok())
             .ok_or_else(|| Error::Usage("the node's hub key does not decode".into()))?;
-        let (r, gi, tree) = self
-            .dev
-            .create_room(&room, &preset(preset_name)?, sender, title)?;
+        let (r, gi, tree) =
+            self.dev
+                .create_room_in(&room, &preset(preset_name)?, sender, title, suite)?;
         let mut w = Writer::new();
         gi.write(&mut w);
         let gi = w.finish();
@@ -556,8 +578,14 @@ impl Client {
         self.sync(0).await?;
         let mut kps = Vec::new();
         let mut adds = Vec::new();
+        let suite = self
+            .rooms
+            .get(room)
+            .map(|r| r.group.ciphersuite())
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
         for u in users {
-            let req = self.dev.key_material_request(room, u)?;
+            // ROOM-suites: KeyPackages of the room's suite.
+            let req = self.dev.key_material_request_in(room, u, &[suite])?;
             let b = self
                 .post(&format!("keyMaterial/{}", enc(u.as_str())), req.encode())
                 .await?;

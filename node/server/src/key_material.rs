@@ -178,10 +178,18 @@ impl Node {
         {
             return Ok(empty(KeyMaterialUserCode::NO_CONSENT));
         }
+        // STORE-kp-suite: one of the acceptable suites, in the requester's order.
+        let suites: Vec<u16> = req
+            .tbs
+            .acceptable_ciphersuites
+            .iter()
+            .map(|c| c.0)
+            .collect();
         let claimed = self
             .store
-            .claim_key_packages_of_user(target.as_str(), now_ms)
+            .claim_key_packages_of_user_in(target.as_str(), now_ms, &suites)
             .await?;
+        let required = req.tbs.required_capabilities.parse().ok();
         if self.options.faults.reuse_key_packages {
             for kp in claimed.iter().filter_map(|(_, k)| k.as_ref()) {
                 self.store.unclaim_key_package(&kp.kp_ref).await?;
@@ -193,16 +201,33 @@ impl Node {
             let client_uri = ClientUri::parse(client)
                 .map_err(|e| NodeError::RoomState(format!("stored client {client}: {e}")))?;
             let material = match kp {
-                Some(kp) => match mimi_wire::codec::Mls::from_bytes(kp.key_package.clone()) {
-                    Ok(k) => {
-                        got += 1;
-                        ClientMaterial::KeyPackage(k)
+                Some(kp) => {
+                    match mimi_wire::codec::Mls::<KeyPackageIn>::from_bytes(kp.key_package.clone())
+                    {
+                        // PROTO-5.2-required-capabilities: a KeyPackage whose leaf lacks what the
+                        // room requires is not handed out (and not used up).
+                        Ok(k) if !meets(&k, required.as_ref()) => {
+                            if !kp.last_resort {
+                                self.store.unclaim_key_package(&kp.kp_ref).await?;
+                            }
+                            ClientMaterial::NothingCompatible(capabilities_of(&k))
+                        }
+                        Ok(k) => {
+                            got += 1;
+                            ClientMaterial::KeyPackage(k)
+                        }
+                        Err(e) => {
+                            tracing::warn!(%client, error = %e, "a stored KeyPackage does not decode");
+                            ClientMaterial::Exhausted
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(%client, error = %e, "a stored KeyPackage does not decode");
-                        ClientMaterial::Exhausted
-                    }
-                },
+                }
+                // KeyPackages left, but none of an acceptable suite.
+                None if !suites.is_empty()
+                    && self.store.key_packages_left(client, now_ms).await? > 0 =>
+                {
+                    ClientMaterial::NothingCompatible(None)
+                }
                 None => ClientMaterial::Exhausted,
             };
             clients.push(ClientKeyMaterial {
@@ -225,4 +250,46 @@ impl Node {
             clients,
         })
     }
+}
+
+/// Whether a KeyPackage's leaf supports everything in `required` (RFC 9420 §11.1
+/// required_capabilities: extension, proposal and credential types); no requirement is met by
+/// every KeyPackage.
+fn meets(
+    kp: &mimi_wire::codec::Mls<KeyPackageIn>,
+    required: Option<&openmls::prelude::RequiredCapabilitiesExtension>,
+) -> bool {
+    let Some(req) = required else {
+        return true;
+    };
+    let Some(k) = valid(kp) else {
+        return false;
+    };
+    let caps = k.leaf_node().capabilities();
+    req.extension_types()
+        .iter()
+        .all(|t| caps.extensions().contains(t))
+        && req
+            .proposal_types()
+            .iter()
+            .all(|t| caps.proposals().contains(t))
+        && req
+            .credential_types()
+            .iter()
+            .all(|t| caps.credentials().contains(t))
+}
+
+/// The leaf's capabilities, for `nothingCompatible`.
+fn capabilities_of(
+    kp: &mimi_wire::codec::Mls<KeyPackageIn>,
+) -> Option<mimi_wire::codec::Mls<openmls::prelude::Capabilities>> {
+    let k = valid(kp)?;
+    mimi_wire::codec::Mls::encode_from(k.leaf_node().capabilities()).ok()
+}
+
+fn valid(kp: &mimi_wire::codec::Mls<KeyPackageIn>) -> Option<openmls::prelude::KeyPackage> {
+    kp.parse()
+        .ok()?
+        .validate(&RustCrypto::default(), ProtocolVersion::Mls10)
+        .ok()
 }

@@ -28,6 +28,18 @@ pub struct ClaimedKeyPackage {
     pub last_resort: bool,
 }
 
+/// The cipher suite of a serialized KeyPackage (bare, or in an MLSMessage): the `u16` after
+/// its version (RFC 9420 §10). Bytes too short to say read as suite 0x0001.
+pub fn suite_of(kp: &[u8]) -> u16 {
+    let at = |o: usize| kp.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    match at(2) {
+        // MLSMessage: version, wire_format mls_key_package (5), then the KeyPackage.
+        Some(5) => at(6).unwrap_or(1),
+        Some(s) => s,
+        None => 1,
+    }
+}
+
 impl Store {
     /// Stores KeyPackages of a client, all or none; a reference already stored is a conflict.
     pub async fn add_key_packages(
@@ -37,12 +49,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for kp in kps {
-            sqlx::query("INSERT INTO key_packages (kp_ref, client_uri, key_package, not_after_s, last_resort, claimed_ms) VALUES ($1, $2, $3, $4, $5, NULL)")
+            sqlx::query("INSERT INTO key_packages (kp_ref, client_uri, key_package, not_after_s, last_resort, claimed_ms, cipher_suite) VALUES ($1, $2, $3, $4, $5, NULL, $6)")
                 .bind(kp.kp_ref.as_slice())
                 .bind(client)
                 .bind(kp.key_package.as_slice())
                 .bind(i(kp.not_after_s))
                 .bind(i64::from(kp.last_resort))
+                .bind(i64::from(suite_of(&kp.key_package)))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::from_insert(e, || "a KeyPackage with this reference".into()))?;
@@ -61,12 +74,44 @@ impl Store {
         client: &str,
         now_ms: u64,
     ) -> Result<Option<ClaimedKeyPackage>, StoreError> {
+        self.claim_key_package_in(client, now_ms, &[]).await
+    }
+
+    /// [`Store::claim_key_package`] of one of `suites`, tried in order (the requester's
+    /// preference, protocol-06 §5.2 acceptableCiphersuites); any suite when empty
+    /// (`STORE-kp-suite`).
+    pub async fn claim_key_package_in(
+        &self,
+        client: &str,
+        now_ms: u64,
+        suites: &[u16],
+    ) -> Result<Option<ClaimedKeyPackage>, StoreError> {
+        if suites.is_empty() {
+            return self.claim_key_package_of(client, now_ms, None).await;
+        }
+        for s in suites {
+            if let Some(k) = self.claim_key_package_of(client, now_ms, Some(*s)).await? {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn claim_key_package_of(
+        &self,
+        client: &str,
+        now_ms: u64,
+        suite: Option<u16>,
+    ) -> Result<Option<ClaimedKeyPackage>, StoreError> {
         let now_s = i(now_ms / 1000);
+        // -1: any suite.
+        let suite = suite.map_or(-1, i64::from);
         let sql = match self.backend {
             Backend::Postgres => {
                 "UPDATE key_packages SET claimed_ms = $1 WHERE claimed_ms IS NULL AND kp_ref = (
                     SELECT kp_ref FROM key_packages
                     WHERE client_uri = $2 AND claimed_ms IS NULL AND last_resort = 0 AND not_after_s > $3
+                      AND ($4 < 0 OR cipher_suite = $4)
                     ORDER BY kp_ref LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING kp_ref, key_package"
             }
@@ -74,6 +119,7 @@ impl Store {
                 "UPDATE key_packages SET claimed_ms = $1 WHERE claimed_ms IS NULL AND kp_ref = (
                     SELECT kp_ref FROM key_packages
                     WHERE client_uri = $2 AND claimed_ms IS NULL AND last_resort = 0 AND not_after_s > $3
+                      AND ($4 < 0 OR cipher_suite = $4)
                     ORDER BY kp_ref LIMIT 1)
                  RETURNING kp_ref, key_package"
             }
@@ -82,6 +128,7 @@ impl Store {
             .bind(i(now_ms))
             .bind(client)
             .bind(now_s)
+            .bind(suite)
             .fetch_optional(&self.pool)
             .await?;
         if let Some(r) = row {
@@ -94,10 +141,12 @@ impl Store {
         let row = sqlx::query(
             "SELECT kp_ref, key_package FROM key_packages
              WHERE client_uri = $1 AND last_resort = 1 AND not_after_s > $2
+               AND ($3 < 0 OR cipher_suite = $3)
              ORDER BY not_after_s DESC, kp_ref LIMIT 1",
         )
         .bind(client)
         .bind(now_s)
+        .bind(suite)
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
@@ -117,9 +166,19 @@ impl Store {
         user: &str,
         now_ms: u64,
     ) -> Result<Vec<(String, Option<ClaimedKeyPackage>)>, StoreError> {
+        self.claim_key_packages_of_user_in(user, now_ms, &[]).await
+    }
+
+    /// [`Store::claim_key_packages_of_user`] of one of `suites` (in order; any when empty).
+    pub async fn claim_key_packages_of_user_in(
+        &self,
+        user: &str,
+        now_ms: u64,
+        suites: &[u16],
+    ) -> Result<Vec<(String, Option<ClaimedKeyPackage>)>, StoreError> {
         let mut out = Vec::new();
         for client in self.clients_of(user).await? {
-            let kp = self.claim_key_package(&client, now_ms).await?;
+            let kp = self.claim_key_package_in(&client, now_ms, suites).await?;
             out.push((client, kp));
         }
         Ok(out)

@@ -34,6 +34,10 @@ pub enum RoomCommand {
         /// The policy preset: private, public or dm.
         #[arg(long, default_value = "private")]
         preset: String,
+        /// The MLS cipher suite: 1 (AES-128-GCM) or 3 (ChaCha20-Poly1305), both X25519 and
+        /// Ed25519.
+        #[arg(long, default_value_t = 1)]
+        suite: u16,
     },
     /// Add users of any provider (their KeyPackages are claimed through the room's hub).
     Add {
@@ -291,8 +295,11 @@ pub async fn room(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
             name,
             title,
             preset,
+            suite,
         } => {
-            let room = c.create_room(&name, title.as_deref(), &preset).await?;
+            let room = c
+                .create_room_in(&name, title.as_deref(), &preset, suite)
+                .await?;
             if ctx.json {
                 print_json(&json!({ "room": room.as_str() }));
             } else {
