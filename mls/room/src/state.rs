@@ -3,7 +3,9 @@
 //! the hub run on the same input (`ROOM-resolve-deterministic`, DESIGN.md).
 
 use crate::codepoints::CodePoints;
+use crate::preauth::PreAuthData;
 use crate::roles::{BaseRoomPolicy, RoleData};
+use crate::room_policy::PolicyComponents;
 use mimi_wire::codec::{Body, WireError};
 use mimi_wire::components::{ApplyError, ParticipantListData, ParticipantListUpdate, RoomMetaData};
 use mimi_wire::id::UserUri;
@@ -20,8 +22,11 @@ pub struct RoomState {
     pub roles: RoleData,
     /// Base policy (base_room_policy).
     pub base: BaseRoomPolicy,
-    /// The preauthorization list, kept as bytes (not interpreted yet).
+    /// The preauthorization list, kept as the bytes of a valid `PreAuthData` (decoded by
+    /// [`RoomState::preauth_data`] where it is consulted, `ROOM-policy-preauth`).
     pub preauth: Option<Vec<u8>>,
+    /// The room-policy-03 §6 components clients notice (`ROOM-policy-*`).
+    pub policies: PolicyComponents,
 }
 
 /// Why the dictionary or an update is not valid room state (`invalidProposal`).
@@ -83,6 +88,8 @@ pub struct Resolution {
     pub base_changed: bool,
     /// The new bytes of every touched component (what `AppDataDictionaryUpdater::set` gets).
     pub changes: Vec<(u16, Vec<u8>)>,
+    /// The §6 policy components (`room_policy`) that changed, by component ID.
+    pub policies_changed: Vec<u16>,
 }
 
 impl RoomState {
@@ -113,7 +120,16 @@ impl RoomState {
             roles,
             base,
             preauth: get(cp.preauth_list).map(<[u8]>::to_vec),
+            policies: PolicyComponents::from_dictionary(cp, &get)?,
         })
+    }
+
+    /// The decoded preauthorization list, if the room has one (`ROOM-policy-preauth`).
+    pub fn preauth_data(&self) -> Result<Option<PreAuthData>, StateError> {
+        self.preauth
+            .as_deref()
+            .map(|b| decode("preauthorization list", b))
+            .transpose()
     }
 
     /// The components to put in a new group's dictionary.
@@ -129,6 +145,7 @@ impl RoomState {
         if let Some(p) = &self.preauth {
             v.push((cp.preauth_list, p.clone()));
         }
+        v.extend(self.policies.components(cp));
         v.sort_by_key(|(id, _)| *id);
         v
     }
@@ -149,6 +166,7 @@ impl RoomState {
         let mut next = self.clone();
         let mut list_updates = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut policies_changed: Vec<u16> = Vec::new();
         let (mut metadata_changed, mut roles_changed, mut base_changed, mut preauth_changed) =
             (false, false, false, false);
         for op in ops {
@@ -188,6 +206,8 @@ impl RoomState {
                     if preauth_changed {
                         return Err(StateError::TwoUpdates("preauthorization list"));
                     }
+                    // ROOM-policy-preauth: only a valid PreAuthData is kept.
+                    decode::<PreAuthData>("preauthorization list", bytes)?;
                     next.preauth = Some(bytes.clone());
                     preauth_changed = true;
                 }
@@ -205,6 +225,21 @@ impl RoomState {
                 }
                 ComponentOp::Remove(id) if *id == cp.base_room_policy => {
                     return Err(StateError::RemoveNotAllowed("base room policy"));
+                }
+                // ROOM-policy-*: the §6 components are replaced wholesale, at most once each.
+                ComponentOp::Update(id, bytes) if PolicyComponents::name(cp, *id).is_some() => {
+                    if policies_changed.contains(id) {
+                        return Err(StateError::TwoUpdates(
+                            PolicyComponents::name(cp, *id).unwrap_or("policy"),
+                        ));
+                    }
+                    next.policies.set(cp, *id, bytes)?;
+                    policies_changed.push(*id);
+                }
+                ComponentOp::Remove(id) if PolicyComponents::name(cp, *id).is_some() => {
+                    return Err(StateError::RemoveNotAllowed(
+                        PolicyComponents::name(cp, *id).unwrap_or("policy"),
+                    ));
                 }
                 ComponentOp::Update(id, _) | ComponentOp::Remove(id) => {
                     return Err(StateError::UnknownComponent(*id));
@@ -230,6 +265,11 @@ impl RoomState {
         if preauth_changed && let Some(p) = &next.preauth {
             changes.push((cp.preauth_list, p.clone()));
         }
+        for id in &policies_changed {
+            if let Some(b) = next.policies.get(cp, *id) {
+                changes.push((*id, b));
+            }
+        }
         changes.sort_by_key(|(id, _)| *id);
         Ok(Resolution {
             state: next,
@@ -238,6 +278,7 @@ impl RoomState {
             roles_changed,
             base_changed,
             changes,
+            policies_changed,
         })
     }
 }
