@@ -195,6 +195,27 @@ async fn room_policy_set_shown_and_obeyed_across_three_providers() {
         let statuses = &message(&h, "hello").unwrap()["statuses"];
         assert_eq!(statuses["mimi://a.example/u/alice"], "read", "{statuses}");
 
+        // ROOM-policy-expiry: a requested expiry outside the bounds is refused; one inside
+        // is set and shown.
+        let e = mimi_fails(
+            &home,
+            "bob",
+            &["send", &room, "too long", "--expires", "99999"],
+        );
+        assert!(e.contains("from 1 to 3600 seconds"), "{e}");
+        mimi(
+            &home,
+            "bob",
+            &["send", &room, "ten minutes", "--expires", "600"],
+        );
+        let h = mimi(&home, "alice", &["history", "club"]);
+        let m = message(&h, "ten minutes").unwrap();
+        assert_eq!(m["expires"]["relative"], false, "{m}");
+        assert!(
+            m["expires"]["time"].as_u64().unwrap() > 1_700_000_000,
+            "{m}"
+        );
+
         // ROOM-policy-active-limits: role 2 allows one active participant (Bob). Bob, on
         // b.example, adds Cathy of c.example as role 2: the hub refuses with notAllowed and
         // the refusal reaches Bob through his provider; nothing changes.

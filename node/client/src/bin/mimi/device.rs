@@ -571,7 +571,12 @@ async fn agree(ctx: &Ctx, room: &RoomUri, with: &[String]) -> Result<()> {
 /// What `send`, `reply`, `react`, `unreact`, `edit`, `delete` and `read` build.
 pub enum Compose {
     /// Text or Markdown.
-    Text { text: String, markdown: bool },
+    Text {
+        text: String,
+        markdown: bool,
+        /// Seconds until it disappears (`ROOM-policy-expiry`).
+        expires: Option<u32>,
+    },
     /// A reply to a message.
     Reply { to: String, text: String },
     /// A reaction to a message.
@@ -591,12 +596,26 @@ pub async fn compose(ctx: &Ctx, room: &str, what: Compose) -> Result<()> {
     let room = c.resolve_room(room)?;
     c.sync(0).await?;
     let content = match what {
-        Compose::Text { text, markdown } => {
-            if markdown {
+        Compose::Text {
+            text,
+            markdown,
+            expires,
+        } => {
+            let mut m = if markdown {
                 MimiContent::markdown(salt(), &text)
             } else {
                 MimiContent::text(salt(), &text)
+            };
+            if let Some(secs) = expires {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                m.expires = Some(mimi_content::Expiration {
+                    relative: false,
+                    time: u32::try_from(now.saturating_add(u64::from(secs))).unwrap_or(u32::MAX),
+                });
             }
+            m
         }
         Compose::Reply { to, text } => {
             let (id, _) = c.find_message(&room, &to).await?;
