@@ -7,3 +7,4 @@ mod conformance;
 mod flow;
 mod membership;
 mod resilience;
+mod room_policy;

@@ -274,6 +274,14 @@ async fn room_policy_set_shown_and_obeyed_across_three_providers() {
             }
             assert!(gone, "{p}: the expired message was not deleted");
         }
+        // ROOM-policy-status: a read receipt the room forbids is not sent.
+        mimi(
+            &home,
+            "alice",
+            &["room", "policy", "club", "--read-receipts", "forbidden"],
+        );
+        let e = mimi_fails(&home, "alice", &["read", "club"]);
+        assert!(e.contains("forbids read receipts"), "{e}");
     })
     .await
     .unwrap();
