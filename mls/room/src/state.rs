@@ -58,6 +58,16 @@ pub enum StateError {
     /// A roles update together with a participant-list change (room-policy-03 §4).
     #[error("a roles update may not be in the same commit as a participant list change")]
     RolesWithListChange,
+    /// A preauthorization update together with a participant-list change other than
+    /// removals (room-policy-03 §4, `ROOM-policy-preauth`).
+    #[error(
+        "a preauthorization list update may not be in the same commit as a participant list change other than removals"
+    )]
+    PreauthWithListChange,
+    /// A history policy naming a role that may not share (room-policy-03 §6.6: roles 0 and 1
+    /// and roles with a maximum of 0 active participants; `ROOM-policy-history`).
+    #[error("role {0} may not share history (it may have no active participants)")]
+    HistoryRole(u32),
 }
 
 fn decode<T: Body>(component: &'static str, b: &[u8]) -> Result<T, StateError> {
@@ -248,6 +258,23 @@ impl RoomState {
         }
         if roles_changed && !list_updates.is_empty() {
             return Err(StateError::RolesWithListChange);
+        }
+        if preauth_changed
+            && list_updates.iter().any(|u| {
+                !u.added_participants.is_empty() || !u.changed_role_participants.is_empty()
+            })
+        {
+            return Err(StateError::PreauthWithListChange);
+        }
+        if (roles_changed || policies_changed.contains(&cp.chat_history_policy))
+            && let Some(h) = &next.policies.history
+            && let Some(bad) = h.sharing.roles_that_can_share.iter().find(|r| {
+                next.roles
+                    .role(**r)
+                    .is_some_and(|role| role.max_active == Some(0))
+            })
+        {
+            return Err(StateError::HistoryRole(*bad));
         }
         let mut changes = Vec::new();
         if !list_updates.is_empty() {

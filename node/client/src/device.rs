@@ -992,7 +992,16 @@ impl Client {
                 e.time.saturating_sub(now_s)
             }
         });
+        // An absolute expiry computed a moment ago may have lost a second since: accept it
+        // when one more second is within the bounds.
         let d = expiry_for(state.policies.expiration.as_ref(), requested)
+            .or_else(|e| match content.expires {
+                Some(x) if !x.relative => {
+                    expiry_for(state.policies.expiration.as_ref(), requested.map(|r| r + 1))
+                        .map_err(|_| e)
+                }
+                _ => Err(e),
+            })
             .map_err(|e| Error::Refused(e.to_string()))?;
         // Status reports are not messages people read: they get no default expiry.
         if content.expires.is_none()

@@ -802,3 +802,50 @@ fn room_policy_status_and_expiry_client_rules() {
         Err(ClientRefusal::ExpiryOutOfBounds { .. })
     ));
 }
+
+#[test]
+fn room_policy_resolver_cross_checks() {
+    use mimi_room::room_policy::{HistoryPolicy, HistorySharing};
+    use mimi_room::state::StateError;
+    let cp = CodePoints::DRAFT;
+    let s = base();
+    // ROOM-policy-preauth: a PreAuthUpdate may come with removals only.
+    let p = PreAuthData::default().encode();
+    let with_add = [
+        ComponentOp::Update(0x0022, add("d.example/u/dave", 2).encode()),
+        ComponentOp::Update(0x0026, p.clone()),
+    ];
+    assert_eq!(
+        s.resolve(&cp, &with_add),
+        Err(StateError::PreauthWithListChange)
+    );
+    let with_removal = [
+        ComponentOp::Update(0x0022, remove(&s, CATHY).encode()),
+        ComponentOp::Update(0x0026, p),
+    ];
+    assert!(s.resolve(&cp, &with_removal).is_ok());
+    // ROOM-policy-history: a role with max_active 0 (banned is refused on the wire; here a
+    // role 2 that may have no active participants) may not share history.
+    let mut s2 = base();
+    for r in &mut s2.roles.roles {
+        if r.index == 2 {
+            r.max_active = Some(0);
+        }
+    }
+    let h = HistoryPolicy {
+        history_sharing: Optionality::Optional,
+        sharing: HistorySharing {
+            roles_that_can_share: vec![3, 2],
+            automatically_share: false,
+            max_time_period: 60,
+        },
+    };
+    assert_eq!(
+        s2.resolve(&cp, &[ComponentOp::Update(0x002E, h.encode())]),
+        Err(StateError::HistoryRole(2))
+    );
+    assert!(
+        s.resolve(&cp, &[ComponentOp::Update(0x002E, h.encode())])
+            .is_ok()
+    );
+}
