@@ -1025,6 +1025,238 @@ async fn as_hub(r: &Runner, report: &mut Report) {
             &b,
         );
     }
+    let queued_bytes = match (&proposal, queued) {
+        (mimi_wire::update::HandshakeBundle::Proposal { proposal, .. }, true) => {
+            Some(proposal.as_bytes().to_vec())
+        }
+        _ => None,
+    };
+    joins_at_hub(r, report, &room, &mut host, &u, v, queued_bytes).await;
+}
+
+/// groupInfo's pending proposals and join links at the target hub (`PROTO-5.6-pending`,
+/// `PROTO-5.6-joining-code`, `ROOM-join-links`). `queued` is a SelfRemove the hub accepted in
+/// the current epoch, if it did.
+async fn joins_at_hub(
+    r: &Runner,
+    report: &mut Report,
+    room: &RoomUri,
+    host: &mut Person,
+    u: &Person,
+    mut v: Person,
+    queued: Option<Vec<u8>>,
+) {
+    use mimi_room::join_links::{JoinLinkPolicy, LINK_KEY, new_link};
+    let t = tag();
+
+    // A new device of U asks for the GroupInfo: the queued SelfRemove comes with it.
+    let u_name = u.dev.user.as_str().rsplit('/').next().unwrap_or_default();
+    let u3 = Person::register_via(r.my_api(), u_name, "3", Some(&u.token)).await;
+    let pending = u3.dev.group_info_request().expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), sent.clone())
+        .await;
+    let outcome = match (&queued, GroupInfoResponse::decode(&b)) {
+        (None, _) => Outcome::NotApplicable("the target queued no proposal this epoch".into()),
+        (Some(_), Err(e)) => Outcome::Fail(format!("{st}: {e}")),
+        (Some(q), Ok(resp)) => match u3.dev.open_group_info_with_pending(room, &pending, &resp) {
+            Ok((_, _, props)) => pass_if(props.iter().any(|p| p.proposal.as_bytes() == q), || {
+                format!(
+                    "pending_proposals has {} proposal(s), not the SelfRemove the hub accepted this epoch",
+                    props.len()
+                )
+            }),
+            Err(e) => Outcome::Fail(format!("signature or encryption: {e}")),
+        },
+    };
+    report.add_x(
+        "groupInfo.pending-proposals",
+        "§5.6",
+        "PROTO-5.6-pending",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // A joining code the room does not list is refused.
+    let forged = format!("{room}{LINK_KEY}{}", "0".repeat(32)).into_bytes();
+    let pending = v.dev.group_info_request_with_code(forged).expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), sent.clone())
+        .await;
+    let outcome = match GroupInfoResponse::decode(&b) {
+        Ok(resp) => pass_if(resp.status == GroupInfoCode::NOT_AUTHORIZED, || {
+            format!(
+                "status {:?} for a joining code that is no join link of the room",
+                resp.status
+            )
+        }),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "groupInfo.joining-code-unknown",
+        "§5.6",
+        "PROTO-5.6-joining-code",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // The host makes a single-use link (after taking in the queued proposal, which its commit
+    // must include).
+    if queued.is_some() {
+        host.sync_until("the queued proposal", |p| {
+            p.seen
+                .iter()
+                .any(|e| matches!(e, mimi_room::client::Event::Proposal))
+        })
+        .await;
+    }
+    let link = new_link(room).expect("randomness");
+    let policy = JoinLinkPolicy {
+        on_request: true,
+        join_link: room.to_string(),
+        multiuser: false,
+        expiration: 3600,
+    };
+    let made = match host.rooms.get_mut(room).expect("room").set_join_links(
+        &host.dev,
+        Some(policy),
+        vec![link.clone()],
+        &[],
+    ) {
+        Ok(out) => matches!(
+            host.update(room, &out.bundle).await,
+            UpdateOutcome::Success { .. }
+        ),
+        Err(_) => false,
+    };
+    let ids = [
+        "update.join-link-single-use",
+        "groupInfo.joining-code-valid",
+        "groupInfo.joining-code-used",
+    ];
+    if !made {
+        for id in ids {
+            report.add(
+                id,
+                "§5.6",
+                "ROOM-join-links",
+                Outcome::NotApplicable("the target's user could not make a join link".into()),
+            );
+        }
+        return;
+    }
+
+    // V presents the link: the GroupInfo comes; a join that keeps the single-use link is
+    // refused, the join that removes it is accepted.
+    let pending = v
+        .dev
+        .group_info_request_with_code(link.clone())
+        .expect("request");
+    let gi_sent = pending.request.encode();
+    let (gi_st, gi_b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), gi_sent.clone())
+        .await;
+    let opened = GroupInfoResponse::decode(&gi_b)
+        .map_err(|e| e.to_string())
+        .and_then(|resp| {
+            v.dev
+                .open_group_info_with_pending(room, &pending, &resp)
+                .map_err(|e| e.to_string())
+        });
+    let Ok((gi, tree, props)) = opened else {
+        let why = opened.err().unwrap_or_default();
+        report.add_x(
+            "groupInfo.joining-code-valid",
+            "§5.6",
+            "PROTO-5.6-joining-code",
+            Outcome::Fail(format!("a valid join link's code was refused: {why}")),
+            &gi_sent,
+            gi_st,
+            &gi_b,
+        );
+        for id in ["update.join-link-single-use", "groupInfo.joining-code-used"] {
+            report.add(
+                id,
+                "§5.6",
+                "ROOM-join-links",
+                Outcome::NotApplicable("no GroupInfo for the link".into()),
+            );
+        }
+        return;
+    };
+    let (keeps, out) = v
+        .dev
+        .join_external_with(room, &gi, &tree, Some(2), &props)
+        .expect("external commit");
+    v.rooms.insert(room.clone(), keeps);
+    let sent = out.bundle.encode();
+    let outcome = v.update(room, &out.bundle).await;
+    if let Some(old) = v.rooms.remove(room) {
+        let _ = old.delete(&v.dev);
+    }
+    report.add_x(
+        "update.join-link-single-use",
+        "room-policy-03 JoinLinkPolicy",
+        "ROOM-join-links",
+        pass_if(!matches!(outcome, UpdateOutcome::Success { .. }), || {
+            "a code join that keeps a single-use link was accepted".into()
+        }),
+        &sent,
+        200,
+        format!("{outcome:?}").as_bytes(),
+    );
+    let (good, out) = v
+        .dev
+        .join_external_by(room, &gi, &tree, Some(2), &props, Some(&link))
+        .expect("external commit");
+    v.rooms.insert(room.clone(), good);
+    let outcome = v.update(room, &out.bundle).await;
+    report.add_x(
+        "groupInfo.joining-code-valid",
+        "§5.6",
+        "PROTO-5.6-joining-code",
+        pass_if(matches!(outcome, UpdateOutcome::Success { .. }), || {
+            format!("the join with a valid link was refused: {outcome:?}")
+        }),
+        &gi_sent,
+        gi_st,
+        &gi_b,
+    );
+
+    // The link is used up: W is refused.
+    let w = Person::register_via(r.my_api(), &format!("w{t}"), "1", None).await;
+    let pending = w
+        .dev
+        .group_info_request_with_code(link.clone())
+        .expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), sent.clone())
+        .await;
+    let outcome = match GroupInfoResponse::decode(&b) {
+        Ok(resp) => pass_if(resp.status == GroupInfoCode::NOT_AUTHORIZED, || {
+            format!(
+                "status {:?} for a single-use link already used",
+                resp.status
+            )
+        }),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "groupInfo.joining-code-used",
+        "§5.6",
+        "ROOM-join-links",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
 }
 
 /// The runner hosts a room; the target's user joins it and takes the fanout.

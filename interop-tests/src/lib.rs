@@ -429,6 +429,12 @@ impl Person {
     }
 
     pub async fn create_room(&mut self, room: &RoomUri) {
+        self.create_room_with(room, &private_group(&CodePoints::DRAFT))
+            .await;
+    }
+
+    /// Creates a room with a preset (e.g. `public_room`).
+    pub async fn create_room_with(&mut self, room: &RoomUri, preset: &mimi_room::presets::Preset) {
         let (st, b) = call(&self.api, Method::GET, "hub", Vec::new()).await;
         assert_eq!(st, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
@@ -436,12 +442,7 @@ impl Person {
         let sender = ExternalSender::tls_deserialize_exact(sender_bytes.as_slice()).unwrap();
         let (r, gi, tree) = self
             .dev
-            .create_room(
-                room,
-                &private_group(&CodePoints::DRAFT),
-                sender,
-                Some("Clubhouse"),
-            )
+            .create_room(room, preset, sender, Some("Clubhouse"))
             .unwrap();
         let mut w = Writer::new();
         gi.write(&mut w);
@@ -475,6 +476,62 @@ impl Person {
         .await;
         assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
         KeyMaterialResponse::decode(&b).unwrap()
+    }
+
+    /// Joins `room` by external commit through the home node: groupInfo (with `code` as the
+    /// joiningCode when not empty; the GroupInfo's pending proposals are used), then the
+    /// commit. A user who is not listed adds itself with role 0's target role. `Err` names
+    /// the refusal (groupInfo's code or the update's outcome).
+    pub async fn join(&mut self, room: &RoomUri, code: &[u8]) -> Result<u64, String> {
+        let pending = self
+            .dev
+            .group_info_request_with_code(code.to_vec())
+            .unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("groupInfo/{}", enc(room.as_str())),
+            pending.request.encode(),
+        )
+        .await;
+        if st != StatusCode::OK {
+            return Err(format!("groupInfo: {st} {}", String::from_utf8_lossy(&b)));
+        }
+        let resp = mimi_wire::group_info::GroupInfoResponse::decode(&b).unwrap();
+        let (gi, tree, proposals) = self
+            .dev
+            .open_group_info_with_pending(room, &pending, &resp)
+            .map_err(|e| format!("groupInfo: {e}"))?;
+        let mimi_wire::common::GroupInfoOption::Full(g) = &gi else {
+            return Err("a partial GroupInfo".into());
+        };
+        let state =
+            mimi_room::mls::state_of(g.parse().unwrap().group_context(), &CodePoints::DRAFT)
+                .unwrap();
+        let list_add =
+            mimi_room::policy::join_role(&state, &self.dev.user).map_err(|d| d.reason)?;
+        if let Some(old) = self.rooms.remove(room) {
+            old.delete(&self.dev).unwrap();
+        }
+        let (r, out) = self
+            .dev
+            .join_external_by(
+                room,
+                &gi,
+                &tree,
+                list_add,
+                &proposals,
+                (!code.is_empty()).then_some(code),
+            )
+            .map_err(|e| format!("external commit: {e}"))?;
+        self.rooms.insert(room.clone(), r);
+        match self.update(room, &out.bundle).await {
+            UpdateOutcome::Success { .. } => Ok(self.epoch(room)),
+            o => {
+                self.rooms.remove(room);
+                Err(format!("update: {o:?}"))
+            }
+        }
     }
 
     /// Sends a commit (or proposal) bundle to the hub through the home node; merges the

@@ -86,6 +86,11 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "reportAbuse.accepted",
         "reportAbuse.foreign-reporter",
         "reportAbuse.malformed",
+        "groupInfo.pending-proposals",
+        "groupInfo.joining-code-unknown",
+        "update.join-link-single-use",
+        "groupInfo.joining-code-valid",
+        "groupInfo.joining-code-used",
     ] {
         let c = report
             .get(id)
@@ -102,7 +107,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
     let (fed, ca_dir) = target(
         "[faults]\nreuse_key_packages = true\nnotify_repeat_status = 500\n\
          identifier_query_first_element_only = true\nkey_material_ignores_consent = true\n\
-         report_abuse_any_reporter = true\n",
+         report_abuse_any_reporter = true\ngroup_info_without_pending = true\n\
+         group_info_accepts_any_code = true\njoin_link_reuse = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -120,6 +126,9 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "consent.no-consent-without-grant",
         "consent.revoked-no-consent",
         "reportAbuse.foreign-reporter",
+        "groupInfo.pending-proposals",
+        "groupInfo.joining-code-unknown",
+        "update.join-link-single-use",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }
@@ -130,6 +139,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "consent.key-material-after-grant",
         "reportAbuse.accepted",
         "reportAbuse.malformed",
+        "groupInfo.authorized",
     ] {
         assert!(!failed.contains(&id), "{id}: {text}");
     }

@@ -5,6 +5,7 @@
 mod bench_smoke;
 mod conformance;
 mod flow;
+mod joins;
 mod membership;
 mod resilience;
 mod room_policy;

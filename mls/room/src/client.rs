@@ -223,6 +223,7 @@ impl Device {
             base: preset.base.clone(),
             preauth: None,
             policies: Default::default(),
+            join: Default::default(),
         };
         let mut dict = AppDataDictionary::new();
         for (id, bytes) in state.components(&self.codepoints) {
@@ -305,6 +306,36 @@ impl Device {
         tree: &RatchetTreeOption,
         list_add: Option<u32>,
     ) -> Result<(Room, CommitOutput), ClientError> {
+        self.join_external_with(room, group_info, tree, list_add, &[])
+    }
+
+    /// [`Device::join_external`] with the proposals the hub accepted in the current epoch
+    /// (groupInfo's `pending_proposals`, protocol-06 §5.6): the SelfRemoves among them are
+    /// included by reference (mls-extensions SelfRemove; openmls takes only those), and a
+    /// user none of whose clients then remain leaves the participant list in the same commit
+    /// (`ROOM-client-join-pending`).
+    pub fn join_external_with(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        list_add: Option<u32>,
+        pending: &[mimi_wire::group_info::PendingProposal],
+    ) -> Result<(Room, CommitOutput), ClientError> {
+        self.join_external_by(room, group_info, tree, list_add, pending, None)
+    }
+
+    /// [`Device::join_external_with`] for a join with a join link's code: when the room's
+    /// links are single-use, the commit removes the link it used (`ROOM-join-links`).
+    pub fn join_external_by(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        list_add: Option<u32>,
+        pending: &[mimi_wire::group_info::PendingProposal],
+        code: Option<&[u8]>,
+    ) -> Result<(Room, CommitOutput), ClientError> {
         let GroupInfoOption::Full(gi) = group_info else {
             return Err(ClientError::Unusable(
                 "a full GroupInfo is needed to join".into(),
@@ -315,10 +346,58 @@ impl Device {
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .build();
         let mut builder = MlsGroup::external_commit_builder().with_config(cfg);
+        let mut leaving: Vec<u32> = Vec::new();
+        let mut proposals = Vec::new();
+        for p in pending {
+            if let Some(leaf) = crate::roster::self_remove_sender(p.proposal.as_bytes())
+                && let Ok(ProtocolMessage::PublicMessage(pm)) =
+                    p.proposal.parse()?.try_into_protocol_message()
+            {
+                leaving.push(leaf);
+                proposals.push(*pm);
+            }
+        }
+        builder = builder.with_proposals(proposals);
+        let before = state_of(vgi.group_context(), &self.codepoints)?;
+        // Users whose every client leaves by the included SelfRemoves leave the list too.
+        let mut gone: Vec<u32> = Vec::new();
         if let RatchetTreeOption::Full(t) = tree {
+            if !leaving.is_empty() {
+                let roster = crate::roster::Roster::from_tree(
+                    u16::from(vgi.ciphersuite()),
+                    None,
+                    t.as_bytes(),
+                )
+                .map_err(|e| ClientError::Unusable(format!("the hub's tree: {e}")))?;
+                let users: Vec<(u32, UserUri)> = roster
+                    .leaves()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| {
+                        let c = crate::roster::client_of_bytes(l.as_ref()?)?;
+                        Some((u32::try_from(i).ok()?, c.user()?))
+                    })
+                    .collect();
+                for (_, u) in &users {
+                    if *u == self.user {
+                        continue;
+                    }
+                    let all_leave = users
+                        .iter()
+                        .filter(|(_, v)| v == u)
+                        .all(|(i, _)| leaving.contains(i));
+                    if all_leave
+                        && let Some(i) = before.participants.index_of(u)
+                        && let Ok(i) = u32::try_from(i)
+                        && !gone.contains(&i)
+                    {
+                        gone.push(i);
+                    }
+                }
+                gone.sort_unstable();
+            }
             builder = builder.with_ratchet_tree(t.parse()?);
         }
-        let before = state_of(vgi.group_context(), &self.codepoints)?;
         let mut initial = mls!(
             "external commit",
             builder.build_group(&self.provider, vgi, self.credential())
@@ -328,17 +407,34 @@ impl Device {
                 .with_capabilities(leaf_capabilities())
                 .build(),
         );
-        if let Some(role) = list_add {
+        if list_add.is_some() || !gone.is_empty() {
             let delta = ParticipantListUpdate {
-                added_participants: vec![UserRolePair {
-                    user: self.user.clone(),
-                    role_index: role,
-                }],
+                added_participants: list_add
+                    .map(|role| UserRolePair {
+                        user: self.user.clone(),
+                        role_index: role,
+                    })
+                    .into_iter()
+                    .collect(),
+                removed_indices: gone,
                 ..Default::default()
             };
             initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
                 self.codepoints.participant_list,
                 delta.encode(),
+            ));
+        }
+        if let Some(code) = code
+            && !before.join.policy.as_ref().is_some_and(|p| p.multiuser)
+            && let Some(i) = before.join.links.index_of(code)
+        {
+            let u = crate::join_links::JoinLinksUpdate {
+                removed_indices: vec![i],
+                added_links: Vec::new(),
+            };
+            initial = initial.add_app_data_update_proposal(AppDataUpdateProposal::update(
+                self.codepoints.join_links,
+                u.encode(),
             ));
         }
         let mut stage = mls!(
@@ -504,14 +600,7 @@ impl Room {
             .filter(|m| client_of(&m.credential).is_some_and(|c| plan.remove_clients.contains(&c)))
             .map(|m| m.index)
             .collect();
-        self.commit(
-            dev,
-            plan.list_update,
-            plan.metadata,
-            kps,
-            leaves,
-            Vec::new(),
-        )
+        self.commit(dev, plan.list_update, plan.metadata, kps, leaves)
     }
 
     /// A commit with list changes and MLS adds/removals, resolved with the shared resolver.
@@ -522,7 +611,19 @@ impl Room {
         metadata: Option<RoomMetaData>,
         adds: Vec<KeyPackage>,
         removes: Vec<LeafNodeIndex>,
-        components: Vec<(u16, Vec<u8>)>,
+    ) -> Result<CommitOutput, ClientError> {
+        self.commit_with(dev, delta, metadata, adds, removes, Vec::new())
+    }
+
+    /// [`Room::commit`] with more AppDataUpdates (component ID, update payload).
+    fn commit_with(
+        &mut self,
+        dev: &Device,
+        delta: Option<ParticipantListUpdate>,
+        metadata: Option<RoomMetaData>,
+        adds: Vec<KeyPackage>,
+        removes: Vec<LeafNodeIndex>,
+        extra: Vec<(u16, Vec<u8>)>,
     ) -> Result<CommitOutput, ClientError> {
         let state = self.state(dev)?;
         let mut builder = self.group.commit_builder().consume_proposal_store(true);
@@ -542,7 +643,7 @@ impl Room {
                 AppDataUpdateProposal::update(dev.codepoints.room_metadata, m.encode()),
             )));
         }
-        for (id, bytes) in components {
+        for (id, bytes) in extra {
             builder = builder.add_proposal(Proposal::AppDataUpdate(Box::new(
                 AppDataUpdateProposal::update(id, bytes),
             )));
@@ -596,7 +697,7 @@ impl Room {
             added_participants: added,
             ..Default::default()
         });
-        self.commit(dev, delta, None, kps, Vec::new(), Vec::new())
+        self.commit(dev, delta, None, kps, Vec::new())
     }
 
     fn leaves_of(&self, user: &UserUri) -> Vec<LeafNodeIndex> {
@@ -628,7 +729,7 @@ impl Room {
             ..Default::default()
         };
         let leaves = self.leaves_of(user);
-        self.commit(dev, Some(delta), None, Vec::new(), leaves, Vec::new())
+        self.commit(dev, Some(delta), None, Vec::new(), leaves)
     }
 
     /// Bans a user: role 1 and all its clients removed.
@@ -666,7 +767,7 @@ impl Room {
         } else {
             Vec::new()
         };
-        self.commit(dev, Some(delta), None, Vec::new(), leaves, Vec::new())
+        self.commit(dev, Some(delta), None, Vec::new(), leaves)
     }
 
     /// Replaces the room metadata.
@@ -675,14 +776,7 @@ impl Room {
         dev: &Device,
         metadata: RoomMetaData,
     ) -> Result<CommitOutput, ClientError> {
-        self.commit(
-            dev,
-            None,
-            Some(metadata),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        )
+        self.commit(dev, None, Some(metadata), Vec::new(), Vec::new())
     }
 
     /// Replaces whole state components (roles, base policy, preauthorization list, the §6
@@ -693,7 +787,45 @@ impl Room {
         dev: &Device,
         components: Vec<(u16, Vec<u8>)>,
     ) -> Result<CommitOutput, ClientError> {
-        self.commit(dev, None, None, Vec::new(), Vec::new(), components)
+        self.commit_with(dev, None, None, Vec::new(), Vec::new(), components)
+    }
+
+    /// Sets the join link policy (when `policy` is given), makes the links `add` and revokes
+    /// the links `revoke`, in one commit (`ROOM-join-links`). A link to revoke that the room
+    /// does not list is an error.
+    pub fn set_join_links(
+        &mut self,
+        dev: &Device,
+        policy: Option<crate::join_links::JoinLinkPolicy>,
+        add: Vec<Vec<u8>>,
+        revoke: &[Vec<u8>],
+    ) -> Result<CommitOutput, ClientError> {
+        let state = self.state(dev)?;
+        let mut removed_indices = Vec::new();
+        for l in revoke {
+            let i = state.join.links.index_of(l).ok_or_else(|| {
+                ClientError::Unusable(format!(
+                    "the room has no join link {}",
+                    String::from_utf8_lossy(l)
+                ))
+            })?;
+            removed_indices.push(i);
+        }
+        let mut extra = Vec::new();
+        if let Some(p) = policy {
+            extra.push((dev.codepoints.join_link_policy, p.encode()));
+        }
+        if !add.is_empty() || !removed_indices.is_empty() {
+            let u = crate::join_links::JoinLinksUpdate {
+                removed_indices,
+                added_links: add,
+            };
+            extra.push((dev.codepoints.join_links, u.encode()));
+        }
+        if extra.is_empty() {
+            return Err(ClientError::Unusable("nothing to change".into()));
+        }
+        self.commit_with(dev, None, None, Vec::new(), Vec::new(), extra)
     }
 
     /// Commits the proposals received (for example a member's leave), removing from the list
@@ -732,7 +864,7 @@ impl Room {
             removed_indices: removed,
             ..Default::default()
         });
-        self.commit(dev, delta, None, Vec::new(), Vec::new(), Vec::new())
+        self.commit(dev, delta, None, Vec::new(), Vec::new())
     }
 
     /// `ROOM-client-leave`: proposes this device's own removal with a SelfRemove proposal (mls-extensions-09;
@@ -761,6 +893,12 @@ impl Room {
     }
 
     /// After the hub refused this device's commit: drop it.
+    /// Deletes the room's MLS state from the device's storage (a resync replaces it, a
+    /// refused join leaves nothing behind).
+    pub fn delete(mut self, dev: &Device) -> Result<(), ClientError> {
+        mls!("delete group", self.group.delete(dev.provider.storage()))
+    }
+
     pub fn discard(&mut self, dev: &Device) -> Result<(), ClientError> {
         mls!(
             "clear pending commit",

@@ -26,6 +26,10 @@ pub struct CodePoints {
     pub chat_history_policy: u16,
     /// Message expiration policy (§6.8, suggested; `ROOM-policy-expiry`).
     pub message_expiration_policy: u16,
+    /// Join link policy (room-policy-03, suggested).
+    pub join_link_policy: u16,
+    /// Join links (room-policy-03, suggested; a delta component).
+    pub join_links: u16,
 }
 
 impl CodePoints {
@@ -41,6 +45,8 @@ impl CodePoints {
         asset_policy: 0x002C,
         chat_history_policy: 0x002E,
         message_expiration_policy: 0x0030,
+        join_link_policy: 0x0029,
+        join_links: 0x002A,
     };
 }
 

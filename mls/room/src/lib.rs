@@ -33,6 +33,7 @@ pub mod client;
 pub mod codepoints;
 pub mod franking;
 pub mod hub;
+pub mod join_links;
 pub mod mls;
 pub mod policy;
 pub mod preauth;

@@ -95,6 +95,12 @@ pub struct MembershipChange {
     pub external_join: bool,
     /// Every client in the group after the commit.
     pub remaining: Vec<ClientUri>,
+    /// The external committer replaces its own old leaf (a resync: the commit's Remove is of
+    /// the committer's own client URI, `ROOM-resync`).
+    pub resync: Option<ClientUri>,
+    /// The external committer presented a valid joining code of the room at groupInfo
+    /// (`PROTO-5.6-joining-code`; the node checks the code, the policy the capability).
+    pub joined_with_code: bool,
 }
 
 fn user_of(c: &ClientUri) -> Result<UserUri, Denied> {
@@ -109,6 +115,37 @@ fn role(s: &RoomState, index: u32) -> Result<&Role, Denied> {
     s.roles
         .role(index)
         .ok_or_else(|| invalid(format!("role {index} is not defined in the room")))
+}
+
+/// The role `user` joins a room with by external commit (`ROOM-8-join-role`): `None` when it
+/// is listed already (a new device or a resync of an active participant), else the first
+/// target other than 0 and 1 of role 0's `from 0` entry (room-policy-03 §8 canOpenJoin and
+/// canUseJoinCode: "any non-zero target of role 0's from-0 entry"). A banned user may not join.
+pub fn join_role(state: &RoomState, user: &UserUri) -> Result<Option<u32>, Denied> {
+    match state.role_of(user) {
+        BANNED => Err(Denied {
+            code: DeniedCode::NotAllowed,
+            capability: None,
+            reason: format!("{user} is banned from the room"),
+            subject: None,
+        }),
+        NO_ROLE => {
+            let r0 = role(state, NO_ROLE)?;
+            r0.authorized_role_changes
+                .iter()
+                .filter(|c| c.from == NO_ROLE)
+                .flat_map(|c| c.to.iter().copied())
+                .find(|t| *t != NO_ROLE && *t != BANNED)
+                .map(Some)
+                .ok_or_else(|| {
+                    not_allowed(
+                        cap::CAN_OPEN_JOIN,
+                        format!("role 0 of the room names no role {user} could join as"),
+                    )
+                })
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Authorizes a commit (`ROOM-8-authorize`). `before` is the state of the current epoch,
@@ -160,6 +197,37 @@ pub fn authorize_commit(
         check_metadata(before, after, committer_role, committer)?;
     }
     check_policy_components(res, committer_role, committer)?;
+    // ROOM-join-links: a link is a standing invitation, so making or revoking one, and
+    // setting how links work (the join link policy), needs canAddParticipant (the drafts
+    // name no capability for it: canCreateJoinCode is reserved; spec-notes/decisions.md).
+    // The one exception is the joiner removing the single-use link it joined with (the hub
+    // checked its code).
+    if res.join_policy_changed && !committer_role.can(cap::CAN_ADD_PARTICIPANT) {
+        return Err(not_allowed(
+            cap::CAN_ADD_PARTICIPANT,
+            format!("{committer} may not change the join link policy"),
+        ));
+    }
+    if !res.join_links_updates.is_empty() {
+        let consumes_own = self_join
+            && mls.joined_with_code
+            && res
+                .join_links_updates
+                .iter()
+                .all(|u| u.added_links.is_empty())
+            && res
+                .join_links_updates
+                .iter()
+                .map(|u| u.removed_indices.len())
+                .sum::<usize>()
+                <= 1;
+        if !consumes_own && !committer_role.can(cap::CAN_ADD_PARTICIPANT) {
+            return Err(not_allowed(
+                cap::CAN_ADD_PARTICIPANT,
+                format!("{committer} may not make or revoke join links"),
+            ));
+        }
+    }
 
     // Nothing about participants or membership changed: the list/membership invariants held
     // before the commit, so they still hold (and the O(n) checks below are skipped).
@@ -223,7 +291,10 @@ pub fn authorize_commit(
     if self_join {
         let own_role = before.role_of(committer);
         let joined_now = own_role == NO_ROLE;
-        if !joined_now && !role(before, own_role)?.can(cap::CAN_ADD_OWN_CLIENT) {
+        if !joined_now
+            && mls.resync.is_none()
+            && !role(before, own_role)?.can(cap::CAN_ADD_OWN_CLIENT)
+        {
             return Err(not_allowed(
                 cap::CAN_ADD_OWN_CLIENT,
                 format!("{committer} may not add own clients"),
@@ -237,6 +308,10 @@ pub fn authorize_commit(
     }
     for (c, own) in &mls.removed {
         let u = user_of(c)?;
+        if mls.resync.as_ref() == Some(c) {
+            // ROOM-resync: the same client comes back; nothing is removed from the room.
+            continue;
+        }
         if listed_active(&u) && !mls.removed_by_hub.contains(c) {
             // The user stays: removing one of its clients.
             if *own || u == *committer {
@@ -316,6 +391,7 @@ fn check_list_changes(
             is_self,
             mls.external_join,
             proposed_own_removal,
+            mls.joined_with_code,
         )?;
     }
     if counts_changed {
@@ -335,6 +411,7 @@ fn check_list_change(
     is_self: bool,
     self_join: bool,
     proposed_own_removal: bool,
+    with_code: bool,
 ) -> Result<(), Denied> {
     let fixed = before.base.fixed_membership;
     if from == NO_ROLE {
@@ -346,13 +423,21 @@ fn check_list_change(
             ));
         }
         if is_self && self_join {
+            // canOpenJoin, or canUseJoinCode with a valid code (room-policy-03 §8), both on
+            // role 0 with a `0 -> to` pair.
             let r0 = role(before, NO_ROLE)?;
             if preauthorized_join(before, user, to) {
                 return Ok(());
             }
-            if !(r0.can(cap::CAN_OPEN_JOIN) && r0.may_change(NO_ROLE, to)) {
+            let open = r0.can(cap::CAN_OPEN_JOIN);
+            let code = with_code && r0.can(cap::CAN_USE_JOIN_CODE);
+            if !((open || code) && r0.may_change(NO_ROLE, to)) {
                 return Err(not_allowed(
-                    cap::CAN_OPEN_JOIN,
+                    if with_code {
+                        cap::CAN_USE_JOIN_CODE
+                    } else {
+                        cap::CAN_OPEN_JOIN
+                    },
                     format!("{user} may not join this room as role {to}"),
                 ));
             }

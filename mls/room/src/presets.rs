@@ -136,7 +136,10 @@ pub fn private_group(cp: &CodePoints) -> Preset {
     Preset {
         roles: RoleData {
             roles: vec![
-                Role::new(NO_ROLE, "no_role", &[], &[]),
+                // ROOM-join-links: role 0 holds canUseJoinCode into role 2 (room-policy-03's
+                // "strict" example does the same): a user who is not listed joins only with a
+                // join link a member made, and a room has none until someone makes one.
+                Role::new(NO_ROLE, "no_role", &[CAN_USE_JOIN_CODE], &[(NO_ROLE, &[2])]),
                 banned(),
                 ordinary,
                 admin,

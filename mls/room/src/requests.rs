@@ -63,6 +63,15 @@ impl Device {
 
     /// A signed GroupInfoRequest with a fresh one-time HPKE key (`ROOM-client-group-info`).
     pub fn group_info_request(&self) -> Result<PendingGroupInfo, ClientError> {
+        self.group_info_request_with_code(Vec::new())
+    }
+
+    /// [`Device::group_info_request`] carrying a joining code (protocol-06 §5.6
+    /// `joiningCode`; empty for none): the code of a room's join link (`PROTO-5.6-joining-code`).
+    pub fn group_info_request_with_code(
+        &self,
+        joining_code: Vec<u8>,
+    ) -> Result<PendingGroupInfo, ClientError> {
         let mut ikm = [0u8; 32];
         getrandom::getrandom(&mut ikm)
             .map_err(|e| ClientError::Unusable(format!("no randomness: {e}")))?;
@@ -76,7 +85,7 @@ impl Device {
             requesting_signature_key: self.signer.to_public_vec(),
             requesting_credential: self.credential_bytes()?,
             group_info_public_key: kp.public.clone(),
-            joining_code: Vec::new(),
+            joining_code,
         };
         let request = GroupInfoRequest::sign(tbs, &self.signer)
             .map_err(|e| ClientError::Unusable(format!("signing the GroupInfoRequest: {e}")))?;
@@ -93,6 +102,25 @@ impl Device {
         pending: &PendingGroupInfo,
         response: &GroupInfoResponse,
     ) -> Result<(GroupInfoOption, RatchetTreeOption), ClientError> {
+        let (gi, tree, _) = self.open_group_info_with_pending(room, pending, response)?;
+        Ok((gi, tree))
+    }
+
+    /// [`Device::open_group_info`] with the proposals the hub accepted in the current epoch
+    /// (`pending_proposals`, `PROTO-5.6-pending`), for [`Device::join_external_with`].
+    pub fn open_group_info_with_pending(
+        &self,
+        room: &RoomUri,
+        pending: &PendingGroupInfo,
+        response: &GroupInfoResponse,
+    ) -> Result<
+        (
+            GroupInfoOption,
+            RatchetTreeOption,
+            Vec<mimi_wire::group_info::PendingProposal>,
+        ),
+        ClientError,
+    > {
         let Some(s) = &response.success else {
             let code = response.status;
             return Err(ClientError::NotParticipant(format!(
@@ -117,6 +145,10 @@ impl Device {
             &s.encrypted_groupinfo_and_tree,
         )
         .map_err(|e| ClientError::Unusable(format!("decrypting the GroupInfo: {e}")))?;
-        Ok((GroupInfoOption::Full(tbe.group_info), tbe.ratchet_tree))
+        Ok((
+            GroupInfoOption::Full(tbe.group_info),
+            tbe.ratchet_tree,
+            tbe.pending_proposals,
+        ))
     }
 }

@@ -193,7 +193,7 @@ pub struct BaseRoomPolicy {
     pub policy_component_ids: Vec<u16>,
 }
 
-fn read_bool(r: &mut Reader<'_>, f: &'static str) -> Result<bool, WireError> {
+pub(crate) fn read_bool(r: &mut Reader<'_>, f: &'static str) -> Result<bool, WireError> {
     match r.u8(f)? {
         0 => Ok(false),
         1 => Ok(true),

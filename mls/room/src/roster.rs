@@ -667,3 +667,17 @@ fn insert(leaves: &mut Vec<Option<Vec<u8>>>, credential: Vec<u8>) {
         None => leaves.push(Some(credential)),
     }
 }
+
+/// The leaf of the member that sent `message` if it is a SelfRemove proposal (a
+/// PublicMessage), else `None`: what an external joiner needs to know of the pending
+/// proposals it includes (`ROOM-client-join-pending`).
+pub fn self_remove_sender(message: &[u8]) -> Option<u32> {
+    match handshake(message) {
+        Ok(Some(Handshake::Proposal {
+            sender: Sender::Member(leaf),
+            raw: Raw::SelfRemove,
+            ..
+        })) => Some(leaf),
+        _ => None,
+    }
+}

@@ -27,6 +27,8 @@ pub struct RoomState {
     pub preauth: Option<Vec<u8>>,
     /// The room-policy-03 §6 components clients notice (`ROOM-policy-*`).
     pub policies: PolicyComponents,
+    /// Join link policy and links (`ROOM-join-links`).
+    pub join: crate::join_links::JoinState,
 }
 
 /// Why the dictionary or an update is not valid room state (`invalidProposal`).
@@ -52,6 +54,9 @@ pub enum StateError {
     /// A participant-list delta that does not apply.
     #[error("participant list update: {0}")]
     Apply(#[from] ApplyError),
+    /// A join-links delta that does not apply.
+    #[error("join links update: {0}")]
+    JoinLinks(#[from] crate::join_links::JoinLinksError),
     /// Two wholesale updates of one component in one commit.
     #[error("more than one update of the {0} component in one commit")]
     TwoUpdates(&'static str),
@@ -96,6 +101,10 @@ pub struct Resolution {
     pub roles_changed: bool,
     /// Base policy changed.
     pub base_changed: bool,
+    /// The join link policy changed.
+    pub join_policy_changed: bool,
+    /// The join links changed (added and removed links, in order).
+    pub join_links_updates: Vec<crate::join_links::JoinLinksUpdate>,
     /// The new bytes of every touched component (what `AppDataDictionaryUpdater::set` gets).
     pub changes: Vec<(u16, Vec<u8>)>,
     /// The §6 policy components (`room_policy`) that changed, by component ID.
@@ -124,6 +133,16 @@ impl RoomState {
             "base room policy",
             get(cp.base_room_policy).ok_or(StateError::Missing("base room policy"))?,
         )?;
+        let join = crate::join_links::JoinState {
+            policy: match get(cp.join_link_policy) {
+                Some(b) => Some(decode("join link policy", b)?),
+                None => None,
+            },
+            links: match get(cp.join_links) {
+                Some(b) => decode("join links", b)?,
+                None => Default::default(),
+            },
+        };
         Ok(Self {
             participants,
             metadata,
@@ -131,6 +150,7 @@ impl RoomState {
             base,
             preauth: get(cp.preauth_list).map(<[u8]>::to_vec),
             policies: PolicyComponents::from_dictionary(cp, &get)?,
+            join,
         })
     }
 
@@ -156,6 +176,10 @@ impl RoomState {
             v.push((cp.preauth_list, p.clone()));
         }
         v.extend(self.policies.components(cp));
+        if let Some(p) = &self.join.policy {
+            v.push((cp.join_link_policy, p.encode()));
+            v.push((cp.join_links, self.join.links.encode()));
+        }
         v.sort_by_key(|(id, _)| *id);
         v
     }
@@ -179,6 +203,8 @@ impl RoomState {
         let mut policies_changed: Vec<u16> = Vec::new();
         let (mut metadata_changed, mut roles_changed, mut base_changed, mut preauth_changed) =
             (false, false, false, false);
+        let mut join_policy_changed = false;
+        let mut join_links_updates = Vec::new();
         for op in ops {
             match op {
                 ComponentOp::Update(id, bytes) if *id == cp.participant_list => {
@@ -220,6 +246,24 @@ impl RoomState {
                     decode::<PreAuthData>("preauthorization list", bytes)?;
                     next.preauth = Some(bytes.clone());
                     preauth_changed = true;
+                }
+                ComponentOp::Update(id, bytes) if *id == cp.join_link_policy => {
+                    if join_policy_changed {
+                        return Err(StateError::TwoUpdates("join link policy"));
+                    }
+                    next.join.policy = Some(decode("join link policy", bytes)?);
+                    join_policy_changed = true;
+                }
+                // ROOM-join-links: JoinLinksUpdate is a delta, applied in commit order.
+                ComponentOp::Update(id, bytes) if *id == cp.join_links => {
+                    let u: crate::join_links::JoinLinksUpdate = decode("join links update", bytes)?;
+                    next.join.links = next.join.links.apply(&u)?;
+                    join_links_updates.push(u);
+                }
+                ComponentOp::Remove(id) if *id == cp.join_link_policy || *id == cp.join_links => {
+                    return Err(StateError::RemoveNotAllowed(
+                        "join link (update it instead: an empty list, or a policy)",
+                    ));
                 }
                 // ROOM-resolve-deterministic: metadata is replaced, never removed (a removal
                 // would need `AppDataDictionaryUpdater::remove` on every side; an update
@@ -297,6 +341,12 @@ impl RoomState {
                 changes.push((*id, b));
             }
         }
+        if join_policy_changed && let Some(p) = &next.join.policy {
+            changes.push((cp.join_link_policy, p.encode()));
+        }
+        if !join_links_updates.is_empty() {
+            changes.push((cp.join_links, next.join.links.encode()));
+        }
         changes.sort_by_key(|(id, _)| *id);
         Ok(Resolution {
             state: next,
@@ -304,6 +354,8 @@ impl RoomState {
             metadata_changed,
             roles_changed,
             base_changed,
+            join_policy_changed,
+            join_links_updates,
             changes,
             policies_changed,
         })

@@ -122,6 +122,11 @@ pub struct RoomInfo {
     /// The same, as lines for people.
     #[serde(skip)]
     pub policy_text: Vec<String>,
+    /// The room's join links (`mimi join <link>`).
+    pub join_links: Vec<String>,
+    /// The join link policy: whether a link admits several joins, and how long a link
+    /// lasts (seconds, 0: for ever); `None` without a policy.
+    pub join_link_policy: Option<(bool, u32)>,
 }
 
 /// A device.
@@ -507,6 +512,43 @@ impl Client {
         };
         self.save().await?;
         result
+    }
+
+    /// Makes a join link for the room (`ROOM-join-links`), setting the room's join link policy
+    /// in the same commit when it is not already `multiuser`/`expiration`. Returns the link.
+    pub async fn make_join_link(
+        &mut self,
+        room: &RoomUri,
+        multiuser: bool,
+        expiration_s: u32,
+    ) -> Result<String, Error> {
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let state = r.state(&self.dev)?;
+        let policy = mimi_room::join_links::JoinLinkPolicy {
+            on_request: true,
+            join_link: room.to_string(),
+            multiuser,
+            expiration: expiration_s,
+        };
+        let policy = (state.join.policy.as_ref() != Some(&policy)).then_some(policy);
+        let link = mimi_room::join_links::new_link(room)
+            .map_err(|e| Error::Usage(format!("no randomness for the link: {e}")))?;
+        let out = r.set_join_links(&self.dev, policy, vec![link.clone()], &[])?;
+        self.commit(room, out).await?;
+        Ok(String::from_utf8_lossy(&link).into_owned())
+    }
+
+    /// Revokes one of the room's join links.
+    pub async fn revoke_join_link(&mut self, room: &RoomUri, link: &str) -> Result<u64, Error> {
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let out = r.set_join_links(&self.dev, None, Vec::new(), &[link.as_bytes().to_vec()])?;
+        self.commit(room, out).await
     }
 
     /// Claims KeyPackages of `users` through the room's hub and adds them with `role`.
@@ -904,6 +946,18 @@ impl Client {
             hub: room.provider().to_string(),
             policy: crate::policy::policy_json(&state),
             policy_text: crate::policy::policy_lines(&state),
+            join_links: state
+                .join
+                .links
+                .links
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
+            join_link_policy: state
+                .join
+                .policy
+                .as_ref()
+                .map(|p| (p.multiuser, p.expiration)),
         })
     }
 
@@ -1228,9 +1282,32 @@ impl Client {
     }
 
     /// Joins a room by external commit from the hub's GroupInfo (a new device of a
-    /// participant).
+    /// participant, or, in a room whose role 0 holds canOpenJoin, a user who is not listed:
+    /// it adds itself to the list with role 0's first target role).
     pub async fn join_external(&mut self, room: &RoomUri) -> Result<u64, Error> {
-        let pending = self.dev.group_info_request()?;
+        self.join_by(room, Vec::new(), false).await
+    }
+
+    /// Joins a room with the code of one of its join links (`PROTO-5.6-joining-code`,
+    /// room-policy-03 canUseJoinCode).
+    pub async fn join_with_code(&mut self, room: &RoomUri, code: Vec<u8>) -> Result<u64, Error> {
+        self.join_by(room, code, false).await
+    }
+
+    /// Resyncs a room whose state this device lost or cannot use any more: an external commit
+    /// as the same client that removes its old leaf (protocol-06 §3.6, RFC 9420 §12.4.3.2;
+    /// `ROOM-client-resync`). The local state of the room is replaced.
+    pub async fn resync(&mut self, room: &RoomUri) -> Result<u64, Error> {
+        self.join_by(room, Vec::new(), true).await
+    }
+
+    async fn join_by(&mut self, room: &RoomUri, code: Vec<u8>, resync: bool) -> Result<u64, Error> {
+        if !resync && self.rooms.contains_key(room) {
+            return Err(Error::Usage(format!(
+                "this device is already in {room}; use `mimi resync {room}` if its state is lost"
+            )));
+        }
+        let pending = self.dev.group_info_request_with_code(code.clone())?;
         let b = self
             .post(
                 &format!("groupInfo/{}", enc(room.as_str())),
@@ -1238,8 +1315,41 @@ impl Client {
             )
             .await?;
         let resp = GroupInfoResponse::decode(&b)?;
-        let (gi, tree) = self.dev.open_group_info(room, &pending, &resp)?;
-        let (mut r, out) = self.dev.join_external(room, &gi, &tree, None)?;
+        let (gi, tree, proposals) =
+            match self.dev.open_group_info_with_pending(room, &pending, &resp) {
+                Ok(x) => x,
+                Err(mimi_room::client::ClientError::NotParticipant(why)) => {
+                    return Err(Error::Refused(format!(
+                        "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
+                        if pending.request.tbs.joining_code.is_empty() {
+                            "; a join link's code may"
+                        } else {
+                            " with this code: it may be unknown, expired or used"
+                        }
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let state = match &gi {
+            mimi_wire::common::GroupInfoOption::Full(g) => {
+                mimi_room::mls::state_of(g.parse()?.group_context(), &self.dev.codepoints)
+                    .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
+            }
+            _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
+        };
+        let list_add = mimi_room::policy::join_role(&state, self.user())
+            .map_err(|d| Error::Refused(d.reason))?;
+        if resync && let Some(old) = self.rooms.remove(room) {
+            old.delete(&self.dev)?;
+        }
+        let (mut r, out) = self.dev.join_external_by(
+            room,
+            &gi,
+            &tree,
+            list_add,
+            &proposals,
+            (!code.is_empty()).then_some(code.as_slice()),
+        )?;
         let b = self
             .post(
                 &format!("update/{}", enc(room.as_str())),
@@ -1248,6 +1358,8 @@ impl Client {
             .await?;
         let resp = UpdateRoomResponse::decode(&b)?;
         if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            r.delete(&self.dev)?;
+            self.save().await?;
             return Err(Error::Refused(format!(
                 "the hub refused the join: {} {}",
                 outcome_name(&resp.outcome),
@@ -1260,6 +1372,29 @@ impl Client {
         self.save().await?;
         Ok(epoch)
     }
+}
+
+/// A join link's query key: a link is `<room URI>?join=<code>` (`PROTO-5.6-joining-code`).
+pub const JOIN_LINK_KEY: &str = mimi_room::join_links::LINK_KEY;
+
+/// Splits `mimi join`'s argument into the room and, for a join link, the joining code (the
+/// link's bytes, as the room's JoinLinks list them).
+pub fn parse_join_target(target: &str) -> Result<(RoomUri, Option<Vec<u8>>), Error> {
+    let (room, code) = match target.split_once(JOIN_LINK_KEY) {
+        Some((room, c)) if !c.is_empty() => (room, Some(target.as_bytes().to_vec())),
+        Some(_) => {
+            return Err(Error::Usage(format!(
+                "{target:?}: the join link has no code after {JOIN_LINK_KEY}"
+            )));
+        }
+        None => (target, None),
+    };
+    let room = RoomUri::parse(room).map_err(|e| {
+        Error::Usage(format!(
+            "{target:?} is neither a room URI nor a join link (mimi://a.example/r/name{JOIN_LINK_KEY}<code>): {e}"
+        ))
+    })?;
+    Ok((room, code))
 }
 
 /// The draft's name of an update outcome.

@@ -341,7 +341,7 @@ impl Node {
                     )));
                 }
                 if room.provider() == self.domain {
-                    let r = self.group_info(&self.domain, &room, body).await?;
+                    let r = self.group_info(&self.domain, &room, body, now_ms).await?;
                     Ok(binary(r.encode()))
                 } else {
                     let r = self

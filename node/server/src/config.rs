@@ -34,6 +34,9 @@
 //! identifier_query_first_element_only = false  # identifierQuery ignores every query element but the first
 //! key_material_ignores_consent = false  # keyMaterial hands out KeyPackages of contacts-only users without consent
 //! report_abuse_any_reporter = false     # reportAbuse accepts a reporter who is not the calling provider's user
+//! group_info_without_pending = false    # groupInfo hands out no pending proposals
+//! group_info_accepts_any_code = false   # groupInfo takes any joiningCode for a valid join link's
+//! join_link_reuse = false               # a code join may keep a single-use link
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -160,6 +163,13 @@ pub struct Faults {
     /// reportAbuse accepts a reporting user of another provider than the caller (breaks
     /// §5.9's "the reporter is a user of the calling provider").
     pub report_abuse_any_reporter: bool,
+    /// groupInfo's `pending_proposals` is always empty (breaks §5.6 `PROTO-5.6-pending`).
+    pub group_info_without_pending: bool,
+    /// groupInfo treats any non-empty joiningCode as a valid join link's (breaks
+    /// `PROTO-5.6-joining-code`).
+    pub group_info_accepts_any_code: bool,
+    /// The hub accepts a code join that keeps a single-use link (breaks `ROOM-join-links`).
+    pub join_link_reuse: bool,
 }
 
 /// The hub's outbox.

@@ -22,6 +22,7 @@ impl Node {
         from: &ProviderId,
         room: &RoomUri,
         body: &[u8],
+        now_ms: u64,
     ) -> Result<GroupInfoResponse, NodeError> {
         let req = GroupInfoRequest::decode_with(body, self.limits)?;
         let refuse = |status| GroupInfoResponse {
@@ -53,14 +54,70 @@ impl Node {
             Some(r) if r.hub == self.domain.as_str() => r,
             _ => return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM)),
         };
-        let hub = HubRoom::restore(&row.state).map_err(|e| NodeError::RoomState(e.to_string()))?;
-        // PROTO-5.6-authorised: a new device of a listed user (joining codes and open joins are
-        // not supported yet; spec-notes/protocol.md).
-        let listed = client
-            .user()
-            .is_some_and(|u| hub.room_state().role_of(&u) != mimi_room::roles::NO_ROLE);
-        if !listed {
+        let mut hub =
+            HubRoom::restore(&row.state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        // PROTO-5.6-authorised: a new device (or a resync) of an active participant, or a user
+        // who is not listed when role 0 holds canOpenJoin with a role to join as
+        // (room-policy-03 §8). A banned user is refused.
+        let Some(user) = client.user() else {
             return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+        };
+        let state = hub.room_state();
+        let code = &req.tbs.joining_code;
+        let authorised = match mimi_room::policy::join_role(state, &user) {
+            Ok(None) => Ok(false),
+            // PROTO-5.6-joining-code: a user who is not listed joins with a valid join link's
+            // code (role 0 canUseJoinCode), or without one where role 0 holds canOpenJoin.
+            Ok(Some(_)) if !code.is_empty() => {
+                if self.options.faults.group_info_accepts_any_code {
+                    Ok(true)
+                } else {
+                    hub.check_join_code(code, now_ms).map(|()| true)
+                }
+            }
+            Ok(Some(_)) => {
+                if state
+                    .roles
+                    .role(mimi_room::roles::NO_ROLE)
+                    .is_some_and(|r| r.can(mimi_room::codepoints::cap::CAN_OPEN_JOIN))
+                {
+                    Ok(false)
+                } else {
+                    Err("the room is not open and the request has no joining code".to_owned())
+                }
+            }
+            Err(d) => Err(d.reason),
+        };
+        match authorised {
+            Err(why) => {
+                // The draft's only refusal code; the reason goes to the log (the response
+                // has no field for it; protocol-06 §5.6 leaves codes for join codes TODO).
+                tracing::info!(%room, %client, reason = %why, "groupInfo: not authorised to join");
+                return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+            }
+            Ok(true) => {
+                // The grant lives in the hub's room state until the external commit.
+                let mut tx = match self.store.begin_room(room.as_str()).await {
+                    Err(mimi_store::StoreError::NotFound(_)) => {
+                        return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM));
+                    }
+                    r => r?,
+                };
+                let mut fresh = HubRoom::restore(&tx.room().state)
+                    .map_err(|e| NodeError::RoomState(e.to_string()))?;
+                if let Err(why) = fresh.check_join_code(code, now_ms)
+                    && !self.options.faults.group_info_accepts_any_code
+                {
+                    tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");
+                    return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
+                }
+                fresh.grant_join(&client, code, now_ms);
+                let epoch = fresh.epoch();
+                tx.set_state(fresh.snapshot(), epoch);
+                tx.commit().await?;
+                hub = fresh;
+            }
+            Ok(false) => {}
         }
         let (gi, tree) = hub
             .group_info_for_join()
@@ -73,8 +130,12 @@ impl Node {
         let tbe = GroupInfoRatchetTreeTbe {
             group_info,
             ratchet_tree: tree,
-            // Proposals the hub accepted this epoch are not handed out yet (spec-notes).
-            pending_proposals: Vec::new(),
+            // PROTO-5.6-pending: the proposals the hub accepted in the current epoch.
+            pending_proposals: if self.options.faults.group_info_without_pending {
+                Vec::new()
+            } else {
+                hub.pending_proposals().to_vec()
+            },
         };
         let sealed = tbe
             .seal(

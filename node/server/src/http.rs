@@ -221,7 +221,7 @@ impl NodeHandler {
             ),
             Endpoint::GroupInfo => binary(
                 StatusCode::OK,
-                node.group_info(from, &room()?, body).await?.encode(),
+                node.group_info(from, &room()?, body, now).await?.encode(),
             ),
             Endpoint::RequestConsent => {
                 node.request_consent(from, &user()?, body, now).await?;

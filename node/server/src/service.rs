@@ -430,8 +430,9 @@ impl Node {
         }
         let old_digest = snapshot_digest(&tx.room().state);
         let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
+        hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
         let providers_before: BTreeSet<ProviderId> = hub.providers();
-        let mut accepted = match hub.handle_update(&bundle) {
+        let mut accepted = match hub.handle_update_at(&bundle, now_ms) {
             Ok(a) => a,
             // Refused: nothing is written (the transaction is dropped); the room is unchanged.
             Err(rejection) => {
@@ -442,7 +443,20 @@ impl Node {
         HubRoom::welcome_of(&bundle, &mut accepted)
             .map_err(|e| NodeError::RoomState(e.to_string()))?;
         let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
-        let item = fanout_of(&bundle, ts).encode();
+        let mut fanout = fanout_of(&bundle, ts);
+        // ROOM-hub-regenerate: hub removals the external commit invalidated are proposed
+        // again for the new epoch and stapled to the commit (protocol-06 §7.7 step 4).
+        if let FanoutExtra::Commit(stapled) = &mut fanout.extra {
+            for c in &accepted.invalidated_hub_removals {
+                match hub.propose_remove(c, &*self.hub_key, 0) {
+                    Ok(p) => stapled.push(p),
+                    Err(e) => {
+                        tracing::warn!(%room, client = %c, error = %e, "cannot propose the removal again")
+                    }
+                }
+            }
+        }
+        let item = fanout.encode();
         let seq = tx.append_event(ts, &item).await?;
         // PROTO-fanout: every other provider with clients before or after the handshake.
         let mut providers: BTreeSet<ProviderId> = accepted.providers.clone();

@@ -76,6 +76,7 @@ impl HubRoom {
         commit: &Mls<MlsMessageIn>,
         group_info: &GroupInfoOption,
         welcome: Option<&Mls<Welcome>>,
+        now_ms: u64,
     ) -> Result<Accepted, UpdateRejection> {
         let pm = self.protocol_message(commit)?;
         let processed = self
@@ -159,12 +160,74 @@ impl HubRoom {
         if external_join {
             remaining.push(committer.clone());
         }
+        // ROOM-resync: an external commit may remove one leaf, and only the committer's own
+        // old leaf (RFC 9420 §12.4.3.2: a resync); the same client comes back.
+        let mut resync = None;
+        if external_join {
+            for q in staged.queued_proposals() {
+                if let (Proposal::Remove(r), Sender::NewMemberCommit) = (q.proposal(), q.sender()) {
+                    if self.client_at(r.removed()).as_ref() != Some(&committer) || resync.is_some()
+                    {
+                        return Err(UpdateRejection::InvalidProposal {
+                            reason: format!(
+                                "an external commit may remove only the joiner's own old leaf ({committer}); ROOM-resync"
+                            ),
+                            proposals: vec![named(q)],
+                        });
+                    }
+                    resync = Some(committer.clone());
+                }
+            }
+        }
+        // PROTO-5.6-joining-code: an external joiner that presented a valid code at groupInfo
+        // joins with its authority while the link is still valid.
+        let grant = if external_join {
+            self.grants
+                .iter()
+                .find(|g| g.client == committer && g.until_ms > now_ms)
+                .cloned()
+        } else {
+            None
+        };
+        if let Some(g) = &grant {
+            self.check_join_code(&g.link, now_ms)
+                .map_err(UpdateRejection::NotAllowed)?;
+            // A single-use link goes with the join that uses it.
+            let multiuser = before.join.policy.as_ref().is_some_and(|p| p.multiuser);
+            if !multiuser
+                && !self.fault_join_link_reuse
+                && res.state.join.links.index_of(&g.link).is_some()
+            {
+                return Err(UpdateRejection::invalid(
+                    "the join link is single-use: the joiner's commit must remove it from join_links (ROOM-join-links)",
+                ));
+            }
+        }
+        let resynced = resync.clone();
+        // ROOM-hub-regenerate: the hub's own removals an external commit leaves behind.
+        let invalidated_hub_removals: Vec<ClientUri> = if external_join {
+            let committed: BTreeSet<&ClientUri> = removed.iter().map(|(c, _)| c).collect();
+            self.group
+                .queued_proposals(&self.storage)
+                .map_err(|e| UpdateRejection::invalid(format!("proposal queue: {e:?}")))?
+                .iter()
+                .filter_map(|(_, q)| match (q.proposal(), q.sender()) {
+                    (Proposal::Remove(r), Sender::External(_)) => self.client_at(r.removed()),
+                    _ => None,
+                })
+                .filter(|c| !committed.contains(c))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let change = MembershipChange {
             added: added.clone(),
             removed: removed.clone(),
             external_join,
             remaining,
             removed_by_hub,
+            resync,
+            joined_with_code: grant.is_some(),
         };
         authorize_commit(before, &res, &change, &committer_user)
             .map_err(|d| self.denied(&staged, d))?;
@@ -193,15 +256,27 @@ impl HubRoom {
             .merge_commit(&self.storage, staged)
             .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
         self.group_info = group_info.clone();
+        // The queue goes with the epoch (PROTO-5.6-pending).
+        self.pending.clear();
         self.view.state = res.state;
         self.view.refresh_members(&self.group);
+        self.refresh_link_times(now_ms);
+        if grant.is_some() {
+            self.grants.retain(|g| g.client != committer);
+        }
         Ok(Accepted {
             epoch: self.epoch(),
             providers,
             welcome: None,
             added,
-            removed: removed.into_iter().map(|(c, _)| c).collect(),
+            // A resynced client stays a member.
+            removed: removed
+                .into_iter()
+                .map(|(c, _)| c)
+                .filter(|c| Some(c) != resynced.as_ref())
+                .collect(),
             added_key_packages,
+            invalidated_hub_removals,
         })
     }
 

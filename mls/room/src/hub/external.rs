@@ -53,6 +53,10 @@ impl HubRoom {
         self.group
             .add_proposal(&self.storage, *q)
             .map_err(|e| HubError::Mls(format!("{e:?}")))?;
+        self.pending.push(mimi_wire::group_info::PendingProposal {
+            proposal: msg.clone(),
+            hub_accepted_time: super::wall_ms(),
+        });
         Ok(msg)
     }
 }

@@ -14,6 +14,7 @@ use crate::policy::{Denied, DeniedCode, authorize_message};
 use crate::state::{RoomState, StateError};
 use mimi_wire::Mls;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::group_info::PendingProposal;
 use mimi_wire::id::{ClientUri, ProviderId, RoomUri, UserUri};
 use mimi_wire::submit::SubmitMessageRequest;
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
@@ -153,6 +154,11 @@ pub struct Accepted {
     /// The KeyPackageRef of every KeyPackage the commit adds, with its client; the Welcome's
     /// secrets are exactly these (`ROOM-hub-welcome-complete`).
     pub added_key_packages: Vec<(Vec<u8>, ClientUri)>,
+    /// Clients whose removal the hub had proposed in the epoch an external commit ended
+    /// without committing it, and who are still in the group: the hub proposes them again
+    /// ([`HubRoom::propose_remove`]) and staples the proposals to the commit's fanout
+    /// (`ROOM-hub-regenerate`).
+    pub invalidated_hub_removals: Vec<ClientUri>,
 }
 
 /// A room as its hub keeps it.
@@ -169,6 +175,39 @@ pub struct HubRoom {
     pub(crate) group_info: GroupInfoOption,
     /// The decoded state and member URIs of the current epoch.
     pub(crate) view: view::View,
+    /// The proposals accepted in the current epoch, in the order accepted, with the time the
+    /// hub accepted each (`PROTO-5.6-pending`: groupInfo hands them to joiners).
+    pub(crate) pending: Vec<PendingProposal>,
+    /// When the hub first saw each of the room's join links (ms), for their expiration
+    /// (`ROOM-join-links`).
+    pub(crate) link_times: Vec<(Vec<u8>, u64)>,
+    /// Clients that presented a valid joining code at groupInfo, with the link and until when
+    /// the grant holds (`PROTO-5.6-joining-code`).
+    pub(crate) grants: Vec<JoinGrant>,
+    /// Conformance testing only (`[faults] join_link_reuse`): accept a code join that keeps a
+    /// single-use link. Never set otherwise; not persisted.
+    pub fault_join_link_reuse: bool,
+}
+
+/// A joining code accepted at groupInfo, waiting for the joiner's external commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinGrant {
+    /// The client that asked.
+    pub client: ClientUri,
+    /// The link whose code it presented.
+    pub link: Vec<u8>,
+    /// Until when (ms) its external commit may use the grant.
+    pub until_ms: u64,
+}
+
+/// How long a joiner has from groupInfo to its external commit (ms).
+pub const GRANT_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Milliseconds since the Unix epoch, for callers that do not pass a clock.
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn mls_err(e: impl std::fmt::Debug) -> HubError {
@@ -217,8 +256,87 @@ impl HubRoom {
             crypto,
             codepoints,
             group_info: group_info.clone(),
+            link_times: Vec::new(),
+            grants: Vec::new(),
+            fault_join_link_reuse: false,
             view,
-        })
+            pending: Vec::new(),
+        }
+        .with_link_times(wall_ms()))
+    }
+
+    /// The proposals the hub accepted in the current epoch, with their acceptance times
+    /// (`PROTO-5.6-pending`): a member's commit must include them (`ROOM-hub-queued`), and a
+    /// joiner gets them with the GroupInfo so that its external commit can include the
+    /// SelfRemoves among them.
+    pub fn pending_proposals(&self) -> &[PendingProposal] {
+        &self.pending
+    }
+
+    fn with_link_times(mut self, now_ms: u64) -> Self {
+        self.refresh_link_times(now_ms);
+        self
+    }
+
+    /// Keeps the first-seen time of every link still listed; new links are seen `now_ms`.
+    pub(crate) fn refresh_link_times(&mut self, now_ms: u64) {
+        let links = &self.view.state.join.links.links;
+        self.link_times.retain(|(l, _)| links.contains(l));
+        for l in links {
+            if !self.link_times.iter().any(|(k, _)| k == l) {
+                self.link_times.push((l.clone(), now_ms));
+            }
+        }
+    }
+
+    /// Whether `code` is a join link of the room that admits a join now
+    /// (`PROTO-5.6-joining-code`, room-policy-03 canUseJoinCode): the room has a join link
+    /// policy, lists the link, the link has not expired, and role 0 holds canUseJoinCode.
+    pub fn check_join_code(&self, code: &[u8], now_ms: u64) -> Result<(), String> {
+        let state = &self.view.state;
+        let policy = state
+            .join
+            .policy
+            .as_ref()
+            .ok_or("the room has no join link policy")?;
+        if state.join.links.index_of(code).is_none() {
+            return Err("the code is not one of the room's join links (revoked or used?)".into());
+        }
+        if policy.expiration > 0 {
+            let since = self
+                .link_times
+                .iter()
+                .find(|(l, _)| l == code)
+                .map_or(0, |(_, t)| *t);
+            let until = since.saturating_add(u64::from(policy.expiration) * 1000);
+            if now_ms >= until {
+                return Err(format!(
+                    "the join link expired (links last {} s)",
+                    policy.expiration
+                ));
+            }
+        }
+        let r0 = state
+            .roles
+            .role(crate::roles::NO_ROLE)
+            .ok_or("the room defines no role 0")?;
+        if !r0.can(crate::codepoints::cap::CAN_USE_JOIN_CODE) {
+            return Err("role 0 does not hold canUseJoinCode".into());
+        }
+        Ok(())
+    }
+
+    /// Records that `client` presented the valid joining `code` (checked with
+    /// [`HubRoom::check_join_code`]): its external commit within [`GRANT_TTL_MS`] joins with
+    /// the code's authority.
+    pub fn grant_join(&mut self, client: &ClientUri, code: &[u8], now_ms: u64) {
+        self.grants
+            .retain(|g| g.until_ms > now_ms && g.client != *client);
+        self.grants.push(JoinGrant {
+            client: client.clone(),
+            link: code.to_vec(),
+            until_ms: now_ms.saturating_add(GRANT_TTL_MS),
+        });
     }
 
     /// The epoch.
@@ -283,15 +401,26 @@ impl HubRoom {
         self.view.client_at(leaf).cloned()
     }
 
-    /// Validates and applies an update (`ROOM-hub-update`). On `Err` nothing changed.
+    /// Validates and applies an update (`ROOM-hub-update`) at the wall clock. On `Err`
+    /// nothing changed.
     pub fn handle_update(&mut self, bundle: &HandshakeBundle) -> Result<Accepted, UpdateRejection> {
+        self.handle_update_at(bundle, wall_ms())
+    }
+
+    /// Validates and applies an update (`ROOM-hub-update`); `now_ms` is recorded as the
+    /// acceptance time of the proposals it carries. On `Err` nothing changed.
+    pub fn handle_update_at(
+        &mut self,
+        bundle: &HandshakeBundle,
+        now_ms: u64,
+    ) -> Result<Accepted, UpdateRejection> {
         match bundle {
             HandshakeBundle::Commit {
                 commit,
                 group_info,
                 welcome,
                 ..
-            } => self.handle_commit(commit, group_info, welcome.as_ref()),
+            } => self.handle_commit(commit, group_info, welcome.as_ref(), now_ms),
             HandshakeBundle::Proposal {
                 proposal,
                 more_proposals,
@@ -300,7 +429,7 @@ impl HubRoom {
                 let all: Vec<&Mls<MlsMessageIn>> =
                     std::iter::once(proposal).chain(more_proposals).collect();
                 let mut processed = Vec::new();
-                for p in all {
+                for p in &all {
                     processed.push(self.check_proposal(p)?);
                 }
                 for p in processed {
@@ -308,6 +437,11 @@ impl HubRoom {
                         .add_proposal(&self.storage, p)
                         .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
                 }
+                self.pending
+                    .extend(all.into_iter().map(|p| PendingProposal {
+                        proposal: p.clone(),
+                        hub_accepted_time: now_ms,
+                    }));
                 Ok(Accepted {
                     epoch: self.epoch(),
                     providers: self.providers(),

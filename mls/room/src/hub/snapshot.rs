@@ -5,6 +5,7 @@
 
 use super::{HubError, HubRoom};
 use crate::codepoints::CodePoints;
+use mimi_wire::Mls;
 use mimi_wire::common::GroupInfoOption;
 use openmls::prelude::*;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
@@ -31,6 +32,22 @@ impl HubRoom {
             w.opaque(v);
         });
         self.group_info.write(&mut w);
+        // The pending proposals (a trailing section: a snapshot written before it existed
+        // restores with none).
+        w.vector(&self.pending, |w, p| {
+            w.opaque(p.proposal.as_bytes());
+            w.u64(p.hub_accepted_time);
+        });
+        // Join links' first-seen times and the open join grants (ROOM-join-links).
+        w.vector(&self.link_times, |w, (l, t)| {
+            w.opaque(l);
+            w.u64(*t);
+        });
+        w.vector(&self.grants, |w, g| {
+            w.opaque(g.client.as_str().as_bytes());
+            w.opaque(&g.link);
+            w.u64(g.until_ms);
+        });
         let mut bytes = w.finish();
         let digest = Sha256::digest(&bytes);
         bytes.extend_from_slice(&digest);
@@ -61,6 +78,37 @@ impl HubRoom {
             Ok((r.opaque(usize::MAX, f)?, r.opaque(usize::MAX, f)?))
         })?;
         let group_info = GroupInfoOption::read(&mut r)?;
+        let pending = if r.remaining() > 0 {
+            let f = "snapshot.pending";
+            r.vector(f, |r| {
+                Ok(mimi_wire::group_info::PendingProposal {
+                    proposal: Mls::from_bytes(r.opaque(usize::MAX, f)?)?,
+                    hub_accepted_time: r.u64(f)?,
+                })
+            })?
+        } else {
+            Vec::new()
+        };
+        let link_times = if r.remaining() > 0 {
+            let f = "snapshot.link_times";
+            r.vector(f, |r| Ok((r.opaque(usize::MAX, f)?, r.u64(f)?)))?
+        } else {
+            Vec::new()
+        };
+        let grants = if r.remaining() > 0 {
+            let f = "snapshot.grants";
+            r.vector(f, |r| {
+                let c = r.text(usize::MAX, f)?;
+                Ok(super::JoinGrant {
+                    client: mimi_wire::id::ClientUri::parse(&c)
+                        .map_err(|_| r.error(mimi_wire::codec::WireErrorKind::BadValue(0), f))?,
+                    link: r.opaque(usize::MAX, f)?,
+                    until_ms: r.u64(f)?,
+                })
+            })?
+        } else {
+            Vec::new()
+        };
         r.finish("snapshot")?;
         let storage = MemoryStorage::default();
         storage
@@ -90,6 +138,10 @@ impl HubRoom {
             codepoints,
             group_info,
             view,
+            pending,
+            link_times,
+            grants,
+            fault_join_link_reuse: false,
         })
     }
 }

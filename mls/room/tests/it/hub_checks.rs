@@ -121,7 +121,7 @@ fn room_7_8_remove_all_clients_removal_leaving_a_client_is_invalid_proposal() {
 /// ROOM-hub-queued: a commit that omits a proposal the hub accepted for the epoch is
 /// `invalidProposal` naming that proposal by its ProposalRef; once included, it passes.
 #[test]
-fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
+fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused_and_pending_kept() {
     let (mut hub, mut alice, mut bob) = alice_and_bob();
     let cathy_dev = device("mimi://c.example/d/cathy/1");
     let out = alice
@@ -140,6 +140,16 @@ fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
     // Bob leaves (SelfRemove); the hub queues it. Only Cathy has received it so far.
     let leave = bob.room.leave(&bob.dev).unwrap();
     commit(&mut hub, &mut bob, leave.clone(), &mut [&mut cathy]).unwrap();
+    // PROTO-5.6-pending: the hub keeps it, with its acceptance time, for groupInfo, and a
+    // snapshot keeps it too.
+    let HandshakeBundle::Proposal { proposal: sent, .. } = &leave else {
+        panic!()
+    };
+    assert_eq!(hub.pending_proposals().len(), 1);
+    assert_eq!(hub.pending_proposals()[0].proposal, *sent);
+    assert!(hub.pending_proposals()[0].hub_accepted_time > 0);
+    let hub2 = mimi_room::hub::HubRoom::restore(&hub.snapshot()).unwrap();
+    assert_eq!(hub2.pending_proposals(), hub.pending_proposals());
 
     // Alice has not seen it: her commit omits it.
     let out = alice
@@ -184,6 +194,8 @@ fn room_hub_queued_commit_omitting_a_queued_proposal_is_refused() {
             .index_of(&user("mimi://b.example/u/bob"))
             .is_none()
     );
+    // The queue went with the epoch.
+    assert!(hub.pending_proposals().is_empty());
 }
 
 /// ROOM-hub-welcome-complete and ROOM-hub-welcome-routing: a commit that adds a client
@@ -411,6 +423,177 @@ fn room_8_open_join_by_external_commit() {
         assert_agree(&hub, &[&alice, &dan]);
         assert_eq!(hub.room_state().role_of(&user("mimi://d.example/u/dan")), 2);
     }
+}
+
+/// ROOM-join-links, PROTO-5.6-joining-code at the hub: a code is valid while the room lists
+/// the link and it has not expired (from the hub's first sight of it); an external joiner
+/// with a grant must remove a single-use link in its join, and may not make links itself;
+/// the grant and the link times survive a snapshot.
+#[test]
+fn room_join_links_codes_expire_single_use_and_grants() {
+    use mimi_room::hub::HubRoom;
+    use mimi_room::join_links::{JoinLinkPolicy, new_link};
+
+    let (mut hub, mut alice, mut bob) = alice_and_bob();
+    let link = new_link(&room_uri()).unwrap();
+    let policy = JoinLinkPolicy {
+        on_request: true,
+        join_link: room_uri().to_string(),
+        multiuser: false,
+        expiration: 60,
+    };
+    let out = alice
+        .room
+        .set_join_links(&alice.dev, Some(policy), vec![link.clone()], &[])
+        .unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    assert_agree(&hub, &[&alice, &bob]);
+    let seen = hub.room_state().join.links.links.clone();
+    assert_eq!(seen, vec![link.clone()]);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    hub.check_join_code(&link, now).unwrap();
+    let e = hub.check_join_code(&link, now + 61_000).unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+    let e = hub
+        .check_join_code(b"mimi://a.example/r/clubhouse?join=00", now)
+        .unwrap_err();
+    assert!(e.contains("not one of the room's join links"), "{e}");
+
+    // Dan presents the code and joins, but his commit keeps the single-use link: refused.
+    let dan_dev = device("mimi://d.example/d/dan/1");
+    let dan = ClientUri::parse("mimi://d.example/d/dan/1").unwrap();
+    hub.grant_join(&dan, &link, now);
+    let mut hub = HubRoom::restore(&hub.snapshot()).unwrap();
+    hub.check_join_code(&link, now).unwrap();
+    let (gi, tree) = hub.group_info_for_join().unwrap();
+    let (_, keeps) = dan_dev
+        .join_external_with(&room_uri(), &gi, &tree, Some(2), &[])
+        .unwrap();
+    let e = hub.handle_update_at(&keeps.bundle, now).unwrap_err();
+    assert!(e.to_string().contains("single-use"), "{e}");
+    // Without a grant the same join is not allowed at all (no canOpenJoin).
+    let eve_dev = device("mimi://e.example/d/eve/1");
+    let (_, out) = eve_dev
+        .join_external_by(&room_uri(), &gi, &tree, Some(2), &[], Some(&link))
+        .unwrap();
+    let e = hub.handle_update_at(&out.bundle, now).unwrap_err();
+    assert!(matches!(e, UpdateRejection::NotAllowed(_)), "{e}");
+    // Dan's join that consumes the link passes; the link is gone and the grant used.
+    let (dan_room, out) = dan_dev
+        .join_external_by(&room_uri(), &gi, &tree, Some(2), &[], Some(&link))
+        .unwrap();
+    let HandshakeBundle::Commit { commit: c, .. } = &out.bundle else {
+        panic!()
+    };
+    hub.handle_update_at(&out.bundle, now).unwrap();
+    for m in [&mut alice, &mut bob] {
+        let item = FanoutMessage {
+            timestamp: 9,
+            message: c.clone(),
+            extra: FanoutExtra::Commit(vec![]),
+        };
+        m.room.process(&m.dev, &item).unwrap();
+    }
+    let dan_m = crate::flow::Member {
+        dev: dan_dev,
+        room: dan_room,
+    };
+    assert_agree(&hub, &[&alice, &bob, &dan_m]);
+    assert!(hub.room_state().join.links.links.is_empty());
+    assert_eq!(hub.room_state().role_of(&user("mimi://d.example/u/dan")), 2);
+    let e = hub.check_join_code(&link, now).unwrap_err();
+    assert!(e.contains("not one of"), "{e}");
+}
+
+/// ROOM-hub-regenerate (protocol-06 §7.7 step 4): an external commit cannot include the
+/// hub's own Remove, so the hub names it in `invalidated_hub_removals`, proposes it again for
+/// the new epoch, and the members that get it stapled to the commit commit it next.
+#[test]
+fn room_hub_regenerate_external_commit_invalidates_a_hub_removal() {
+    use mimi_room::codepoints::CodePoints;
+    use mimi_room::hub::HubRoom;
+    use mimi_room::presets::public_room;
+    use openmls::prelude::{BasicCredential, ExternalSender};
+    use openmls_basic_credential::SignatureKeyPair;
+    use openmls_traits::types::SignatureScheme;
+
+    let hub_key = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
+    let hub_sender = ExternalSender::new(
+        hub_key.to_public_vec().into(),
+        BasicCredential::new(b"mimi://a.example".to_vec()).into(),
+    );
+    let alice_dev = device("mimi://a.example/d/alice/1");
+    let (room, gi, tree) = alice_dev
+        .create_room(
+            &room_uri(),
+            &public_room(&CodePoints::DRAFT),
+            hub_sender,
+            None,
+        )
+        .unwrap();
+    let mut hub = HubRoom::bootstrap(room_uri(), &gi, &tree).unwrap();
+    let mut alice = Member {
+        dev: alice_dev,
+        room,
+    };
+    let bob_dev = device("mimi://b.example/d/bob/1");
+    let out = alice
+        .room
+        .add_users(
+            &alice.dev,
+            &[(user("mimi://b.example/u/bob"), 2)],
+            &[bob_dev.key_package().unwrap()],
+        )
+        .unwrap();
+    let welcome = commit(&mut hub, &mut alice, out.bundle, &mut [])
+        .unwrap()
+        .unwrap();
+    let mut bob = join(bob_dev, &welcome);
+
+    // The hub proposes Bob's removal; before anyone commits it, Dan joins by external commit.
+    let first = hub.propose_remove(&bob.dev.client, &hub_key, 0).unwrap();
+    assert_eq!(hub.pending_proposals().len(), 1);
+    let dan_dev = device("mimi://d.example/d/dan/1");
+    let (gi, tree) = hub.group_info_for_join().unwrap();
+    let (dan_room, out) = dan_dev
+        .join_external(&room_uri(), &gi, &tree, Some(2))
+        .unwrap();
+    let accepted = hub.handle_update(&out.bundle).unwrap();
+    assert_eq!(
+        accepted.invalidated_hub_removals,
+        vec![bob.dev.client.clone()]
+    );
+    let again = hub.propose_remove(&bob.dev.client, &hub_key, 0).unwrap();
+    assert_ne!(again, first, "a proposal of the new epoch");
+    let HandshakeBundle::Commit { commit: c, .. } = &out.bundle else {
+        panic!()
+    };
+    let item = FanoutMessage {
+        timestamp: 8,
+        message: c.clone(),
+        extra: FanoutExtra::Commit(vec![again]),
+    };
+    let mut dan = Member {
+        dev: dan_dev,
+        room: dan_room,
+    };
+    dan.room.merge(&dan.dev).unwrap();
+    for m in [&mut alice, &mut bob, &mut dan] {
+        m.room.process(&m.dev, &item).unwrap();
+    }
+    assert!(
+        alice.room.group.pending_proposals().next().is_some(),
+        "the stapled proposal is stored"
+    );
+    let out = alice.room.commit_pending(&alice.dev).unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob, &mut dan]).unwrap();
+    assert!(!bob.room.group.is_active(), "Bob is out");
+    assert_agree(&hub, &[&alice, &dan]);
+    assert!(!hub.clients().contains(&bob.dev.client));
 }
 
 /// ROOM-policy-active-limits end to end: with role 2 limited to one active participant (Bob),

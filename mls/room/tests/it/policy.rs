@@ -98,6 +98,7 @@ fn run(
         external_join,
         remaining,
         removed_by_hub: Vec::new(),
+        ..Default::default()
     };
     authorize_commit(s, &res, &mls, &u(committer))
 }

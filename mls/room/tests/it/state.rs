@@ -32,6 +32,7 @@ pub fn group_state(members: &[(&str, u32)]) -> RoomState {
         base: p.base,
         preauth: None,
         policies: Default::default(),
+        join: Default::default(),
     }
 }
 
@@ -120,4 +121,93 @@ fn room_resolve_deterministic_deltas_chain_and_touch_once() {
         s.resolve(&cp, &two_meta),
         Err(StateError::TwoUpdates(_))
     ));
+}
+
+/// ROOM-join-links: JoinLinkPolicy, JoinLinksData and JoinLinksUpdate encode as
+/// room-policy-03 writes them, the delta applies (removals by index into the old list, then
+/// additions), bad deltas are refused, and the resolver applies it.
+#[test]
+fn room_join_links_wire_and_delta() {
+    use mimi_room::join_links::{JoinLinkPolicy, JoinLinksData, JoinLinksError, JoinLinksUpdate};
+    use mimi_wire::codec::Body;
+
+    let p = JoinLinkPolicy {
+        on_request: true,
+        join_link: "mimi://x".into(),
+        multiuser: false,
+        expiration: 60,
+    };
+    let mut want = vec![1u8, 8];
+    want.extend_from_slice(b"mimi://x");
+    want.extend_from_slice(&[0, 0, 0, 0, 60]);
+    assert_eq!(p.encode(), want);
+    assert_eq!(JoinLinkPolicy::decode(&want).unwrap(), p);
+    let mut bad = want.clone();
+    bad[0] = 2;
+    assert!(JoinLinkPolicy::decode(&bad).is_err(), "a bool is 0 or 1");
+
+    let data = JoinLinksData {
+        links: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+    };
+    assert_eq!(data.encode(), vec![6, 1, b'a', 1, b'b', 1, b'c']);
+    let u = JoinLinksUpdate {
+        removed_indices: vec![0, 2],
+        added_links: vec![b"d".to_vec()],
+    };
+    assert_eq!(u.encode(), vec![8, 0, 0, 0, 0, 0, 0, 0, 2, 2, 1, b'd']);
+    assert_eq!(
+        data.apply(&u).unwrap().links,
+        vec![b"b".to_vec(), b"d".to_vec()]
+    );
+    let twice = JoinLinksUpdate {
+        removed_indices: vec![1, 1],
+        added_links: vec![],
+    };
+    assert_eq!(data.apply(&twice), Err(JoinLinksError::BadIndex(1)));
+    let past = JoinLinksUpdate {
+        removed_indices: vec![3],
+        added_links: vec![],
+    };
+    assert_eq!(data.apply(&past), Err(JoinLinksError::BadIndex(3)));
+    let dup = JoinLinksUpdate {
+        removed_indices: vec![],
+        added_links: vec![b"a".to_vec()],
+    };
+    assert_eq!(data.apply(&dup), Err(JoinLinksError::Duplicate));
+    assert!(JoinLinksData::decode(&[1, 0]).is_err(), "an empty link");
+
+    // Through the resolver: the policy wholesale, the links as deltas in order.
+    let cp = CodePoints::DRAFT;
+    let s = group_state(&[("a.example/u/alice", 3)]);
+    let add = JoinLinksUpdate {
+        removed_indices: vec![],
+        added_links: vec![b"x".to_vec()],
+    };
+    let res = s
+        .resolve(
+            &cp,
+            &[
+                mimi_room::state::ComponentOp::Update(cp.join_link_policy, p.encode()),
+                mimi_room::state::ComponentOp::Update(cp.join_links, add.encode()),
+                mimi_room::state::ComponentOp::Update(cp.join_links, u32_remove(0)),
+            ],
+        )
+        .unwrap();
+    assert!(res.join_policy_changed);
+    assert_eq!(res.join_links_updates.len(), 2);
+    assert!(res.state.join.links.links.is_empty());
+    assert_eq!(res.state.join.policy, Some(p));
+    assert!(
+        s.resolve(&cp, &[mimi_room::state::ComponentOp::Remove(cp.join_links)])
+            .is_err()
+    );
+}
+
+fn u32_remove(i: u32) -> Vec<u8> {
+    use mimi_wire::codec::Body;
+    mimi_room::join_links::JoinLinksUpdate {
+        removed_indices: vec![i],
+        added_links: vec![],
+    }
+    .encode()
 }

@@ -51,7 +51,11 @@ async fn json_cli_for_a_user_with_two_devices() {
     let ca = fed.dir.join("ca.crt");
     let ca = ca.to_str().unwrap();
     let h = home.clone();
-    let (a, b) = (fed.addrs[0].clone(), fed.addrs[1].clone());
+    let (a, b, c) = (
+        fed.addrs[0].clone(),
+        fed.addrs[1].clone(),
+        fed.addrs[2].clone(),
+    );
     let ca2 = ca.to_owned();
     tokio::task::spawn_blocking(move || {
         let home = h;
@@ -159,6 +163,54 @@ async fn json_cli_for_a_user_with_two_devices() {
         assert_eq!(v["reported"].as_str(), Some(bob_msg));
         let e = mimi_fails(&home, "alice", &["report", "lab", "01ffff"]);
         assert!(e.contains("no message"), "{e}");
+
+        // Join links (ROOM-join-links): Cathy of c.example joins with a single-use link Alice
+        // made; the link is gone after; Cathy's device resyncs and keeps receiving.
+        mimi(
+            &home,
+            "cathy",
+            &[
+                "register",
+                "--node",
+                "c.example",
+                "--addr",
+                &c,
+                "--ca",
+                ca,
+                "--user",
+                "cathy",
+            ],
+        );
+        let e = mimi_fails(&home, "cathy", &["join", &room]);
+        assert!(e.contains("notAuthorized"), "{e}");
+        let v = mimi(
+            &home,
+            "alice",
+            &["room", "link", "lab", "--expires", "3600"],
+        );
+        let link = v["link"].as_str().unwrap().to_owned();
+        assert!(link.starts_with("mimi://a.example/r/lab?join="), "{link}");
+        let v = mimi(&home, "alice", &["room", "info", "lab"]);
+        assert_eq!(v["join_links"][0], link);
+        assert_eq!(v["join_link_policy"], serde_json::json!([false, 3600]));
+        let v = mimi(&home, "cathy", &["join", &link]);
+        assert_eq!(v["room"], room);
+        let e = mimi_fails(&home, "dave", &["join", &link]);
+        assert!(e.contains("no profile"), "{e}");
+        let e = mimi_fails(&home, "cathy", &["join", "mimi://a.example/r/lab?join="]);
+        assert!(e.contains("no code"), "{e}");
+        let e = mimi_fails(&home, "cathy", &["join", &link]);
+        assert!(e.contains("already in"), "{e}");
+        let v = mimi(&home, "alice", &["room", "info", "lab"]);
+        assert_eq!(v["join_links"], serde_json::json!([]));
+        let v = mimi(&home, "cathy", &["resync", "lab"]);
+        assert_eq!(v["resynced"], true);
+        let m = mimi(&home, "alice", &["send", "lab", "after Cathy's resync"]);
+        let hist = mimi(&home, "cathy", &["history", &room]);
+        assert!(
+            texts(&hist).contains(&"after Cathy's resync".to_owned()),
+            "{hist} {m}"
+        );
 
         // Errors name the problem.
         let e = mimi_fails(&home, "nobody", &["rooms"]);

@@ -58,6 +58,20 @@ pub enum RoomCommand {
         user: String,
         role: u32,
     },
+    /// Make a join link (prints it; others join with `mimi join <link>`), or revoke one with
+    /// --revoke. The room's join link policy (single-use or not, lifetime) is set with it.
+    Link {
+        room: String,
+        /// The link admits any number of joins (default: one join, then it is gone).
+        #[arg(long)]
+        multi_use: bool,
+        /// Links last this many seconds from when the hub accepts them (0: no expiry).
+        #[arg(long, default_value_t = 0)]
+        expires: u32,
+        /// Revoke this link instead of making one.
+        #[arg(long)]
+        revoke: Option<String>,
+    },
     /// Leave the room (another member commits your removal).
     Leave { room: String },
     /// Commit proposals waiting in the room (for example someone's leave).
@@ -395,6 +409,20 @@ fn print_info(ctx: &Ctx, c: &Client, room: &RoomUri) -> Result<()> {
         for l in &info.policy_text {
             println!("  policy: {l}");
         }
+        if let Some((multi, expires)) = info.join_link_policy {
+            println!(
+                "  join links: {}, {}",
+                if multi { "multi-use" } else { "single-use" },
+                if expires == 0 {
+                    "no expiry".to_owned()
+                } else {
+                    format!("last {expires} s")
+                }
+            );
+        }
+        for l in &info.join_links {
+            println!("  join link {l}");
+        }
     }
     Ok(())
 }
@@ -445,6 +473,29 @@ pub async fn room(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
             let room = c.resolve_room(&room)?;
             let e = c.set_role(&room, &user(&u)?, role).await?;
             done(ctx, "role set", &room, e);
+        }
+        RoomCommand::Link {
+            room,
+            multi_use,
+            expires,
+            revoke,
+        } => {
+            let room = c.resolve_room(&room)?;
+            c.sync(0).await?;
+            match revoke {
+                Some(link) => {
+                    let e = c.revoke_join_link(&room, &link).await?;
+                    done(ctx, "join link revoked", &room, e);
+                }
+                None => {
+                    let link = c.make_join_link(&room, multi_use, expires).await?;
+                    if ctx.json {
+                        print_json(&json!({ "room": room.as_str(), "link": link }));
+                    } else {
+                        println!("{link}");
+                    }
+                }
+            }
         }
         RoomCommand::Leave { room } => {
             let room = c.resolve_room(&room)?;
@@ -760,6 +811,37 @@ pub async fn report_abuse(ctx: &Ctx, room: &str, id: &str, reason: &str) -> Resu
         print_json(&json!({ "room": room.as_str(), "reported": mid.to_hex() }));
     } else {
         println!("reported {mid} in {room} to {}", room.provider());
+    }
+    Ok(())
+}
+
+pub async fn join(ctx: &Ctx, target: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    c.sync(0).await?;
+    let (room, code) = mimi_client::device::parse_join_target(target)?;
+    let epoch = match code {
+        Some(code) => c.join_with_code(&room, code).await?,
+        None => c.join_external(&room).await?,
+    };
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "epoch": epoch }));
+    } else {
+        println!("joined {room} at epoch {epoch}");
+    }
+    Ok(())
+}
+
+pub async fn resync(ctx: &Ctx, room: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = match c.resolve_room(room) {
+        Ok(r) => r,
+        Err(e) => mimi_wire::id::RoomUri::parse(room).map_err(|_| e)?,
+    };
+    let epoch = c.resync(&room).await?;
+    if ctx.json {
+        print_json(&json!({ "room": room.as_str(), "epoch": epoch, "resynced": true }));
+    } else {
+        println!("resynced {room} at epoch {epoch} as {}", c.dev.client);
     }
     Ok(())
 }

@@ -64,6 +64,16 @@ enum Command {
     /// Create and manage rooms.
     #[command(subcommand)]
     Room(RoomCommand),
+    /// Join a room by external commit: with a join link (`<room URI>?join=<code>`, from
+    /// `mimi room link`), or a room URI of an open room (role 0 holds canOpenJoin) or of a
+    /// room that lists this user.
+    Join {
+        /// A join link or a room URI.
+        target: String,
+    },
+    /// Rejoin a room as this same device after its state was lost or broke (an external
+    /// commit that replaces the device's old leaf).
+    Resync { room: String },
     /// Send text (or Markdown with --markdown).
     Send {
         room: String,
@@ -219,6 +229,8 @@ fn run(cli: Cli) -> Result<()> {
             Command::Report { room, id, reason } => {
                 device::report_abuse(&ctx, &room, &id, &reason).await
             }
+            Command::Join { target } => device::join(&ctx, &target).await,
+            Command::Resync { room } => device::resync(&ctx, &room).await,
             Command::Sync { wait } => device::sync(&ctx, wait).await,
             Command::History { room } => device::history(&ctx, &room).await,
             Command::Watch { room, seconds } => device::watch(&ctx, &room, seconds).await,
