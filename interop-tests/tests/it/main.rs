@@ -8,3 +8,4 @@ mod flow;
 mod joins;
 mod membership;
 mod resilience;
+mod room_policy;

@@ -62,6 +62,8 @@ pub struct MessageView {
     pub deleted: bool,
     /// Past its expiry for the viewer.
     pub expired: bool,
+    /// Its expiry (content-08 `expires`), if it has one.
+    pub expires: Option<crate::model::Expiration>,
     /// The message this replies to, if any.
     pub in_reply_to: Option<MessageId>,
     /// Topic, if any.
@@ -262,6 +264,7 @@ impl History {
             edits: 0,
             deleted: m.content.nested_part.is_null(),
             expired: false,
+            expires: m.content.expires,
             in_reply_to: m.content.in_reply_to,
             topic_id: m.content.topic_id.clone(),
             reactions: Vec::new(),

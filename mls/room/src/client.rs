@@ -52,6 +52,14 @@ pub enum ClientError {
     /// Something this device cannot use.
     #[error("{0}")]
     Unusable(String),
+    /// A commit the room's policy refuses (`ROOM-policy-active-limits` on the member side);
+    /// the code is the one the hub would have answered.
+    #[error("the room's policy refuses the commit: {0}")]
+    Policy(crate::policy::Denied),
+    /// Something the room's policy does not let this client send (`ROOM-policy-status`,
+    /// `ROOM-policy-expiry`).
+    #[error(transparent)]
+    Refused(#[from] crate::room_policy::ClientRefusal),
 }
 
 fn mls_err(step: &'static str) -> impl Fn(&dyn std::fmt::Debug) -> ClientError {
@@ -243,6 +251,7 @@ impl Device {
             roles: preset.roles.clone(),
             base: preset.base.clone(),
             preauth: None,
+            policies: Default::default(),
             join: Default::default(),
         };
         let mut dict = AppDataDictionary::new();
@@ -799,6 +808,17 @@ impl Room {
         self.commit(dev, None, Some(metadata), Vec::new(), Vec::new())
     }
 
+    /// Replaces whole state components (roles, base policy, preauthorization list, the §6
+    /// policy components: `ROOM-policy-*`) in one commit, each an AppDataUpdate with the
+    /// component's `…Update` bytes. The resolver refuses bytes that do not decode.
+    pub fn set_components(
+        &mut self,
+        dev: &Device,
+        components: Vec<(u16, Vec<u8>)>,
+    ) -> Result<CommitOutput, ClientError> {
+        self.commit_with(dev, None, None, Vec::new(), Vec::new(), components)
+    }
+
     /// Sets the join link policy (when `policy` is given), makes the links `add` and revokes
     /// the links `revoke`, in one commit (`ROOM-join-links`). A link to revoke that the room
     /// does not list is an error.
@@ -1000,6 +1020,48 @@ impl Room {
         )
     }
 
+    /// `ROOM-policy-active-limits` on the member side: the same check the hub runs, on the
+    /// membership the staged commit leads to. A commit the hub should have refused is not
+    /// merged.
+    fn check_active_limits(
+        &self,
+        sc: &StagedCommit,
+        before: &RoomState,
+        after: &RoomState,
+        committer: Option<&ClientUri>,
+        external: bool,
+    ) -> Result<(), ClientError> {
+        let removed: Vec<LeafNodeIndex> = sc
+            .queued_proposals()
+            .filter_map(|q| match (q.proposal(), q.sender()) {
+                (Proposal::Remove(r), _) => Some(r.removed()),
+                (Proposal::SelfRemove, Sender::Member(i)) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        let added: Vec<ClientUri> = sc
+            .add_proposals()
+            .filter_map(|a| client_of(a.add_proposal().key_package().leaf_node().credential()))
+            .collect();
+        let list_changed = before.participants != after.participants;
+        if removed.is_empty() && added.is_empty() && !external && !list_changed {
+            return Ok(());
+        }
+        let before_clients = self.clients();
+        let mut after_clients: Vec<ClientUri> = self
+            .group
+            .members()
+            .filter(|m| !removed.contains(&m.index))
+            .filter_map(|m| client_of(&m.credential))
+            .collect();
+        after_clients.extend(added);
+        if external && let Some(c) = committer {
+            after_clients.push(c.clone());
+        }
+        crate::policy::check_active_limits(before, after, &before_clients, &after_clients)
+            .map_err(ClientError::Policy)
+    }
+
     /// Processes one MLSMessage of a fanout item.
     fn process_message(
         &mut self,
@@ -1023,6 +1085,7 @@ impl Room {
             self.group.process_message(&dev.provider, pm)
         )?;
         let sender = client_of(processed.credential());
+        let external = matches!(processed.sender(), Sender::NewMemberCommit);
         // PROTO-5.4.1-frank-aad (receive side): a frank_aad item that does not decode is an
         // invalid frank, not a reason to drop the message.
         let aad = frank_aad_of(processed.aad());
@@ -1059,6 +1122,8 @@ impl Room {
             | ProcessedMessageContent::OwnPrivateMessage => Ok(Event::Ignored),
             ProcessedMessageContent::StagedCommitMessage(sc) => {
                 identity_kept(&self.group, &sc, sender.as_ref())?;
+                let state = self.state(dev)?;
+                self.check_active_limits(&sc, &state, &state, sender.as_ref(), external)?;
                 let removed = sc.self_removed();
                 mls!(
                     "merge commit",
@@ -1079,6 +1144,7 @@ impl Room {
                     self.group.stage_app_data_commit(&dev.provider, *u, changes)
                 )?;
                 identity_kept(&self.group, &sc, sender.as_ref())?;
+                self.check_active_limits(&sc, &state, &res.state, sender.as_ref(), external)?;
                 let removed = sc.self_removed();
                 mls!(
                     "merge commit",

@@ -11,10 +11,21 @@ pub struct CodePoints {
     pub room_metadata: u16,
     /// Roles list (room-policy-03, suggested).
     pub roles_list: u16,
-    /// Preauthorization list (room-policy-03, suggested; not interpreted yet).
+    /// Preauthorization list (room-policy-03, suggested; matched for basic credentials,
+    /// `ROOM-policy-preauth`).
     pub preauth_list: u16,
     /// Base room policy (room-policy-03, suggested).
     pub base_room_policy: u16,
+    /// Status notification policy (room-policy-03 §6.1, suggested; `ROOM-policy-status`).
+    pub status_notification_policy: u16,
+    /// Link preview policy (§6.3, suggested; `ROOM-policy-link-preview`).
+    pub link_preview_policy: u16,
+    /// Asset policy (§6.4, suggested; `ROOM-policy-assets`).
+    pub asset_policy: u16,
+    /// Chat history policy (§6.6, suggested; `ROOM-policy-history`).
+    pub chat_history_policy: u16,
+    /// Message expiration policy (§6.8, suggested; `ROOM-policy-expiry`).
+    pub message_expiration_policy: u16,
     /// Join link policy (room-policy-03, suggested).
     pub join_link_policy: u16,
     /// Join links (room-policy-03, suggested; a delta component).
@@ -29,6 +40,11 @@ impl CodePoints {
         roles_list: 0x0025,
         preauth_list: 0x0026,
         base_room_policy: 0x0027,
+        status_notification_policy: 0x0028,
+        link_preview_policy: 0x002B,
+        asset_policy: 0x002C,
+        chat_history_policy: 0x002E,
+        message_expiration_policy: 0x0030,
         join_link_policy: 0x0029,
         join_links: 0x002A,
     };
@@ -100,6 +116,9 @@ pub mod cap {
     pub const CAN_CHANGE_ROLE_DEFINITIONS: u16 = 0x0503;
     /// Change the preauthorization list.
     pub const CAN_CHANGE_PREAUTHORIZED_USER_LIST: u16 = 0x0504;
+    /// Change other policy components (reserved in room-policy-03 §8.7; we honour it for the
+    /// §6 components besides canChangeRoomMembershipStyle, see spec-notes/decisions.md).
+    pub const CAN_CHANGE_OTHER_POLICY_ATTRIBUTE: u16 = 0x0505;
 
     /// The registered name of a capability, for messages.
     pub fn name(c: u16) -> &'static str {
@@ -133,6 +152,7 @@ pub mod cap {
             CAN_CHANGE_ROOM_MEMBERSHIP_STYLE => "canChangeRoomMembershipStyle",
             CAN_CHANGE_ROLE_DEFINITIONS => "canChangeRoleDefinitions",
             CAN_CHANGE_PREAUTHORIZED_USER_LIST => "canChangePreauthorizedUserList",
+            CAN_CHANGE_OTHER_POLICY_ATTRIBUTE => "canChangeOtherPolicyAttribute",
             _ => "an unregistered capability",
         }
     }

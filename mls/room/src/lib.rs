@@ -9,7 +9,11 @@
 //!   private group and a public room.
 //! - [`state`]: the room state and the one deterministic resolver of AppDataUpdates, run
 //!   unchanged by the committer, every member and the hub.
-//! - [`policy`]: the hub's authorization rules and the list/membership consistency checks.
+//! - [`policy`]: the hub's authorization rules and the list/membership consistency checks,
+//!   active-participant limits.
+//! - [`preauth`]: the preauthorization list and its matching; [`room_policy`]: the
+//!   room-policy-03 §6 components clients notice (status notifications, link previews, assets
+//!   with `AssetPolicy::check`, history, message expiration) and the client rules they set.
 //! - [`mls`]: the MLS settings of a room (cipher suite, capabilities) and the bridge between
 //!   openmls' AppDataUpdate API and the resolver.
 //! - [`client`]: a user's device over `MlsGroup`: [`client::Device`] (keys, KeyPackages,
@@ -32,8 +36,10 @@ pub mod hub;
 pub mod join_links;
 pub mod mls;
 pub mod policy;
+pub mod preauth;
 pub mod presets;
 pub mod requests;
 pub mod roles;
+pub mod room_policy;
 pub mod roster;
 pub mod state;

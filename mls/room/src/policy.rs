@@ -196,6 +196,7 @@ pub fn authorize_commit(
     if res.metadata_changed {
         check_metadata(before, after, committer_role, committer)?;
     }
+    check_policy_components(res, committer_role, committer)?;
     // ROOM-join-links: a link is a standing invitation, so making or revoking one, and
     // setting how links work (the join link policy), needs canAddParticipant (the drafts
     // name no capability for it: canCreateJoinCode is reserved; spec-notes/decisions.md).
@@ -425,6 +426,9 @@ fn check_list_change(
             // canOpenJoin, or canUseJoinCode with a valid code (room-policy-03 §8), both on
             // role 0 with a `0 -> to` pair.
             let r0 = role(before, NO_ROLE)?;
+            if preauthorized_join(before, user, to) {
+                return Ok(());
+            }
             let open = r0.can(cap::CAN_OPEN_JOIN);
             let code = with_code && r0.can(cap::CAN_USE_JOIN_CODE);
             if !((open || code) && r0.may_change(NO_ROLE, to)) {
@@ -504,10 +508,8 @@ fn check_list_change(
         return Ok(());
     }
     if is_self {
-        return Err(not_allowed(
-            cap::CAN_CHANGE_OWN_ROLE,
-            format!("{user} may not change own role (preauthorization is not supported yet)"),
-        ));
+        // ROOM-policy-preauth: canChangeOwnRole, to the first non-zero preauthorized role.
+        return check_own_role_change(before, committer_role, user, to);
     }
     if !(committer_role.can(cap::CAN_CHANGE_USER_ROLE) && committer_role.may_change(from, to)) {
         return Err(not_allowed(
@@ -628,6 +630,149 @@ pub fn authorize_message(state: &RoomState, sender: &UserUri) -> Result<(), Deni
             cap::CAN_SEND_MESSAGE,
             format!("{sender} may not send messages"),
         ));
+    }
+    Ok(())
+}
+
+// ---- Policy components, preauthorization and active-participant limits -------------------
+// (ROOM-policy-status, -link-preview, -assets, -history, -expiry, ROOM-policy-preauth,
+// ROOM-policy-active-limits; additive to the rules above.)
+
+/// The room-policy-03 §6 components (status notifications, link previews, assets, history,
+/// message expiration) change only with canChangeRoomMembershipStyle (the capability that
+/// governs the base policy listing them) or canChangeOtherPolicyAttribute (reserved in the
+/// draft, named for exactly this); spec-notes/decisions.md.
+pub fn check_policy_components(
+    res: &Resolution,
+    committer_role: &Role,
+    committer: &UserUri,
+) -> Result<(), Denied> {
+    if res.policies_changed.is_empty()
+        || committer_role.can(cap::CAN_CHANGE_ROOM_MEMBERSHIP_STYLE)
+        || committer_role.can(cap::CAN_CHANGE_OTHER_POLICY_ATTRIBUTE)
+    {
+        return Ok(());
+    }
+    Err(Denied {
+        code: DeniedCode::NotAllowed,
+        capability: Some(cap::CAN_CHANGE_OTHER_POLICY_ATTRIBUTE),
+        reason: format!(
+            "{committer} may not change the room's policy components \
+             (canChangeRoomMembershipStyle or canChangeOtherPolicyAttribute required)"
+        ),
+        subject: None,
+    })
+}
+
+/// canChangeOwnRole (room-policy-03 §8.1.3, `ROOM-policy-preauth`): the holder may move itself
+/// to the first non-zero role its credential matches in the preauthorization list;
+/// `authorized_role_changes` is not consulted (the constraints are checked with every list
+/// change).
+fn check_own_role_change(
+    before: &RoomState,
+    own: &Role,
+    user: &str,
+    to: u32,
+) -> Result<(), Denied> {
+    if !own.can(cap::CAN_CHANGE_OWN_ROLE) {
+        return Err(not_allowed(
+            cap::CAN_CHANGE_OWN_ROLE,
+            format!("{user} may not change own role"),
+        ));
+    }
+    let uri = UserUri::parse(user).map_err(|e| invalid(format!("{user}: {e}")))?;
+    let preauth = before
+        .preauth_data()
+        .map_err(|e| invalid(e.to_string()))?
+        .unwrap_or_default();
+    match preauth.first_nonzero_role(&uri) {
+        Some(r) if r == to => Ok(()),
+        Some(r) => Err(not_allowed(
+            cap::CAN_CHANGE_OWN_ROLE,
+            format!("{user} is preauthorized for role {r}, not role {to}"),
+        )),
+        None => Err(not_allowed(
+            cap::CAN_CHANGE_OWN_ROLE,
+            format!("{user} matches no preauthorization entry for a non-zero role"),
+        )),
+    }
+}
+
+/// canJoinIfPreauthorized (room-policy-03 §8.1.1, `ROOM-policy-preauth`): an unlisted user may
+/// join by external commit as role `to` when its first matching preauthorization entry is `to`
+/// and that role (in the room's roles) holds canJoinIfPreauthorized. The max constraints are
+/// checked with every list change.
+pub fn preauthorized_join(before: &RoomState, user: &str, to: u32) -> bool {
+    let (Ok(uri), Ok(Some(preauth))) = (UserUri::parse(user), before.preauth_data()) else {
+        return false;
+    };
+    preauth
+        .first_match(&uri)
+        .is_some_and(|e| e.target_role.index == to && to != NO_ROLE && to != BANNED)
+        && before
+            .roles
+            .role(to)
+            .is_some_and(|r| r.can(cap::CAN_JOIN_IF_PREAUTHORIZED))
+}
+
+/// Active participants per role: listed users with at least one client in `clients`.
+pub fn active_counts(state: &RoomState, clients: &[ClientUri]) -> BTreeMap<u32, u32> {
+    let active: BTreeSet<UserUri> = clients.iter().filter_map(ClientUri::user).collect();
+    let mut counts = BTreeMap::new();
+    for p in &state.participants.participants {
+        if active.contains(&p.user) {
+            *counts.entry(p.role_index).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Active-participant limits (room-policy-03 §3 and §8.1, `ROOM-policy-active-limits`): after
+/// the commit, no role may have more active participants (users with a client in the group)
+/// than its `maximum_active_participants_constraint` nor fewer than its
+/// `minimum_active_participants_constraint`. A commit is refused only when it moves a role's
+/// count further past a limit (a room created below a minimum is not frozen). The code is
+/// `notAllowed`: the draft says the action "is only authorized if" it respects the
+/// constraints. Run by the hub and by every member on the same inputs.
+pub fn check_active_limits(
+    before: &RoomState,
+    after: &RoomState,
+    before_clients: &[ClientUri],
+    after_clients: &[ClientUri],
+) -> Result<(), Denied> {
+    let old = active_counts(before, before_clients);
+    let new = active_counts(after, after_clients);
+    for r in &after.roles.roles {
+        if r.index == NO_ROLE {
+            continue;
+        }
+        let a = new.get(&r.index).copied().unwrap_or(0);
+        let b = old.get(&r.index).copied().unwrap_or(0);
+        if let Some(max) = r.max_active
+            && a > max
+            && a > b
+        {
+            return Err(Denied {
+                code: DeniedCode::NotAllowed,
+                capability: None,
+                reason: format!(
+                    "role {} ({}) allows at most {max} active participants; the commit makes {a} (ROOM-policy-active-limits)",
+                    r.index, r.name
+                ),
+                subject: Some(Subject::Component(Which::ParticipantList)),
+            });
+        }
+        if a < r.min_active && a < b {
+            return Err(Denied {
+                code: DeniedCode::NotAllowed,
+                capability: None,
+                reason: format!(
+                    "role {} ({}) needs at least {} active participants; the commit leaves {a} (ROOM-policy-active-limits)",
+                    r.index, r.name, r.min_active
+                ),
+                subject: Some(Subject::Component(Which::ParticipantList)),
+            });
+        }
     }
     Ok(())
 }

@@ -35,6 +35,15 @@ const METADATA: [u16; 5] = [
     CAN_CHANGE_ROOM_MOOD,
 ];
 
+/// The disruptive capabilities the room's creator role holds (room-policy-03 §8.6), so that
+/// `mimi room policy` can set roles, the base policy, preauthorization and the §6 components.
+const POLICY: [u16; 4] = [
+    CAN_CHANGE_ROOM_MEMBERSHIP_STYLE,
+    CAN_CHANGE_ROLE_DEFINITIONS,
+    CAN_CHANGE_PREAUTHORIZED_USER_LIST,
+    CAN_CHANGE_OTHER_POLICY_ATTRIBUTE,
+];
+
 fn caps(groups: &[&[u16]]) -> Vec<u16> {
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
@@ -115,6 +124,7 @@ pub fn private_group(cp: &CodePoints) -> Preset {
                 CAN_KICK,
                 CAN_CHANGE_USER_ROLE,
             ],
+            &POLICY,
         ]),
         &[
             (NO_ROLE, &[2, 3]),
@@ -191,6 +201,7 @@ pub fn public_room(cp: &CodePoints) -> Preset {
                 CAN_UNBAN,
                 CAN_CHANGE_USER_ROLE,
             ],
+            &POLICY,
         ]),
         &[
             (NO_ROLE, &[2, 3]),

@@ -75,7 +75,7 @@ impl Role {
             .any(|c| c.from == from && c.to.contains(&to))
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let o = r.limits.max_opaque;
         let index = r.u32("Role.role_index")?;
         let name = r.text(o, "Role.role_name")?;
@@ -114,7 +114,7 @@ impl Role {
         })
     }
 
-    fn write(&self, w: &mut Writer) {
+    pub(crate) fn write(&self, w: &mut Writer) {
         w.u32(self.index);
         w.opaque(self.name.as_bytes());
         w.opaque(self.description.as_bytes());

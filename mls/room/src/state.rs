@@ -3,7 +3,9 @@
 //! the hub run on the same input (`ROOM-resolve-deterministic`, DESIGN.md).
 
 use crate::codepoints::CodePoints;
+use crate::preauth::PreAuthData;
 use crate::roles::{BaseRoomPolicy, RoleData};
+use crate::room_policy::PolicyComponents;
 use mimi_wire::codec::{Body, WireError};
 use mimi_wire::components::{ApplyError, ParticipantListData, ParticipantListUpdate, RoomMetaData};
 use mimi_wire::id::UserUri;
@@ -20,8 +22,11 @@ pub struct RoomState {
     pub roles: RoleData,
     /// Base policy (base_room_policy).
     pub base: BaseRoomPolicy,
-    /// The preauthorization list, kept as bytes (not interpreted yet).
+    /// The preauthorization list, kept as the bytes of a valid `PreAuthData` (decoded by
+    /// [`RoomState::preauth_data`] where it is consulted, `ROOM-policy-preauth`).
     pub preauth: Option<Vec<u8>>,
+    /// The room-policy-03 §6 components clients notice (`ROOM-policy-*`).
+    pub policies: PolicyComponents,
     /// Join link policy and links (`ROOM-join-links`).
     pub join: crate::join_links::JoinState,
 }
@@ -58,6 +63,16 @@ pub enum StateError {
     /// A roles update together with a participant-list change (room-policy-03 §4).
     #[error("a roles update may not be in the same commit as a participant list change")]
     RolesWithListChange,
+    /// A preauthorization update together with a participant-list change other than
+    /// removals (room-policy-03 §4, `ROOM-policy-preauth`).
+    #[error(
+        "a preauthorization list update may not be in the same commit as a participant list change other than removals"
+    )]
+    PreauthWithListChange,
+    /// A history policy naming a role that may not share (room-policy-03 §6.6: roles 0 and 1
+    /// and roles with a maximum of 0 active participants; `ROOM-policy-history`).
+    #[error("role {0} may not share history (it may have no active participants)")]
+    HistoryRole(u32),
 }
 
 fn decode<T: Body>(component: &'static str, b: &[u8]) -> Result<T, StateError> {
@@ -92,6 +107,8 @@ pub struct Resolution {
     pub join_links_updates: Vec<crate::join_links::JoinLinksUpdate>,
     /// The new bytes of every touched component (what `AppDataDictionaryUpdater::set` gets).
     pub changes: Vec<(u16, Vec<u8>)>,
+    /// The §6 policy components (`room_policy`) that changed, by component ID.
+    pub policies_changed: Vec<u16>,
 }
 
 impl RoomState {
@@ -132,8 +149,17 @@ impl RoomState {
             roles,
             base,
             preauth: get(cp.preauth_list).map(<[u8]>::to_vec),
+            policies: PolicyComponents::from_dictionary(cp, &get)?,
             join,
         })
+    }
+
+    /// The decoded preauthorization list, if the room has one (`ROOM-policy-preauth`).
+    pub fn preauth_data(&self) -> Result<Option<PreAuthData>, StateError> {
+        self.preauth
+            .as_deref()
+            .map(|b| decode("preauthorization list", b))
+            .transpose()
     }
 
     /// The components to put in a new group's dictionary.
@@ -149,6 +175,7 @@ impl RoomState {
         if let Some(p) = &self.preauth {
             v.push((cp.preauth_list, p.clone()));
         }
+        v.extend(self.policies.components(cp));
         if let Some(p) = &self.join.policy {
             v.push((cp.join_link_policy, p.encode()));
             v.push((cp.join_links, self.join.links.encode()));
@@ -173,6 +200,7 @@ impl RoomState {
         let mut next = self.clone();
         let mut list_updates = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut policies_changed: Vec<u16> = Vec::new();
         let (mut metadata_changed, mut roles_changed, mut base_changed, mut preauth_changed) =
             (false, false, false, false);
         let mut join_policy_changed = false;
@@ -214,6 +242,8 @@ impl RoomState {
                     if preauth_changed {
                         return Err(StateError::TwoUpdates("preauthorization list"));
                     }
+                    // ROOM-policy-preauth: only a valid PreAuthData is kept.
+                    decode::<PreAuthData>("preauthorization list", bytes)?;
                     next.preauth = Some(bytes.clone());
                     preauth_changed = true;
                 }
@@ -250,6 +280,21 @@ impl RoomState {
                 ComponentOp::Remove(id) if *id == cp.base_room_policy => {
                     return Err(StateError::RemoveNotAllowed("base room policy"));
                 }
+                // ROOM-policy-*: the §6 components are replaced wholesale, at most once each.
+                ComponentOp::Update(id, bytes) if PolicyComponents::name(cp, *id).is_some() => {
+                    if policies_changed.contains(id) {
+                        return Err(StateError::TwoUpdates(
+                            PolicyComponents::name(cp, *id).unwrap_or("policy"),
+                        ));
+                    }
+                    next.policies.set(cp, *id, bytes)?;
+                    policies_changed.push(*id);
+                }
+                ComponentOp::Remove(id) if PolicyComponents::name(cp, *id).is_some() => {
+                    return Err(StateError::RemoveNotAllowed(
+                        PolicyComponents::name(cp, *id).unwrap_or("policy"),
+                    ));
+                }
                 ComponentOp::Update(id, _) | ComponentOp::Remove(id) => {
                     return Err(StateError::UnknownComponent(*id));
                 }
@@ -257,6 +302,23 @@ impl RoomState {
         }
         if roles_changed && !list_updates.is_empty() {
             return Err(StateError::RolesWithListChange);
+        }
+        if preauth_changed
+            && list_updates.iter().any(|u| {
+                !u.added_participants.is_empty() || !u.changed_role_participants.is_empty()
+            })
+        {
+            return Err(StateError::PreauthWithListChange);
+        }
+        if (roles_changed || policies_changed.contains(&cp.chat_history_policy))
+            && let Some(h) = &next.policies.history
+            && let Some(bad) = h.sharing.roles_that_can_share.iter().find(|r| {
+                next.roles
+                    .role(**r)
+                    .is_some_and(|role| role.max_active == Some(0))
+            })
+        {
+            return Err(StateError::HistoryRole(*bad));
         }
         let mut changes = Vec::new();
         if !list_updates.is_empty() {
@@ -274,6 +336,11 @@ impl RoomState {
         if preauth_changed && let Some(p) = &next.preauth {
             changes.push((cp.preauth_list, p.clone()));
         }
+        for id in &policies_changed {
+            if let Some(b) = next.policies.get(cp, *id) {
+                changes.push((*id, b));
+            }
+        }
         if join_policy_changed && let Some(p) = &next.join.policy {
             changes.push((cp.join_link_policy, p.encode()));
         }
@@ -290,6 +357,7 @@ impl RoomState {
             join_policy_changed,
             join_links_updates,
             changes,
+            policies_changed,
         })
     }
 }

@@ -16,6 +16,9 @@ use mimi_room::client::{CommitOutput, Device, Event, Room};
 use mimi_room::codepoints::CodePoints;
 use mimi_room::franking::{FrankCheck, frank_aad_for};
 use mimi_room::presets::{Preset, direct_message, private_group, public_room};
+use mimi_room::room_policy::{
+    Receipt, expiry_for, receipt_allowed, receipt_required, send_receipt,
+};
 use mimi_wire::abuse::{AbuseReport, AbusiveMessage};
 use mimi_wire::codec::{Body, Writer};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
@@ -117,6 +120,11 @@ pub struct RoomInfo {
     pub providers: Vec<String>,
     /// The hub.
     pub hub: String,
+    /// The room's policy components (`ROOM-policy-*`), as JSON.
+    pub policy: serde_json::Value,
+    /// The same, as lines for people.
+    #[serde(skip)]
+    pub policy_text: Vec<String>,
     /// The room's join links (`mimi join <link>`).
     pub join_links: Vec<String>,
     /// The join link policy: whether a link admits several joins, and how long a link
@@ -711,6 +719,7 @@ impl Client {
             mimi_content::ExtensionKey::ROOM_URI,
             mimi_content::cbor::Value::Text(room.to_string()),
         );
+        self.obey_policy(room, &mut content)?;
         let (bytes, id) = content
             .encode_with_id(Some(self.dev.user.as_str()), Some(room.as_str()))
             .map_err(|e| Error::Usage(format!("encoding the message: {e}")))?;
@@ -817,8 +826,15 @@ impl Client {
         }
         // Delivery receipts (message-status `delivered`) for what others sent, one report per
         // room; a failure is noted, not fatal (the messages are in the history either way).
+        let local = self.store.meta("delivery_receipts").await?.as_deref() != Some("off");
         for (room, ids) in std::mem::take(&mut self.delivered) {
-            if !self.rooms.contains_key(&room) {
+            let Some(r) = self.rooms.get(&room) else {
+                continue;
+            };
+            // ROOM-policy-status: never when forbidden, always when required, else as the
+            // profile says (`delivery_receipts` = off turns them off).
+            let policy = r.state(&self.dev)?.policies.status;
+            if !send_receipt(policy.as_ref(), Receipt::Delivery, local) {
                 continue;
             }
             let report_body = mimi_content::status::MessageStatusReport {
@@ -840,6 +856,11 @@ impl Client {
                     .skipped
                     .push((room.to_string(), format!("delivery receipt not sent: {e}")));
             }
+        }
+        // ROOM-policy-expiry: expired messages leave the store on every sync.
+        let rooms: Vec<RoomUri> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.purge_expired(&room).await?;
         }
         Ok(report)
     }
@@ -963,6 +984,8 @@ impl Client {
             clients: clients.iter().map(ToString::to_string).collect(),
             providers,
             hub: room.provider().to_string(),
+            policy: crate::policy::policy_json(&state),
+            policy_text: crate::policy::policy_lines(&state),
             join_links: state
                 .join
                 .links
@@ -981,6 +1004,8 @@ impl Client {
     /// A room's messages as a person sees them (edits applied, deletions shown, reactions
     /// counted, replies threaded, statuses).
     pub async fn history(&self, room: &RoomUri) -> Result<Vec<MessageView>, Error> {
+        // ROOM-policy-expiry: expired messages are deleted, not shown.
+        self.purge_expired(room).await?;
         let mut h = History::new();
         for m in self.store.history(room.as_str()).await? {
             let Ok(content) = MimiContent::decode(&m.content) else {
@@ -994,6 +1019,166 @@ impl Client {
             });
         }
         Ok(h.view(now_ms(), Some(self.dev.user.as_str())))
+    }
+
+    /// Deletes the messages of a room that have expired (content-08 `expires`; absolute, or
+    /// relative to this user's read receipt) from the local store (`ROOM-policy-expiry`).
+    /// Returns how many were deleted.
+    pub async fn purge_expired(&self, room: &RoomUri) -> Result<u64, Error> {
+        let mut h = History::new();
+        for m in self.store.history(room.as_str()).await? {
+            let Ok(content) = MimiContent::decode(&m.content) else {
+                continue;
+            };
+            let _ = h.insert(Received {
+                id: mimi_content::MessageId(m.id),
+                sender: m.sender,
+                timestamp_ms: m.timestamp_ms,
+                content,
+            });
+        }
+        let expired: Vec<[u8; 32]> = h
+            .view(now_ms(), Some(self.dev.user.as_str()))
+            .into_iter()
+            .filter(|v| v.expired)
+            .map(|v| v.id.0)
+            .collect();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.store.delete_received(room.as_str(), &expired).await?)
+    }
+
+    /// What the room's policy makes of a message before it is sent: a receipt the room
+    /// forbids is refused (`ROOM-policy-status`), and the expiry is set or checked against the
+    /// message expiration policy (`ROOM-policy-expiry`; the client sets an absolute expiry).
+    fn obey_policy(&self, room: &RoomUri, content: &mut MimiContent) -> Result<(), Error> {
+        let r = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let state = r.state(&self.dev)?;
+        let is_status = matches!(&content.nested_part.body,
+            mimi_content::PartBody::Single { content_type, .. }
+                if content_type == mimi_content::status::MEDIA_TYPE);
+        if let mimi_content::PartBody::Single {
+            content_type,
+            content: body,
+        } = &content.nested_part.body
+            && content_type == mimi_content::status::MEDIA_TYPE
+            && let Ok(report) = mimi_content::status::MessageStatusReport::decode(body)
+        {
+            for s in &report.statuses {
+                let kind = match s.status {
+                    mimi_content::status::MessageStatus::READ => Receipt::Read,
+                    mimi_content::status::MessageStatus::DELIVERED => Receipt::Delivery,
+                    _ => continue,
+                };
+                receipt_allowed(state.policies.status.as_ref(), kind)
+                    .map_err(|e| Error::Refused(e.to_string()))?;
+            }
+        }
+        let now_s = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        let requested = content.expires.map(|e| {
+            if e.relative {
+                e.time
+            } else {
+                e.time.saturating_sub(now_s)
+            }
+        });
+        // An absolute expiry computed a moment ago may have lost a second since: accept it
+        // when one more second is within the bounds.
+        let d = expiry_for(state.policies.expiration.as_ref(), requested)
+            .or_else(|e| match content.expires {
+                Some(x) if !x.relative => {
+                    expiry_for(state.policies.expiration.as_ref(), requested.map(|r| r + 1))
+                        .map_err(|_| e)
+                }
+                _ => Err(e),
+            })
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        // Status reports are not messages people read: they get no default expiry.
+        if content.expires.is_none()
+            && !is_status
+            && let Some(d) = d
+        {
+            content.expires = Some(mimi_content::Expiration {
+                relative: false,
+                time: now_s.saturating_add(d),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the room requires read receipts (`ROOM-policy-status`): then showing the
+    /// history sends them (see [`Client::send_required_read_receipts`]).
+    pub fn read_receipts_required(&self, room: &RoomUri) -> Result<bool, Error> {
+        let r = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        Ok(receipt_required(
+            r.state(&self.dev)?.policies.status.as_ref(),
+            Receipt::Read,
+        ))
+    }
+
+    /// Sends read receipts for every message of others in `views` this user has not marked
+    /// read yet, when the room requires read receipts (`ROOM-policy-status`). Returns how many.
+    pub async fn send_required_read_receipts(
+        &mut self,
+        room: &RoomUri,
+        views: &[MessageView],
+    ) -> Result<usize, Error> {
+        if !self.read_receipts_required(room)? {
+            return Ok(0);
+        }
+        let me = self.dev.user.to_string();
+        let unread: Vec<mimi_content::MessageId> = views
+            .iter()
+            .filter(|m| m.sender != me && !m.deleted)
+            .filter(|m| m.statuses.get(&me) != Some(&mimi_content::status::MessageStatus::READ))
+            .map(|m| m.id)
+            .collect();
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        let report = mimi_content::status::MessageStatusReport {
+            statuses: unread
+                .iter()
+                .map(|message_id| mimi_content::status::PerMessageStatus {
+                    message_id: *message_id,
+                    status: mimi_content::status::MessageStatus::READ,
+                })
+                .collect(),
+        };
+        let content = mimi_content::build::ContentBuilder::new(
+            salt(),
+            mimi_content::NestedPart::status_report(&report),
+        )
+        .build();
+        self.send(room, content).await?;
+        Ok(unread.len())
+    }
+
+    /// Changes the room's policy (`mimi room policy`): the edited components in one commit
+    /// through the hub (`ROOM-policy-*`). Returns the new epoch.
+    pub async fn set_policy(
+        &mut self,
+        room: &RoomUri,
+        edit: &crate::policy::PolicyEdit,
+    ) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let dev = &self.dev;
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let comps = edit
+            .components(&r.state(dev)?, &dev.codepoints)
+            .map_err(Error::Usage)?;
+        let out = r.set_components(dev, comps)?;
+        self.commit(room, out).await
     }
 
     /// Messages of a room whose frank is invalid, as `(message ID, reason)`

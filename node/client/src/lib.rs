@@ -7,4 +7,5 @@
 
 pub mod device;
 pub mod inspect;
+pub mod policy;
 pub mod store;

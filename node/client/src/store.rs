@@ -321,6 +321,28 @@ impl DeviceStore {
         Ok(out)
     }
 
+    /// Deletes messages of a room from the history (and their franks), e.g. expired ones
+    /// (`ROOM-policy-expiry`). Returns how many were deleted.
+    pub async fn delete_received(&self, room: &str, ids: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("DELETE FROM received WHERE room = ?1 AND id = ?2")
+                .bind(room)
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM franks WHERE room = ?1 AND id = ?2")
+                .bind(room)
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Closes the file (flushing the WAL).
     pub async fn close(self) {
         self.pool.close().await;

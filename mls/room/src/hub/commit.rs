@@ -6,7 +6,9 @@
 
 use super::{Accepted, HubRoom, NamedProposal, UpdateRejection};
 use crate::mls::{client_of, ops_of, updates};
-use crate::policy::{Denied, DeniedCode, MembershipChange, Subject, Which, authorize_commit};
+use crate::policy::{
+    Denied, DeniedCode, MembershipChange, Subject, Which, authorize_commit, check_active_limits,
+};
 use crate::state::StateError;
 use mimi_wire::Mls;
 use mimi_wire::common::GroupInfoOption;
@@ -229,6 +231,17 @@ impl HubRoom {
         };
         authorize_commit(before, &res, &change, &committer_user)
             .map_err(|d| self.denied(&staged, d))?;
+        // ROOM-policy-active-limits: the same check every member runs (only a list or
+        // membership change can move an active count).
+        if !res.list_updates.is_empty()
+            || !change.added.is_empty()
+            || !change.removed.is_empty()
+            || external_join
+        {
+            let before_clients: Vec<ClientUri> = self.view.clients().cloned().collect();
+            check_active_limits(before, &res.state, &before_clients, &change.remaining)
+                .map_err(|d| self.denied(&staged, d))?;
+        }
         check_welcome(welcome, &added_key_packages)?;
         self.check_group_info(&staged, group_info, &committer)?;
 

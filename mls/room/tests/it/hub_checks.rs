@@ -595,3 +595,72 @@ fn room_hub_regenerate_external_commit_invalidates_a_hub_removal() {
     assert_agree(&hub, &[&alice, &dan]);
     assert!(!hub.clients().contains(&bob.dev.client));
 }
+
+/// ROOM-policy-active-limits end to end: with role 2 limited to one active participant (Bob),
+/// Alice's commit adding Cathy as role 2 is refused by the hub with `notAllowed`; a member
+/// handed the same commit (as a faulty hub would fan it out) refuses it too and stays at its
+/// epoch; adding her as an admin (role 3, unlimited) passes.
+#[test]
+fn room_policy_active_limits_hub_and_member_refuse_with_not_allowed() {
+    use mimi_room::client::ClientError;
+    use mimi_room::policy::DeniedCode;
+    use mimi_wire::codec::Body;
+    let (mut hub, mut alice, mut bob) = alice_and_bob();
+    let cp = mimi_room::codepoints::CodePoints::DRAFT;
+    let mut roles = hub.state().unwrap().roles.clone();
+    for r in &mut roles.roles {
+        if r.index == 2 {
+            r.max_active = Some(1);
+        }
+    }
+    let out = alice
+        .room
+        .set_components(&alice.dev, vec![(cp.roles_list, roles.encode())])
+        .unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    assert_agree(&hub, &[&alice, &bob]);
+
+    let cathy = device("mimi://c.example/d/cathy/1");
+    let cathy_user = user("mimi://c.example/u/cathy");
+    let out = alice
+        .room
+        .add_users(
+            &alice.dev,
+            &[(cathy_user.clone(), 2)],
+            &[cathy.key_package().unwrap()],
+        )
+        .unwrap();
+    let HandshakeBundle::Commit { commit: bytes, .. } = &out.bundle else {
+        panic!("not a commit")
+    };
+    let item = FanoutMessage {
+        timestamp: 1,
+        message: bytes.clone(),
+        extra: FanoutExtra::Commit(vec![]),
+    };
+    let e = commit(&mut hub, &mut alice, out.bundle.clone(), &mut []).unwrap_err();
+    let UpdateRejection::NotAllowed(reason) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(reason.contains("at most 1 active"), "{reason}");
+    assert!(matches!(e.response().outcome, UpdateOutcome::NotAllowed));
+    // The member side.
+    let epoch = bob.room.epoch();
+    match bob.room.process(&bob.dev, &item) {
+        Err(ClientError::Policy(d)) => assert_eq!(d.code, DeniedCode::NotAllowed, "{d}"),
+        other => panic!("the member accepted a commit breaking max_active: {other:?}"),
+    }
+    assert_eq!(bob.room.epoch(), epoch);
+    assert_agree(&hub, &[&alice, &bob]);
+
+    let out = alice
+        .room
+        .add_users(
+            &alice.dev,
+            &[(cathy_user, 3)],
+            &[cathy.key_package().unwrap()],
+        )
+        .unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    assert_agree(&hub, &[&alice, &bob]);
+}

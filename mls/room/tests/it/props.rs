@@ -85,7 +85,7 @@ proptest! {
     #[test]
     fn room_resolve_never_panics_and_is_deterministic(
         ops in proptest::collection::vec(
-            (prop::sample::select(vec![0x0022u16, 0x0023, 0x0025, 0x0026, 0x0027, 0x7777]),
+            (prop::sample::select(vec![0x0022u16, 0x0023, 0x0025, 0x0026, 0x0027, 0x0028, 0x002B, 0x002C, 0x002E, 0x0030, 0x7777]),
              any::<bool>(),
              proptest::collection::vec((any::<usize>(), 1u8..), 0..4)),
             0..4),

@@ -31,6 +31,7 @@ pub fn group_state(members: &[(&str, u32)]) -> RoomState {
         roles: p.roles,
         base: p.base,
         preauth: None,
+        policies: Default::default(),
         join: Default::default(),
     }
 }

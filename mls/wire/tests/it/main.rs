@@ -6,6 +6,7 @@ mod directory;
 mod fixture;
 mod ids;
 mod props;
+mod room_policy;
 mod roundtrip;
 mod sign;
 mod vectors;

@@ -4,4 +4,5 @@
 mod cli_devices;
 mod content_cli;
 mod demo;
+mod policy_cli;
 mod store;

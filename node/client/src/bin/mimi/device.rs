@@ -3,11 +3,13 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mimi_client::device::{Client, HomeNode, SyncReport, salt};
+use mimi_client::policy::PolicyEdit;
 use mimi_content::NestedPart;
 use mimi_content::build::ContentBuilder;
 use mimi_content::status::{MessageStatus, MessageStatusReport, PerMessageStatus};
 use mimi_content::view::MessageView;
 use mimi_content::{MessageId, MimiContent};
+use mimi_room::room_policy::Optionality;
 use mimi_wire::id::{RoomUri, UserUri};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -78,8 +80,13 @@ pub enum RoomCommand {
     Leave { room: String },
     /// Commit proposals waiting in the room (for example someone's leave).
     Commit { room: String },
-    /// Participants, roles, devices, providers, epoch.
+    /// Participants, roles, devices, providers, epoch and the room's policy.
     Info { room: String },
+    /// Change the room's policy (room-policy-03): active-participant limits of a role,
+    /// receipts, expiring messages, assets, history sharing, link previews. Each option
+    /// changes one field; the components go to the hub in one commit. Needs a role with
+    /// canChangeRoomMembershipStyle (roles: canChangeRoleDefinitions), like the creator's.
+    Policy(Box<PolicyArgs>),
     /// Check that this profile and others see the room alike: the same participants and
     /// epoch, and every message they both have with the same text, edits, deletion, reply
     /// and reactions. Exits non-zero when they disagree.
@@ -89,6 +96,146 @@ pub enum RoomCommand {
         #[arg(long = "with", required = true)]
         with: Vec<String>,
     },
+}
+
+fn optionality(s: &str) -> Result<Optionality, String> {
+    Optionality::from_name(s).ok_or_else(|| format!("{s:?}: use optional, required or forbidden"))
+}
+
+fn max_active(s: &str) -> Result<Option<u32>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("{s:?}: a number, or none for no maximum"))
+}
+
+/// `mimi room policy <room> ...`
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    /// The room (URI or name).
+    room: String,
+    /// The role whose active-participant limits --min-active/--max-active set.
+    #[arg(long)]
+    role: Option<u32>,
+    /// Fewest active participants (users with a device in the room) the role may have.
+    #[arg(long)]
+    min_active: Option<u32>,
+    /// Most active participants the role may have (`none`: no maximum).
+    #[arg(long)]
+    max_active: Option<String>,
+    /// Delivery receipts: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    delivery_receipts: Option<Optionality>,
+    /// Read receipts: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    read_receipts: Option<Optionality>,
+    /// Expiring (disappearing) messages: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    expiry: Option<Optionality>,
+    /// Shortest expiry, in seconds.
+    #[arg(long)]
+    expiry_min: Option<u32>,
+    /// Longest expiry, in seconds.
+    #[arg(long)]
+    expiry_max: Option<u32>,
+    /// Expiry every message gets unless its sender asks for another (seconds; 0: none).
+    #[arg(long)]
+    expiry_default: Option<u32>,
+    /// Largest image, in bytes.
+    #[arg(long)]
+    max_image: Option<u64>,
+    /// Largest audio file, in bytes.
+    #[arg(long)]
+    max_audio: Option<u64>,
+    /// Largest video, in bytes.
+    #[arg(long)]
+    max_video: Option<u64>,
+    /// Largest other attachment, in bytes.
+    #[arg(long)]
+    max_attachment: Option<u64>,
+    /// A forbidden media type (repeat; replaces the list).
+    #[arg(long = "forbid-type")]
+    forbid_types: Vec<String>,
+    /// A permitted media type (repeat; replaces the list; only these are then allowed).
+    #[arg(long = "permit-type")]
+    permit_types: Vec<String>,
+    /// Remove the list of permitted media types (every type not forbidden is allowed).
+    #[arg(long)]
+    permit_any_type: bool,
+    /// Where assets are uploaded: unspecified, localProvider or hub.
+    #[arg(long)]
+    upload_location: Option<String>,
+    /// History sharing with new joiners: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    history: Option<Optionality>,
+    /// Roles that may share history (comma-separated indexes, not 0 or 1).
+    #[arg(long, value_delimiter = ',')]
+    history_roles: Option<Vec<u32>>,
+    /// Share history automatically (true or false).
+    #[arg(long)]
+    history_auto: Option<bool>,
+    /// Seconds of history shared.
+    #[arg(long)]
+    history_period: Option<u32>,
+    /// Senders' link previews: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    link_previews: Option<Optionality>,
+    /// Receivers' automatic link previews: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    auto_link_previews: Option<Optionality>,
+    /// Detecting links in text: optional or forbidden (the draft forbids required).
+    #[arg(long, value_parser = optionality)]
+    autodetect_links: Option<Optionality>,
+    /// Use of a link preview proxy: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    link_proxy_use: Option<Optionality>,
+    /// The link preview proxy's URI.
+    #[arg(long)]
+    link_proxy: Option<String>,
+}
+
+impl PolicyArgs {
+    fn edit(&self) -> Result<PolicyEdit> {
+        let max_active = self
+            .max_active
+            .as_deref()
+            .map(max_active)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--max-active {e}"))?;
+        Ok(PolicyEdit {
+            delivery_receipts: self.delivery_receipts,
+            read_receipts: self.read_receipts,
+            expiry: self.expiry,
+            expiry_min: self.expiry_min,
+            expiry_max: self.expiry_max,
+            expiry_default: self.expiry_default,
+            max_image: self.max_image,
+            max_audio: self.max_audio,
+            max_video: self.max_video,
+            max_attachment: self.max_attachment,
+            forbid_types: (!self.forbid_types.is_empty()).then(|| self.forbid_types.clone()),
+            permit_types: if self.permit_any_type {
+                Some(Vec::new())
+            } else {
+                (!self.permit_types.is_empty()).then(|| self.permit_types.clone())
+            },
+            upload_location: self.upload_location.clone(),
+            history: self.history,
+            history_roles: self.history_roles.clone(),
+            history_auto: self.history_auto,
+            history_period: self.history_period,
+            link_previews: self.link_previews,
+            auto_link_previews: self.auto_link_previews,
+            autodetect_links: self.autodetect_links,
+            link_proxy_use: self.link_proxy_use,
+            link_proxy: self.link_proxy.clone(),
+            role: self.role,
+            min_active: self.min_active,
+            max_active,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -263,6 +410,9 @@ fn print_info(ctx: &Ctx, c: &Client, room: &RoomUri) -> Result<()> {
         for d in &info.clients {
             println!("  device {d}");
         }
+        for l in &info.policy_text {
+            println!("  policy: {l}");
+        }
         if let Some((multi, expires)) = info.join_link_policy {
             println!(
                 "  join links: {}, {}",
@@ -382,6 +532,11 @@ pub async fn room(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
             c.sync(0).await?;
             print_info(ctx, &c, &room)?;
         }
+        RoomCommand::Policy(p) => {
+            let room = c.resolve_room(&p.room)?;
+            let e = c.set_policy(&room, &p.edit()?).await?;
+            done(ctx, "policy set", &room, e);
+        }
         RoomCommand::Agree { room, with } => {
             let room = c.resolve_room(&room)?;
             drop(c);
@@ -474,7 +629,12 @@ async fn agree(ctx: &Ctx, room: &RoomUri, with: &[String]) -> Result<()> {
 /// What `send`, `reply`, `react`, `unreact`, `edit`, `delete` and `read` build.
 pub enum Compose {
     /// Text or Markdown.
-    Text { text: String, markdown: bool },
+    Text {
+        text: String,
+        markdown: bool,
+        /// Seconds until it disappears (`ROOM-policy-expiry`).
+        expires: Option<u32>,
+    },
     /// A reply to a message.
     Reply { to: String, text: String },
     /// A reaction to a message.
@@ -494,12 +654,26 @@ pub async fn compose(ctx: &Ctx, room: &str, what: Compose) -> Result<()> {
     let room = c.resolve_room(room)?;
     c.sync(0).await?;
     let content = match what {
-        Compose::Text { text, markdown } => {
-            if markdown {
+        Compose::Text {
+            text,
+            markdown,
+            expires,
+        } => {
+            let mut m = if markdown {
                 MimiContent::markdown(salt(), &text)
             } else {
                 MimiContent::text(salt(), &text)
+            };
+            if let Some(secs) = expires {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                m.expires = Some(mimi_content::Expiration {
+                    relative: false,
+                    time: u32::try_from(now.saturating_add(u64::from(secs))).unwrap_or(u32::MAX),
+                });
             }
+            m
         }
         Compose::Reply { to, text } => {
             let (id, _) = c.find_message(&room, &to).await?;
@@ -573,6 +747,7 @@ fn view_json(m: &MessageView) -> serde_json::Value {
         "text": m.text,
         "edits": m.edits,
         "deleted": m.deleted,
+        "expires": m.expires.map(|e| json!({ "relative": e.relative, "time": e.time })),
         "in_reply_to": m.in_reply_to.map(|i| hex::encode(i.0)),
         "reactions": m.reactions.iter().map(|r| json!({ "reaction": r.reaction, "users": r.users })).collect::<Vec<_>>(),
         "statuses": m.statuses.iter().map(|(u, s)| (u.clone(), json!(s.name().unwrap_or("unknown")))).collect::<serde_json::Map<_, _>>(),
@@ -598,8 +773,14 @@ fn print_views(room: &RoomUri, views: &[MessageView], viewer: &str) {
         } else {
             ""
         };
+        // ROOM-policy-expiry: when the message disappears.
+        let expires = match m.expires {
+            Some(e) if e.relative => format!(" (expires {} s after reading)", e.time),
+            Some(e) => format!(" (expires at UNIX time {})", e.time),
+            None => String::new(),
+        };
         println!(
-            "[{}] {:02}:{:02}:{:02} {who}: {text}{edited}{reply}",
+            "[{}] {:02}:{:02}:{:02} {who}: {text}{edited}{reply}{expires}",
             short(&m.id),
             time / 3600,
             time / 60 % 60,
@@ -709,6 +890,9 @@ pub async fn history(ctx: &Ctx, room: &str) -> Result<()> {
     c.sync(0).await?;
     let room = c.resolve_room(room)?;
     let views = c.history(&room).await?;
+    // ROOM-policy-status: a room that requires read receipts gets them when the history is
+    // shown.
+    c.send_required_read_receipts(&room, &views).await?;
     if ctx.json {
         let info = c.info(&room).ok();
         let flagged: Vec<_> = c

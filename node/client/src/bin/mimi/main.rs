@@ -80,6 +80,10 @@ enum Command {
         text: String,
         #[arg(long)]
         markdown: bool,
+        /// Make the message disappear this many seconds after sending (within the room's
+        /// message expiration policy; without it the room's default applies).
+        #[arg(long)]
+        expires: Option<u32>,
     },
     /// Reply to a message (by ID or the start of it, as `mimi history` shows).
     Reply {
@@ -191,7 +195,19 @@ fn run(cli: Cli) -> Result<()> {
                 room,
                 text,
                 markdown,
-            } => device::compose(&ctx, &room, Compose::Text { text, markdown }).await,
+                expires,
+            } => {
+                device::compose(
+                    &ctx,
+                    &room,
+                    Compose::Text {
+                        text,
+                        markdown,
+                        expires,
+                    },
+                )
+                .await
+            }
             Command::Reply { room, id, text } => {
                 device::compose(&ctx, &room, Compose::Reply { to: id, text }).await
             }

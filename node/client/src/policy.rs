@@ -1,0 +1,376 @@
+//! Room policy as a person sets and reads it (`mimi room policy`, `mimi room info`): the
+//! room-policy-03 components this client understands, edited field by field and committed as
+//! whole `…Update`s (`ROOM-policy-*`, spec-notes/room.md).
+
+use mimi_room::codepoints::CodePoints;
+use mimi_room::room_policy::{
+    AssetPolicy, ExpirationDurations, HistoryPolicy, HistorySharing, LinkPreviewPolicy, MediaType,
+    MessageExpiration, Optionality,
+};
+use mimi_room::state::RoomState;
+use mimi_wire::codec::Body;
+use mimi_wire::room_policy::AssetUploadLocation;
+use serde_json::{Value, json};
+
+/// What to change; `None` leaves a field as it is (a component the room does not have yet
+/// starts from permissive values: everything optional, no size limits, no expiry bounds).
+#[derive(Clone, Debug, Default)]
+pub struct PolicyEdit {
+    /// Delivery notifications.
+    pub delivery_receipts: Option<Optionality>,
+    /// Read receipts.
+    pub read_receipts: Option<Optionality>,
+    /// Expiring messages.
+    pub expiry: Option<Optionality>,
+    /// Shortest expiry, seconds.
+    pub expiry_min: Option<u32>,
+    /// Longest expiry, seconds.
+    pub expiry_max: Option<u32>,
+    /// Default expiry, seconds (0 clears it).
+    pub expiry_default: Option<u32>,
+    /// Largest image, bytes.
+    pub max_image: Option<u64>,
+    /// Largest audio, bytes.
+    pub max_audio: Option<u64>,
+    /// Largest video, bytes.
+    pub max_video: Option<u64>,
+    /// Largest other attachment, bytes.
+    pub max_attachment: Option<u64>,
+    /// Media types to forbid (replaces the list when given).
+    pub forbid_types: Option<Vec<String>>,
+    /// Media types to permit (replaces the list when given; empty = no permitted list).
+    pub permit_types: Option<Vec<String>>,
+    /// Upload location: unspecified, localProvider, hub.
+    pub upload_location: Option<String>,
+    /// History sharing.
+    pub history: Option<Optionality>,
+    /// Roles that may share history.
+    pub history_roles: Option<Vec<u32>>,
+    /// Share automatically.
+    pub history_auto: Option<bool>,
+    /// Seconds of history shared.
+    pub history_period: Option<u32>,
+    /// Senders' link previews.
+    pub link_previews: Option<Optionality>,
+    /// Receivers' automatic link previews.
+    pub auto_link_previews: Option<Optionality>,
+    /// Hyperlink detection (never required).
+    pub autodetect_links: Option<Optionality>,
+    /// Link preview proxy use.
+    pub link_proxy_use: Option<Optionality>,
+    /// Link preview proxy URI.
+    pub link_proxy: Option<String>,
+    /// A role whose active-participant limits change (`ROOM-policy-active-limits`).
+    pub role: Option<u32>,
+    /// Its minimum of active participants.
+    pub min_active: Option<u32>,
+    /// Its maximum of active participants (`None` inside: no maximum).
+    pub max_active: Option<Option<u32>>,
+}
+
+fn valid<T: Body>(v: &T) -> Result<Vec<u8>, String> {
+    let b = v.encode();
+    T::decode(&b).map_err(|e| format!("the {} would not be valid: {e}", T::NAME))?;
+    Ok(b)
+}
+
+fn media(list: &[String]) -> Result<Vec<MediaType>, String> {
+    list.iter()
+        .map(|s| MediaType::parse(s).ok_or_else(|| format!("{s:?} is not a media type")))
+        .collect()
+}
+
+impl PolicyEdit {
+    /// The components to commit (id, `…Update` bytes), or why the edit is not valid.
+    pub fn components(
+        &self,
+        s: &RoomState,
+        cp: &CodePoints,
+    ) -> Result<Vec<(u16, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        let p = &s.policies;
+        if self.delivery_receipts.is_some() || self.read_receipts.is_some() {
+            let mut v = p.status.unwrap_or_default();
+            v.delivery_notifications = self.delivery_receipts.unwrap_or(v.delivery_notifications);
+            v.read_receipts = self.read_receipts.unwrap_or(v.read_receipts);
+            out.push((cp.status_notification_policy, valid(&v)?));
+        }
+        if self.expiry.is_some()
+            || self.expiry_min.is_some()
+            || self.expiry_max.is_some()
+            || self.expiry_default.is_some()
+        {
+            let mut v = p.expiration.unwrap_or(MessageExpiration {
+                expiring_messages: Optionality::Optional,
+                durations: ExpirationDurations {
+                    min: 0,
+                    max: u32::MAX,
+                    default: None,
+                },
+            });
+            v.expiring_messages = self.expiry.unwrap_or(v.expiring_messages);
+            if v.expiring_messages == Optionality::Forbidden {
+                v.durations = ExpirationDurations::default();
+            } else {
+                let d = &mut v.durations;
+                d.min = self.expiry_min.unwrap_or(d.min);
+                d.max = self.expiry_max.unwrap_or(d.max);
+                if let Some(x) = self.expiry_default {
+                    d.default = (x != 0).then_some(x);
+                }
+            }
+            out.push((cp.message_expiration_policy, valid(&v)?));
+        }
+        if self.max_image.is_some()
+            || self.max_audio.is_some()
+            || self.max_video.is_some()
+            || self.max_attachment.is_some()
+            || self.forbid_types.is_some()
+            || self.permit_types.is_some()
+            || self.upload_location.is_some()
+        {
+            let mut v = p.assets.clone().unwrap_or(AssetPolicy {
+                max_image: u64::MAX,
+                max_audio: u64::MAX,
+                max_video: u64::MAX,
+                max_attachment: u64::MAX,
+                ..Default::default()
+            });
+            v.max_image = self.max_image.unwrap_or(v.max_image);
+            v.max_audio = self.max_audio.unwrap_or(v.max_audio);
+            v.max_video = self.max_video.unwrap_or(v.max_video);
+            v.max_attachment = self.max_attachment.unwrap_or(v.max_attachment);
+            if let Some(f) = &self.forbid_types {
+                v.forbidden_media_types = media(f)?;
+            }
+            if let Some(f) = &self.permit_types {
+                v.permitted_media_types = (!f.is_empty()).then(|| media(f)).transpose()?;
+            }
+            if let Some(l) = &self.upload_location {
+                v.asset_upload_location = match l.as_str() {
+                    "unspecified" => AssetUploadLocation::Unspecified,
+                    "localProvider" | "local" => AssetUploadLocation::LocalProvider,
+                    "hub" => AssetUploadLocation::Hub,
+                    other => {
+                        return Err(format!(
+                            "upload location {other:?}: use unspecified, localProvider or hub"
+                        ));
+                    }
+                };
+            }
+            out.push((cp.asset_policy, valid(&v)?));
+        }
+        if self.history.is_some()
+            || self.history_roles.is_some()
+            || self.history_auto.is_some()
+            || self.history_period.is_some()
+        {
+            let mut v = p.history.clone().unwrap_or_default();
+            v.history_sharing = self.history.unwrap_or(v.history_sharing);
+            if v.history_sharing == Optionality::Forbidden {
+                v.sharing = HistorySharing::default();
+            } else {
+                let h = &mut v.sharing;
+                if let Some(r) = &self.history_roles {
+                    h.roles_that_can_share = r.clone();
+                }
+                h.automatically_share = self.history_auto.unwrap_or(h.automatically_share);
+                h.max_time_period = self.history_period.unwrap_or(h.max_time_period);
+            }
+            out.push((cp.chat_history_policy, valid::<HistoryPolicy>(&v)?));
+        }
+        if self.link_previews.is_some()
+            || self.auto_link_previews.is_some()
+            || self.autodetect_links.is_some()
+            || self.link_proxy_use.is_some()
+            || self.link_proxy.is_some()
+        {
+            let mut v = p.link_preview.clone().unwrap_or(LinkPreviewPolicy {
+                link_preview_proxy_use: Optionality::Forbidden,
+                ..Default::default()
+            });
+            v.send_link_previews = self.link_previews.unwrap_or(v.send_link_previews);
+            v.automatic_link_previews =
+                self.auto_link_previews.unwrap_or(v.automatic_link_previews);
+            v.autodetect_hyperlinks_in_text = self
+                .autodetect_links
+                .unwrap_or(v.autodetect_hyperlinks_in_text);
+            if let Some(u) = &self.link_proxy {
+                v.link_preview_proxy = vec![u.clone()];
+                if self.link_proxy_use.is_none()
+                    && v.link_preview_proxy_use == Optionality::Forbidden
+                {
+                    v.link_preview_proxy_use = Optionality::Optional;
+                }
+            }
+            v.link_preview_proxy_use = self.link_proxy_use.unwrap_or(v.link_preview_proxy_use);
+            if v.link_preview_proxy_use == Optionality::Forbidden {
+                v.link_preview_proxy.clear();
+            }
+            out.push((cp.link_preview_policy, valid(&v)?));
+        }
+        if self.min_active.is_some() || self.max_active.is_some() {
+            let index = self
+                .role
+                .ok_or("--min-active and --max-active need --role <index>")?;
+            let mut roles = s.roles.clone();
+            let r = roles
+                .roles
+                .iter_mut()
+                .find(|r| r.index == index)
+                .ok_or_else(|| format!("the room has no role {index}"))?;
+            r.min_active = self.min_active.unwrap_or(r.min_active);
+            if let Some(m) = self.max_active {
+                r.max_active = m;
+            }
+            out.push((cp.roles_list, valid(&roles)?));
+        }
+        if out.is_empty() {
+            return Err("nothing to change: give at least one policy option (see --help)".into());
+        }
+        Ok(out)
+    }
+}
+
+fn opt(o: Optionality) -> &'static str {
+    o.name()
+}
+
+/// The policy components as JSON (for `mimi --json room info`).
+pub fn policy_json(s: &RoomState) -> Value {
+    let p = &s.policies;
+    let limits: Vec<Value> = s
+        .roles
+        .roles
+        .iter()
+        .filter(|r| r.min_active > 0 || r.max_active.is_some())
+        .map(|r| json!({ "role": r.index, "name": r.name, "min_active": r.min_active, "max_active": r.max_active }))
+        .collect();
+    json!({
+        "active_limits": limits,
+        "status_notifications": p.status.map(|v| json!({
+            "delivery": opt(v.delivery_notifications), "read": opt(v.read_receipts) })),
+        "message_expiration": p.expiration.map(|v| json!({
+            "expiring_messages": opt(v.expiring_messages),
+            "min_seconds": v.durations.min, "max_seconds": v.durations.max,
+            "default_seconds": v.durations.default })),
+        "assets": p.assets.as_ref().map(|v| json!({
+            "upload_location": v.asset_upload_location.name(),
+            "max_image": v.max_image, "max_audio": v.max_audio, "max_video": v.max_video,
+            "max_attachment": v.max_attachment,
+            "forbidden_media_types": v.forbidden_media_types.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "permitted_media_types": v.permitted_media_types.as_ref().map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            "upload_domains": v.upload_domains.iter().map(|d| json!({"provider": d.provider, "destinations": d.asset_upload_destinations})).collect::<Vec<_>>(),
+            "download_default": v.download_privacy.default_download_type.name() })),
+        "history": p.history.as_ref().map(|v| json!({
+            "history_sharing": opt(v.history_sharing),
+            "roles_that_can_share": v.sharing.roles_that_can_share,
+            "automatically_share": v.sharing.automatically_share,
+            "max_time_period_seconds": v.sharing.max_time_period })),
+        "link_previews": p.link_preview.as_ref().map(|v| json!({
+            "autodetect_hyperlinks_in_text": opt(v.autodetect_hyperlinks_in_text),
+            "send_link_previews": opt(v.send_link_previews),
+            "automatic_link_previews": opt(v.automatic_link_previews),
+            "link_preview_proxy_use": opt(v.link_preview_proxy_use),
+            "link_preview_proxy": v.link_preview_proxy })),
+        "preauthorization": s.preauth.is_some(),
+    })
+}
+
+fn size(n: u64) -> String {
+    if n == u64::MAX {
+        "no limit".into()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The policy components as lines for people (`mimi room info`).
+pub fn policy_lines(s: &RoomState) -> Vec<String> {
+    let p = &s.policies;
+    let mut out = Vec::new();
+    for r in &s.roles.roles {
+        if r.min_active > 0 || r.max_active.is_some() {
+            out.push(format!(
+                "active participants of role {} ({}): at least {}, at most {}",
+                r.index,
+                r.name,
+                r.min_active,
+                r.max_active.map_or("unlimited".into(), |m| m.to_string())
+            ));
+        }
+    }
+    if let Some(v) = p.status {
+        out.push(format!(
+            "receipts: delivery {}, read {}",
+            opt(v.delivery_notifications),
+            opt(v.read_receipts)
+        ));
+    }
+    if let Some(v) = p.expiration {
+        if v.expiring_messages == Optionality::Forbidden {
+            out.push("expiring messages: forbidden".into());
+        } else {
+            out.push(format!(
+                "expiring messages: {}, {}..{} s, default {}",
+                opt(v.expiring_messages),
+                v.durations.min,
+                v.durations.max,
+                v.durations
+                    .default
+                    .map_or("none".into(), |d| format!("{d} s"))
+            ));
+        }
+    }
+    if let Some(v) = &p.assets {
+        out.push(format!(
+            "assets: upload {}, image {}, audio {}, video {}, attachment {}",
+            v.asset_upload_location.name(),
+            size(v.max_image),
+            size(v.max_audio),
+            size(v.max_video),
+            size(v.max_attachment)
+        ));
+        if !v.forbidden_media_types.is_empty() {
+            let l: Vec<String> = v
+                .forbidden_media_types
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            out.push(format!("assets: forbidden types {}", l.join(", ")));
+        }
+        if let Some(l) = &v.permitted_media_types {
+            let l: Vec<String> = l.iter().map(ToString::to_string).collect();
+            out.push(format!("assets: permitted types {}", l.join(", ")));
+        }
+    }
+    if let Some(v) = &p.history {
+        if v.history_sharing == Optionality::Forbidden {
+            out.push("history sharing: forbidden".into());
+        } else {
+            out.push(format!(
+                "history sharing: {}, by roles {:?}, automatic {}, up to {} s",
+                opt(v.history_sharing),
+                v.sharing.roles_that_can_share,
+                v.sharing.automatically_share,
+                v.sharing.max_time_period
+            ));
+        }
+    }
+    if let Some(v) = &p.link_preview {
+        out.push(format!(
+            "link previews: send {}, automatic {}, autodetect {}, proxy {}{}",
+            opt(v.send_link_previews),
+            opt(v.automatic_link_previews),
+            opt(v.autodetect_hyperlinks_in_text),
+            opt(v.link_preview_proxy_use),
+            v.link_preview_proxy
+                .first()
+                .map_or(String::new(), |u| format!(" ({u})"))
+        ));
+    }
+    if s.preauth.is_some() {
+        out.push("preauthorization list: present".into());
+    }
+    out
+}
