@@ -64,12 +64,27 @@ enum Command {
     /// Create and manage rooms.
     #[command(subcommand)]
     Room(RoomCommand),
-    /// Send text (or Markdown with --markdown).
+    /// Send text (or Markdown with --markdown), or a file with --file (the text, if any, is
+    /// its description).
     Send {
         room: String,
-        text: String,
+        text: Option<String>,
         #[arg(long)]
         markdown: bool,
+        /// Encrypt this file on this device, upload it to your provider and send it as an
+        /// attachment (content-08 external part).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Download, check and decrypt the attachment of a message (through your provider and
+    /// the room's hub, protocol-06 §5.10).
+    Download {
+        room: String,
+        /// The message (ID or the start of it, as `mimi history` shows).
+        id: String,
+        /// Where to write it [default: the sender's file name, in this directory].
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
     /// Reply to a message (by ID or the start of it, as `mimi history` shows).
     Reply {
@@ -181,7 +196,27 @@ fn run(cli: Cli) -> Result<()> {
                 room,
                 text,
                 markdown,
-            } => device::compose(&ctx, &room, Compose::Text { text, markdown }).await,
+                file: Some(file),
+            } => {
+                if markdown {
+                    anyhow::bail!("--markdown and --file do not go together");
+                }
+                device::send_file(&ctx, &room, &file, text.as_deref().unwrap_or("")).await
+            }
+            Command::Send {
+                room,
+                text,
+                markdown,
+                file: None,
+            } => {
+                let text = text.context(
+                    "say what to send: `mimi send <room> <text>` or `mimi send <room> --file PATH`",
+                )?;
+                device::compose(&ctx, &room, Compose::Text { text, markdown }).await
+            }
+            Command::Download { room, id, out } => {
+                device::download(&ctx, &room, &id, out.as_deref()).await
+            }
             Command::Reply { room, id, text } => {
                 device::compose(&ctx, &room, Compose::Reply { to: id, text }).await
             }
