@@ -4,7 +4,7 @@
 
 use super::{CallError, Connector};
 use crate::message::Response;
-use crate::stream::{PieceSender, Pieces, pieces};
+use crate::stream::{PIECE_BYTES, PieceSender, Pieces, pieces};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use std::time::Duration;
@@ -90,21 +90,30 @@ impl Download {
         })
     }
 
-    /// The body as a piece channel (for relaying it on): a task reads it; a failure arrives
-    /// as an `Err` piece.
+    /// The body as a piece channel (for relaying it on): a task reads it and regroups it into
+    /// pieces of [`PIECE_BYTES`]; a failure arrives as an `Err` piece.
     pub fn into_pieces(mut self) -> Pieces {
         let (tx, rx): (PieceSender, Pieces) = pieces();
         tokio::spawn(async move {
+            let mut buf = BytesMut::new();
             loop {
                 match self.next().await {
                     Ok(Some(p)) => {
-                        if tx.send(Ok(p)).await.is_err() {
+                        buf.extend_from_slice(&p);
+                        if buf.len() >= PIECE_BYTES
+                            && tx.send(Ok(buf.split().freeze())).await.is_err()
+                        {
                             self.stream
                                 .stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
                             return;
                         }
                     }
-                    Ok(None) => return,
+                    Ok(None) => {
+                        if !buf.is_empty() {
+                            let _ = tx.send(Ok(buf.freeze())).await;
+                        }
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string())).await;
                         return;
