@@ -197,6 +197,9 @@ async fn attachments(fed: &Federation) {
         .unwrap();
     assert_eq!(e.0, StatusCode::NOT_FOUND, "{}", e.1);
 
+    // The hub's and the asset server's own checks, called as provider c.example directly.
+    provider_checks(fed, &room, &got).await;
+
     // CONTENT-external-hash: one octet altered on the asset server's disk.
     let blob = fed.configs[1].parent().unwrap().join("assets").join(&id);
     let mut stored = std::fs::read(&blob).unwrap();
@@ -214,6 +217,64 @@ async fn attachments(fed: &Federation) {
     assert!(why.contains("max_bytes"), "{why}");
     let kept = std::fs::read_dir(blob.parent().unwrap()).unwrap().count();
     assert_eq!(kept, 2, "one blob and its record");
+}
+
+/// A provider's status and reason for `GET path` at `to`, calling as `from`.
+async fn provider_get(fed: &Federation, from: &str, to: &str, path: &str) -> (StatusCode, String) {
+    use mimi_net::client::Connector;
+    use mimi_net::pki::{certs_from_pem, key_from_pem};
+    let issued = fed.ca.issue(from).unwrap();
+    let addrs: std::collections::HashMap<String, String> = fed
+        .domains
+        .iter()
+        .cloned()
+        .zip(fed.addrs.iter().cloned())
+        .collect();
+    let c = Connector::provider(
+        from,
+        &certs_from_pem(&issued.cert_pem, "cert").unwrap(),
+        &key_from_pem(&issued.key_pem, "key").unwrap(),
+        &fed.roots,
+        addrs,
+        mimi_net::NetLimits::default(),
+    )
+    .unwrap();
+    let d = c
+        .download(to, http::Method::GET, path, http::HeaderMap::new())
+        .await
+        .unwrap();
+    let st = d.status;
+    let r = d.whole().await.unwrap();
+    c.close();
+    (st, r.text())
+}
+
+/// PROTO-5.10-member at the hub and the asset server, PROTO-5.10-no-open-proxy.
+async fn provider_checks(fed: &Federation, room: &RoomUri, part: &ExternalPart) {
+    let proxy = |url: &str| format!("/v1/proxyDownload/{}", enc(url));
+    // c.example has a member (Cathy): the hub relays.
+    let (st, why) = provider_get(fed, "c.example", "a.example", &proxy(&part.url)).await;
+    assert_eq!(st, StatusCode::OK, "{why}");
+    // No open proxy: an asset server that is not a peer of the hub.
+    let elsewhere = part.url.replace("https://b.example/", "https://d.example/");
+    let (st, why) = provider_get(fed, "c.example", "a.example", &proxy(&elsewhere)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
+    assert!(why.contains("not a peer provider"), "{why}");
+    // A room with no client of the calling provider: Alice and Bob only.
+    let private = RoomUri::parse(&format!("mimi://a.example/r/private{}", tag())).unwrap();
+    let mut alice = Person::register(fed, "a.example", "alice2", "1").await;
+    alice.create_room(&private).await;
+    let other = part
+        .url
+        .replace(&enc(room.as_str()), &enc(private.as_str()));
+    let (st, why) = provider_get(fed, "c.example", "a.example", &proxy(&other)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
+    assert!(why.contains("has no clients in"), "{why}");
+    // The asset server gives the ciphertext only to the room's hub.
+    let path = part.url.strip_prefix("https://b.example").unwrap();
+    let (st, why) = provider_get(fed, "c.example", "b.example", path).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
+    assert!(why.contains("only the hub"), "{why}");
 }
 
 #[tokio::test]

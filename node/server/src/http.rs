@@ -56,6 +56,17 @@ impl RequestMetrics {
 
 /// The metrics label of a path.
 pub fn endpoint_label(path: &str) -> &'static str {
+    let under = |what: &str| {
+        path.strip_prefix(paths::BASE)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|r| r.starts_with(what) && r[what.len()..].starts_with('/'))
+    };
+    if under(crate::assets::PROXY_DOWNLOAD) {
+        return "proxyDownload";
+    }
+    if under(crate::assets::ASSETS) {
+        return "assets";
+    }
     match paths::route(path) {
         Route::Directory => "directory",
         Route::Endpoint(e, _) => e.name(),
