@@ -125,7 +125,15 @@ impl NodeHandler {
                 if req.method != Method::GET {
                     return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
                 }
-                let d = Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                let mut d =
+                    Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                // PROTO-5.10-proxy: the hub serves proxyDownload.
+                d.proxy_download = Some(format!(
+                    "https://{}{}/{}/{{downloadUrl}}",
+                    self.authority,
+                    paths::BASE,
+                    crate::assets::PROXY_DOWNLOAD
+                ));
                 let mut r = Response::new(StatusCode::OK, d.to_json());
                 r.headers.insert(
                     http::header::CONTENT_TYPE,
