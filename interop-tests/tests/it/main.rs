@@ -2,6 +2,7 @@
 //! and the resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attachments;
 mod bench_smoke;
 mod conformance;
 mod flow;

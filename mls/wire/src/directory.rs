@@ -32,7 +32,7 @@ pub struct Directory {
     pub identifier_query: String,
     /// `…/reportAbuse/{roomId}`.
     pub report_abuse: String,
-    /// `…/proxyDownload/{downloadUrl}` (optional: we do not serve assets yet).
+    /// `…/proxyDownload/{downloadUrl}` (optional in other providers' directories; ours has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_download: Option<String>,
 }

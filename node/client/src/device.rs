@@ -375,6 +375,11 @@ impl Client {
         })
     }
 
+    /// The client API of the home node.
+    pub(crate) fn api(&self) -> &ClientApi {
+        &self.api
+    }
+
     /// This device's user.
     pub fn user(&self) -> &UserUri {
         &self.dev.user

@@ -5,6 +5,7 @@
 //! draft-ietf-mimi-content-08. The device itself (registration, rooms, messages over a home
 //! node) arrives with the node's client API.
 
+pub mod attach;
 pub mod device;
 pub mod inspect;
 pub mod policy;

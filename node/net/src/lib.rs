@@ -22,6 +22,7 @@ pub mod message;
 pub mod paths;
 pub mod pki;
 pub mod server;
+pub mod stream;
 pub mod tls;
 
 pub use limits::NetLimits;

@@ -20,6 +20,10 @@
 //! max_concurrent_streams = 256          # per connection
 //! request_timeout_ms = 10000            # per request
 //!
+//! [assets]                             # attachments (protocol-06 §5.10), kept on disk
+//! dir = "assets"                        # relative to data_dir
+//! max_bytes = 268435456                 # largest upload (ciphertext + tag), 256 MiB
+//!
 //! [registration]
 //! open = false                          # anyone may register a device (local federations)
 //!
@@ -101,11 +105,41 @@ struct RawConfig {
     #[serde(default)]
     registration: Registration,
     #[serde(default)]
+    assets: RawAssets,
+    #[serde(default)]
     outbox: Outbox,
     #[serde(default)]
     retention: Retention,
     #[serde(default)]
     faults: Faults,
+}
+
+/// The default largest attachment upload: 256 MiB.
+pub const DEFAULT_MAX_ASSET_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAssets {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+impl Default for RawAssets {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("assets"),
+            max_bytes: DEFAULT_MAX_ASSET_BYTES,
+        }
+    }
+}
+
+/// `[assets]`: attachments kept by this provider (`PROTO-5.10-upload`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assets {
+    /// The directory blobs are kept in (absolute, or relative to the working directory).
+    pub dir: PathBuf,
+    /// The largest upload in octets (`PROTO-5.10-size`).
+    pub max_bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +304,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device registration.
     pub registration: Registration,
+    /// Attachments (`[assets]`).
+    pub assets: Assets,
     /// Outbox behaviour.
     pub outbox: Outbox,
     /// Retention of logs, dedupe records and undeliverable notifies.
@@ -363,6 +399,16 @@ impl Config {
                 "need 0 < retry_base_ms <= retry_max_ms".to_owned(),
             ));
         }
+        if raw.assets.max_bytes == 0 {
+            return Err(invalid(
+                "assets.max_bytes",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        let assets = Assets {
+            dir: resolve(raw.assets.dir),
+            max_bytes: raw.assets.max_bytes,
+        };
         if raw.outbox.batch_max_bytes == 0 {
             return Err(invalid(
                 "outbox.batch_max_bytes",
@@ -392,6 +438,7 @@ impl Config {
             peers,
             limits: raw.limits,
             registration: raw.registration,
+            assets,
             outbox: raw.outbox,
             retention: raw.retention,
             faults: raw.faults,

@@ -6,7 +6,8 @@ use crate::service::{Node, NodeError};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use mimi_net::paths::{self, DIRECTORY_PATH, Endpoint, Route};
-use mimi_net::server::Handler;
+use mimi_net::server::{BodyStream, Handler, StreamFuture};
+use mimi_net::stream::Reply;
 use mimi_net::{Peer, Request, Response};
 use mimi_wire::codec::Body;
 use mimi_wire::directory::Directory;
@@ -55,6 +56,17 @@ impl RequestMetrics {
 
 /// The metrics label of a path.
 pub fn endpoint_label(path: &str) -> &'static str {
+    let under = |what: &str| {
+        path.strip_prefix(paths::BASE)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|r| r.starts_with(what) && r[what.len()..].starts_with('/'))
+    };
+    if under(crate::assets::PROXY_DOWNLOAD) {
+        return "proxyDownload";
+    }
+    if under(crate::assets::ASSETS) {
+        return "assets";
+    }
     match paths::route(path) {
         Route::Directory => "directory",
         Route::Endpoint(e, _) => e.name(),
@@ -91,6 +103,8 @@ pub(crate) fn status_of(e: &NodeError) -> StatusCode {
         NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
         NodeError::Upstream(_) => StatusCode::BAD_GATEWAY,
         NodeError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        NodeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        NodeError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
     }
 }
 
@@ -111,7 +125,15 @@ impl NodeHandler {
                 if req.method != Method::GET {
                     return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
                 }
-                let d = Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                let mut d =
+                    Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                // PROTO-5.10-proxy: the hub serves proxyDownload.
+                d.proxy_download = Some(format!(
+                    "https://{}{}/{}/{{downloadUrl}}",
+                    self.authority,
+                    paths::BASE,
+                    crate::assets::PROXY_DOWNLOAD
+                ));
                 let mut r = Response::new(StatusCode::OK, d.to_json());
                 r.headers.insert(
                     http::header::CONTENT_TYPE,
@@ -246,9 +268,120 @@ impl NodeHandler {
     }
 }
 
+/// The value of query parameter `name`, percent-decoded.
+fn query_param(path_and_query: &str, name: &str) -> Option<Result<String, String>> {
+    let (_, q) = path_and_query.split_once('?')?;
+    q.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| paths::percent_decode(v).map_err(|e| e.to_string()))
+    })
+}
+
+/// The paths whose bodies travel piece by piece (`NET-stream`, attachments).
+fn streamed(method: &Method, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    let under = |p: &str| path.starts_with(p);
+    match *method {
+        Method::POST => under("/client/v1/assets/"),
+        Method::GET => {
+            under("/client/v1/download/")
+                || under(&format!(
+                    "{}/{}/",
+                    paths::BASE,
+                    crate::assets::PROXY_DOWNLOAD
+                ))
+                || under(&format!("{}/{}/", paths::BASE, crate::assets::ASSETS))
+        }
+        _ => false,
+    }
+}
+
+impl NodeHandler {
+    /// Attachments: upload and download for devices, proxyDownload at the hub, the asset
+    /// server's fetch (`PROTO-5.10-*`).
+    async fn route_stream(&self, req: Request, mut body: BodyStream) -> Reply {
+        let now = (self.clock)();
+        let full = req.path.clone();
+        let path = full.split('?').next().unwrap_or_default();
+        let refuse = |body: &mut BodyStream, e: NodeError| {
+            if req.method == Method::POST {
+                body.refuse();
+            }
+            Reply::Whole(Response::error(status_of(&e), e.to_string()))
+        };
+        let room_of = |seg: &str| {
+            paths::percent_decode(seg)
+                .map_err(|e| NodeError::BadRequest(format!("room: {e}")))
+                .and_then(|r| {
+                    RoomUri::parse(&r).map_err(|e| NodeError::BadRequest(format!("room: {e}")))
+                })
+        };
+        if let Some(rest) = path.strip_prefix(paths::CLIENT_API_PREFIX) {
+            let caller = match self.node.caller(&req).await {
+                Ok(c) => c,
+                Err(e) => return refuse(&mut body, e),
+            };
+            if let Some(room) = rest.strip_prefix("assets/") {
+                return match room_of(room) {
+                    Ok(room) => self.node.capi_upload(&caller, &room, body, now).await,
+                    Err(e) => refuse(&mut body, e),
+                };
+            }
+            if let Some(room) = rest.strip_prefix("download/") {
+                let room = match room_of(room) {
+                    Ok(r) => r,
+                    Err(e) => return refuse(&mut body, e),
+                };
+                return match query_param(&full, "url") {
+                    Some(Ok(url)) => self.node.capi_download(&caller, &room, &url).await,
+                    Some(Err(e)) => refuse(&mut body, NodeError::BadRequest(format!("url: {e}"))),
+                    None => refuse(
+                        &mut body,
+                        NodeError::BadRequest(
+                            "download needs ?url=<the attachment's URL, percent-encoded>".into(),
+                        ),
+                    ),
+                };
+            }
+        }
+        let Some(Ok(from)) = req.peer.provider().map(ProviderId::parse) else {
+            return refuse(
+                &mut body,
+                NodeError::Unauthorized("provider endpoints need a provider identity".into()),
+            );
+        };
+        let proxy = format!("{}/{}/", paths::BASE, crate::assets::PROXY_DOWNLOAD);
+        let assets = format!("{}/{}/", paths::BASE, crate::assets::ASSETS);
+        if let Some(url) = path.strip_prefix(&proxy) {
+            return match paths::percent_decode(url) {
+                Ok(url) => self.node.proxy_download(&from, &url).await,
+                Err(e) => refuse(
+                    &mut body,
+                    NodeError::BadRequest(format!("downloadUrl: {e}")),
+                ),
+            };
+        }
+        if let Some(rest) = path.strip_prefix(&assets) {
+            return self.node.serve_asset(&from, rest).await;
+        }
+        refuse(
+            &mut body,
+            NodeError::NotFound(format!("no endpoint {path}")),
+        )
+    }
+}
+
 impl Handler for NodeHandler {
     fn handle(&self, req: Request) -> Pin<Box<dyn Future<Output = Response> + Send + '_>> {
         Box::pin(self.route(req))
+    }
+
+    fn streams(&self, method: &Method, path: &str) -> bool {
+        streamed(method, path)
+    }
+
+    fn handle_stream(&self, req: Request, body: BodyStream) -> StreamFuture<'_> {
+        Box::pin(self.route_stream(req, body))
     }
 
     fn observe(&self, outcome: &mimi_net::server::Outcome<'_>) {

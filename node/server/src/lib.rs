@@ -16,6 +16,7 @@
 //! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
 
 pub mod admin;
+pub mod assets;
 pub mod client_api;
 pub mod config;
 pub mod group_info;

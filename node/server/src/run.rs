@@ -122,6 +122,10 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         NodeOptions {
             open_registration: cfg.registration.open,
             faults: cfg.faults.clone(),
+            assets: crate::assets::AssetOptions {
+                dir: Some(cfg.assets.dir.clone()),
+                max_bytes: cfg.assets.max_bytes,
+            },
         },
         clock(),
     )

@@ -73,6 +73,12 @@ pub enum NodeError {
     /// Another provider (the hub, the target) could not be reached or answered an error (502).
     #[error("{0}")]
     Upstream(String),
+    /// The body is larger than this node takes (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The request must say how large its body is (411).
+    #[error("{0}")]
+    LengthRequired(String),
 }
 
 /// Settings of a node's services.
@@ -83,6 +89,8 @@ pub struct NodeOptions {
     pub open_registration: bool,
     /// Deliberate faults (conformance testing only).
     pub faults: crate::config::Faults,
+    /// Attachments (`PROTO-5.10-*`): where blobs are kept, the largest upload.
+    pub assets: crate::assets::AssetOptions,
 }
 
 impl Default for NodeOptions {
@@ -90,6 +98,7 @@ impl Default for NodeOptions {
         Self {
             open_registration: true,
             faults: Default::default(),
+            assets: Default::default(),
         }
     }
 }
@@ -205,6 +214,18 @@ impl Node {
             }
             c.insert(room.to_owned(), (state_digest, hub));
         }
+    }
+
+    /// The providers with clients in a hosted room, from its stored state (through the cache).
+    pub(crate) fn room_providers(
+        &self,
+        room: &RoomUri,
+        state: &[u8],
+    ) -> Result<BTreeSet<ProviderId>, NodeError> {
+        let hub = self.take_hub(room.as_str(), state)?;
+        let providers = hub.providers();
+        self.put_hub(room.as_str(), snapshot_digest(state), hub);
+        Ok(providers)
     }
 
     /// The same node, able to call other providers through `peers`.

@@ -52,13 +52,7 @@ impl ClientApi {
         }
     }
 
-    /// Sends `method` to `/client/v1/<rest>` (`rest` without a leading `/`, query allowed).
-    pub async fn request(
-        &self,
-        method: Method,
-        rest: &str,
-        body: Bytes,
-    ) -> Result<Response, CallError> {
+    fn headers(&self) -> Result<HeaderMap, CallError> {
         let mut headers = HeaderMap::new();
         let token = self.token.read().ok().and_then(|t| t.clone());
         if let Some(token) = token {
@@ -66,9 +60,48 @@ impl ClientApi {
                 .map_err(|_| CallError::Setup("the token is not a header value".into()))?;
             headers.insert(http::header::AUTHORIZATION, v);
         }
+        Ok(headers)
+    }
+
+    /// Sends `method` to `/client/v1/<rest>` (`rest` without a leading `/`, query allowed).
+    pub async fn request(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Bytes,
+    ) -> Result<Response, CallError> {
         let path = format!("{CLIENT_API_PREFIX}{}", rest.trim_start_matches('/'));
         self.connector
-            .request(&self.home, method, &path, headers, body)
+            .request(&self.home, method, &path, self.headers()?, body)
+            .await
+    }
+
+    /// `POST /client/v1/<rest>` with a body of `length` octets from `body`, piece by piece
+    /// (`NET-stream`).
+    pub async fn upload(
+        &self,
+        rest: &str,
+        length: u64,
+        body: crate::stream::Pieces,
+    ) -> Result<Response, CallError> {
+        let path = format!("{CLIENT_API_PREFIX}{}", rest.trim_start_matches('/'));
+        self.connector
+            .upload(
+                &self.home,
+                Method::POST,
+                &path,
+                self.headers()?,
+                length,
+                body,
+            )
+            .await
+    }
+
+    /// `GET /client/v1/<rest>`, the answer read piece by piece (`NET-stream`).
+    pub async fn download(&self, rest: &str) -> Result<super::Download, CallError> {
+        let path = format!("{CLIENT_API_PREFIX}{}", rest.trim_start_matches('/'));
+        self.connector
+            .download(&self.home, Method::GET, &path, self.headers()?)
             .await
     }
 

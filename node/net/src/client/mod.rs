@@ -4,8 +4,10 @@
 
 mod call;
 mod device;
+mod stream;
 
 pub use device::ClientApi;
+pub use stream::Download;
 
 use crate::limits::NetLimits;
 use crate::message::Response;
@@ -170,6 +172,13 @@ impl Connector {
         if changed && let Ok(mut slots) = self.slots.lock() {
             slots.remove(&domain);
         }
+    }
+
+    /// Whether an address is configured for `domain` (a peer this connector may call).
+    pub fn knows(&self, domain: &str) -> bool {
+        self.addrs
+            .read()
+            .is_ok_and(|a| a.contains_key(&domain.to_ascii_lowercase()))
     }
 
     /// The limits in use.

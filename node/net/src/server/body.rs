@@ -17,7 +17,7 @@ fn too_large(stream: &mut Stream, max: usize) -> Refusal {
 }
 
 /// The declared length, if any (a malformed or repeated header is refused).
-fn content_length(headers: &HeaderMap) -> Result<Option<usize>, Refusal> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<usize>, Refusal> {
     let mut all = headers.get_all(http::header::CONTENT_LENGTH).iter();
     let Some(v) = all.next() else {
         return Ok(None);

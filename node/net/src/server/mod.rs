@@ -6,9 +6,13 @@
 mod auth;
 mod body;
 mod request;
+mod streamed;
+
+pub use streamed::{BodyError, BodyStream};
 
 use crate::limits::NetLimits;
 use crate::message::{Request, Response};
+use crate::stream::Reply;
 use crate::tls::{TlsMaterial, server_config};
 use auth::ConnAuth;
 use bytes::Bytes;
@@ -34,7 +38,29 @@ pub trait Handler: Send + Sync + 'static {
     /// requests by endpoint and status, latency). Called before the answer is sent; must
     /// be quick. The default does nothing.
     fn observe(&self, _outcome: &Outcome<'_>) {}
+
+    /// Whether this request's body is read by the application piece by piece
+    /// ([`Handler::handle_stream`]) instead of whole (`NET-stream`). Decided from the method
+    /// and path (with query) before anything is read. The default: never.
+    fn streams(&self, _method: &http::Method, _path: &str) -> bool {
+        false
+    }
+
+    /// Answers a request [`Handler::streams`] chose: `req.body` is empty, the body is
+    /// `body`. Each piece must arrive within the request timeout; there is no overall limit
+    /// of size or time (the application sets its own). The default answers 404.
+    fn handle_stream(&self, _req: Request, _body: BodyStream) -> StreamFuture<'_> {
+        Box::pin(async {
+            Reply::Whole(Response::error(
+                http::StatusCode::NOT_FOUND,
+                "no streamed endpoint here",
+            ))
+        })
+    }
 }
+
+/// The future [`Handler::handle_stream`] returns.
+pub type StreamFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 
 /// The outcome of one request, as given to [`Handler::observe`].
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 /// Cancels the application's task when the request is given up (time limit, shutdown).
-struct AbortOnDrop(tokio::task::AbortHandle);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -34,6 +34,11 @@ pub(crate) async fn serve(
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    // NET-stream: the application reads this body (and may answer) piece by piece.
+    if shared.handler.streams(&method, &path) {
+        super::streamed::serve(req, stream, shared, auth, remote, permit, method, path).await;
+        return;
+    }
     let (response, peer) = answer(req, &mut stream, shared, auth, deadline, permit).await;
     shared.handler.observe(&super::Outcome {
         peer: peer.as_ref(),
@@ -140,7 +145,10 @@ async fn answer(
     (r, Some(peer))
 }
 
-async fn send(stream: &mut Stream, r: Response) {
+pub(crate) async fn send<S: h3::quic::SendStream<bytes::Bytes>>(
+    stream: &mut h3::server::RequestStream<S, bytes::Bytes>,
+    r: Response,
+) {
     let mut builder = http::Response::builder().status(r.status);
     if let Some(h) = builder.headers_mut() {
         h.extend(r.headers);

@@ -25,6 +25,9 @@ fn defaults_are_documented_values_and_paths_resolve_against_the_file() {
     assert_eq!(c.limits.max_body_bytes, 1024 * 1024);
     assert!(!c.registration.open);
     assert_eq!(c.outbox.retry_base_ms, 200);
+    // PROTO-5.10-size: 256 MiB unless configured; blobs under data_dir/assets.
+    assert_eq!(c.assets.max_bytes, 256 * 1024 * 1024);
+    assert_eq!(c.assets.dir, PathBuf::from("/etc/mimi/assets"));
 }
 
 #[test]
@@ -53,6 +56,9 @@ open = true
 retry_base_ms = 10
 retry_max_ms = 1000
 batch_max_bytes = 4096
+[assets]
+dir = "/srv/blobs"
+max_bytes = 1000
 "#,
     )
     .unwrap();
@@ -67,6 +73,8 @@ batch_max_bytes = 4096
     assert_eq!(c.limits.max_concurrent_streams, 8);
     assert!(c.registration.open);
     assert_eq!(c.outbox.batch_max_bytes, 4096);
+    assert_eq!(c.assets.dir, PathBuf::from("/srv/blobs"));
+    assert_eq!(c.assets.max_bytes, 1000);
 }
 
 fn problem(text: &str) -> String {
@@ -95,6 +103,10 @@ fn mistakes_name_the_key_and_the_fix() {
     assert!(e.contains("tls.trusted_roots"), "{e}");
     let e = problem(&format!("database = \"mysql://x\"\n{MINIMAL}"));
     assert!(e.contains("`database`") && e.contains("postgres://"), "{e}");
+    let e = problem(&format!("{MINIMAL}\n[assets]\nmax_bytes = 0\n"));
+    assert!(e.contains("assets.max_bytes"), "{e}");
+    let e = problem(&format!("{MINIMAL}\n[assets]\nmax_size = 5\n"));
+    assert!(e.contains("max_size"), "{e}");
     let e = problem(&format!("{MINIMAL}\n[limits]\nmax_body_bytes = 0\n"));
     assert!(e.contains("limits"), "{e}");
     let e = problem(&format!(

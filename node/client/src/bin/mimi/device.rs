@@ -739,6 +739,45 @@ pub async fn compose(ctx: &Ctx, room: &str, what: Compose) -> Result<()> {
     Ok(())
 }
 
+/// `mimi send <room> --file PATH [description]`.
+pub async fn send_file(ctx: &Ctx, room: &str, file: &Path, description: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = c.resolve_room(room)?;
+    c.sync(0).await?;
+    let (id, part) = c.send_file(&room, file, description).await?;
+    if ctx.json {
+        print_json(&json!({
+            "room": room.as_str(), "id": hex::encode(id), "url": part.url,
+            "size": part.size, "filename": part.filename, "content_type": part.content_type,
+        }));
+    } else {
+        println!(
+            "sent {} ({} octets encrypted) to {room} as {}",
+            part.filename,
+            part.size,
+            &hex::encode(id)[..12]
+        );
+    }
+    Ok(())
+}
+
+/// `mimi download <room> <id> [--out PATH]`.
+pub async fn download(ctx: &Ctx, room: &str, id: &str, out: Option<&Path>) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let room = c.resolve_room(room)?;
+    c.sync(0).await?;
+    let path = c.download(&room, id, out).await?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if ctx.json {
+        print_json(&json!({
+            "room": room.as_str(), "path": path.display().to_string(), "size": size,
+        }));
+    } else {
+        println!("wrote {} ({size} octets, hash checked)", path.display());
+    }
+    Ok(())
+}
+
 fn view_json(m: &MessageView) -> serde_json::Value {
     json!({
         "id": hex::encode(m.id.0),

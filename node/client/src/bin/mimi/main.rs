@@ -74,16 +74,31 @@ enum Command {
     /// Rejoin a room as this same device after its state was lost or broke (an external
     /// commit that replaces the device's old leaf).
     Resync { room: String },
-    /// Send text (or Markdown with --markdown).
+    /// Send text (or Markdown with --markdown), or a file with --file (the text, if any, is
+    /// its description).
     Send {
         room: String,
-        text: String,
+        text: Option<String>,
         #[arg(long)]
         markdown: bool,
         /// Make the message disappear this many seconds after sending (within the room's
         /// message expiration policy; without it the room's default applies).
         #[arg(long)]
         expires: Option<u32>,
+        /// Encrypt this file on this device, upload it to your provider and send it as an
+        /// attachment (content-08 external part).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Download, check and decrypt the attachment of a message (through your provider and
+    /// the room's hub, protocol-06 §5.10).
+    Download {
+        room: String,
+        /// The message (ID or the start of it, as `mimi history` shows).
+        id: String,
+        /// Where to write it [default: the sender's file name, in this directory].
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
     /// Reply to a message (by ID or the start of it, as `mimi history` shows).
     Reply {
@@ -196,7 +211,26 @@ fn run(cli: Cli) -> Result<()> {
                 text,
                 markdown,
                 expires,
+                file: Some(file),
             } => {
+                if markdown {
+                    anyhow::bail!("--markdown and --file do not go together");
+                }
+                if expires.is_some() {
+                    anyhow::bail!("--expires and --file do not go together yet (attachments do not expire)");
+                }
+                device::send_file(&ctx, &room, &file, text.as_deref().unwrap_or("")).await
+            }
+            Command::Send {
+                room,
+                text,
+                markdown,
+                expires,
+                file: None,
+            } => {
+                let text = text.context(
+                    "say what to send: `mimi send <room> <text>` or `mimi send <room> --file PATH`",
+                )?;
                 device::compose(
                     &ctx,
                     &room,
@@ -207,6 +241,9 @@ fn run(cli: Cli) -> Result<()> {
                     },
                 )
                 .await
+            }
+            Command::Download { room, id, out } => {
+                device::download(&ctx, &room, &id, out.as_deref()).await
             }
             Command::Reply { room, id, text } => {
                 device::compose(&ctx, &room, Compose::Reply { to: id, text }).await

@@ -6,6 +6,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Nonce};
 use sha2::{Digest, Sha256};
 
+pub mod stream;
+
 /// IANA AEAD algorithm id of AEAD_AES_128_GCM (RFC 5116).
 pub const ENC_ALG_AES_128_GCM: u16 = 1;
 /// IANA Named Information hash algorithm id of sha-256.
@@ -43,6 +45,23 @@ pub enum AttachmentError {
     /// Decryption failed (wrong key, nonce, aad or altered content).
     #[error("decryption failed: the content was altered or the key is wrong")]
     Decrypt,
+    /// `contentHash` is not a SHA-256 output (32 octets).
+    #[error("contentHash has the wrong length for sha-256 (32 octets)")]
+    BadHash,
+    /// More or fewer octets than the part's `size`.
+    #[error("the download has {got} octets, the external part says {expected}")]
+    SizeMismatch {
+        /// `size` of the part.
+        expected: u64,
+        /// What arrived (so far).
+        got: u64,
+    },
+    /// More than one AES-GCM invocation may protect.
+    #[error("content larger than {max} octets cannot be encrypted with one AES-GCM key and nonce")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
 }
 
 /// Encrypts `plaintext` under a fresh key and nonce and describes it (disposition is chosen

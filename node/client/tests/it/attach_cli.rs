@@ -1,0 +1,181 @@
+//! `mimi send --file` and `mimi download` across three providers (`PROTO-5.10-*`,
+//! `CONTENT-external-*`): Bob on b.example sends a file to a room hosted by a.example, Cathy on
+//! c.example downloads it through her provider and the hub and gets the same bytes; errors name
+//! the problem and never leave a file behind.
+
+use mimi_interop::federation;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn run(home: &Path, profile: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi"))
+        .arg("--home")
+        .arg(home)
+        .args(["--profile", profile, "--json"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
+    let out = run(home, profile, args);
+    assert!(
+        out.status.success(),
+        "mimi {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
+    let out = run(home, profile, args);
+    assert!(!out.status.success(), "mimi {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_send_file_and_download_across_three_providers() {
+    let fed = federation(None).await;
+    let dir = fed.dir.clone();
+    let cleanup = dir.clone();
+    let home = dir.join("clients");
+    let ca = dir.join("ca.crt").to_str().unwrap().to_owned();
+    let addrs = fed.addrs.clone();
+    let b_assets = fed.configs[1].parent().unwrap().join("assets");
+    tokio::task::spawn_blocking(move || {
+        for (i, (profile, node)) in [
+            ("alice", "a.example"),
+            ("bob", "b.example"),
+            ("cathy", "c.example"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            mimi(
+                &home,
+                profile,
+                &[
+                    "register", "--node", node, "--addr", &addrs[i], "--ca", &ca, "--user", profile,
+                ],
+            );
+        }
+        let v = mimi(&home, "alice", &["room", "create", "files"]);
+        let room = v["room"].as_str().unwrap().to_owned();
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "files", "mimi://b.example/u/bob"],
+        );
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "files", "mimi://c.example/u/cathy"],
+        );
+        mimi(&home, "bob", &["sync"]);
+        mimi(&home, "cathy", &["sync"]);
+
+        // A file of several pieces (64 KiB each), sent with a description.
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let file = dir.join("report.pdf");
+        std::fs::write(&file, &data).unwrap();
+        let v = mimi(
+            &home,
+            "bob",
+            &[
+                "send",
+                &room,
+                "--file",
+                file.to_str().unwrap(),
+                "the report",
+            ],
+        );
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert_eq!(v["filename"], "report.pdf");
+        assert_eq!(v["content_type"], "application/pdf");
+        assert_eq!(v["size"], data.len() as u64 + 16);
+
+        // Cathy sees it in her history and downloads it through c.example and the hub.
+        let hist = mimi(&home, "cathy", &["history", &room]);
+        let texts: Vec<&str> = hist["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("report.pdf") && t.contains("the report")),
+            "{texts:?}"
+        );
+        let out = dir.join("cathy-report.pdf");
+        let v = mimi(
+            &home,
+            "cathy",
+            &["download", &room, &id[..12], "--out", out.to_str().unwrap()],
+        );
+        assert_eq!(v["size"], data.len() as u64);
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+
+        // An existing file is not overwritten.
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &["download", &room, &id[..12], "--out", out.to_str().unwrap()],
+        );
+        assert!(e.contains("exists already"), "{e}");
+
+        // CONTENT-external-hash: the blob altered at b.example; nothing is written.
+        let blob = std::fs::read_dir(&b_assets)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_none())
+            .unwrap();
+        let mut stored = std::fs::read(&blob).unwrap();
+        stored[5] ^= 0x80;
+        std::fs::write(&blob, &stored).unwrap();
+        let altered = dir.join("altered.pdf");
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &id[..12],
+                "--out",
+                altered.to_str().unwrap(),
+            ],
+        );
+        assert!(e.contains("does not match its contentHash"), "{e}");
+        assert!(!altered.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("mimi-partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        // Errors name the problem.
+        let e = mimi_fails(
+            &home,
+            "bob",
+            &["send", &room, "--file", "/nonexistent/x.bin"],
+        );
+        assert!(e.contains("cannot read /nonexistent/x.bin"), "{e}");
+        let e = mimi_fails(&home, "bob", &["send", &room]);
+        assert!(e.contains("--file PATH"), "{e}");
+        let first_text = mimi(&home, "alice", &["send", &room, "plain text"]);
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &["download", &room, first_text["id"].as_str().unwrap()],
+        );
+        assert!(e.contains("has no attachment"), "{e}");
+    })
+    .await
+    .unwrap();
+    fed.shutdown().await;
+    let _ = std::fs::remove_dir_all(&cleanup);
+}

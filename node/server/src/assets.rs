@@ -1,0 +1,455 @@
+//! Attachments (protocol-06 §5.10, content-08 external parts; `PROTO-5.10-*` in
+//! `spec-notes/node.md`): a device uploads the ciphertext of an attachment to its own provider
+//! (the asset server), which keeps it on disk; a member of the room downloads it through its
+//! own provider, which fetches it through the room's hub (`proxyDownload`) or, when it is the
+//! hub, directly from the asset server. Bodies travel piece by piece (`NET-stream`): no
+//! attachment is ever in the node's memory whole.
+//!
+//! The node sees only ciphertext: the key is in the MLS-encrypted message. Who may fetch the
+//! ciphertext is enforced at each hop (`PROTO-5.10-member`):
+//! - the downloader's provider: the device is a member of the room (its member records);
+//! - the hub: the asset's URL names a room it hosts, the calling provider has clients in that
+//!   room, and the URL's host is a peer provider of this node (no open proxy,
+//!   `PROTO-5.10-no-open-proxy`);
+//! - the asset server: the caller is its own member device, or the hub of the room the asset
+//!   was uploaded for.
+//!
+//! An asset's URL is `https://<asset provider>/v1/assets/<room>/<id>`: the room in the
+//! request-path form of identifiers, the id 32 lower-case hex digits (128 random bits).
+
+use crate::client_api::Caller;
+use crate::service::{Node, NodeError};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use mimi_net::Response;
+use mimi_net::paths::{BASE, percent_decode, percent_encode};
+use mimi_net::server::BodyStream;
+use mimi_net::stream::{Reply, StreamedResponse, pieces};
+use mimi_wire::id::{ProviderId, RoomUri};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The path segment of the asset server's endpoint (ours; asset upload and storage are out of
+/// the draft's scope).
+pub const ASSETS: &str = "assets";
+/// The draft's `proxyDownload` endpoint (protocol-06 §5.10).
+pub const PROXY_DOWNLOAD: &str = "proxyDownload";
+/// Pieces of at most this many octets are read from disk.
+const PIECE: usize = 64 * 1024;
+
+/// Where and how much (node.toml `[assets]`).
+#[derive(Clone, Debug)]
+pub struct AssetOptions {
+    /// The directory blobs are kept in; `None`: this node takes no uploads.
+    pub dir: Option<PathBuf>,
+    /// The largest upload (stored octets: ciphertext and tag) this provider takes
+    /// (`PROTO-5.10-size`).
+    pub max_bytes: u64,
+}
+
+impl Default for AssetOptions {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_bytes: crate::config::DEFAULT_MAX_ASSET_BYTES,
+        }
+    }
+}
+
+/// What is kept beside each blob.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    room: String,
+    uploader: String,
+    size: u64,
+    created_ms: u64,
+}
+
+/// An asset's URL, parsed (`PROTO-5.10-url`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetUrl {
+    /// The asset server.
+    pub provider: ProviderId,
+    /// The room it was uploaded for.
+    pub room: RoomUri,
+    /// Its id (32 lower-case hex digits).
+    pub id: String,
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl AssetUrl {
+    /// `https://<provider>/v1/assets/<room>/<id>`; anything else is refused with the reason.
+    pub fn parse(url: &str) -> Result<Self, NodeError> {
+        let bad = |why: &str| {
+            NodeError::BadRequest(format!(
+                "{url:?} is not an attachment URL of this federation ({why}); expected \
+                 https://<provider>/v1/assets/<room>/<id>"
+            ))
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| bad("not https"))?;
+        let (host, path) = rest.split_once('/').ok_or_else(|| bad("no path"))?;
+        let provider = ProviderId::parse(host).map_err(|_| bad("the host is not a provider"))?;
+        let path = path
+            .strip_prefix(&format!("{}/{ASSETS}/", BASE.trim_start_matches('/')))
+            .ok_or_else(|| bad("not under /v1/assets/"))?;
+        let (room, id) = path.split_once('/').ok_or_else(|| bad("no id"))?;
+        let room = percent_decode(room).map_err(|_| bad("the room is not percent-encoded"))?;
+        let room = RoomUri::parse(&room).map_err(|_| bad("the room is not a room URI"))?;
+        if !valid_id(id) {
+            return Err(bad("the id is not 32 lower-case hex digits"));
+        }
+        Ok(Self {
+            provider,
+            room,
+            id: id.to_owned(),
+        })
+    }
+
+    /// The asset server's path of this asset.
+    pub fn path(&self) -> String {
+        format!(
+            "{BASE}/{ASSETS}/{}/{}",
+            percent_encode(self.room.as_str()),
+            self.id
+        )
+    }
+
+    /// The URL (what goes in the external part).
+    pub fn url(&self) -> String {
+        format!("https://{}{}", self.provider, self.path())
+    }
+}
+
+fn octets() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h
+}
+
+fn error_reply(e: &NodeError) -> Reply {
+    Reply::Whole(Response::error(crate::http::status_of(e), e.to_string()))
+}
+
+impl Node {
+    fn asset_dir(&self) -> Result<&Path, NodeError> {
+        self.options.assets.dir.as_deref().ok_or_else(|| {
+            NodeError::Forbidden("this provider takes no attachments (no [assets] dir)".into())
+        })
+    }
+
+    /// Whether a device is a member of a room on this node's records.
+    async fn member(&self, caller: &Caller, room: &RoomUri) -> Result<(), NodeError> {
+        let rooms = self.store.rooms_of_client(caller.client.as_str()).await?;
+        if rooms.iter().any(|r| r == room.as_str()) {
+            Ok(())
+        } else {
+            Err(NodeError::Forbidden(format!(
+                "{} is not a member of {room}; only members may upload or download its \
+                 attachments",
+                caller.client
+            )))
+        }
+    }
+
+    /// `POST /client/v1/assets/{room}`: stores the body (an attachment's ciphertext) for
+    /// `room` and answers 201 `{"url", "size"}` (`PROTO-5.10-upload`).
+    pub async fn capi_upload(
+        &self,
+        caller: &Caller,
+        room: &RoomUri,
+        mut body: BodyStream,
+        now_ms: u64,
+    ) -> Reply {
+        let r = self.upload(caller, room, &mut body, now_ms).await;
+        if r.is_err() {
+            body.refuse();
+        }
+        r.unwrap_or_else(|e| error_reply(&e))
+    }
+
+    async fn upload(
+        &self,
+        caller: &Caller,
+        room: &RoomUri,
+        body: &mut BodyStream,
+        now_ms: u64,
+    ) -> Result<Reply, NodeError> {
+        let dir = self.asset_dir()?.to_owned();
+        // PROTO-5.10-member: only a member uploads for a room.
+        self.member(caller, room).await?;
+        let max = self.options.assets.max_bytes;
+        // PROTO-5.10-size: the provider's limit, known before anything is read. (The room's
+        // asset_policy max_attachment is not enforced: that component is not implemented.)
+        let size = match body.declared() {
+            None => {
+                return Err(NodeError::LengthRequired(
+                    "an upload needs content-length (the size of the attachment)".into(),
+                ));
+            }
+            Some(n) if n > max => {
+                return Err(NodeError::TooLarge(format!(
+                    "the attachment has {n} octets; this provider takes at most {max} \
+                     (node.toml [assets] max_bytes)"
+                )));
+            }
+            Some(0) => return Err(NodeError::BadRequest("the attachment is empty".into())),
+            Some(n) => n,
+        };
+        let mut raw = [0u8; 16];
+        getrandom::getrandom(&mut raw)
+            .map_err(|e| NodeError::RoomState(format!("no randomness for an asset id: {e}")))?;
+        let url = AssetUrl {
+            provider: self.domain.clone(),
+            room: room.clone(),
+            id: hex::encode(raw),
+        };
+        let io = |what: &str, e: std::io::Error| NodeError::Busy(format!("{what}: {e}"));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io("creating the asset directory", e))?;
+        let part = dir.join(format!("{}.part", url.id));
+        let written = async {
+            let mut f = tokio::fs::File::create(&part)
+                .await
+                .map_err(|e| io("creating the asset file", e))?;
+            while let Some(piece) = body
+                .next()
+                .await
+                .map_err(|e| NodeError::BadRequest(e.to_string()))?
+            {
+                f.write_all(&piece)
+                    .await
+                    .map_err(|e| io("writing the asset", e))?;
+            }
+            f.sync_all().await.map_err(|e| io("writing the asset", e))?;
+            let meta = Meta {
+                room: room.to_string(),
+                uploader: caller.client.to_string(),
+                size,
+                created_ms: now_ms,
+            };
+            let meta =
+                serde_json::to_vec(&meta).map_err(|e| NodeError::RoomState(e.to_string()))?;
+            tokio::fs::write(dir.join(format!("{}.json", url.id)), meta)
+                .await
+                .map_err(|e| io("writing the asset's record", e))?;
+            tokio::fs::rename(&part, dir.join(&url.id))
+                .await
+                .map_err(|e| io("keeping the asset", e))
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        tracing::info!(room = %room, id = %url.id, size, "attachment stored");
+        let mut r = Response::new(
+            StatusCode::CREATED,
+            serde_json::to_vec(&serde_json::json!({ "url": url.url(), "size": size }))
+                .unwrap_or_default(),
+        );
+        r.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(Reply::Whole(r))
+    }
+
+    /// An asset of this provider, streamed from disk, if it was uploaded for `room`.
+    async fn local_asset(&self, url: &AssetUrl) -> Result<Reply, NodeError> {
+        let dir = self.asset_dir()?;
+        let gone = || NodeError::NotFound(format!("no attachment {} here", url.url()));
+        let meta = tokio::fs::read(dir.join(format!("{}.json", url.id)))
+            .await
+            .map_err(|_| gone())?;
+        let meta: Meta = serde_json::from_slice(&meta)
+            .map_err(|e| NodeError::RoomState(format!("the asset's record: {e}")))?;
+        if meta.room != url.room.as_str() {
+            return Err(gone());
+        }
+        let mut f = tokio::fs::File::open(dir.join(&url.id))
+            .await
+            .map_err(|_| gone())?;
+        let (tx, rx) = pieces();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; PIECE];
+            loop {
+                match f.read(&mut buf).await {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if tx
+                            .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("reading the asset: {e}"))).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Reply::Stream(StreamedResponse {
+            status: StatusCode::OK,
+            headers: octets(),
+            length: Some(meta.size),
+            body: rx,
+        }))
+    }
+
+    /// `GET` from another provider, the answer relayed piece by piece; its refusals 403, 404
+    /// and 413 are passed on with their reason, anything else is 502.
+    async fn fetch(&self, to: &ProviderId, path: &str) -> Result<Reply, NodeError> {
+        let Some(peers) = &self.peers else {
+            return Err(NodeError::Upstream(format!(
+                "this node has no connections to other providers; cannot reach {to}"
+            )));
+        };
+        let d = peers
+            .download(to.as_str(), Method::GET, path, HeaderMap::new())
+            .await
+            .map_err(|e| NodeError::Upstream(format!("{to}: {e}")))?;
+        if d.status == StatusCode::OK {
+            let length = d.length();
+            return Ok(Reply::Stream(StreamedResponse {
+                status: StatusCode::OK,
+                headers: octets(),
+                length,
+                body: d.into_pieces(),
+            }));
+        }
+        let status = d.status;
+        let r = d
+            .whole()
+            .await
+            .map_err(|e| NodeError::Upstream(format!("{to}: {e}")))?;
+        let reason = format!("{to} answered {status}: {}", r.text());
+        Err(match status.as_u16() {
+            403 => NodeError::Forbidden(reason),
+            404 => NodeError::NotFound(reason),
+            _ => NodeError::Upstream(reason),
+        })
+    }
+
+    /// `GET /client/v1/download/{room}?url=<asset URL>`: a member's download
+    /// (`PROTO-5.10-download`).
+    pub async fn capi_download(&self, caller: &Caller, room: &RoomUri, url: &str) -> Reply {
+        self.download(caller, room, url)
+            .await
+            .unwrap_or_else(|e| error_reply(&e))
+    }
+
+    async fn download(
+        &self,
+        caller: &Caller,
+        room: &RoomUri,
+        url: &str,
+    ) -> Result<Reply, NodeError> {
+        // PROTO-5.10-member (downloader's provider).
+        self.member(caller, room).await?;
+        let asset = AssetUrl::parse(url)?;
+        if asset.room != *room {
+            return Err(NodeError::Forbidden(format!(
+                "the attachment {url} belongs to {}, not to {room}",
+                asset.room
+            )));
+        }
+        if asset.provider == self.domain {
+            // Our own asset: no provider in between.
+            self.local_asset(&asset).await
+        } else if room.provider() == self.domain {
+            // We are the hub: the hub fetches from the asset server itself (§5.10).
+            self.hub_fetch(&asset).await
+        } else {
+            // PROTO-5.10-proxy: through the room's hub, never directly (hubProxy).
+            self.fetch(
+                &room.provider(),
+                &format!("{BASE}/{PROXY_DOWNLOAD}/{}", percent_encode(&asset.url())),
+            )
+            .await
+        }
+    }
+
+    /// The hub's fetch from an asset server, which must be a peer provider
+    /// (`PROTO-5.10-no-open-proxy`).
+    async fn hub_fetch(&self, asset: &AssetUrl) -> Result<Reply, NodeError> {
+        if asset.provider == self.domain {
+            return self.local_asset(asset).await;
+        }
+        let known = self
+            .peers
+            .as_ref()
+            .is_some_and(|p| p.knows(asset.provider.as_str()));
+        if !known {
+            return Err(NodeError::Forbidden(format!(
+                "{} is not a peer provider of this hub; proxyDownload fetches only from peers' \
+                 asset servers",
+                asset.provider
+            )));
+        }
+        self.fetch(&asset.provider, &asset.path()).await
+    }
+
+    /// `GET /v1/proxyDownload/{downloadUrl}` (protocol-06 §5.10), at the hub.
+    pub async fn proxy_download(&self, from: &ProviderId, url: &str) -> Reply {
+        self.proxy(from, url)
+            .await
+            .unwrap_or_else(|e| error_reply(&e))
+    }
+
+    async fn proxy(&self, from: &ProviderId, url: &str) -> Result<Reply, NodeError> {
+        let asset = AssetUrl::parse(url)?;
+        self.has_clients(&asset.room, from).await?;
+        self.hub_fetch(&asset).await
+    }
+
+    /// `PROTO-5.10-member` at the hub: `room` is hosted here and `provider` has clients in it.
+    async fn has_clients(&self, room: &RoomUri, provider: &ProviderId) -> Result<(), NodeError> {
+        let Some(row) = self.store.room(room.as_str()).await? else {
+            return Err(NodeError::NoRoom(room.to_string()));
+        };
+        if row.hub != self.domain.as_str() {
+            return Err(NodeError::NoRoom(room.to_string()));
+        }
+        let providers = self.room_providers(room, &row.state)?;
+        if !providers.contains(provider) {
+            return Err(NodeError::Forbidden(format!(
+                "{provider} has no clients in {room}; only providers with members may download \
+                 its attachments"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/assets/{room}/{id}` at the asset server: for the room's hub only.
+    pub async fn serve_asset(&self, from: &ProviderId, rest: &str) -> Reply {
+        self.asset_for_peer(from, rest)
+            .await
+            .unwrap_or_else(|e| error_reply(&e))
+    }
+
+    async fn asset_for_peer(&self, from: &ProviderId, rest: &str) -> Result<Reply, NodeError> {
+        let asset = AssetUrl::parse(&format!("https://{}{BASE}/{ASSETS}/{rest}", self.domain))?;
+        // PROTO-5.10-member (asset server): the hub of the asset's room asks for its members.
+        if asset.room.provider() != *from {
+            return Err(NodeError::Forbidden(format!(
+                "only the hub of {} ({}) may fetch its attachments from here",
+                asset.room,
+                asset.room.provider()
+            )));
+        }
+        self.local_asset(&asset).await
+    }
+}
