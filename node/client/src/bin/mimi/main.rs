@@ -217,7 +217,9 @@ fn run(cli: Cli) -> Result<()> {
                     anyhow::bail!("--markdown and --file do not go together");
                 }
                 if expires.is_some() {
-                    anyhow::bail!("--expires and --file do not go together yet (attachments do not expire)");
+                    anyhow::bail!(
+                        "--expires and --file do not go together yet (attachments do not expire)"
+                    );
                 }
                 device::send_file(&ctx, &room, &file, text.as_deref().unwrap_or("")).await
             }
