@@ -7,8 +7,11 @@
 # Brings the federation up in DIR (default $MIMI_FED_DIR, else ./federation) if it is not
 # running (scripts/federation.sh up), and leaves it running. Alice (a.example) creates a room
 # on her provider, adds Bob (b.example); Bob adds Cathy (c.example); messages, a reply,
-# reactions, an edit, a delete, read receipts; Bob leaves; Cathy adds a second device by
-# external commit. Exits non-zero if the users' views of the room disagree.
+# reactions, an edit, a delete, read receipts; Dave joins by a single-use join link (a second
+# user is refused it); Cathy sends a file that Alice downloads and checks; Alice reports Dave's
+# spam with its frank; Alice removes Dave, whose view stops; Bob leaves; Cathy adds a second
+# device by external commit. Exits non-zero if the users' views of the room disagree, or if
+# the link, the file or the removal does not behave.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-${MIMI_FED_DIR:-$PWD/federation}}
@@ -24,7 +27,7 @@ fi
 runs=$(find "$dir" -maxdepth 1 -name 'clients-*' -type d 2>/dev/null | wc -l)
 sfx=""
 if [[ $runs -gt 0 ]]; then sfx=$((runs + 1)); fi
-alice=alice$sfx bob=bob$sfx cathy=cathy$sfx
+alice=alice$sfx bob=bob$sfx cathy=cathy$sfx dave=dave$sfx eve=eve$sfx
 clients="$dir/clients-$(date +%s)-$$"
 room_name="clubhouse$$"
 room="mimi://a.example/r/$room_name"
@@ -58,6 +61,41 @@ mimi -p cathy delete "$room" "$oops"
 mimi -p bob read "$room"
 mimi -p cathy read "$room"
 
+step "Alice makes a single-use join link; Dave of b.example, whom nobody added, joins with it"
+mimi -p dave register --node b.example --addr "127.0.0.1:$((base + 1))" --ca "$dir/ca/ca.crt" --user "$dave" --nick Dave
+link=$(mimi -p alice --json room link "$room" --expires 3600 | sed -n 's/.*"link": "\([^"]*\)".*/\1/p')
+echo "$link"
+mimi -p dave join "$link"
+if mimi -p eve register --node c.example --addr "127.0.0.1:$((base + 2))" --ca "$dir/ca/ca.crt" --user "$eve" >/dev/null &&
+    mimi -p eve join "$link" 2>/dev/null; then
+    echo "error: the single-use link admitted a second user" >&2
+    exit 1
+fi
+echo "(the link is used up: Eve of c.example is refused)"
+
+step "Cathy sends a file (encrypted on her device, uploaded to c.example); Alice downloads it through a.example"
+printf 'Minutes of the club house meeting\n1. MIMI works across providers.\n' >"$clients/minutes.txt"
+minutes=$(mimi -p cathy --json send "$room" --file "$clients/minutes.txt" "the minutes" | id_of)
+mimi -p alice sync >/dev/null
+mimi -p alice download "$room" "$minutes" --out "$clients/minutes-alice.txt"
+cmp "$clients/minutes.txt" "$clients/minutes-alice.txt"
+echo "(the downloaded file is identical; its hash and tag were checked)"
+
+step "Dave posts spam; Alice reports it with the hub's frank, and the hub verifies the frank"
+spam=$(mimi -p dave --json send "$room" "BUY CHEAP WATCHES" | id_of)
+mimi -p alice sync >/dev/null
+mimi -p alice report "$room" "$spam" --reason "spam"
+
+step "Alice removes Dave; from the removing commit on, his view of the room stops"
+mimi -p alice room remove "$room" "mimi://b.example/u/$dave"
+mimi -p alice send "$room" "Dave is gone"
+mimi -p dave sync
+if mimi -p dave --json history "$room" | grep -q "Dave is gone"; then
+    echo "error: a removed user still gets the room's messages" >&2
+    exit 1
+fi
+echo "(Dave's device holds the commit that removed him and nothing after it)"
+
 step "Bob leaves; Alice commits his removal"
 mimi -p bob room leave "$room"
 mimi -p alice room commit "$room"
@@ -66,7 +104,7 @@ step "Cathy adds a second device (external commit from the hub's GroupInfo)"
 mimi -p cathy2 device add --from cathy --device tablet
 mimi -p cathy2 send "$room" "Hello from my tablet"
 
-for p in alice bob cathy cathy2; do
+for p in alice bob cathy cathy2 dave; do
     step "$p's view"
     mimi -p "$p" history "$room" || true
 done

@@ -104,6 +104,19 @@ impl Client {
             .and_then(|n| n.to_str())
             .and_then(safe_file_name)
             .unwrap_or_else(|| "attachment".to_owned());
+        // ROOM-policy-assets: the sending client checks the room's asset policy (size by
+        // kind, media types) before anything is uploaded.
+        let state = self.room_state(room)?;
+        if let Some(policy) = &state.policies.assets {
+            policy
+                .check(meta.len(), content_type_for(file))
+                .map_err(|e| {
+                    Error::Refused(format!(
+                        "{} is refused by the room's asset policy (room-policy-03): {e}",
+                        file.display()
+                    ))
+                })?;
+        }
         let mut f = std::fs::File::open(file).map_err(cant)?;
         let stored = meta.len() + 16;
         let mut sealer = Sealer::new().map_err(|e| Error::Usage(e.to_string()))?;
@@ -201,6 +214,14 @@ impl Client {
                 "{} exists already; choose another file with --out",
                 out.display()
             )));
+        }
+        // ROOM-policy-assets: the receiving client checks it too (a sender may not have).
+        if let Some(policy) = &self.room_state(room)?.policies.assets {
+            policy.check(part.size, &part.content_type).map_err(|e| {
+                Error::Refused(format!(
+                    "the attachment of {mid} is refused by the room's asset policy (room-policy-03): {e}"
+                ))
+            })?;
         }
         let mut opener = Opener::new(&part).map_err(|e| attachment_error(e, &out))?;
         let mut d = self

@@ -544,6 +544,15 @@ impl Client {
         result
     }
 
+    /// The room's state as this device has it.
+    pub fn room_state(&self, room: &RoomUri) -> Result<mimi_room::state::RoomState, Error> {
+        let r = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        Ok(r.state(&self.dev)?)
+    }
+
     /// Makes a join link for the room (`ROOM-join-links`), setting the room's join link policy
     /// in the same commit when it is not already `multiuser`/`expiration`. Returns the link.
     pub async fn make_join_link(

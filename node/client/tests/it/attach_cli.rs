@@ -173,6 +173,46 @@ async fn cli_send_file_and_download_across_three_providers() {
             &["download", &room, first_text["id"].as_str().unwrap()],
         );
         assert!(e.contains("has no attachment"), "{e}");
+
+        // ROOM-policy-assets: the room allows attachments of at most 1000 bytes and no
+        // video; the sending client refuses what the policy does not allow, naming it.
+        mimi(
+            &home,
+            "alice",
+            &[
+                "room",
+                "policy",
+                "files",
+                "--max-attachment",
+                "1000",
+                "--forbid-type",
+                "video/mp4",
+            ],
+        );
+        mimi(&home, "bob", &["sync"]);
+        let big = dir.join("big.pdf");
+        std::fs::write(&big, vec![7u8; 5000]).unwrap();
+        let e = mimi_fails(
+            &home,
+            "bob",
+            &["send", &room, "--file", big.to_str().unwrap()],
+        );
+        assert!(e.contains("asset policy") && e.contains("1000"), "{e}");
+        let clip = dir.join("clip.mp4");
+        std::fs::write(&clip, vec![7u8; 10]).unwrap();
+        let e = mimi_fails(
+            &home,
+            "bob",
+            &["send", &room, "--file", clip.to_str().unwrap()],
+        );
+        assert!(e.contains("asset policy"), "{e}");
+        let small = dir.join("note.pdf");
+        std::fs::write(&small, vec![7u8; 100]).unwrap();
+        mimi(
+            &home,
+            "bob",
+            &["send", &room, "--file", small.to_str().unwrap()],
+        );
     })
     .await
     .unwrap();
