@@ -370,3 +370,95 @@ async fn room_suites_key_material_by_suite_and_capabilities_postgres() {
     suites(&fed).await;
     fed.shutdown().await;
 }
+
+/// Consent grants carry KeyPackages (`PROTO-5.7-grant-key-packages`, protocol-06 §5.7 "KeyPackages
+/// in a grant let the requester add immediately"): Bob of b.example grants Alice of a.example;
+/// his provider claims one KeyPackage per client of his and sends it in updateConsent; Alice's
+/// provider keeps it for her, hands it out once (`consent/keyPackages`), and Alice adds Bob with
+/// it without a keyMaterial claim. A revocation drops a kept one.
+async fn decide(api: &mimi_net::client::ClientApi, requester: &UserUri, op: &str) {
+    let body = serde_json::json!({ "requester": requester.as_str() });
+    let (st, b) = call(
+        api,
+        http::Method::POST,
+        &format!("consent/{op}"),
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, http::StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+async fn take(api: &mimi_net::client::ClientApi, target: &str) -> Vec<Vec<u8>> {
+    let body = serde_json::json!({ "target": target });
+    let (st, b) = call(
+        api,
+        http::Method::POST,
+        "consent/keyPackages",
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, http::StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    v["key_packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+async fn grant_key_packages(fed: &Federation) {
+    let room = RoomUri::parse(&format!("mimi://a.example/r/granted{}", tag())).unwrap();
+    let mut alice = Person::register(fed, "a.example", "alice", "1").await;
+    let mut bob = Person::register(fed, "b.example", "bob", "1").await;
+    alice.create_room(&room).await;
+    let bob_user = bob.dev.user.to_string();
+
+    // A grant, then a revocation: nothing is kept.
+    decide(&bob.api, &alice.dev.user, "grant").await;
+    decide(&bob.api, &alice.dev.user, "revoke").await;
+    assert!(take(&alice.api, &bob_user).await.is_empty());
+
+    // A grant: one KeyPackage of Bob's one device, handed out once.
+    decide(&bob.api, &alice.dev.user, "grant").await;
+    let kps = take(&alice.api, &bob_user).await;
+    assert_eq!(kps.len(), 1);
+    assert!(take(&alice.api, &bob_user).await.is_empty());
+    let out = alice
+        .rooms
+        .get_mut(&room)
+        .unwrap()
+        .add_users(&alice.dev, &[(bob.dev.user.clone(), 2)], &kps)
+        .unwrap();
+    let o = alice.update(&room, &out.bundle).await;
+    assert!(matches!(o, UpdateOutcome::Success { .. }), "{o:?}");
+    let e = alice.epoch(&room);
+    bob.sync_until("the Welcome from a granted KeyPackage", |p| {
+        p.epoch(&room) == e
+    })
+    .await;
+    let m = alice
+        .send(&room, "added with the KeyPackage of your grant")
+        .await;
+    let m2 = m.clone();
+    bob.sync_until("the message", move |p| p.got(&m2) == 1)
+        .await;
+}
+
+#[tokio::test]
+async fn proto_5_7_grant_key_packages_sqlite() {
+    let fed = federation(None).await;
+    grant_key_packages(&fed).await;
+    fed.shutdown().await;
+}
+
+#[tokio::test]
+async fn proto_5_7_grant_key_packages_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
+        return;
+    };
+    let fed = federation(Some(&url)).await;
+    grant_key_packages(&fed).await;
+    fed.shutdown().await;
+}

@@ -606,6 +606,30 @@ impl Client {
             .map(|r| r.group.ciphersuite())
             .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
         for u in users {
+            // PROTO-5.7-grant-key-packages: KeyPackages that came with the user's consent grant
+            // are used first (one use each), when they are of the room's suite.
+            let granted = self
+                .post(
+                    "consent/keyPackages",
+                    serde_json::json!({ "target": u.as_str() })
+                        .to_string()
+                        .into_bytes(),
+                )
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["key_packages"].as_array().cloned())
+                .unwrap_or_default();
+            let granted: Vec<Vec<u8>> = granted
+                .iter()
+                .filter_map(|h| hex::decode(h.as_str()?).ok())
+                .filter(|k| kp_suite(k) == u16::from(suite))
+                .collect();
+            if !granted.is_empty() {
+                kps.extend(granted);
+                adds.push((u.clone(), role));
+                continue;
+            }
             // ROOM-suites: KeyPackages of the room's suite.
             let req = self.dev.key_material_request_in(room, u, &[suite])?;
             let b = self
@@ -1426,6 +1450,11 @@ impl Client {
         self.save().await?;
         Ok(epoch)
     }
+}
+
+/// The cipher suite of a serialized KeyPackage (the `u16` after its version).
+fn kp_suite(kp: &[u8]) -> u16 {
+    kp.get(2..4).map_or(1, |b| u16::from_be_bytes([b[0], b[1]]))
 }
 
 /// A join link's query key: a link is `<room URI>?join=<code>` (`PROTO-5.6-joining-code`).

@@ -500,6 +500,25 @@ impl Node {
                     &serde_json::json!({ "done": "request" }),
                 ))
             }
+            // PROTO-5.7-grant-key-packages: the KeyPackages a grant brought for this user,
+            // handed out once.
+            ("consent", Some("keyPackages")) if post => {
+                let b: ConsentBody = parse_json(body, "consent/keyPackages")?;
+                let target = b.target.ok_or_else(|| {
+                    NodeError::BadRequest("consent/keyPackages needs \"target\": a user URI".into())
+                })?;
+                let target = UserUri::parse(&target)
+                    .map_err(|e| NodeError::BadRequest(format!("target: {e}")))?;
+                let kps = self
+                    .store
+                    .take_granted_key_packages(caller.user.as_str(), target.as_str())
+                    .await?;
+                let kps: Vec<String> = kps.iter().map(hex::encode).collect();
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "target": target.as_str(), "key_packages": kps }),
+                ))
+            }
             ("consent", None) if get => {
                 let entries = self.store.consent_entries(caller.user.as_str()).await?;
                 let v: Vec<_> = entries

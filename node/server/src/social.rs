@@ -136,6 +136,19 @@ impl Node {
                 now_ms,
             )
             .await?;
+        // PROTO-5.7-grant-key-packages: KeyPackages in a grant are kept for the requester (one
+        // use each); a revocation drops any kept.
+        let kps: Vec<Vec<u8>> = match entry.operation {
+            ConsentOperation::Grant => entry
+                .client_key_packages
+                .iter()
+                .map(|k| k.as_bytes().to_vec())
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.store
+            .put_granted_key_packages(requester.as_str(), scope.target_uri.as_str(), &kps, now_ms)
+            .await?;
         Ok(())
     }
 
@@ -162,6 +175,25 @@ impl Node {
                 now_ms,
             )
             .await?;
+        // PROTO-5.7-grant-key-packages: a grant carries one KeyPackage per client of the
+        // target (suite 0x0001, claimed like keyMaterial's), so that the requester can add the
+        // target at once; given back if the requester's provider cannot be told.
+        let mut claimed = Vec::new();
+        if grant {
+            for (_, kp) in self
+                .store
+                .claim_key_packages_of_user_in(target.as_str(), now_ms, &[1])
+                .await?
+            {
+                if let Some(kp) = kp {
+                    claimed.push(kp);
+                }
+            }
+        }
+        let kps: Vec<mimi_wire::codec::Mls<openmls::prelude::KeyPackageIn>> = claimed
+            .iter()
+            .filter_map(|k| mimi_wire::codec::Mls::from_bytes(k.key_package.clone()).ok())
+            .collect();
         if requester.provider() != self.domain {
             let entry = ConsentEntry {
                 operation: op,
@@ -170,16 +202,28 @@ impl Node {
                     target_uri: target.clone(),
                     room_id: None,
                 },
-                client_key_packages: Vec::new(),
+                client_key_packages: kps,
                 consent_extensions: Default::default(),
             };
-            self.call(
-                &requester.provider(),
-                mimi_net::paths::Endpoint::UpdateConsent,
-                requester.as_str(),
-                entry.encode(),
-            )
-            .await?;
+            if let Err(e) = self
+                .call(
+                    &requester.provider(),
+                    mimi_net::paths::Endpoint::UpdateConsent,
+                    requester.as_str(),
+                    entry.encode(),
+                )
+                .await
+            {
+                for k in claimed.iter().filter(|k| !k.last_resort) {
+                    self.store.unclaim_key_package(&k.kp_ref).await?;
+                }
+                return Err(e);
+            }
+        } else {
+            let bytes: Vec<Vec<u8>> = kps.iter().map(|k| k.as_bytes().to_vec()).collect();
+            self.store
+                .put_granted_key_packages(requester.as_str(), target.as_str(), &bytes, now_ms)
+                .await?;
         }
         Ok(())
     }

@@ -36,6 +36,63 @@ pub struct AbuseReport {
 }
 
 impl Store {
+    /// Keeps the KeyPackages a consent grant of `target` carried for `requester`
+    /// (`STORE-consent-key-packages`), replacing any kept before.
+    pub async fn put_granted_key_packages(
+        &self,
+        requester: &str,
+        target: &str,
+        kps: &[Vec<u8>],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2")
+            .bind(requester)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        for (n, kp) in kps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO granted_key_packages (requester, target, n, key_package, received_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(requester)
+            .bind(target)
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .bind(kp.as_slice())
+            .bind(crate::db::i(now_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes (hands out and forgets) the KeyPackages kept for `requester` from `target`'s
+    /// grant; empty when there are none (or they were taken or revoked).
+    pub async fn take_granted_key_packages(
+        &self,
+        requester: &str,
+        target: &str,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT key_package FROM granted_key_packages WHERE requester = $1 AND target = $2 ORDER BY n",
+        )
+        .bind(requester)
+        .bind(target)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2")
+            .bind(requester)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| r.try_get::<Vec<u8>, _>(0).map_err(Into::into))
+            .collect()
+    }
+
     /// Sets a consent entry; room `""` means any room. Setting it again overwrites.
     pub async fn set_consent(
         &self,
