@@ -7,5 +7,6 @@ mod hub_checks;
 mod hub_integrity;
 mod passive_client;
 mod policy;
+mod policy_vectors;
 mod props;
 mod state;
