@@ -1401,6 +1401,98 @@ async fn as_follower(r: &Runner, report: &mut Report) {
         "CAPI-forward",
         Outcome::Pass,
     );
+
+    // PROTO-follower-membership: the runner's user removes the target's user; the target
+    // delivers the removing commit to the removed device (it SHOULD see it) and nothing of the
+    // room after it, not even undecryptable ciphertext.
+    // Another user of the target stays in the room, so that the hub keeps notifying it.
+    let mut stays = Person::register_via(
+        r.target_api().expect("api"),
+        &format!("stays{t}"),
+        "1",
+        None,
+    )
+    .await;
+    w.add(&room, stays.dev.user.as_str()).await;
+    stays
+        .sync_until("the Welcome of the user who stays", |p| {
+            p.rooms.contains_key(&room)
+        })
+        .await;
+    let (_, qb) = call(&tu.api, Method::GET, "queue?after=0&limit=500", Vec::new()).await;
+    let before: u64 = serde_json::from_slice::<serde_json::Value>(&qb)
+        .ok()
+        .and_then(|v| v["items"].as_array()?.last()?["seq"].as_u64())
+        .unwrap_or(0);
+    let out = w
+        .rooms
+        .get_mut(&room)
+        .expect("room")
+        .remove_user(&w.dev, &tu.dev.user)
+        .expect("removal");
+    let removed = matches!(
+        w.update(&room, &out.bundle).await,
+        UpdateOutcome::Success { .. }
+    );
+    let outcome = if removed {
+        let after = w.send(&room, "after the removal").await;
+        let m = after.clone();
+        stays
+            .sync_until("the message after the removal", move |p| p.got(&m) == 1)
+            .await;
+        // Bounded wait until the runner's outbox has handed both to the target.
+        let mut drained = false;
+        for _ in 0..200 {
+            let depth = store.outbox_depth().await.unwrap_or_default();
+            if depth.iter().all(|(f, n)| f != &r.opts.target || *n == 0) {
+                drained = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (qs, qb) = call(
+            &tu.api,
+            Method::GET,
+            &format!("queue?after={before}&limit=500"),
+            Vec::new(),
+        )
+        .await;
+        if !drained || qs != StatusCode::OK {
+            Outcome::NotApplicable(format!(
+                "the target did not take the notifies (queue {qs}, outbox drained: {drained})"
+            ))
+        } else {
+            let v: serde_json::Value = serde_json::from_slice(&qb).unwrap_or_default();
+            let kinds: Vec<String> = v["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| hex::decode(i["body"].as_str()?).ok())
+                        .filter_map(|b| FanoutMessage::decode(&b).ok())
+                        .map(|f| match f.extra {
+                            FanoutExtra::Commit(_) => "commit".to_owned(),
+                            FanoutExtra::Application(_) => "application".to_owned(),
+                            FanoutExtra::Proposal(_) => "proposal".to_owned(),
+                            FanoutExtra::Welcome(_) => "welcome".to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            pass_if(kinds == ["commit"], || {
+                format!(
+                    "the removed device got {kinds:?} after its removal (expected only the removing commit)"
+                )
+            })
+        }
+    } else {
+        Outcome::NotApplicable("the runner's removal was not accepted".into())
+    };
+    report.add(
+        "follower.membership.removed-gets-nothing",
+        "§5.5, §7.8",
+        "PROTO-follower-membership",
+        outcome,
+    );
 }
 
 /// A node as a separate process, for tests of the runner against a target that breaks rules.

@@ -91,6 +91,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "update.join-link-single-use",
         "groupInfo.joining-code-valid",
         "groupInfo.joining-code-used",
+        "follower.membership.removed-gets-nothing",
     ] {
         let c = report
             .get(id)
@@ -108,7 +109,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "[faults]\nreuse_key_packages = true\nnotify_repeat_status = 500\n\
          identifier_query_first_element_only = true\nkey_material_ignores_consent = true\n\
          report_abuse_any_reporter = true\ngroup_info_without_pending = true\n\
-         group_info_accepts_any_code = true\njoin_link_reuse = true\n",
+         group_info_accepts_any_code = true\njoin_link_reuse = true\n\
+         follower_keeps_removed_members = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -129,6 +131,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "groupInfo.pending-proposals",
         "groupInfo.joining-code-unknown",
         "update.join-link-single-use",
+        "follower.membership.removed-gets-nothing",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }

@@ -47,6 +47,7 @@
 //! group_info_without_pending = false    # groupInfo hands out no pending proposals
 //! group_info_accepts_any_code = false   # groupInfo takes any joiningCode for a valid join link's
 //! join_link_reuse = false               # a code join may keep a single-use link
+//! follower_keeps_removed_members = false  # a follower delivers to devices a commit removed
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -212,6 +213,9 @@ pub struct Faults {
     pub group_info_accepts_any_code: bool,
     /// The hub accepts a code join that keeps a single-use link (breaks `ROOM-join-links`).
     pub join_link_reuse: bool,
+    /// The follower keeps delivering to devices a commit removed (breaks
+    /// `PROTO-follower-membership`).
+    pub follower_keeps_removed_members: bool,
 }
 
 /// The hub's outbox.

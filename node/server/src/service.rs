@@ -828,6 +828,8 @@ impl Node {
                         Some(r) => {
                             if !self.follow(room, r, &item).await {
                                 roster = None;
+                            } else if self.options.faults.follower_keeps_removed_members {
+                                // Fault: members stay as they were.
                             } else if r.clients().iter().all(|c| c.provider() != self.domain) {
                                 // No member left here: the follower drops the room.
                                 roster = None;
