@@ -956,6 +956,36 @@ async fn as_hub(r: &Runner, report: &mut Report) {
     u2.sync_until("the target user's message", |p| p.got(&m) == 1)
         .await;
     report.add("hub.flow.fanout", "§3, §5.5", "PROTO-fanout", Outcome::Pass);
+    // PROTO-5.4.1-frank: the hub franked the message and the frank verifies at the receiver
+    // (signature by the hub's key of the room's external_senders, over the message's tag,
+    // sender, room and accepted time).
+    let franking_room = u.rooms[&room]
+        .group
+        .public_group()
+        .group_context()
+        .extensions()
+        .app_data_dictionary()
+        .is_some_and(|d| {
+            d.dictionary()
+                .get(&mimi_wire::franking::FRANKING_AGENT)
+                .is_some()
+        });
+    let outcome = if !franking_room {
+        Outcome::NotApplicable("the target's room names no franking agent".into())
+    } else if u.verified_frank(&m).is_some() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(format!(
+            "the message's frank did not verify at the runner: {:?}",
+            u.flagged()
+        ))
+    };
+    report.add(
+        "submitMessage.frank-verifies",
+        "§5.4.1",
+        "PROTO-5.4.1-frank",
+        outcome,
+    );
 
     // invalidProposal: U2 proposes to leave (queued at the hub for this epoch); U, who has not
     // seen that proposal, commits without it. The hub must refuse and name the proposal.

@@ -48,6 +48,7 @@
 //! group_info_accepts_any_code = false   # groupInfo takes any joiningCode for a valid join link's
 //! join_link_reuse = false               # a code join may keep a single-use link
 //! follower_keeps_removed_members = false  # a follower delivers to devices a commit removed
+//! frank_wrong_key = false               # the hub signs franks with another key than its own
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -216,6 +217,9 @@ pub struct Faults {
     /// The follower keeps delivering to devices a commit removed (breaks
     /// `PROTO-follower-membership`).
     pub follower_keeps_removed_members: bool,
+    /// The hub signs franks with a key that is not the room's hub key (breaks
+    /// `PROTO-5.4.1-frank`).
+    pub frank_wrong_key: bool,
 }
 
 /// The hub's outbox.

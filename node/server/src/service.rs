@@ -312,6 +312,13 @@ impl Node {
             room_uri: room.clone(),
             accepted_timestamp,
         };
+        if self.options.faults.frank_wrong_key {
+            let other = SignatureKeyPair::new(SignatureScheme::ED25519)
+                .map_err(|e| NodeError::RoomState(format!("{e:?}")))?;
+            return make_frank(&self.franking_key[..], &other, &aad, &context)
+                .map(Some)
+                .map_err(|e| NodeError::RoomState(e.to_string()));
+        }
         make_frank(&self.franking_key[..], &*self.hub_key, &aad, &context)
             .map(Some)
             .map_err(|e| NodeError::RoomState(e.to_string()))
