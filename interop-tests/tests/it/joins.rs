@@ -80,6 +80,28 @@ async fn joins(fed: &Federation) {
     })
     .await;
 
+    // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit from a client the hub
+    // did not give the GroupInfo to is refused, even in an open room: Grace asks, Frank
+    // commits with what Grace got.
+    let grace = Person::register(fed, "c.example", "grace", "1").await;
+    let mut frank = Person::register(fed, "c.example", "frank", "1").await;
+    let pending = grace.dev.group_info_request().unwrap();
+    let (st, b) = call(
+        &grace.api,
+        http::Method::POST,
+        &format!("groupInfo/{}", enc(room.as_str())),
+        mimi_wire::codec::Body::encode(&pending.request),
+    )
+    .await;
+    assert_eq!(st, http::StatusCode::OK);
+    let resp =
+        <mimi_wire::group_info::GroupInfoResponse as mimi_wire::codec::Body>::decode(&b).unwrap();
+    let (gi, tree) = grace.dev.open_group_info(&room, &pending, &resp).unwrap();
+    let (r, out) = frank.dev.join_external(&room, &gi, &tree, Some(2)).unwrap();
+    frank.rooms.insert(room.clone(), r);
+    let o = frank.update(&room, &out.bundle).await;
+    assert!(matches!(o, UpdateOutcome::NotAllowed), "{o:?}");
+
     // Cathy resyncs as the same client.
     let cathy_client = cathy.dev.client.clone();
     let e = cathy.join(&room, &[]).await.expect("Cathy's resync");

@@ -681,3 +681,17 @@ pub fn self_remove_sender(message: &[u8]) -> Option<u32> {
         _ => None,
     }
 }
+
+/// The client URI of the joiner of an external commit (a PublicMessage commit from a
+/// `new_member_commit` sender, named by its path's leaf credential), else `None`: what the
+/// hub's node checks against the GroupInfo requesters (protocol-06 §7.7 step 3).
+pub fn external_committer(message: &[u8]) -> Option<ClientUri> {
+    match handshake(message) {
+        Ok(Some(Handshake::Commit {
+            sender: Sender::NewMemberCommit,
+            path: Some(credential),
+            ..
+        })) => client_of_bytes(&credential),
+        _ => None,
+    }
+}

@@ -95,8 +95,9 @@ impl Node {
                 tracing::info!(%room, %client, reason = %why, "groupInfo: not authorised to join");
                 return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
             }
-            Ok(true) => {
-                // The grant lives in the hub's room state until the external commit.
+            Ok(with_code) => {
+                // PROTO-5.6-requester: the grant (and the code it came with) lives in the
+                // hub's room state until the requester's external commit.
                 let mut tx = match self.store.begin_room(room.as_str()).await {
                     Err(mimi_store::StoreError::NotFound(_)) => {
                         return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM));
@@ -105,19 +106,19 @@ impl Node {
                 };
                 let mut fresh = HubRoom::restore(&tx.room().state)
                     .map_err(|e| NodeError::RoomState(e.to_string()))?;
-                if let Err(why) = fresh.check_join_code(code, now_ms)
+                if with_code
+                    && let Err(why) = fresh.check_join_code(code, now_ms)
                     && !self.options.faults.group_info_accepts_any_code
                 {
                     tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");
                     return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
                 }
-                fresh.grant_join(&client, code, now_ms);
+                fresh.grant_join(&client, if with_code { code } else { &[] }, now_ms);
                 let epoch = fresh.epoch();
                 tx.set_state(fresh.snapshot(), epoch);
                 tx.commit().await?;
                 hub = fresh;
             }
-            Ok(false) => {}
         }
         let (gi, tree) = hub
             .group_info_for_join()

@@ -11,7 +11,7 @@ use mimi_net::paths::{self, Endpoint};
 use mimi_proto::clock::next_timestamp;
 use mimi_proto::inbox::{InboxLimits, InboxState, accept};
 use mimi_room::franking::make_frank;
-use mimi_room::hub::{HubRoom, SubmitRejection};
+use mimi_room::hub::{HubRoom, SubmitRejection, UpdateRejection};
 use mimi_room::roster::{Roster, commit_epoch};
 use mimi_store::{Store, StoreError};
 use mimi_wire::codec::Body;
@@ -472,6 +472,18 @@ impl Node {
         let old_digest = snapshot_digest(&tx.room().state);
         let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
         hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
+        // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit comes from a
+        // client the hub gave the GroupInfo to.
+        if let HandshakeBundle::Commit { commit, .. } = &bundle
+            && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
+            && !hub.has_join_grant(&joiner, now_ms)
+        {
+            self.put_hub(room.as_str(), old_digest, hub);
+            return Ok(UpdateRejection::NotAllowed(format!(
+                "{joiner} did not ask this hub for the GroupInfo (or asked more than 10 minutes ago): an external commit follows the joiner's groupInfo request (draft-ietf-mimi-protocol-06 §7.7)"
+            ))
+            .response());
+        }
         let providers_before: BTreeSet<ProviderId> = hub.providers();
         let mut accepted = match hub.handle_update_at(&bundle, now_ms) {
             Ok(a) => a,

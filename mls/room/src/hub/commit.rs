@@ -184,7 +184,7 @@ impl HubRoom {
         let grant = if external_join {
             self.grants
                 .iter()
-                .find(|g| g.client == committer && g.until_ms > now_ms)
+                .find(|g| g.client == committer && g.until_ms > now_ms && !g.link.is_empty())
                 .cloned()
         } else {
             None
@@ -261,7 +261,7 @@ impl HubRoom {
         self.view.state = res.state;
         self.view.refresh_members(&self.group);
         self.refresh_link_times(now_ms);
-        if grant.is_some() {
+        if external_join {
             self.grants.retain(|g| g.client != committer);
         }
         Ok(Accepted {

@@ -326,9 +326,10 @@ impl HubRoom {
         Ok(())
     }
 
-    /// Records that `client` presented the valid joining `code` (checked with
-    /// [`HubRoom::check_join_code`]): its external commit within [`GRANT_TTL_MS`] joins with
-    /// the code's authority.
+    /// Records that `client` was given the GroupInfo, with the valid joining `code` it
+    /// presented (checked with [`HubRoom::check_join_code`]; empty for none): its external
+    /// commit within [`GRANT_TTL_MS`] is accepted as that requester's, and joins with the
+    /// code's authority.
     pub fn grant_join(&mut self, client: &ClientUri, code: &[u8], now_ms: u64) {
         self.grants
             .retain(|g| g.until_ms > now_ms && g.client != *client);
@@ -337,6 +338,15 @@ impl HubRoom {
             link: code.to_vec(),
             until_ms: now_ms.saturating_add(GRANT_TTL_MS),
         });
+    }
+
+    /// Whether `client` asked for the GroupInfo (and was authorised) within the last
+    /// [`GRANT_TTL_MS`]: an external commit must come from such a requester (protocol-06
+    /// §7.7 step 3, `PROTO-5.6-requester`).
+    pub fn has_join_grant(&self, client: &ClientUri, now_ms: u64) -> bool {
+        self.grants
+            .iter()
+            .any(|g| g.client == *client && g.until_ms > now_ms)
     }
 
     /// The epoch.
