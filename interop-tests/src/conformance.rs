@@ -1287,6 +1287,61 @@ async fn joins_at_hub(
         st,
         &b,
     );
+
+    // protocol-06 §7.7 step 3: the hub checks that an external commit comes from the client
+    // it gave the GroupInfo to. U's device 7 asks; U's device 8 commits with what 7 got.
+    let asker = Person::register_via(r.my_api(), u_name, "7", Some(&u.token)).await;
+    let mut other = Person::register_via(r.my_api(), u_name, "8", Some(&u.token)).await;
+    let pending = asker.dev.group_info_request().expect("request");
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), pending.request.encode())
+        .await;
+    let opened = GroupInfoResponse::decode(&b)
+        .map_err(|e| format!("{st}: {e}"))
+        .and_then(|resp| {
+            asker
+                .dev
+                .open_group_info(room, &pending, &resp)
+                .map_err(|e| e.to_string())
+        });
+    let (outcome, sent, st, b) = match opened {
+        Err(why) => (
+            Outcome::NotApplicable(format!("no GroupInfo for a new device of U: {why}")),
+            Vec::new(),
+            st,
+            b,
+        ),
+        Ok((gi, tree)) => {
+            let (rm, out) = other
+                .dev
+                .join_external(room, &gi, &tree, None)
+                .expect("external commit");
+            other.rooms.insert(room.clone(), rm);
+            let sent = out.bundle.encode();
+            let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+            let outcome = match UpdateRoomResponse::decode(&b) {
+                Ok(UpdateRoomResponse {
+                    outcome: UpdateOutcome::Success { .. },
+                    ..
+                }) => Outcome::Fail(
+                    "an external commit by a client that did not ask for the GroupInfo was accepted"
+                        .into(),
+                ),
+                Ok(_) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("{st}: {e}")),
+            };
+            (outcome, sent, st, b)
+        }
+    };
+    report.add_x(
+        "update.external-commit-requester",
+        "§7.7",
+        "PROTO-5.6-requester",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
 }
 
 /// The runner hosts a room; the target's user joins it and takes the fanout.

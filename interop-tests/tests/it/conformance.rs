@@ -93,6 +93,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "groupInfo.joining-code-used",
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
+        "update.external-commit-requester",
     ] {
         let c = report
             .get(id)
@@ -111,7 +112,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          identifier_query_first_element_only = true\nkey_material_ignores_consent = true\n\
          report_abuse_any_reporter = true\ngroup_info_without_pending = true\n\
          group_info_accepts_any_code = true\njoin_link_reuse = true\n\
-         follower_keeps_removed_members = true\nfrank_wrong_key = true\n",
+         follower_keeps_removed_members = true\nfrank_wrong_key = true\n\
+         external_commit_any_requester = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -134,6 +136,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "update.join-link-single-use",
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
+        "update.external-commit-requester",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }

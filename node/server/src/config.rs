@@ -49,6 +49,7 @@
 //! join_link_reuse = false               # a code join may keep a single-use link
 //! follower_keeps_removed_members = false  # a follower delivers to devices a commit removed
 //! frank_wrong_key = false               # the hub signs franks with another key than its own
+//! external_commit_any_requester = false # the hub takes external commits without a groupInfo request
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -220,6 +221,9 @@ pub struct Faults {
     /// The hub signs franks with a key that is not the room's hub key (breaks
     /// `PROTO-5.4.1-frank`).
     pub frank_wrong_key: bool,
+    /// The hub accepts an external commit from a client it did not give the GroupInfo to
+    /// (breaks `PROTO-5.6-requester`).
+    pub external_commit_any_requester: bool,
 }
 
 /// The hub's outbox.

@@ -477,6 +477,7 @@ impl Node {
         if let HandshakeBundle::Commit { commit, .. } = &bundle
             && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
             && !hub.has_join_grant(&joiner, now_ms)
+            && !self.options.faults.external_commit_any_requester
         {
             self.put_hub(room.as_str(), old_digest, hub);
             return Ok(UpdateRejection::NotAllowed(format!(
