@@ -325,10 +325,20 @@ impl Federation {
         self.configs[i].with_file_name("node.sqlite")
     }
 
-    pub async fn shutdown(self) {
-        for n in self.nodes.into_iter().flatten() {
+    /// Stops every node; the federation's directory goes when the value is dropped.
+    pub async fn shutdown(mut self) {
+        for n in std::mem::take(&mut self.nodes).into_iter().flatten() {
             n.shutdown().await;
         }
+    }
+}
+
+/// Tests clean up after themselves: the federation's directory (configurations, SQLite files,
+/// attachments, client profiles under it) is removed when the federation is dropped, also when
+/// a test panics.
+impl Drop for Federation {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -11,16 +11,25 @@ use std::path::PathBuf;
 
 const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
-fn temp_file(name: &str) -> PathBuf {
+/// A test's directory, removed when dropped (also when the test panics).
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_file(name: &str) -> (PathBuf, Cleanup) {
     let dir = std::env::temp_dir().join(format!("mimi-client-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("device.sqlite")
+    (dir.join("device.sqlite"), Cleanup(dir))
 }
 
 #[tokio::test]
 async fn mls_state_survives_reopen_and_diffs_are_saved() {
-    let path = temp_file("mls");
+    let (path, _cleanup) = temp_file("mls");
     let group_id;
     let signer_public;
     {
@@ -86,7 +95,7 @@ async fn mls_state_survives_reopen_and_diffs_are_saved() {
 
 #[tokio::test]
 async fn history_keeps_order_and_drops_repeated_ids_and_meta_persists() {
-    let path = temp_file("history");
+    let (path, _cleanup) = temp_file("history");
     let store = DeviceStore::open(&path).await.unwrap();
     let m = |n: u8| StoredMessage {
         id: [n; 32],
@@ -120,7 +129,7 @@ async fn history_keeps_order_and_drops_repeated_ids_and_meta_persists() {
 
 #[tokio::test]
 async fn a_file_from_a_newer_mimi_is_refused() {
-    let path = temp_file("newer");
+    let (path, _cleanup) = temp_file("newer");
     let store = DeviceStore::open(&path).await.unwrap();
     store.set_meta("schema_version", "99").await.unwrap();
     store.close().await;

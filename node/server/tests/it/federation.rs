@@ -35,6 +35,7 @@ use std::time::Duration;
 
 struct Provider {
     node: Node,
+    _dir: crate::TempDir,
     metrics: Arc<mimi_node::metrics::Registry>,
     server: Server,
     addr: SocketAddr,
@@ -90,6 +91,7 @@ async fn provider(ca: &Ca, domain: &str) -> Provider {
     let addr = server.local_addr().unwrap();
     Provider {
         node,
+        _dir: crate::TempDir(dir),
         metrics,
         server,
         addr,

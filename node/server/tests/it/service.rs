@@ -20,14 +20,14 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::RustCrypto;
 use openmls_traits::types::SignatureScheme;
 
-async fn node(domain: &str) -> Node {
+async fn node(domain: &str) -> crate::TestNode {
     let dir = std::env::temp_dir().join(format!(
         "mimi-node-service-{}-{domain}-{}",
         std::process::id(),
         rand_tag()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    Node::open(
+    let node = Node::open(
         ProviderId::parse(domain).unwrap(),
         Store::open(dir.join("node.sqlite").to_str().unwrap())
             .await
@@ -36,7 +36,11 @@ async fn node(domain: &str) -> Node {
         1_700_000_000_000,
     )
     .await
-    .unwrap()
+    .unwrap();
+    crate::TestNode {
+        node,
+        _dir: crate::TempDir(dir),
+    }
 }
 
 fn rand_tag() -> u128 {
@@ -365,6 +369,7 @@ async fn proto_5_4_1_frank_hub_franks_and_reports_are_verified() {
         rand_tag()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = crate::TempDir(dir.clone());
     let db = dir.join("node.sqlite");
     let open = || async {
         Node::open(

@@ -14,9 +14,8 @@ use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Two independent stores on one database, per backend available, with the raw location.
-async fn pairs(name: &str) -> Vec<(Store, Store, String)> {
-    let dir = std::env::temp_dir().join(tag(name));
-    std::fs::create_dir_all(&dir).unwrap();
+async fn pairs(name: &str) -> (Vec<(Store, Store, String)>, crate::TempDir) {
+    let dir = crate::TempDir::new(name);
     let file = dir.join("node.sqlite").to_str().unwrap().to_owned();
     let mut v = vec![(
         Store::open(&file).await.unwrap(),
@@ -30,7 +29,7 @@ async fn pairs(name: &str) -> Vec<(Store, Store, String)> {
             url,
         ));
     }
-    v
+    (v, dir)
 }
 
 const TASKS_PER_STORE: u64 = 4;
@@ -38,7 +37,8 @@ const EVENTS_PER_TASK: u64 = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_room_serial_two_processes_append_without_gaps_and_claim_without_overlap() {
-    for (p1, p2, location) in pairs("multi-room").await {
+    let (ps, _dir) = pairs("multi-room").await;
+    for (p1, p2, location) in ps {
         let room = format!("mimi://a.example/r/{}", tag("r"));
         let follower = format!("{}.example", tag("f"));
         p1.create_room(&room, "a.example", b"s0", 0).await.unwrap();
@@ -99,6 +99,7 @@ async fn store_room_serial_two_processes_append_without_gaps_and_claim_without_o
         let raw = crate::Db {
             store: p1.clone(),
             location: location.trim_start_matches("sqlite://").to_owned(),
+            dir: None,
         }
         .raw()
         .await;
@@ -220,7 +221,8 @@ async fn store_room_serial_two_processes_append_without_gaps_and_claim_without_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_kp_claim_once_across_two_processes() {
-    for (p1, p2, location) in pairs("multi-kp").await {
+    let (ps, _dir) = pairs("multi-kp").await;
+    for (p1, p2, location) in ps {
         let t = tag("kp");
         let client = format!("mimi://b.example/d/{t}/1");
         let kps: Vec<NewKeyPackage> = (0..30)

@@ -36,6 +36,39 @@ pub fn tag(name: &str) -> String {
 pub struct Db {
     pub store: Store,
     pub location: String,
+    /// The SQLite file's directory, removed with the last handle on it (tests clean up).
+    pub dir: Option<std::sync::Arc<TempDir>>,
+}
+
+/// A test's temporary directory, removed when dropped (also when the test panics).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh, existing directory named after `name`.
+    pub fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(tag(name));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Db {
@@ -64,17 +97,18 @@ pub fn postgres_url() -> Option<String> {
 
 /// Every backend available: SQLite always, PostgreSQL when configured.
 pub async fn backends(name: &str) -> Vec<Db> {
-    let dir = std::env::temp_dir().join(tag(name));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::sync::Arc::new(TempDir::new(name));
     let file = dir.join("node.sqlite").to_str().unwrap().to_owned();
     let mut v = vec![Db {
         store: Store::open(&file).await.unwrap(),
         location: file,
+        dir: Some(dir),
     }];
     if let Some(url) = postgres_url() {
         v.push(Db {
             store: Store::open(&url).await.unwrap(),
             location: url,
+            dir: None,
         });
     }
     v

@@ -1,13 +1,10 @@
 use crate::{Db, postgres_url, tag};
 use mimi_store::{Backend, SQLITE_FILE, Store, StoreError};
 use sqlx::Row;
-use std::path::PathBuf;
 
-/// A fresh, existing directory for this test.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(tag(name));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, existing directory for this test, removed at its end.
+fn dir(name: &str) -> crate::TempDir {
+    crate::TempDir::new(name)
 }
 
 /// A round trip through the store: something written is read back.
@@ -56,7 +53,8 @@ async fn store_migrate_sqlite_path_is_taken_literally() {
     // A bare path is a file name, not a URL: `%41` must not become `A`, `?` and `#` are part
     // of the name. (Before the fix, `%41` was percent-decoded by the driver and the store
     // opened, or failed to open, another file.)
-    let d = dir("open-literal").join("data%41 ?x#y");
+    let root = dir("open-literal");
+    let d = root.join("data%41 ?x#y");
     std::fs::create_dir_all(&d).unwrap();
     let file = d.join("node.sqlite");
     let s = Store::open(file.to_str().unwrap()).await.unwrap();
@@ -98,6 +96,7 @@ async fn store_migrate_reopen_applies_nothing_twice_and_keeps_data() {
     let db = Db {
         store: Store::open_in_dir(&d).await.unwrap(),
         location: d.join(SQLITE_FILE).to_str().unwrap().to_owned(),
+        dir: None,
     };
     let raw = db.raw().await;
     let applied: Vec<i64> =
@@ -128,6 +127,7 @@ async fn store_sqlite_pragmas_wal_mode() {
     let db = Db {
         store: s.clone(),
         location: d.join(SQLITE_FILE).to_str().unwrap().to_owned(),
+        dir: None,
     };
     let raw = db.raw().await;
     let mode: String = sqlx::query("PRAGMA journal_mode")
