@@ -465,6 +465,7 @@ pub async fn key_package_claims(total: usize, par: usize, store: Store) -> Table
                 key_package: kp,
                 not_after_s: u64::MAX / 4,
                 last_resort: false,
+                cipher_suite: 1,
             });
         }
         store.add_key_packages(&client, &kps).await.expect("add");

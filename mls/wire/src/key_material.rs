@@ -266,3 +266,14 @@ impl Body for KeyMaterialResponse {
         w.vector(&self.clients, |w, c| c.write(w));
     }
 }
+
+/// The cipher suite of a serialized KeyPackage (RFC 9420 §10: the `u16` after its version),
+/// bare or in an MLSMessage; `None` for bytes too short to say.
+pub fn key_package_suite(kp: &[u8]) -> Option<u16> {
+    let at = |o: usize| kp.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    match at(2)? {
+        // MLSMessage: version, wire_format mls_key_package (5), then the KeyPackage.
+        5 => at(6),
+        s => Some(s),
+    }
+}

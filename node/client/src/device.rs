@@ -623,7 +623,7 @@ impl Client {
             let granted: Vec<Vec<u8>> = granted
                 .iter()
                 .filter_map(|h| hex::decode(h.as_str()?).ok())
-                .filter(|k| kp_suite(k) == u16::from(suite))
+                .filter(|k| mimi_wire::key_material::key_package_suite(k) == Some(u16::from(suite)))
                 .collect();
             if !granted.is_empty() {
                 kps.extend(granted);
@@ -1044,6 +1044,14 @@ impl Client {
     pub async fn history(&self, room: &RoomUri) -> Result<Vec<MessageView>, Error> {
         // ROOM-policy-expiry: expired messages are deleted, not shown.
         self.purge_expired(room).await?;
+        Ok(self
+            .stored_history(room)
+            .await?
+            .view(now_ms(), Some(self.dev.user.as_str())))
+    }
+
+    /// The room's stored messages as a [`History`] (undecodable ones skipped).
+    async fn stored_history(&self, room: &RoomUri) -> Result<History, Error> {
         let mut h = History::new();
         for m in self.store.history(room.as_str()).await? {
             let Ok(content) = MimiContent::decode(&m.content) else {
@@ -1056,25 +1064,14 @@ impl Client {
                 content,
             });
         }
-        Ok(h.view(now_ms(), Some(self.dev.user.as_str())))
+        Ok(h)
     }
 
     /// Deletes the messages of a room that have expired (content-08 `expires`; absolute, or
     /// relative to this user's read receipt) from the local store (`ROOM-policy-expiry`).
     /// Returns how many were deleted.
     pub async fn purge_expired(&self, room: &RoomUri) -> Result<u64, Error> {
-        let mut h = History::new();
-        for m in self.store.history(room.as_str()).await? {
-            let Ok(content) = MimiContent::decode(&m.content) else {
-                continue;
-            };
-            let _ = h.insert(Received {
-                id: mimi_content::MessageId(m.id),
-                sender: m.sender,
-                timestamp_ms: m.timestamp_ms,
-                content,
-            });
-        }
+        let h = self.stored_history(room).await?;
         let expired: Vec<[u8; 32]> = h
             .view(now_ms(), Some(self.dev.user.as_str()))
             .into_iter()
@@ -1450,11 +1447,6 @@ impl Client {
         self.save().await?;
         Ok(epoch)
     }
-}
-
-/// The cipher suite of a serialized KeyPackage (the `u16` after its version).
-fn kp_suite(kp: &[u8]) -> u16 {
-    kp.get(2..4).map_or(1, |b| u16::from_be_bytes([b[0], b[1]]))
 }
 
 /// A join link's query key: a link is `<room URI>?join=<code>` (`PROTO-5.6-joining-code`).

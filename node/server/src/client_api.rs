@@ -670,6 +670,8 @@ impl Node {
                 key_package,
                 not_after_s,
                 last_resort: b.last_resort,
+                // STORE-kp-suite: the suite the node read from the validated KeyPackage.
+                cipher_suite: u16::from(kp.ciphersuite()),
             });
         }
         match self

@@ -15,6 +15,8 @@ pub struct NewKeyPackage {
     pub not_after_s: u64,
     /// A last-resort KeyPackage: handed out only when no other is left, and then again.
     pub last_resort: bool,
+    /// Its MLS cipher suite (the node reads it from the KeyPackage; `STORE-kp-suite`).
+    pub cipher_suite: u16,
 }
 
 /// A claimed KeyPackage.
@@ -26,18 +28,6 @@ pub struct ClaimedKeyPackage {
     pub key_package: Vec<u8>,
     /// It was a last-resort KeyPackage (handed out again, not consumed).
     pub last_resort: bool,
-}
-
-/// The cipher suite of a serialized KeyPackage (bare, or in an MLSMessage): the `u16` after
-/// its version (RFC 9420 §10). Bytes too short to say read as suite 0x0001.
-pub fn suite_of(kp: &[u8]) -> u16 {
-    let at = |o: usize| kp.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    match at(2) {
-        // MLSMessage: version, wire_format mls_key_package (5), then the KeyPackage.
-        Some(5) => at(6).unwrap_or(1),
-        Some(s) => s,
-        None => 1,
-    }
 }
 
 impl Store {
@@ -55,7 +45,7 @@ impl Store {
                 .bind(kp.key_package.as_slice())
                 .bind(i(kp.not_after_s))
                 .bind(i64::from(kp.last_resort))
-                .bind(i64::from(suite_of(&kp.key_package)))
+                .bind(i64::from(kp.cipher_suite))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::from_insert(e, || "a KeyPackage with this reference".into()))?;

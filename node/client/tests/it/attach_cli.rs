@@ -3,37 +3,8 @@
 //! c.example downloads it through her provider and the hub and gets the same bytes; errors name
 //! the problem and never leave a file behind.
 
+use crate::{mimi, mimi_fails};
 use mimi_interop::federation;
-use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
-
-fn run(home: &Path, profile: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mimi"))
-        .arg("--home")
-        .arg(home)
-        .args(["--profile", profile, "--json"])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
-    let out = run(home, profile, args);
-    assert!(
-        out.status.success(),
-        "mimi {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
-    let out = run(home, profile, args);
-    assert!(!out.status.success(), "mimi {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_send_file_and_download_across_three_providers() {

@@ -1,27 +1,11 @@
 //! The `mimi` CLI with `--json`, as a script drives it, for a user with two devices: nodes in
 //! this process (mimi-interop's harness), the CLI as a process per call.
 
+use crate::mimi;
 use mimi_interop::federation;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_mimi"))
-        .arg("--home")
-        .arg(home)
-        .args(["--profile", profile, "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mimi {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
 
 fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mimi"))

@@ -7,3 +7,37 @@ mod content_cli;
 mod demo;
 mod policy_cli;
 mod store;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// The `mimi` CLI as a process, with `--json`.
+pub fn run(home: &Path, profile: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi"))
+        .arg("--home")
+        .arg(home)
+        .args(["--profile", profile, "--json"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A `mimi` call that must succeed: its JSON output.
+pub fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
+    let out = run(home, profile, args);
+    assert!(
+        out.status.success(),
+        "mimi {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A `mimi` call that must fail: its error output.
+pub fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
+    let out = run(home, profile, args);
+    assert!(!out.status.success(), "mimi {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -2,37 +2,10 @@
 //! process (mimi-interop's harness), the CLI as a process per call. Alice (a.example, the hub)
 //! sets the policy; Bob (b.example) and Cathy (c.example) live on followers.
 
+use crate::{mimi, mimi_fails};
 use mimi_interop::federation;
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
-
-fn run(home: &Path, profile: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mimi"))
-        .arg("--home")
-        .arg(home)
-        .args(["--profile", profile, "--json"])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn mimi(home: &Path, profile: &str, args: &[&str]) -> Value {
-    let out = run(home, profile, args);
-    assert!(
-        out.status.success(),
-        "mimi {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
-    let out = run(home, profile, args);
-    assert!(!out.status.success(), "mimi {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn message<'a>(history: &'a Value, text: &str) -> Option<&'a Value> {
     history["messages"]

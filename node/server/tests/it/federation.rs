@@ -195,6 +195,7 @@ async fn proto_endpoints_two_nodes_over_quic_carry_a_room() {
                 key_package: kp.clone(),
                 not_after_s: u64::MAX / 4,
                 last_resort: false,
+                cipher_suite: 1,
             }],
         )
         .await

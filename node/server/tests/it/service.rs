@@ -153,6 +153,7 @@ async fn proto_hub_and_follower_services_carry_a_room_across_two_providers() {
                 key_package: kp.clone(),
                 not_after_s: u64::MAX / 4,
                 last_resort: false,
+                cipher_suite: 1,
             }],
         )
         .await

@@ -231,12 +231,14 @@ async fn store_kp_claim_once_across_two_processes() {
                 key_package: format!("kp {k}").into_bytes(),
                 not_after_s: 4_000_000_000,
                 last_resort: false,
+                cipher_suite: 1,
             })
             .chain(std::iter::once(NewKeyPackage {
                 kp_ref: format!("{t}-last").into_bytes(),
                 key_package: b"last".to_vec(),
                 not_after_s: 4_000_000_000,
                 last_resort: true,
+                cipher_suite: 1,
             }))
             .collect();
         p1.add_key_packages(&client, &kps).await.unwrap();

@@ -256,6 +256,7 @@ async fn store_inbox_tx_membership_and_welcome_routing() {
                 key_package: b"kp".to_vec(),
                 not_after_s: 4_000_000_000,
                 last_resort: false,
+                cipher_suite: 1,
             }],
         )
         .await

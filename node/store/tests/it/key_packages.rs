@@ -8,6 +8,7 @@ fn kp(r: String, body: &[u8], not_after_s: u64, last_resort: bool) -> NewKeyPack
         key_package: body.to_vec(),
         not_after_s,
         last_resort,
+        cipher_suite: 1,
     }
 }
 
