@@ -45,6 +45,119 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
     /// What the ratio means and the target.
     pub note: String,
+    /// The figures of this table that have a target (`results.json`).
+    pub figures: Vec<Figure>,
+}
+
+/// One figure against its target (issue 16): a row of `results.json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Figure {
+    /// The scenario (a row of the targets table).
+    pub scenario: String,
+    /// The size it was measured at (clients, followers, events), if the scenario has sizes.
+    pub size: Option<u64>,
+    /// What was measured.
+    pub figure: String,
+    /// The unit of `value` and `baseline`.
+    pub unit: String,
+    /// The measured value (`None`: not measured in this run).
+    pub value: Option<f64>,
+    /// The same-run baseline it is compared with, if any.
+    pub baseline: Option<f64>,
+    /// `value / baseline`, if there is a baseline.
+    pub ratio: Option<f64>,
+    /// The target, as text.
+    pub target: String,
+    /// Whether the target is met (false when not measured).
+    pub met: bool,
+}
+
+impl Figure {
+    /// A figure whose target is `ratio <= max`.
+    pub fn ratio_at_most(
+        scenario: &str,
+        size: Option<u64>,
+        figure: &str,
+        unit: &str,
+        value: f64,
+        baseline: f64,
+        max: f64,
+    ) -> Self {
+        let ratio = value / baseline.max(1e-12);
+        Self {
+            scenario: scenario.into(),
+            size,
+            figure: figure.into(),
+            unit: unit.into(),
+            value: Some(value),
+            baseline: Some(baseline),
+            ratio: Some(ratio),
+            target: format!("<= {max}x"),
+            met: ratio <= max,
+        }
+    }
+
+    /// A figure whose target is a bound on the value itself (`at_most`: value <= bound, else
+    /// value >= bound).
+    pub fn bound(
+        scenario: &str,
+        size: Option<u64>,
+        figure: &str,
+        unit: &str,
+        value: f64,
+        bound: f64,
+        at_most: bool,
+    ) -> Self {
+        Self {
+            scenario: scenario.into(),
+            size,
+            figure: figure.into(),
+            unit: unit.into(),
+            value: Some(value),
+            baseline: None,
+            ratio: None,
+            target: format!("{} {bound} {unit}", if at_most { "<=" } else { ">=" }),
+            met: if at_most {
+                value <= bound
+            } else {
+                value >= bound
+            },
+        }
+    }
+
+    /// A target this run did not measure, and why.
+    pub fn not_measured(scenario: &str, figure: &str, target: &str) -> Self {
+        Self {
+            scenario: scenario.into(),
+            size: None,
+            figure: figure.into(),
+            unit: String::new(),
+            value: None,
+            baseline: None,
+            ratio: None,
+            target: target.into(),
+            met: false,
+        }
+    }
+
+    /// One line of the end-of-run summary.
+    pub fn summary_line(&self) -> String {
+        let mark = match (self.value, self.met) {
+            (None, _) => "not measured",
+            (_, true) => "met",
+            (_, false) => "MISSED",
+        };
+        let size = self.size.map(|n| format!(" @{n}")).unwrap_or_default();
+        let value = match (self.value, self.ratio) {
+            (Some(v), Some(r)) => format!("{v:.3} {} ({r:.2}x)", self.unit),
+            (Some(v), None) => format!("{v:.3} {}", self.unit),
+            _ => "-".into(),
+        };
+        format!(
+            "{mark:>12}  {}{size}: {} = {value}; target {}",
+            self.scenario, self.figure, self.target
+        )
+    }
 }
 
 impl Table {
@@ -244,6 +357,8 @@ async fn service_room(
 
 fn public_group_cost(snapshot: &[u8], bundle: &HandshakeBundle) -> Duration {
     let hub = HubRoom::restore(snapshot).expect("restore");
+    // openmls' own storage for the baseline's merge (what a PublicGroup user gets).
+    let memory = openmls_rust_crypto::MemoryStorage::default();
     let HandshakeBundle::Commit { commit, .. } = bundle else {
         return Duration::ZERO;
     };
@@ -293,12 +408,13 @@ fn public_group_cost(snapshot: &[u8], bundle: &HandshakeBundle) -> Duration {
         ProcessedMessageContent::StagedCommitMessage(sc) => *sc,
         _ => return Duration::ZERO,
     };
-    hub.group.merge_commit(&hub.storage, sc).expect("merge");
+    hub.group.merge_commit(&memory, sc).expect("merge");
     t.elapsed()
 }
 
 /// Scenario 2: the hub's whole update (store transaction, load, validate, persist, enqueue)
-/// vs openmls PublicGroup process+stage+merge of the same commit.
+/// vs openmls PublicGroup process+stage+merge of the same commit, the bytes each commit
+/// writes, and for the largest room the load after a restart and a member's Add.
 pub async fn commit_acceptance(
     sizes: &[usize],
     reps: usize,
@@ -311,24 +427,34 @@ pub async fn commit_acceptance(
             "hub update (median)".into(),
             "PublicGroup process+merge (median)".into(),
             "one storage commit (median)".into(),
-            "ratio".into(),
-            "ratio without the storage commit".into(),
+            "ratio to PublicGroup + one storage commit".into(),
+            "bytes written per commit".into(),
+            "load after restart".into(),
+            "Add: hub / PublicGroup".into(),
         ],
         note: format!(
-            "Median of {reps} commits (a member's metadata change). Hub update = Node::hub_update: the room's store transaction, restoring the room, mimi-room's checks (policy, resolver, GroupInfo cross-check), merge, the event and outbox rows, commit. Baseline: openmls PublicGroup process + stage + merge of the same commit, same run; one storage commit = the room's transaction with one event and the room state written back, same store, same run. Target (DESIGN.md): <= 1.25x plus one storage commit, i.e. the last column <= 1.25x."
+            "Median of {reps} commits (a member's metadata change). Hub update = Node::hub_update: the room's store transaction, the room from the node's cache, mimi-room's checks (policy, resolver, GroupInfo cross-check), merge, the state entries the commit changed, the event and outbox rows, commit. Baseline: openmls PublicGroup process + stage + merge of the same commit (with openmls' MemoryStorage), same run; one storage commit = a room transaction with one event, the room's head and one 512-byte entry, same store, same run. Bytes written = row values written by the commit's transaction (event, head, entries, outbox bodies). Load after restart = a new Node on the same database reading and decoding the room. Add = one new member's Add commit, hub update vs PublicGroup. Targets (issue 16): ratio <= 1.3x at every size; bytes per commit within 2x from 16 to the largest size; a 10,000-member room loads in <= 2 s and its Add is accepted in <= 1.3x PublicGroup."
         ),
         ..Table::default()
     };
     let (mut hub_pts, mut pg_pts) = (Vec::new(), Vec::new());
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let mut bytes_at_16 = None;
     for &n in sizes {
         progress(&format!("commit acceptance: {n} clients"));
         let node = service_node("a.example", &dir.join(format!("commit-{n}-{}", tag()))).await;
         let room = RoomUri::parse(&format!("mimi://a.example/r/c{n}")).expect("room");
+        let built = Instant::now();
         let (creator, mut r) =
             service_room(&node, &room, n.saturating_sub(1), &["b.example".into()]).await;
-        let (mut hub_t, mut pg_t, mut st_t) = (Vec::new(), Vec::new(), Vec::new());
-        // One storage commit of the same size: the room's transaction with one event and the
-        // room state written back (what "plus one storage commit" in the target allows).
+        progress(&format!(
+            "commit acceptance: {n} clients: room built in {:.1} s",
+            built.elapsed().as_secs_f64()
+        ));
+        let (mut hub_t, mut pg_t, mut st_t, mut bytes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // One storage commit: a room transaction with one event, the room's head and one
+        // entry (what "plus one storage commit" in the target allows).
         for _ in 0..reps {
             let row = node
                 .store
@@ -336,49 +462,166 @@ pub async fn commit_acceptance(
                 .await
                 .expect("room")
                 .expect("row");
+            let head = node
+                .store
+                .room_state(room.as_str())
+                .await
+                .expect("state")
+                .expect("row")
+                .head;
             let t0 = Instant::now();
             let mut tx = node.store.begin_room(room.as_str()).await.expect("tx");
             tx.append_event(now_ms(), b"bench").await.expect("append");
-            tx.set_state(row.state.clone(), row.epoch);
+            tx.persist_state(
+                head,
+                vec![(b"bench/one-entry".to_vec(), Some(vec![0; 512]))],
+                row.epoch,
+            );
             tx.commit().await.expect("commit");
             st_t.push(t0.elapsed());
         }
-        for k in 0..reps {
+        // The node's cached room is now stale (the version moved): the first update loads it.
+        for k in 0..=reps {
             let out = r
                 .set_metadata(
                     &creator,
                     RoomMetaData::named(room.clone(), &format!("n{k}")),
                 )
                 .expect("commit");
-            let snapshot = node
-                .store
-                .room(room.as_str())
-                .await
-                .expect("room")
-                .expect("row")
-                .state;
-            pg_t.push(public_group_cost(&snapshot, &out.bundle));
-            let bytes = out.bundle.encode();
+            let snapshot = current_snapshot(&node, &room).await;
+            let pg = public_group_cost(&snapshot, &out.bundle);
+            let b0 = node.store.room_bytes_written();
+            let enc = out.bundle.encode();
             let t0 = Instant::now();
-            node.hub_update(&room, &bytes, now_ms())
+            node.hub_update(&room, &enc, now_ms())
                 .await
                 .expect("update");
-            hub_t.push(t0.elapsed());
+            let el = t0.elapsed();
             r.merge(&creator).expect("merge");
+            if k > 0 {
+                hub_t.push(el);
+                pg_t.push(pg);
+                bytes.push(node.store.room_bytes_written() - b0);
+            }
         }
         let (h, p, st) = (median(hub_t), median(pg_t), median(st_t));
+        bytes.sort_unstable();
+        let b = bytes.get(bytes.len() / 2).copied().unwrap_or(0);
+        if n == 16 {
+            bytes_at_16 = Some(b);
+        }
+        let ratio = ms(h) / (ms(p) + ms(st)).max(1e-9);
+        t.figures.push(Figure::ratio_at_most(
+            "commit acceptance",
+            Some(n as u64),
+            "hub update / (PublicGroup process+merge + one storage commit)",
+            "ms",
+            ms(h),
+            ms(p) + ms(st),
+            1.3,
+        ));
+        if let Some(b16) = bytes_at_16 {
+            t.figures.push(Figure::ratio_at_most(
+                "storage per commit",
+                Some(n as u64),
+                "bytes written per commit, against 16 clients",
+                "bytes",
+                b as f64,
+                b16 as f64,
+                2.0,
+            ));
+        }
+        // The largest room: loaded by a restarted node, and a member's Add.
+        let (mut load_cell, mut add_cell) = ("-".to_owned(), "-".to_owned());
+        if n == largest {
+            let fresh = Node::open(
+                node.domain.clone(),
+                node.store.clone(),
+                NodeOptions::default(),
+                now_ms(),
+            )
+            .await
+            .expect("node");
+            let t0 = Instant::now();
+            fresh.warm_room(&room).await.expect("load");
+            let load = t0.elapsed();
+            load_cell = format!("{:.3} s", load.as_secs_f64());
+            let newcomer = Device::new(
+                ClientUri::parse(&format!("mimi://b.example/d/new{n}/1")).expect("client"),
+            )
+            .expect("device");
+            let out = r
+                .add_users(
+                    &creator,
+                    &[(
+                        UserUri::parse(&format!("mimi://b.example/u/new{n}")).expect("user"),
+                        2,
+                    )],
+                    &[newcomer.key_package().expect("kp")],
+                )
+                .expect("add");
+            let snapshot = current_snapshot(&fresh, &room).await;
+            let pg = public_group_cost(&snapshot, &out.bundle);
+            let enc = out.bundle.encode();
+            let t0 = Instant::now();
+            fresh
+                .hub_update(&room, &enc, now_ms())
+                .await
+                .expect("add accepted");
+            let add = t0.elapsed();
+            r.merge(&creator).expect("merge");
+            add_cell = format!(
+                "{:.2}x ({:.2} / {:.2} ms)",
+                ms(add) / ms(pg).max(1e-9),
+                ms(add),
+                ms(pg)
+            );
+            t.figures.push(Figure::bound(
+                "big room",
+                Some(n as u64),
+                "load from storage after a restart",
+                "s",
+                load.as_secs_f64(),
+                2.0,
+                true,
+            ));
+            t.figures.push(Figure::ratio_at_most(
+                "big room",
+                Some(n as u64),
+                "a member's Add commit: hub update / PublicGroup process+merge",
+                "ms",
+                ms(add),
+                ms(pg),
+                1.3,
+            ));
+        }
         t.rows.push(vec![
             n.to_string(),
             format!("{:.2} ms", ms(h)),
             format!("{:.2} ms", ms(p)),
             format!("{:.2} ms", ms(st)),
-            format!("{:.2}x", ms(h) / ms(p).max(1e-9)),
-            format!("{:.2}x", (ms(h) - ms(st)).max(0.0) / ms(p).max(1e-9)),
+            format!("{ratio:.2}x"),
+            b.to_string(),
+            load_cell,
+            add_cell,
         ]);
         hub_pts.push((n as f64, ms(h)));
         pg_pts.push((n as f64, ms(p)));
     }
     (t, hub_pts, pg_pts)
+}
+
+/// The room's whole state as one snapshot, as stored now.
+async fn current_snapshot(node: &Node, room: &RoomUri) -> Vec<u8> {
+    let stored = node
+        .store
+        .room_state(room.as_str())
+        .await
+        .expect("room")
+        .expect("row");
+    HubRoom::restore_from(&stored.head, stored.entries)
+        .expect("restore")
+        .snapshot()
 }
 
 /// Scenario 3: one 1 KB message to a room with members on `k` follower providers: the hub's
@@ -393,7 +636,7 @@ pub async fn fanout_width(widths: &[usize], reps: usize, dir: &Path) -> Table {
             "per extra follower".into(),
         ],
         note: format!(
-            "Median of {reps} submits. Per extra follower = (time at k - time at 1) / (k - 1), the incremental cost of one more follower's outbox row in the room's transaction. Baseline: the same submit with 1 follower (first row). Target (DESIGN.md): <= 20 µs per follower."
+            "Median of {reps} submits. Per extra follower = (time at k - time at 1) / (k - 1), the incremental cost of one more follower's outbox row in the room's transaction. Baseline: the same submit with 1 follower (first row). Target (issue 16): <= 10 µs per extra follower from 1 to 100 followers."
         ),
         ..Table::default()
     };
@@ -428,7 +671,19 @@ pub async fn fanout_width(widths: &[usize], reps: usize, dir: &Path) -> Table {
                 base = Some(m);
                 "baseline".to_owned()
             }
-            Some(b) if k > 1 => format!("{:.1} µs", (us(m) - us(b)) / (k as f64 - 1.0)),
+            Some(b) if k > 1 => {
+                let per = (us(m) - us(b)) / (k as f64 - 1.0);
+                t.figures.push(Figure::bound(
+                    "fanout",
+                    Some(k as u64),
+                    "cost per extra follower (from 1 follower)",
+                    "µs",
+                    per,
+                    10.0,
+                    true,
+                ));
+                format!("{per:.1} µs")
+            }
             Some(_) => "-".into(),
         };
         t.rows
@@ -595,7 +850,55 @@ pub async fn message_path(
     let tput = arrived as f64 / elapsed.as_secs_f64();
     let p50 = percentile(&lat, 50.0);
     let node_overhead = p50.saturating_sub(mls_cost);
+    let pg = postgres.is_some();
+    let scenario = if pg {
+        "message path, PostgreSQL"
+    } else {
+        "message path, SQLite"
+    };
+    let size = Some((3 * per_provider) as u64);
+    let mut figures = vec![
+        Figure::bound(
+            scenario,
+            size,
+            "throughput flat out",
+            "msg/s",
+            tput,
+            if pg { 1500.0 } else { 3000.0 },
+            false,
+        ),
+        Figure::bound(
+            scenario,
+            size,
+            "latency p99 submit→delivered at 150 msg/s",
+            "ms",
+            ms(percentile(&lat, 99.0)),
+            if pg { 8.0 } else { 5.0 },
+            true,
+        ),
+    ];
+    if !pg {
+        figures.push(Figure::bound(
+            scenario,
+            size,
+            "latency p50 submit→delivered at 150 msg/s",
+            "ms",
+            ms(p50),
+            2.5,
+            true,
+        ));
+        figures.push(Figure::ratio_at_most(
+            scenario,
+            size,
+            "node overhead per message (p50 - MLS) / clients' MLS cost",
+            "ms",
+            ms(node_overhead),
+            ms(mls_cost),
+            3.0,
+        ));
+    }
     let table = Table {
+        figures,
         title: format!("Scenario 1: message path, 3 providers x {per_provider} members ({label})"),
         columns: vec![
             "figure".into(),

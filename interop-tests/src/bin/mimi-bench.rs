@@ -8,8 +8,8 @@
 //! minutes in a release build (`scripts/bench.sh`).
 
 use mimi_interop::bench::{
-    Table, catch_up, commit_acceptance, fanout_width, key_package_claims, message_path, percentile,
-    results_dir, svg_plot,
+    Figure, Table, catch_up, commit_acceptance, fanout_width, key_package_claims, message_path,
+    percentile, results_dir, svg_plot,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let mut out = PathBuf::from("results/bench");
     let mut quick = false;
     let mut only: Option<String> = None;
+    let mut commit_sizes: Option<Vec<usize>> = None;
     let mut postgres = std::env::var("MIMI_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -30,6 +31,16 @@ fn main() -> ExitCode {
             },
             "--quick" => quick = true,
             "--only" => only = args.next(),
+            "--commit-sizes" => {
+                let v: Option<Vec<usize>> = args
+                    .next()
+                    .map(|l| l.split(',').map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or(None);
+                match v {
+                    Some(v) if !v.is_empty() => commit_sizes = Some(v),
+                    _ => return usage("--commit-sizes needs a list of group sizes, e.g. 16,1000"),
+                }
+            }
             "--postgres" => postgres = args.next(),
             "--no-postgres" => postgres = None,
             other => return usage(&format!("unknown argument {other}")),
@@ -45,10 +56,16 @@ fn main() -> ExitCode {
     let out = results_dir(&out);
     let work = std::env::temp_dir().join(format!("mimi-bench-{}", std::process::id()));
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let mut extra: Vec<Figure> = vec![Figure::not_measured(
+        "hub memory",
+        "10,000 idle rooms of 10 members: resident memory; the decoded-room cache bounded",
+        "<= 1 GiB (mimi-bench has no idle-rooms scenario yet)",
+    )];
     let tables = rt.block_on(async {
         let mut tables: Vec<Table> = Vec::new();
-        let (sizes, reps): (&[usize], usize) = if quick { (&[2, 16], 3) } else { (&[2, 16, 128, 1000], 11) };
+        let (sizes, reps): (&[usize], usize) = if quick { (&[2, 16], 3) } else { (&[2, 16, 128, 1000, 10_000], 11) };
         if want("commit") {
+            let sizes = commit_sizes.as_deref().unwrap_or(sizes);
             let (t, hub_pts, pg_pts) = commit_acceptance(sizes, reps, &work).await;
             tables.push(t);
             let _ = std::fs::write(
@@ -56,7 +73,7 @@ fn main() -> ExitCode {
                 svg_plot("Commit acceptance vs group size", "clients (log)", "ms", &[("hub update".into(), hub_pts), ("PublicGroup baseline".into(), pg_pts)], true),
             );
         }
-        let widths: &[usize] = if quick { &[1, 4] } else { &[1, 10, 50] };
+        let widths: &[usize] = if quick { &[1, 4] } else { &[1, 10, 50, 100] };
         if want("fanout") {
             tables.push(fanout_width(widths, if quick { 5 } else { 51 }, &work).await);
         }
@@ -69,7 +86,10 @@ fn main() -> ExitCode {
                 let (t, lat) = message_path(per, msgs, Some(url), "PostgreSQL").await;
                 tables.push(t);
                 curves.push(("PostgreSQL".to_owned(), lat_curve(&lat)));
+            } else {
+                extra.push(Figure::not_measured("message path, PostgreSQL", "throughput and p99", ">= 1500 msg/s; p99 <= 8 ms (no PostgreSQL: set MIMI_TEST_POSTGRES_URL)"));
             }
+            extra.push(Figure::not_measured("message path, PostgreSQL", "two node processes of one provider on one database vs one process", ">= 1.6x (mimi-bench has no two-process scenario yet)"));
             let _ = std::fs::write(
                 out.join("message-latency.svg"),
                 svg_plot("Submit→delivered latency percentiles (paced senders)", "percentile", "ms", &curves, false),
@@ -79,7 +99,22 @@ fn main() -> ExitCode {
         if want("catchup") {
         let (r_small, m_small) = catch_up(small).await;
         let (r_big, m_big) = catch_up(big).await;
+        let mem_ratio = m_big.max(1) as f64 / m_small.max(1) as f64;
         tables.push(Table {
+            figures: vec![
+                Figure::bound("catch-up", Some(big as u64), "events replayed per second", "events/s", r_big, 20_000.0, false),
+                Figure {
+                    scenario: "catch-up".into(),
+                    size: Some(big as u64),
+                    figure: format!("resident memory growth for {big} missed events against {small}"),
+                    unit: "KiB".into(),
+                    value: Some(m_big as f64),
+                    baseline: Some(m_small as f64),
+                    ratio: Some(mem_ratio),
+                    target: "<= 1.5x (from 1,000 to 100,000 missed events)".into(),
+                    met: mem_ratio <= 1.5,
+                },
+            ],
             title: "Scenario 4: follower catch-up".into(),
             columns: vec!["events missed".into(), "replayed events/s".into(), "memory growth during replay".into(), "ratio (memory)".into()],
             rows: vec![
@@ -117,7 +152,27 @@ fn main() -> ExitCode {
         md.push_str(&t.markdown());
         md.push('\n');
     }
+    let mut figures: Vec<Figure> = tables.iter().flat_map(|t| t.figures.clone()).collect();
+    figures.extend(extra);
     print!("{md}");
+    match serde_json::to_string_pretty(&figures) {
+        Ok(j) => {
+            if let Err(e) = std::fs::write(out.join("results.json"), j + "\n") {
+                eprintln!("mimi-bench: writing results.json: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        Err(e) => eprintln!("mimi-bench: results.json: {e}"),
+    }
+    let met = figures.iter().filter(|f| f.met).count();
+    let unmeasured = figures.iter().filter(|f| f.value.is_none()).count();
+    println!(
+        "\n## Targets (issue 16): {met} met, {} missed, {unmeasured} not measured\n",
+        figures.len() - met - unmeasured
+    );
+    for f in &figures {
+        println!("{}", f.summary_line());
+    }
     if let Err(e) = std::fs::write(out.join("results.md"), &md) {
         eprintln!("mimi-bench: writing {}: {e}", out.display());
         return ExitCode::FAILURE;
@@ -137,7 +192,7 @@ fn lat_curve(lat: &[std::time::Duration]) -> Vec<(f64, f64)> {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("mimi-bench: {msg}");
     eprintln!(
-        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|claims] [--postgres <url> | --no-postgres]"
+        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
     );
     ExitCode::from(2)
 }

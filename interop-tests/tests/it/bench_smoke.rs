@@ -13,13 +13,41 @@ async fn bench_scenarios_run_small_and_report_ratios() {
     assert!(
         t.rows
             .iter()
-            .all(|r| r[4].ends_with('x') && r[5].ends_with('x')),
+            .all(|r| r[4].ends_with('x') && r[5].parse::<u64>().is_ok_and(|b| b > 0)),
         "{t:?}"
+    );
+    // results.json rows: one per size for the ratio, and the largest room's load and Add.
+    let scenarios: Vec<&str> = t.figures.iter().map(|f| f.scenario.as_str()).collect();
+    assert_eq!(
+        scenarios,
+        [
+            "commit acceptance",
+            "commit acceptance",
+            "big room",
+            "big room"
+        ],
+        "{t:?}"
+    );
+    assert!(
+        t.figures
+            .iter()
+            .all(|f| f.value.is_some() && !f.target.is_empty())
+    );
+    let json = serde_json::to_value(&t.figures).unwrap();
+    assert_eq!(json[0]["size"], 2);
+    assert!(
+        json[0]["ratio"].is_number() && json[0]["met"].is_boolean(),
+        "{json}"
     );
     assert_eq!((hub.len(), pg.len()), (2, 2));
     let f = fanout_width(&[1, 3], 2, &dir).await;
     assert_eq!(f.rows[0][2], "baseline");
     assert!(f.rows[1][2].ends_with("µs"), "{f:?}");
+    assert_eq!(
+        f.figures.len(),
+        1,
+        "per-follower cost at 3 followers: {f:?}"
+    );
     let store = mimi_store::Store::open(dir.join("kp.sqlite").to_str().unwrap())
         .await
         .unwrap();

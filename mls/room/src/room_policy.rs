@@ -41,7 +41,8 @@ pub struct PolicyComponents {
 }
 
 fn decode<T: Body>(component: &'static str, b: &[u8]) -> Result<T, StateError> {
-    T::decode(b).map_err(|error| StateError::Decode { component, error })
+    T::decode_with(b, crate::state::STATE_LIMITS)
+        .map_err(|error| StateError::Decode { component, error })
 }
 
 impl PolicyComponents {

@@ -75,8 +75,17 @@ pub enum StateError {
     HistoryRole(u32),
 }
 
+/// Limits for room state components (`ROOM-state-limits`): the bytes come out of the
+/// GroupContext the MLS layer already accepted (so their size is bounded by it); lists of a
+/// room's participants hold as many entries as the room has users, far more than the 1,024
+/// items a protocol body may carry.
+pub const STATE_LIMITS: mimi_wire::Limits = mimi_wire::Limits {
+    max_items: 1 << 20,
+    ..mimi_wire::Limits::DEFAULT
+};
+
 fn decode<T: Body>(component: &'static str, b: &[u8]) -> Result<T, StateError> {
-    T::decode(b).map_err(|error| StateError::Decode { component, error })
+    T::decode_with(b, STATE_LIMITS).map_err(|error| StateError::Decode { component, error })
 }
 
 /// One AppDataUpdate, as openmls hands them over (sorted by component, commit order within).

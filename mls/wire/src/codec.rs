@@ -32,7 +32,7 @@ impl Limits {
         max_uri: 2048,
         max_opaque: 64 * 1024,
         max_items: 1024,
-        max_mls: 1024 * 1024,
+        max_mls: 16 * 1024 * 1024,
     };
 }
 

@@ -423,7 +423,7 @@ impl Node {
         if row.hub != self.domain.as_str() {
             return Err(NodeError::NoRoom(room.to_string()));
         }
-        let providers = self.room_providers(room, &row.state)?;
+        let providers = self.room_providers(&row).await?;
         if !providers.contains(provider) {
             return Err(NodeError::Forbidden(format!(
                 "{provider} has no clients in {room}; only providers with members may download \

@@ -3,7 +3,6 @@
 
 use crate::key_material::credential_client;
 use crate::service::{Node, NodeError};
-use mimi_room::hub::HubRoom;
 use mimi_wire::codec::{Body, Mls};
 use mimi_wire::common::GroupInfoOption;
 use mimi_wire::group_info::{
@@ -54,8 +53,8 @@ impl Node {
             Some(r) if r.hub == self.domain.as_str() => r,
             _ => return Ok(refuse(GroupInfoCode::NO_SUCH_ROOM)),
         };
-        let mut hub =
-            HubRoom::restore(&row.state).map_err(|e| NodeError::RoomState(e.to_string()))?;
+        let (version, mut hub) = self.hub_of_row(&row).await?;
+        let version_now;
         // PROTO-5.6-authorised: a new device (or a resync) of an active participant, or a user
         // who is not listed when role 0 holds canOpenJoin with a role to join as
         // (room-policy-03 §8). A banned user is refused.
@@ -104,8 +103,9 @@ impl Node {
                     }
                     r => r?,
                 };
-                let mut fresh = HubRoom::restore(&tx.room().state)
-                    .map_err(|e| NodeError::RoomState(e.to_string()))?;
+                // The cached copy goes back first: the transaction reads the current one.
+                self.put_hub(room.as_str(), version, hub);
+                let mut fresh = self.hub_in_tx(&mut tx).await?;
                 if with_code
                     && let Err(why) = fresh.check_join_code(code, now_ms)
                     && !self.options.faults.group_info_accepts_any_code
@@ -115,9 +115,11 @@ impl Node {
                 }
                 fresh.grant_join(&client, if with_code { code } else { &[] }, now_ms);
                 let epoch = fresh.epoch();
-                tx.set_state(fresh.snapshot(), epoch);
-                tx.commit().await?;
+                let persist = fresh.persist();
+                tx.persist_state(persist.head, persist.changes, epoch);
+                let row = tx.commit().await?;
                 hub = fresh;
+                version_now = row.state_version;
             }
         }
         let (gi, tree) = hub
@@ -138,6 +140,7 @@ impl Node {
                 hub.pending_proposals().to_vec()
             },
         };
+        self.put_hub(room.as_str(), version_now, hub);
         let sealed = tbe
             .seal(
                 &crypto,

@@ -88,9 +88,10 @@ impl Node {
             let Some(row) = self.store.room(room.as_str()).await? else {
                 return Err(NodeError::NoRoom(room.to_string()));
             };
-            let hub = mimi_room::hub::HubRoom::restore(&row.state)
-                .map_err(|e| NodeError::RoomState(e.to_string()))?;
-            if hub.room_state().role_of(&tbs.requesting_user) == mimi_room::roles::NO_ROLE {
+            let (version, hub) = self.hub_of_row(&row).await?;
+            let role = hub.room_state().role_of(&tbs.requesting_user);
+            self.put_hub(&row.room_uri, version, hub);
+            if role == mimi_room::roles::NO_ROLE {
                 return Err(NodeError::Forbidden(format!(
                     "{} is not a participant of {room}",
                     tbs.requesting_user

@@ -182,10 +182,16 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     let wake = node.outbox_wake.clone();
     let worker = tokio::spawn(async move {
         let mut known: std::collections::BTreeSet<String> = Default::default();
+        // The depth gauge counts the whole outbox (a scan): refreshed at most every 250 ms,
+        // not after every batch, so that a long catch-up does not rescan its backlog per
+        // notify (issue 16).
+        let mut depth_at: Option<std::time::Instant> = None;
         loop {
             let n = run_once(&worker_node, &connector, &outbox, &clock).await;
             let _ = delivered.add(&[], n as u64);
-            if let Ok(d) = worker_node.store.outbox_depth().await {
+            let due = depth_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+            if due && let Ok(d) = worker_node.store.outbox_depth().await {
+                depth_at = Some(std::time::Instant::now());
                 // Followers whose queue emptied read 0, not their last depth.
                 for f in &known {
                     if !d.iter().any(|(g, _)| g == f) {

@@ -13,7 +13,7 @@ use mimi_proto::inbox::{InboxLimits, InboxState, accept};
 use mimi_room::franking::make_frank;
 use mimi_room::hub::{HubRoom, SubmitRejection, UpdateRejection};
 use mimi_room::roster::{Roster, commit_epoch};
-use mimi_store::{Store, StoreError};
+use mimi_store::{RoomRow, RoomTx, Store, StoreError};
 use mimi_wire::codec::Body;
 use mimi_wire::common::Frank;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
@@ -126,26 +126,18 @@ pub struct Node {
     pub options: NodeOptions,
     /// Woken when outbox work was committed, so that the worker sends it at once.
     pub outbox_wake: Arc<tokio::sync::Notify>,
-    /// Rooms kept decoded between requests, by the digest that ends their stored snapshot
-    /// (`PROTO-hub-cache`): a request whose room row still has that digest skips restoring
-    /// the room (openmls keeps its storage as JSON). Another process's change to the room
-    /// changes the digest, so a stale entry is never used.
+    /// Rooms kept decoded between requests, with the state version they were decoded at
+    /// (`PROTO-hub-cache`): a request whose room row still has that version skips reading and
+    /// restoring the room. Every write of the state (by this process or another on the same
+    /// database) raises the version, so a stale entry is never used.
     hubs: HubCache,
 }
 
-/// Decoded rooms by room URI, with the digest of the stored snapshot they were decoded from.
-type HubCache = Arc<std::sync::Mutex<HashMap<String, ([u8; 32], HubRoom)>>>;
+/// Decoded rooms by room URI, with the state version they were decoded at.
+type HubCache = Arc<std::sync::Mutex<HashMap<String, (u64, HubRoom)>>>;
 
 /// How many decoded rooms a node keeps at most.
 const HUB_CACHE_ROOMS: usize = 512;
-
-fn snapshot_digest(state: &[u8]) -> [u8; 32] {
-    let mut d = [0u8; 32];
-    if let Some(tail) = state.get(state.len().saturating_sub(32)..) {
-        d[32 - tail.len()..].copy_from_slice(tail);
-    }
-    d
-}
 
 /// The name of the hub key in the store's secrets.
 const HUB_KEY: &str = "hub-signature-key-ed25519";
@@ -193,38 +185,77 @@ impl Node {
         })
     }
 
-    /// The room decoded from `state`: from the cache when it holds this very state, else
-    /// restored.
-    fn take_hub(&self, room: &str, state: &[u8]) -> Result<HubRoom, NodeError> {
-        let digest = snapshot_digest(state);
-        if let Ok(mut c) = self.hubs.lock()
-            && let Some((d, hub)) = c.remove(room)
-            && d == digest
-        {
-            return Ok(hub);
+    /// The decoded room at `version` from the cache, if it holds that version.
+    fn cached_hub(&self, room: &str, version: u64) -> Option<HubRoom> {
+        let mut c = self.hubs.lock().ok()?;
+        match c.remove(room) {
+            Some((v, hub)) if v == version => Some(hub),
+            _ => None,
         }
-        HubRoom::restore(state).map_err(|e| NodeError::RoomState(e.to_string()))
     }
 
-    /// Keeps a decoded room for the next request, as of the stored state `state_digest`.
-    fn put_hub(&self, room: &str, state_digest: [u8; 32], hub: HubRoom) {
+    /// The hosted room of a room transaction: from the cache when it holds the stored
+    /// version, else read through the transaction and restored.
+    pub(crate) async fn hub_in_tx(&self, tx: &mut RoomTx) -> Result<HubRoom, NodeError> {
+        let room = tx.room().room_uri.clone();
+        if let Some(hub) = self.cached_hub(&room, tx.room().state_version) {
+            return Ok(hub);
+        }
+        let s = tx.state().await?;
+        HubRoom::restore_from(&s.head, s.entries).map_err(|e| NodeError::RoomState(e.to_string()))
+    }
+
+    /// A hosted room for reading, given its row (not locked), with the state version it is
+    /// at: from the cache, else read and restored. Give it back with [`Node::put_hub`].
+    pub(crate) async fn hub_of_row(&self, row: &RoomRow) -> Result<(u64, HubRoom), NodeError> {
+        if let Some(hub) = self.cached_hub(&row.room_uri, row.state_version) {
+            return Ok((row.state_version, hub));
+        }
+        // Head and entries are read together, with the version they are at (it may be newer
+        // than the row's).
+        let s = self
+            .store
+            .room_state(&row.room_uri)
+            .await?
+            .ok_or_else(|| NodeError::NoRoom(row.room_uri.clone()))?;
+        let hub = HubRoom::restore_from(&s.head, s.entries)
+            .map_err(|e| NodeError::RoomState(e.to_string()))?;
+        Ok((s.version, hub))
+    }
+
+    /// Reads and decodes a hosted room into this node's cache (a node that has just started
+    /// does this at the first request to the room; an operator or a benchmark may do it
+    /// ahead).
+    pub async fn warm_room(&self, room: &RoomUri) -> Result<(), NodeError> {
+        let row = self
+            .store
+            .room(room.as_str())
+            .await?
+            .filter(|r| r.hub == self.domain.as_str())
+            .ok_or_else(|| NodeError::NoRoom(room.to_string()))?;
+        let (version, hub) = self.hub_of_row(&row).await?;
+        self.put_hub(room.as_str(), version, hub);
+        Ok(())
+    }
+
+    /// Keeps a decoded room for the next request, as of the stored state `version`.
+    pub(crate) fn put_hub(&self, room: &str, version: u64, hub: HubRoom) {
         if let Ok(mut c) = self.hubs.lock() {
             if c.len() >= HUB_CACHE_ROOMS {
                 c.clear();
             }
-            c.insert(room.to_owned(), (state_digest, hub));
+            c.insert(room.to_owned(), (version, hub));
         }
     }
 
     /// The providers with clients in a hosted room, from its stored state (through the cache).
-    pub(crate) fn room_providers(
+    pub(crate) async fn room_providers(
         &self,
-        room: &RoomUri,
-        state: &[u8],
+        row: &RoomRow,
     ) -> Result<BTreeSet<ProviderId>, NodeError> {
-        let hub = self.take_hub(room.as_str(), state)?;
+        let (version, hub) = self.hub_of_row(row).await?;
         let providers = hub.providers();
-        self.put_hub(room.as_str(), snapshot_digest(state), hub);
+        self.put_hub(&row.room_uri, version, hub);
         Ok(providers)
     }
 
@@ -469,8 +500,8 @@ impl Node {
         if tx.room().hub != self.domain.as_str() {
             return Err(NodeError::NoRoom(room.to_string()));
         }
-        let old_digest = snapshot_digest(&tx.room().state);
-        let mut hub = self.take_hub(room.as_str(), &tx.room().state)?;
+        let old_version = tx.room().state_version;
+        let mut hub = self.hub_in_tx(&mut tx).await?;
         hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
         // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit comes from a
         // client the hub gave the GroupInfo to.
@@ -479,7 +510,7 @@ impl Node {
             && !hub.has_join_grant(&joiner, now_ms)
             && !self.options.faults.external_commit_any_requester
         {
-            self.put_hub(room.as_str(), old_digest, hub);
+            self.put_hub(room.as_str(), old_version, hub);
             return Ok(UpdateRejection::NotAllowed(format!(
                 "{joiner} did not ask this hub for the GroupInfo (or asked more than 10 minutes ago): an external commit follows the joiner's groupInfo request (draft-ietf-mimi-protocol-06 §7.7)"
             ))
@@ -490,7 +521,7 @@ impl Node {
             Ok(a) => a,
             // Refused: nothing is written (the transaction is dropped); the room is unchanged.
             Err(rejection) => {
-                self.put_hub(room.as_str(), old_digest, hub);
+                self.put_hub(room.as_str(), old_version, hub);
                 return Ok(rejection.response());
             }
         };
@@ -549,11 +580,11 @@ impl Node {
                 tx.enqueue_client(c.as_str(), &w, now_ms).await?;
             }
         }
-        let snapshot = hub.snapshot();
-        let new_digest = snapshot_digest(&snapshot);
-        tx.set_state(snapshot, hub.epoch());
-        tx.commit().await?;
-        self.put_hub(room.as_str(), new_digest, hub);
+        // ROOM-hub-entries: the head and only the entries the commit changed.
+        let persist = hub.persist();
+        tx.persist_state(persist.head, persist.changes, hub.epoch());
+        let row = tx.commit().await?;
+        self.put_hub(room.as_str(), row.state_version, hub);
         self.outbox_wake.notify_one();
         for c in accepted
             .added
@@ -639,8 +670,8 @@ impl Node {
                 },
             });
         }
-        let digest = snapshot_digest(&tx.room().state);
-        let hub = self.take_hub(room.as_str(), &tx.room().state)?;
+        let version = tx.room().state_version;
+        let hub = self.hub_in_tx(&mut tx).await?;
         // PROTO-5.4.1-frank-aad: a frank_aad that is there but does not decode is refused
         // (a frank could not be made for it); no frank_aad at all is accepted unfranked.
         let checked = hub.check_submit(&req).and_then(|()| {
@@ -650,7 +681,7 @@ impl Node {
         });
         let providers = hub.providers();
         let local = self.store_members_local(&hub, &[]);
-        self.put_hub(room.as_str(), digest, hub);
+        self.put_hub(room.as_str(), version, hub);
         let outcome = match checked {
             Ok(()) => None,
             Err(SubmitRejection::EpochTooOld { current_epoch, .. }) => {

@@ -23,6 +23,7 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) waker: Arc<QueueWaker>,
+    pub(crate) room_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,6 +100,7 @@ impl Store {
             pool,
             backend,
             waker: Arc::new(QueueWaker::default()),
+            room_bytes: Arc::default(),
         })
     }
 

@@ -43,5 +43,5 @@ pub use inbox::InboxTx;
 pub use key_packages::{ClaimedKeyPackage, NewKeyPackage};
 pub use outbox::{OutboxRow, OutboxStats};
 pub use queue::QueueItem;
-pub use rooms::{RoomEvent, RoomRow, RoomTx};
+pub use rooms::{EntryChanges, RoomEvent, RoomRow, RoomTx, StoredState};
 pub use users::{ConsentPolicy, UserRow, token_hash};

@@ -13,8 +13,10 @@ pub struct RoomRow {
     pub room_uri: String,
     /// Its hub (a provider domain).
     pub hub: String,
-    /// The serialized room state (the hub's public group state snapshot).
-    pub state: Vec<u8>,
+    /// How many times the room's state was written (`STORE-room-entries`): a decoded copy of
+    /// the state made at this version is current. The state itself is read apart
+    /// ([`Store::room_state`], [`RoomTx::state`]): a message does not read it.
+    pub state_version: u64,
     /// The serialized policy (empty if none was stored).
     pub policy: Vec<u8>,
     /// Its epoch.
@@ -24,6 +26,21 @@ pub struct RoomRow {
     /// The hub timestamp of the last accepted event (0 before the first).
     pub last_ts_ms: u64,
 }
+
+/// A hosted room's stored state (`STORE-room-entries`): the head (the room row) and the
+/// entries (their own rows, in key order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredState {
+    /// The head.
+    pub head: Vec<u8>,
+    /// The entries, by key.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The state version this is ([`RoomRow::state_version`]).
+    pub version: u64,
+}
+
+/// Entry changes of a room's state: `(key, Some(value))` writes, `(key, None)` deletes.
+pub type EntryChanges = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// One accepted event of a room's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,18 +53,49 @@ pub struct RoomEvent {
     pub body: Vec<u8>,
 }
 
-const ROOM_COLS: &str = "room_uri, hub, state, policy, epoch, next_seq, last_ts_ms";
+const ROOM_COLS: &str = "room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms";
 
 fn room_row(r: &AnyRow) -> Result<RoomRow, StoreError> {
     Ok(RoomRow {
         room_uri: r.try_get(0)?,
         hub: r.try_get(1)?,
-        state: r.try_get(2)?,
+        state_version: u(r.try_get(2)?),
         policy: r.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),
         epoch: u(r.try_get(4)?),
         next_seq: u(r.try_get(5)?),
         last_ts_ms: u(r.try_get(6)?),
     })
+}
+
+const ENTRIES: &str = "SELECT k, v FROM room_state_entries WHERE room_uri = $1 ORDER BY k";
+
+async fn read_state(
+    conn: &mut sqlx::AnyConnection,
+    room: &str,
+    head_sql: &'static str,
+) -> Result<Option<StoredState>, StoreError> {
+    let Some(row) = sqlx::query(head_sql)
+        .bind(room)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let head: Vec<u8> = row.try_get(0)?;
+    let version = u(row.try_get(1)?);
+    let rows = sqlx::query(ENTRIES)
+        .bind(room)
+        .fetch_all(&mut *conn)
+        .await?;
+    let entries = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(StoredState {
+        head,
+        entries,
+        version,
+    }))
 }
 
 impl Store {
@@ -94,6 +142,27 @@ impl Store {
         row.as_ref().map(room_row).transpose()
     }
 
+    /// A room's stored state, head and entries as of one moment (read in one transaction; on
+    /// PostgreSQL the room row is share-locked so that no room transaction commits between
+    /// the two reads).
+    pub async fn room_state(&self, room: &str) -> Result<Option<StoredState>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql_for(
+            "SELECT state, state_version FROM rooms WHERE room_uri = $1",
+            "SELECT state, state_version FROM rooms WHERE room_uri = $1 FOR SHARE",
+        );
+        let s = read_state(&mut tx, room, sql).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    /// Bytes of row values the room transactions of this store handle wrote so far (events,
+    /// state head and entries, outbox and client-queue bodies): what a commit costs in
+    /// storage (mimi-bench).
+    pub fn room_bytes_written(&self) -> u64 {
+        self.room_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many rooms (metrics).
     pub async fn room_count(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM rooms")
@@ -110,8 +179,8 @@ impl Store {
     pub async fn begin_room(&self, room: &str) -> Result<RoomTx, StoreError> {
         let mut tx = self.begin_write().await?;
         let sql = self.sql_for(
-            "SELECT room_uri, hub, state, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1",
-            "SELECT room_uri, hub, state, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1 FOR UPDATE",
+            "SELECT room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1",
+            "SELECT room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1 FOR UPDATE",
         );
         let row = sqlx::query(sql)
             .bind(room)
@@ -124,6 +193,9 @@ impl Store {
             tx,
             row,
             clients: Vec::new(),
+            state: None,
+            policy_changed: false,
+            written: 0,
         })
     }
 
@@ -223,6 +295,11 @@ pub struct RoomTx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) row: RoomRow,
     clients: Vec<PendingItem>,
+    /// The new head and the entry changes, written at commit.
+    state: Option<(Vec<u8>, EntryChanges)>,
+    policy_changed: bool,
+    /// Bytes of row values written through this transaction.
+    written: u64,
 }
 
 impl std::fmt::Debug for RoomTx {
@@ -244,6 +321,7 @@ impl RoomTx {
     /// more than the previous event's (`STORE-room-seq`).
     pub async fn append_event(&mut self, ts_ms: u64, body: &[u8]) -> Result<u64, StoreError> {
         let seq = self.row.next_seq;
+        self.written += body.len() as u64;
         sqlx::query("INSERT INTO room_events (room_uri, seq, ts_ms, body) VALUES ($1, $2, $3, $4)")
             .bind(&self.row.room_uri)
             .bind(i(seq))
@@ -265,6 +343,7 @@ impl RoomTx {
         body: &[u8],
         now_ms: u64,
     ) -> Result<u64, StoreError> {
+        self.written += body.len() as u64;
         crate::outbox::enqueue(
             &mut self.tx,
             follower,
@@ -285,6 +364,7 @@ impl RoomTx {
         body: &[u8],
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        self.written += (body.len() * followers.len()) as u64;
         crate::outbox::enqueue_many(
             &mut self.tx,
             followers,
@@ -305,6 +385,7 @@ impl RoomTx {
         body: &[u8],
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        self.written += body.len() as u64;
         self.clients.push(PendingItem {
             client: client.to_owned(),
             room: self.row.room_uri.clone(),
@@ -345,24 +426,65 @@ impl RoomTx {
             .collect()
     }
 
-    /// Replaces the room's state and epoch (written at commit).
+    /// The room's stored state, read through this transaction (the room is locked).
+    pub async fn state(&mut self) -> Result<StoredState, StoreError> {
+        read_state(
+            &mut self.tx,
+            &self.row.room_uri,
+            "SELECT state, state_version FROM rooms WHERE room_uri = $1",
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("room {}", self.row.room_uri)))
+    }
+
+    /// Replaces the room's whole state by one head without entries (they are deleted) and sets
+    /// its epoch (written at commit).
     pub fn set_state(&mut self, state: Vec<u8>, epoch: u64) {
-        self.row.state = state;
+        self.state = Some((state, vec![(Vec::new(), None)]));
+        self.row.epoch = epoch;
+    }
+
+    /// Writes the room's new head and the entries that changed (`Some`: write, `None`:
+    /// delete) and sets its epoch, at commit (`STORE-room-entries`). The state version goes
+    /// up by one.
+    pub fn persist_state(&mut self, head: Vec<u8>, changes: EntryChanges, epoch: u64) {
+        self.state = Some((head, changes));
         self.row.epoch = epoch;
     }
 
     /// Replaces the room's policy blob (written at commit).
     pub fn set_policy(&mut self, policy: Vec<u8>) {
         self.row.policy = policy;
+        self.policy_changed = true;
     }
 
     /// Writes the room row and the client-queue rows and commits everything at once; wakes
     /// the clients waiting on their queues. Returns the room as committed.
     pub async fn commit(mut self) -> Result<RoomRow, StoreError> {
-        sqlx::query("UPDATE rooms SET state = $1, policy = $2, epoch = $3, next_seq = $4, last_ts_ms = $5 WHERE room_uri = $6")
-            .bind(self.row.state.as_slice())
-            .bind(self.row.policy.as_slice())
+        // Only what changed is written: a message leaves the state and the policy alone.
+        if let Some((head, changes)) = self.state.take() {
+            self.row.state_version += 1;
+            self.written += head.len() as u64;
+            sqlx::query(
+                "UPDATE rooms SET state = $1, state_version = $2, epoch = $3 WHERE room_uri = $4",
+            )
+            .bind(head.as_slice())
+            .bind(i(self.row.state_version))
             .bind(i(self.row.epoch))
+            .bind(&self.row.room_uri)
+            .execute(&mut *self.tx)
+            .await?;
+            self.write_entries(&changes).await?;
+        }
+        if self.policy_changed {
+            self.written += self.row.policy.len() as u64;
+            sqlx::query("UPDATE rooms SET policy = $1 WHERE room_uri = $2")
+                .bind(self.row.policy.as_slice())
+                .bind(&self.row.room_uri)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        sqlx::query("UPDATE rooms SET next_seq = $1, last_ts_ms = $2 WHERE room_uri = $3")
             .bind(i(self.row.next_seq))
             .bind(i(self.row.last_ts_ms))
             .bind(&self.row.room_uri)
@@ -370,8 +492,59 @@ impl RoomTx {
             .await?;
         let woken = write_client_items(&mut self.tx, &mut self.clients).await?;
         self.tx.commit().await?;
+        self.store
+            .room_bytes
+            .fetch_add(self.written, std::sync::atomic::Ordering::Relaxed);
         self.store.waker.wake(&woken);
         Ok(self.row)
+    }
+
+    /// Entry changes; an empty key with `None` deletes every entry of the room. Upserts go
+    /// in multi-row statements (a commit's changed tree nodes are one statement, not one per
+    /// node).
+    async fn write_entries(
+        &mut self,
+        changes: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let room = self.row.room_uri.clone();
+        let mut upserts: Vec<(&[u8], &[u8])> = Vec::new();
+        for (k, v) in changes {
+            match v {
+                None if k.is_empty() => {
+                    sqlx::query("DELETE FROM room_state_entries WHERE room_uri = $1")
+                        .bind(&room)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM room_state_entries WHERE room_uri = $1 AND k = $2")
+                        .bind(&room)
+                        .bind(k.as_slice())
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Some(v) => {
+                    self.written += (k.len() + v.len()) as u64;
+                    upserts.push((k, v));
+                }
+            }
+        }
+        // At most 300 rows (600 parameters and the room) per statement.
+        for chunk in upserts.chunks(300) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("($1, ${}, ${})", 2 * n + 2, 2 * n + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO room_state_entries (room_uri, k, v) VALUES {} ON CONFLICT (room_uri, k) DO UPDATE SET v = excluded.v",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&room);
+            for (k, v) in chunk {
+                q = q.bind(*k).bind(*v);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
     }
 
     /// Gives up: nothing written through this transaction remains (dropping it does the same).

@@ -252,9 +252,14 @@ impl HubRoom {
         if external_join {
             providers.insert(committer.provider());
         }
-        self.group
-            .merge_commit(&self.storage, staged)
-            .map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
+        // ROOM-hub-entries: a commit that leaves the tree as it was (same tree hash: the hash
+        // covers every node) need not serialise it again; its entries stay as stored.
+        let same_tree =
+            staged.group_context().tree_hash() == self.group.group_context().tree_hash();
+        self.storage.skip_next_tree_write(same_tree);
+        let merged = self.group.merge_commit(&self.storage, staged);
+        self.storage.skip_next_tree_write(false);
+        merged.map_err(|e| UpdateRejection::invalid(format!("{e:?}")))?;
         self.group_info = group_info.clone();
         // The queue goes with the epoch (PROTO-5.6-pending).
         self.pending.clear();

@@ -3,8 +3,11 @@
 //! membership consistency, the committer's GroupInfo), merge, and say who gets what.
 
 mod commit;
+mod entries;
 mod external;
 mod snapshot;
+pub use entries::{EntryChanges, EntryError, EntryStorage};
+pub use snapshot::Persist;
 mod view;
 mod welcome;
 
@@ -20,7 +23,7 @@ use mimi_wire::submit::SubmitMessageRequest;
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
-use openmls_rust_crypto::{MemoryStorage, RustCrypto};
+use openmls_rust_crypto::RustCrypto;
 use std::collections::BTreeSet;
 
 /// A proposal named in an `invalidProposal` answer.
@@ -167,8 +170,9 @@ pub struct HubRoom {
     pub room: RoomUri,
     /// Public group state.
     pub group: PublicGroup,
-    /// Its storage (the node persists a snapshot of it).
-    pub storage: MemoryStorage,
+    /// Its openmls storage, as entries the node persists as they change
+    /// (`ROOM-hub-entries`).
+    pub storage: EntryStorage,
     pub(crate) crypto: RustCrypto,
     pub(crate) codepoints: CodePoints,
     /// The GroupInfo of the current epoch, as the last committer sent it.
@@ -231,7 +235,7 @@ impl HubRoom {
                 "the full ratchet tree is needed to host a room".into(),
             ));
         };
-        let storage = MemoryStorage::default();
+        let storage = EntryStorage::default();
         let crypto = RustCrypto::default();
         let (group, _) = PublicGroup::from_external(
             &crypto,

@@ -48,7 +48,14 @@ async fn store_room_seq_consecutive_under_concurrency() {
         );
         let r = s.room(&room).await.unwrap().unwrap();
         assert_eq!((r.next_seq, r.epoch), (17, 16));
-        assert_eq!(r.state, b"state 16");
+        assert_eq!(
+            s.room_state(&room).await.unwrap().unwrap().head,
+            b"state 16"
+        );
+        assert_eq!(
+            r.state_version, 16,
+            "each write of the state raises its version"
+        );
         let log = s.events_after(&room, 0, 100).await.unwrap();
         assert_eq!(
             log.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -82,9 +89,10 @@ async fn store_tx_atomic_dropped_or_rolled_back_room_tx_leaves_nothing() {
                 drop(tx);
             }
             let r = s.room(&room).await.unwrap().unwrap();
+            let st = s.room_state(&room).await.unwrap().unwrap();
             assert_eq!(
-                (r.next_seq, r.epoch, r.state.as_slice()),
-                (1, 0, &b"s0"[..])
+                (r.next_seq, r.epoch, st.head.as_slice(), st.version),
+                (1, 0, &b"s0"[..], 0)
             );
             assert!(s.events_after(&room, 0, 10).await.unwrap().is_empty());
             assert!(
@@ -147,8 +155,9 @@ async fn store_persist_before_ack_one_commit_writes_everything() {
         // All of it is there after the one commit (STORE-persist-before-ack).
         let r = s.room(&room).await.unwrap().unwrap();
         assert_eq!(r, committed);
+        let st = s.room_state(&room).await.unwrap().unwrap();
         assert_eq!(
-            (r.state.as_slice(), r.policy.as_slice(), r.epoch),
+            (st.head.as_slice(), r.policy.as_slice(), r.epoch),
             (&b"s1"[..], &b"policy1"[..], 4)
         );
         let ev = s.events_after(&room, 0, 10).await.unwrap();
@@ -165,5 +174,82 @@ async fn store_persist_before_ack_one_commit_writes_everything() {
         s.remove_member(&room, &c1).await.unwrap();
         assert_eq!(s.members(&room).await.unwrap(), vec![c2.clone()]);
         assert!(s.room_count().await.unwrap() >= 1);
+    }
+}
+
+/// STORE-room-entries: a room's state is a head plus entries; a transaction writes the head
+/// and only the entries given (upserts and deletes), raises the version once, and a dropped
+/// transaction leaves head, entries and version as they were. A message's transaction (no
+/// state given) writes no state at all.
+#[tokio::test]
+async fn store_room_entries_written_as_changed() {
+    for db in backends("room-entries").await {
+        let s = &db.store;
+        let room = format!("mimi://a.example/r/{}", tag("e"));
+        s.create_room(&room, "a.example", b"h0", 0).await.unwrap();
+        let e = |k: &str, v: &str| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()));
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let many: Vec<_> = (0..700)
+            .map(|n| e(&format!("t/l/{n:04}"), "leaf"))
+            .collect();
+        tx.persist_state(b"h1".to_vec(), many, 1);
+        let before = s.room_bytes_written();
+        tx.commit().await.unwrap();
+        assert!(s.room_bytes_written() - before >= 700 * 12);
+        let st = s.room_state(&room).await.unwrap().unwrap();
+        assert_eq!(
+            (st.head.as_slice(), st.entries.len(), st.version),
+            (&b"h1"[..], 700, 1)
+        );
+
+        let mut tx = s.begin_room(&room).await.unwrap();
+        assert_eq!(
+            tx.state().await.unwrap(),
+            st,
+            "the same through the transaction"
+        );
+        tx.persist_state(
+            b"h2".to_vec(),
+            vec![
+                e("t/l/0001", "changed"),
+                (b"t/l/0002".to_vec(), None),
+                e("z", "new"),
+            ],
+            2,
+        );
+        tx.commit().await.unwrap();
+        let st = s.room_state(&room).await.unwrap().unwrap();
+        assert_eq!(
+            (st.head.as_slice(), st.entries.len(), st.version),
+            (&b"h2"[..], 700, 2)
+        );
+        assert!(
+            st.entries
+                .contains(&(b"t/l/0001".to_vec(), b"changed".to_vec()))
+        );
+        assert!(!st.entries.iter().any(|(k, _)| k == b"t/l/0002"));
+
+        // Dropped: nothing changes.
+        let mut tx = s.begin_room(&room).await.unwrap();
+        tx.persist_state(b"lost".to_vec(), vec![(b"z".to_vec(), None)], 3);
+        drop(tx);
+        assert_eq!(s.room_state(&room).await.unwrap().unwrap(), st);
+
+        // A message: the state and its version stay.
+        let mut tx = s.begin_room(&room).await.unwrap();
+        tx.append_event(5, b"message").await.unwrap();
+        let r = tx.commit().await.unwrap();
+        assert_eq!((r.state_version, r.epoch), (2, 2));
+        assert_eq!(s.room_state(&room).await.unwrap().unwrap(), st);
+
+        // set_state replaces everything by one head.
+        let mut tx = s.begin_room(&room).await.unwrap();
+        tx.set_state(b"whole".to_vec(), 3);
+        tx.commit().await.unwrap();
+        let st = s.room_state(&room).await.unwrap().unwrap();
+        assert_eq!(
+            (st.head.as_slice(), st.entries.len(), st.version),
+            (&b"whole"[..], 0, 3)
+        );
     }
 }
