@@ -64,6 +64,12 @@ impl Node {
         };
         let state = hub.room_state();
         let code = &req.tbs.joining_code;
+        // The time a join link's age is measured at (the fault: before any link was made).
+        let link_now = if self.options.faults.join_link_never_expires {
+            0
+        } else {
+            now_ms
+        };
         let authorised = match mimi_room::policy::join_role(state, &user) {
             Ok(None) => Ok(false),
             // PROTO-5.6-joining-code: a user who is not listed joins with a valid join link's
@@ -72,7 +78,7 @@ impl Node {
                 if self.options.faults.group_info_accepts_any_code {
                     Ok(true)
                 } else {
-                    hub.check_join_code(code, now_ms).map(|()| true)
+                    hub.check_join_code(code, link_now).map(|()| true)
                 }
             }
             Ok(Some(_)) => {
@@ -87,6 +93,10 @@ impl Node {
                 }
             }
             Err(d) => Err(d.reason),
+        };
+        let authorised = match authorised {
+            Err(_) if self.options.faults.group_info_any_requester => Ok(false),
+            a => a,
         };
         match authorised {
             Err(why) => {
@@ -107,7 +117,7 @@ impl Node {
                 let mut fresh = HubRoom::restore(&tx.room().state)
                     .map_err(|e| NodeError::RoomState(e.to_string()))?;
                 if with_code
-                    && let Err(why) = fresh.check_join_code(code, now_ms)
+                    && let Err(why) = fresh.check_join_code(code, link_now)
                     && !self.options.faults.group_info_accepts_any_code
                 {
                     tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");

@@ -79,6 +79,9 @@ pub enum NodeError {
     /// The request must say how large its body is (411).
     #[error("{0}")]
     LengthRequired(String),
+    /// The body's media type is not taken here (415).
+    #[error("{0}")]
+    UnsupportedMedia(String),
 }
 
 /// Settings of a node's services.
@@ -226,6 +229,18 @@ impl Node {
         let providers = hub.providers();
         self.put_hub(room.as_str(), snapshot_digest(state), hub);
         Ok(providers)
+    }
+
+    /// The §6 policy components of a hosted room, from its stored state (through the cache).
+    pub(crate) fn room_policies(
+        &self,
+        room: &RoomUri,
+        state: &[u8],
+    ) -> Result<mimi_room::room_policy::PolicyComponents, NodeError> {
+        let hub = self.take_hub(room.as_str(), state)?;
+        let policies = hub.room_state().policies.clone();
+        self.put_hub(room.as_str(), snapshot_digest(state), hub);
+        Ok(policies)
     }
 
     /// The same node, able to call other providers through `peers`.

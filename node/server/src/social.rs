@@ -286,7 +286,7 @@ impl Node {
             });
         }
         let found = found.unwrap_or_default();
-        if found.is_empty() {
+        if found.is_empty() && !self.options.faults.identifier_query_not_found_success {
             answer(IdentifierQueryCode::NOT_FOUND, Vec::new())
         } else {
             answer(IdentifierQueryCode::SUCCESS, found)
@@ -303,7 +303,10 @@ impl Node {
         body: &[u8],
         now_ms: u64,
     ) -> Result<(), NodeError> {
-        let report = mimi_wire::abuse::AbuseReport::decode_with(body, self.limits)?;
+        let report = match mimi_wire::abuse::AbuseReport::decode_with(body, self.limits) {
+            Err(_) if self.options.faults.report_abuse_accepts_malformed => return Ok(()),
+            r => r?,
+        };
         if room.provider() != self.domain || self.store.room(room.as_str()).await?.is_none() {
             return Err(NodeError::NoRoom(room.to_string()));
         }
