@@ -4,7 +4,8 @@
 //! downloads it through c.example → the hub a.example (`proxyDownload`) → b.example and gets
 //! the same bytes; Alice on the hub downloads directly from b.example. A blob altered on
 //! b.example's disk is refused with a hash error; an upload over the provider's limit is 413;
-//! someone outside the room gets 403.
+//! someone outside the room gets 403. The hub refuses its own members' uploads that the room's
+//! asset policy forbids (`PROTO-5.10-policy`); a follower cannot know the policy.
 
 use http::StatusCode;
 use mimi_content::attachment::AttachmentError;
