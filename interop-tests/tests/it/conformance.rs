@@ -177,3 +177,34 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
     assert!(report.junit().contains("<failure"), "{}", report.junit());
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
+    // Each of these faults alone (no fault that also breaks the same checks): the runner
+    // fails exactly the checks it breaks and passes the rest.
+    let (fed, ca_dir) = target(
+        "[faults]\nasset_policy_ignored = true\nproxy_download_any_provider = true\n\
+         join_link_never_expires = true\n",
+    )
+    .await;
+    let report = run(&options(&fed, ca_dir)).await;
+    let text = report.human();
+    let mut failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+        .map(|c| c.id.as_str())
+        .collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        [
+            "assets.policy-media-type",
+            "assets.policy-size",
+            "groupInfo.joining-code-expired",
+            "proxyDownload.non-member",
+        ],
+        "{text}"
+    );
+    fed.shutdown().await;
+}
