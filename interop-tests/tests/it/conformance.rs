@@ -122,7 +122,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          proxy_download_any_provider = true\njoin_link_never_expires = true\n\
          directory_http_templates = true\nnotify_accepts_malformed = true\n\
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
-         key_material_unknown_user_success = true\ngroup_info_any_requester = true\n",
+         key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
+         consent_request_any_operation = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -156,6 +157,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "identifierQuery.not-found",
         "keyMaterial.user-unknown",
         "groupInfo.not-authorized",
+        "consent.request-wrong-operation",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }

@@ -59,6 +59,7 @@
 //! identifier_query_not_found_success = false  # identifierQuery answers success when nothing matches
 //! key_material_unknown_user_success = false  # keyMaterial answers success for an unknown user
 //! group_info_any_requester = false     # groupInfo hands the GroupInfo to anyone who asks
+//! consent_request_any_operation = false  # requestConsent answers 201 to a grant or revoke
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -257,6 +258,9 @@ pub struct Faults {
     /// groupInfo gives the GroupInfo to a requester who may not join (breaks
     /// `PROTO-5.6-authorised`).
     pub group_info_any_requester: bool,
+    /// requestConsent answers 201 to a grant or revoke (and drops it) instead of 400 (breaks
+    /// §5.7 `PROTO-5.7-request`).
+    pub consent_request_any_operation: bool,
 }
 
 /// The hub's outbox.

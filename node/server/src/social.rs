@@ -52,6 +52,11 @@ impl Node {
             entry.operation,
             ConsentOperation::Request | ConsentOperation::Cancel
         ) {
+            if self.options.faults.consent_request_any_operation {
+                // The fault answers 201 and drops the entry (it must not store a grant the
+                // requester gave itself).
+                return Ok(());
+            }
             return Err(NodeError::BadRequest(
                 "requestConsent carries request or cancel; grant and revoke go to updateConsent (draft-ietf-mimi-protocol-06 §5.7)".into(),
             ));
