@@ -1063,6 +1063,17 @@ async fn as_hub(r: &Runner, report: &mut Report) {
     };
     attachments_at_hub(r, report, &room, &mut host).await;
     joins_at_hub(r, report, &room, &mut host, &u, v, queued_bytes).await;
+
+    // ROOM-resync (protocol-06 §3.6, RFC 9420 §12.4.3.2): U's first device lost its state and
+    // comes back as the same client: groupInfo, then an external commit that removes its own
+    // old leaf (through the runner's provider, which forwards both to the target hub).
+    let outcome = match u.join(&room, &[]).await {
+        Ok(_) => Outcome::Pass,
+        Err(why) => Outcome::Fail(format!(
+            "a member's external commit that replaces its own old leaf was refused: {why}"
+        )),
+    };
+    report.add("update.resync-same-client", "§3.6", "ROOM-resync", outcome);
 }
 
 /// `GET /v1/proxyDownload/{url}` at the target, as the runner's provider: status and body.

@@ -99,6 +99,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "assets.policy-size",
         "assets.policy-media-type",
         "groupInfo.joining-code-expired",
+        "update.resync-same-client",
     ] {
         let c = report
             .get(id)
@@ -123,7 +124,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          directory_http_templates = true\nnotify_accepts_malformed = true\n\
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
-         consent_request_any_operation = true\n",
+         consent_request_any_operation = true\nresync_refused = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -158,6 +159,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "keyMaterial.user-unknown",
         "groupInfo.not-authorized",
         "consent.request-wrong-operation",
+        "update.resync-same-client",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }

@@ -60,6 +60,7 @@
 //! key_material_unknown_user_success = false  # keyMaterial answers success for an unknown user
 //! group_info_any_requester = false     # groupInfo hands the GroupInfo to anyone who asks
 //! consent_request_any_operation = false  # requestConsent answers 201 to a grant or revoke
+//! resync_refused = false               # the hub refuses a member's external commit (resync)
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -261,6 +262,9 @@ pub struct Faults {
     /// requestConsent answers 201 to a grant or revoke (and drops it) instead of 400 (breaks
     /// §5.7 `PROTO-5.7-request`).
     pub consent_request_any_operation: bool,
+    /// The hub refuses an external commit by a client that is a member already (a resync,
+    /// RFC 9420 §12.4.3.2; breaks `ROOM-resync`).
+    pub resync_refused: bool,
 }
 
 /// The hub's outbox.

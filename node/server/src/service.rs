@@ -500,6 +500,17 @@ impl Node {
             ))
             .response());
         }
+        if self.options.faults.resync_refused
+            && let HandshakeBundle::Commit { commit, .. } = &bundle
+            && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
+            && hub.clients().contains(&joiner)
+        {
+            self.put_hub(room.as_str(), old_digest, hub);
+            return Ok(UpdateRejection::NotAllowed(
+                "fault injected: a resync is refused ([faults] resync_refused)".into(),
+            )
+            .response());
+        }
         let providers_before: BTreeSet<ProviderId> = hub.providers();
         let mut accepted = match hub.handle_update_at(&bundle, now_ms) {
             Ok(a) => a,
