@@ -1061,7 +1061,244 @@ async fn as_hub(r: &Runner, report: &mut Report) {
         }
         _ => None,
     };
+    attachments_at_hub(r, report, &room, &mut host).await;
     joins_at_hub(r, report, &room, &mut host, &u, v, queued_bytes).await;
+
+    // ROOM-resync (protocol-06 §3.6, RFC 9420 §12.4.3.2): U's first device lost its state and
+    // comes back as the same client: groupInfo, then an external commit that removes its own
+    // old leaf (through the runner's provider, which forwards both to the target hub).
+    let outcome = match u.join(&room, &[]).await {
+        Ok(_) => Outcome::Pass,
+        Err(why) => Outcome::Fail(format!(
+            "a member's external commit that replaces its own old leaf was refused: {why}"
+        )),
+    };
+    report.add("update.resync-same-client", "§3.6", "ROOM-resync", outcome);
+}
+
+/// `GET /v1/proxyDownload/{url}` at the target, as the runner's provider: status and body.
+async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
+    let path = format!(
+        "{}/proxyDownload/{}",
+        mimi_net::paths::BASE,
+        crate::enc(url)
+    );
+    match r
+        .peer
+        .download(&r.opts.target, Method::GET, &path, HeaderMap::new())
+        .await
+    {
+        Ok(d) => {
+            let st = d.status.as_u16();
+            match d.whole().await {
+                Ok(resp) => (st, resp.body.to_vec()),
+                Err(e) => (st, e.to_string().into_bytes()),
+            }
+        }
+        Err(e) => (0, e.to_string().into_bytes()),
+    }
+}
+
+/// Attachments at the target hub (protocol-06 §5.10, `PROTO-5.10-*`), and a join link that
+/// expires (room-policy-03 JoinLinkPolicy `expiration`, `ROOM-join-links`): the target's
+/// user uploads an attachment for `room` (where the runner has members) and for a room of
+/// its own (where the runner has none); proxyDownload gives the runner the first (it decrypts
+/// to what was uploaded) and refuses the second. In its own room the user then sets an asset
+/// policy, and the target refuses uploads the policy forbids; and makes a join link that
+/// lasts one second, which is refused at groupInfo once it is older.
+async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, host: &mut Person) {
+    use mimi_content::attachment::stream::Opener;
+    use mimi_room::room_policy::{AssetPolicy, MediaType};
+    let data = b"an attachment for the conformance runner".repeat(100);
+    let (st, why, part) =
+        crate::upload_attachment(&host.api, room, Some("text/plain"), &data).await;
+    let ids_member = ["proxyDownload.member", "proxyDownload.non-member"];
+    let Some(part) = part else {
+        for id in ids_member {
+            report.add(
+                id,
+                "§5.10",
+                "PROTO-5.10-member",
+                Outcome::NotApplicable(format!(
+                    "the target's user could not upload an attachment: {st} {why}"
+                )),
+            );
+        }
+        return;
+    };
+    let (st, b) = proxy_download(r, &part.url).await;
+    let opened = Opener::new(&part).and_then(|mut o| {
+        let plain = o.update(&b)?;
+        o.finish()?;
+        Ok(plain)
+    });
+    let outcome = if st != 200 {
+        Outcome::Fail(format!(
+            "proxyDownload of an asset of a room the runner has members in answered {st}: {}",
+            String::from_utf8_lossy(&b)
+        ))
+    } else {
+        match opened {
+            Ok(plain) => pass_if(plain == data, || {
+                "the downloaded asset decrypts to other bytes than were uploaded".into()
+            }),
+            Err(e) => Outcome::Fail(format!("the downloaded asset does not open: {e}")),
+        }
+    };
+    report.add_x(
+        "proxyDownload.member",
+        "§5.10",
+        "PROTO-5.10-proxy",
+        outcome,
+        part.url.as_bytes(),
+        st,
+        if st == 200 { b"" } else { &b },
+    );
+
+    // A room of the target's user alone: the runner's provider has no clients in it.
+    let t = tag();
+    let own = RoomUri::parse(&format!("mimi://{}/r/alone{t}", r.opts.target)).expect("room");
+    host.create_room(&own).await;
+    let (st, why, part) =
+        crate::upload_attachment(&host.api, &own, Some("text/plain"), &data).await;
+    let (outcome, sent, st, b) = match &part {
+        None => (
+            Outcome::NotApplicable(format!(
+                "the target's user could not upload for its own room: {st} {why}"
+            )),
+            Vec::new(),
+            st.as_u16(),
+            why.into_bytes(),
+        ),
+        Some(part) => {
+            let (st, b) = proxy_download(r, &part.url).await;
+            let outcome = pass_if((400..500).contains(&st), || {
+                format!(
+                    "proxyDownload for {} (no clients in {own}) answered {st} (a 4xx expected)",
+                    r.opts.me
+                )
+            });
+            (outcome, part.url.as_bytes().to_vec(), st, b)
+        }
+    };
+    report.add_x(
+        "proxyDownload.non-member",
+        "§5.10",
+        "PROTO-5.10-member",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
+
+    // The room's asset policy at upload (room-policy-03 AssetPolicy).
+    let policy = AssetPolicy {
+        max_image: 1000,
+        max_audio: 1000,
+        max_video: 1000,
+        max_attachment: 1000,
+        forbidden_media_types: vec![MediaType::parse("video/mp4").expect("media type")],
+        ..AssetPolicy::default()
+    };
+    let set = host.set_asset_policy(&own, &policy).await;
+    let ids_policy = ["assets.policy-size", "assets.policy-media-type"];
+    if !matches!(set, UpdateOutcome::Success { .. }) {
+        for id in ids_policy {
+            report.add(
+                id,
+                "room-policy-03 AssetPolicy",
+                "PROTO-5.10-policy",
+                Outcome::NotApplicable(format!(
+                    "the target's user could not set an asset policy: {set:?}"
+                )),
+            );
+        }
+    } else {
+        for (id, media_type, size, what) in [
+            (
+                ids_policy[0],
+                "application/pdf",
+                2000usize,
+                "larger than max_attachment (1000)",
+            ),
+            (
+                ids_policy[1],
+                "video/mp4",
+                10,
+                "of a forbidden media type (video/mp4)",
+            ),
+        ] {
+            let (st, why, part) =
+                crate::upload_attachment(&host.api, &own, Some(media_type), &vec![7u8; size]).await;
+            let st = st.as_u16();
+            report.add_x(
+                id,
+                "room-policy-03 AssetPolicy",
+                "PROTO-5.10-policy",
+                pass_if(part.is_none() && (400..500).contains(&st), || {
+                    format!("an upload {what} was answered {st} (a 4xx expected)")
+                }),
+                format!("POST assets/{own}?type={media_type} ({size} octets)").as_bytes(),
+                st,
+                why.as_bytes(),
+            );
+        }
+    }
+
+    // A join link that lasts one second, presented two seconds later.
+    use mimi_room::join_links::{JoinLinkPolicy, new_link};
+    let link = new_link(&own).expect("randomness");
+    let made = match host.rooms.get_mut(&own).expect("room").set_join_links(
+        &host.dev,
+        Some(JoinLinkPolicy {
+            on_request: true,
+            join_link: own.to_string(),
+            multiuser: true,
+            expiration: 1,
+        }),
+        vec![link.clone()],
+        &[],
+    ) {
+        Ok(out) => matches!(
+            host.update(&own, &out.bundle).await,
+            UpdateOutcome::Success { .. }
+        ),
+        Err(_) => false,
+    };
+    if !made {
+        report.add(
+            "groupInfo.joining-code-expired",
+            "§5.6",
+            "ROOM-join-links",
+            Outcome::NotApplicable("the target's user could not make a join link".into()),
+        );
+        return;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let x = Person::register_via(r.my_api(), &format!("x{t}"), "1", None).await;
+    let pending = x.dev.group_info_request_with_code(link).expect("request");
+    let sent = pending.request.encode();
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, own.as_str(), sent.clone())
+        .await;
+    let outcome = match GroupInfoResponse::decode(&b) {
+        Ok(resp) => pass_if(resp.status == GroupInfoCode::NOT_AUTHORIZED, || {
+            format!(
+                "status {:?} for a join link two seconds after its one-second expiration",
+                resp.status
+            )
+        }),
+        Err(e) => Outcome::Fail(format!("{st}: {e}")),
+    };
+    report.add_x(
+        "groupInfo.joining-code-expired",
+        "§5.6",
+        "ROOM-join-links",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
 }
 
 /// groupInfo's pending proposals and join links at the target hub (`PROTO-5.6-pending`,

@@ -369,6 +369,53 @@ pub fn enc(s: &str) -> String {
     mimi_net::paths::percent_encode(s)
 }
 
+/// Encrypts `data` piece by piece and uploads the ciphertext for `room` through `api`
+/// (`POST assets/{room}[?type=]`, `PROTO-5.10-upload`): the status, the node's reason or
+/// answer, and the external part describing the upload when it was taken.
+pub async fn upload_attachment(
+    api: &ClientApi,
+    room: &RoomUri,
+    media_type: Option<&str>,
+    data: &[u8],
+) -> (StatusCode, String, Option<mimi_content::ExternalPart>) {
+    use mimi_content::attachment::stream::Sealer;
+    let mut sealer = Sealer::new().unwrap();
+    let (tx, rx) = mimi_net::stream::pieces();
+    let plain = data.to_vec();
+    let producer = tokio::spawn(async move {
+        for c in plain.chunks(50_000) {
+            let mut c = c.to_vec();
+            sealer.seal(&mut c).unwrap();
+            if tx.send(Ok(Bytes::from(c))).await.is_err() {
+                return None;
+            }
+        }
+        let sealed = sealer.finish();
+        tx.send(Ok(Bytes::copy_from_slice(&sealed.tag)))
+            .await
+            .ok()?;
+        Some(sealed)
+    });
+    let mut path = format!("assets/{}", enc(room.as_str()));
+    if let Some(t) = media_type {
+        path.push_str(&format!("?type={}", enc(t)));
+    }
+    let r = api.upload(&path, data.len() as u64 + 16, rx).await.unwrap();
+    let sealed = producer.await.unwrap();
+    if r.status != StatusCode::CREATED {
+        return (r.status, r.text(), None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let url = v["url"].as_str().unwrap();
+    let part = sealed.unwrap().part(
+        media_type.unwrap_or("application/octet-stream"),
+        url,
+        "data.bin",
+        "test data",
+    );
+    (r.status, r.text(), Some(part))
+}
+
 impl Person {
     pub async fn register(fed: &Federation, domain: &str, user: &str, device: &str) -> Self {
         Self::register_with(fed, domain, user, device, None).await
@@ -561,6 +608,23 @@ impl Person {
                 Err(format!("update: {o:?}"))
             }
         }
+    }
+
+    /// Sets the room's asset policy (room-policy-03 AssetPolicy, `ROOM-policy-assets`) by a
+    /// commit through the home node; the hub's outcome.
+    pub async fn set_asset_policy(
+        &mut self,
+        room: &RoomUri,
+        policy: &mimi_room::room_policy::AssetPolicy,
+    ) -> UpdateOutcome {
+        let cp = CodePoints::DRAFT;
+        let out = self
+            .rooms
+            .get_mut(room)
+            .unwrap()
+            .set_components(&self.dev, vec![(cp.asset_policy, policy.encode())])
+            .unwrap();
+        self.update(room, &out.bundle).await
     }
 
     /// Sends a commit (or proposal) bundle to the hub through the home node; merges the

@@ -4,19 +4,19 @@
 //! downloads it through c.example → the hub a.example (`proxyDownload`) → b.example and gets
 //! the same bytes; Alice on the hub downloads directly from b.example. A blob altered on
 //! b.example's disk is refused with a hash error; an upload over the provider's limit is 413;
-//! someone outside the room gets 403.
+//! someone outside the room gets 403. The hub refuses its own members' uploads that the room's
+//! asset policy forbids (`PROTO-5.10-policy`); a follower cannot know the policy.
 
-use bytes::Bytes;
 use http::StatusCode;
 use mimi_content::attachment::AttachmentError;
-use mimi_content::attachment::stream::{Opener, Sealer};
+use mimi_content::attachment::stream::Opener;
 use mimi_content::build::ContentBuilder;
 use mimi_content::{ExternalPart, MimiContent, NestedPart, PartBody};
 use mimi_interop::*;
 use mimi_net::client::ClientApi;
-use mimi_net::stream::pieces;
 use mimi_wire::id::RoomUri;
 use mimi_wire::submit::SubmitOutcome;
+use mimi_wire::update::UpdateOutcome;
 
 /// The provider limit in these tests (node.toml `[assets] max_bytes`).
 const MAX: u64 = 1024 * 1024;
@@ -34,47 +34,13 @@ async fn fed_with_assets(postgres: Option<&str>) -> Federation {
     federation_with(&plan, 10_000, &format!("[assets]\nmax_bytes = {MAX}\n")).await
 }
 
-/// Encrypts `data` piece by piece and uploads the ciphertext: the status and the answer.
+/// Uploads `data` (as `application/octet-stream`): the status and the answer.
 async fn upload(
     api: &ClientApi,
     room: &RoomUri,
     data: &[u8],
 ) -> (StatusCode, String, Option<ExternalPart>) {
-    let mut sealer = Sealer::new().unwrap();
-    let (tx, rx) = pieces();
-    let plain = data.to_vec();
-    let producer = tokio::spawn(async move {
-        for c in plain.chunks(50_000) {
-            let mut c = c.to_vec();
-            sealer.seal(&mut c).unwrap();
-            if tx.send(Ok(Bytes::from(c))).await.is_err() {
-                return None;
-            }
-        }
-        let sealed = sealer.finish();
-        tx.send(Ok(Bytes::copy_from_slice(&sealed.tag)))
-            .await
-            .ok()?;
-        Some(sealed)
-    });
-    let r = api
-        .upload(
-            &format!("assets/{}", enc(room.as_str())),
-            data.len() as u64 + 16,
-            rx,
-        )
-        .await
-        .unwrap();
-    let sealed = producer.await.unwrap();
-    if r.status != StatusCode::CREATED {
-        return (r.status, r.text(), None);
-    }
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    let url = v["url"].as_str().unwrap();
-    let part = sealed
-        .unwrap()
-        .part("application/octet-stream", url, "data.bin", "test data");
-    (r.status, r.text(), Some(part))
+    upload_attachment(api, room, None, data).await
 }
 
 /// Downloads through the home node and opens piece by piece: the plaintext, or the status and
@@ -217,6 +183,74 @@ async fn attachments(fed: &Federation) {
     assert!(why.contains("max_bytes"), "{why}");
     let kept = std::fs::read_dir(blob.parent().unwrap()).unwrap().count();
     assert_eq!(kept, 2, "one blob and its record");
+
+    asset_policy_at_the_hub(fed, &room, &mut alice, &bob).await;
+}
+
+/// PROTO-5.10-policy: the hub a.example refuses its own members' uploads that the room's
+/// asset policy forbids (413 too large for the kind, 415 forbidden or unlisted media type, 400
+/// a media type that does not parse); a follower (b.example) cannot know the policy and takes
+/// them (its clients check).
+async fn asset_policy_at_the_hub(
+    fed: &Federation,
+    room: &RoomUri,
+    alice: &mut Person,
+    bob: &Person,
+) {
+    use mimi_room::room_policy::{AssetPolicy, MediaType};
+    let policy = AssetPolicy {
+        max_image: 1000,
+        max_audio: 1000,
+        max_video: 1000,
+        max_attachment: 1000,
+        forbidden_media_types: vec![MediaType::parse("video/mp4").unwrap()],
+        ..AssetPolicy::default()
+    };
+    let outcome = alice.set_asset_policy(room, &policy).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    let a_assets = fed.configs[0].parent().unwrap().join("assets");
+    let blobs = || std::fs::read_dir(&a_assets).map_or(0, |d| d.count());
+    let before = blobs();
+    let (st, why, _) =
+        upload_attachment(&alice.api, room, Some("application/pdf"), &[1; 2000]).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{why}");
+    assert!(
+        why.contains("asset policy") && why.contains("1000"),
+        "{why}"
+    );
+    let (st, why, _) = upload_attachment(&alice.api, room, Some("video/mp4"), &[1; 10]).await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{why}");
+    assert!(why.contains("video/mp4"), "{why}");
+    let (st, why, _) = upload_attachment(&alice.api, room, Some("not a type"), &[1; 10]).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{why}");
+    // No type: application/octet-stream, an attachment within the limit.
+    let (st, why, _) = upload_attachment(&alice.api, room, None, &[1; 10]).await;
+    assert_eq!(st, StatusCode::CREATED, "{why}");
+    let (st, why, _) = upload_attachment(&alice.api, room, Some("image/png"), &[1; 100]).await;
+    assert_eq!(st, StatusCode::CREATED, "{why}");
+    assert_eq!(
+        blobs(),
+        before + 4,
+        "two blobs and their records; nothing of the refused"
+    );
+    // Only permitted types, when the room lists them.
+    let only_png = AssetPolicy {
+        permitted_media_types: Some(vec![MediaType::parse("image/png").unwrap()]),
+        ..policy
+    };
+    let outcome = alice.set_asset_policy(room, &only_png).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    let (st, why, _) = upload_attachment(&alice.api, room, Some("text/plain"), &[1; 10]).await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{why}");
+    // A follower's upload for a room hosted elsewhere: b.example has no copy of the policy.
+    let (st, why, _) = upload_attachment(&bob.api, room, Some("video/mp4"), &[1; 10]).await;
+    assert_eq!(st, StatusCode::CREATED, "{why}");
 }
 
 /// A provider's status and reason for `GET path` at `to`, calling as `from`.

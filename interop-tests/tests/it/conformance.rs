@@ -94,6 +94,12 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
+        "proxyDownload.member",
+        "proxyDownload.non-member",
+        "assets.policy-size",
+        "assets.policy-media-type",
+        "groupInfo.joining-code-expired",
+        "update.resync-same-client",
     ] {
         let c = report
             .get(id)
@@ -113,7 +119,12 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          report_abuse_any_reporter = true\ngroup_info_without_pending = true\n\
          group_info_accepts_any_code = true\njoin_link_reuse = true\n\
          follower_keeps_removed_members = true\nfrank_wrong_key = true\n\
-         external_commit_any_requester = true\n",
+         external_commit_any_requester = true\nasset_policy_ignored = true\n\
+         proxy_download_any_provider = true\njoin_link_never_expires = true\n\
+         directory_http_templates = true\nnotify_accepts_malformed = true\n\
+         report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
+         key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
+         consent_request_any_operation = true\nresync_refused = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -137,17 +148,28 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
+        "assets.policy-size",
+        "assets.policy-media-type",
+        "proxyDownload.non-member",
+        "groupInfo.joining-code-expired",
+        "directory.templates",
+        "notify.malformed",
+        "reportAbuse.malformed",
+        "identifierQuery.not-found",
+        "keyMaterial.user-unknown",
+        "groupInfo.not-authorized",
+        "consent.request-wrong-operation",
+        "update.resync-same-client",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }
     // The rules the faults leave alone still pass.
     for id in [
         "identifierQuery.exact-handle",
-        "identifierQuery.not-found",
         "consent.key-material-after-grant",
         "reportAbuse.accepted",
-        "reportAbuse.malformed",
         "groupInfo.authorized",
+        "proxyDownload.member",
     ] {
         assert!(!failed.contains(&id), "{id}: {text}");
     }
@@ -157,5 +179,36 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "{c:?}"
     );
     assert!(report.junit().contains("<failure"), "{}", report.junit());
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
+    // Each of these faults alone (no fault that also breaks the same checks): the runner
+    // fails exactly the checks it breaks and passes the rest.
+    let (fed, ca_dir) = target(
+        "[faults]\nasset_policy_ignored = true\nproxy_download_any_provider = true\n\
+         join_link_never_expires = true\n",
+    )
+    .await;
+    let report = run(&options(&fed, ca_dir)).await;
+    let text = report.human();
+    let mut failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+        .map(|c| c.id.as_str())
+        .collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        [
+            "assets.policy-media-type",
+            "assets.policy-size",
+            "groupInfo.joining-code-expired",
+            "proxyDownload.non-member",
+        ],
+        "{text}"
+    );
     fed.shutdown().await;
 }

@@ -105,20 +105,19 @@ impl Client {
             .and_then(safe_file_name)
             .unwrap_or_else(|| "attachment".to_owned());
         // ROOM-policy-assets: the sending client checks the room's asset policy (size by
-        // kind, media types) before anything is uploaded.
+        // kind, media types) before anything is uploaded, by the size the external part
+        // states (ciphertext and tag), as the hub and the receivers do.
+        let stored = meta.len() + 16;
         let state = self.room_state(room)?;
         if let Some(policy) = &state.policies.assets {
-            policy
-                .check(meta.len(), content_type_for(file))
-                .map_err(|e| {
-                    Error::Refused(format!(
-                        "{} is refused by the room's asset policy (room-policy-03): {e}",
-                        file.display()
-                    ))
-                })?;
+            policy.check(stored, content_type_for(file)).map_err(|e| {
+                Error::Refused(format!(
+                    "{} is refused by the room's asset policy (room-policy-03): {e}",
+                    file.display()
+                ))
+            })?;
         }
         let mut f = std::fs::File::open(file).map_err(cant)?;
-        let stored = meta.len() + 16;
         let mut sealer = Sealer::new().map_err(|e| Error::Usage(e.to_string()))?;
         let (tx, rx) = pieces();
         let name = file.display().to_string();
@@ -153,7 +152,13 @@ impl Client {
         let r = self
             .api()
             .upload(
-                &format!("assets/{}", percent_encode(room.as_str())),
+                // The media type goes with the upload, so that the hub can check its room's
+                // asset policy too (PROTO-5.10-policy).
+                &format!(
+                    "assets/{}?type={}",
+                    percent_encode(room.as_str()),
+                    percent_encode(content_type_for(file))
+                ),
                 stored,
                 rx,
             )

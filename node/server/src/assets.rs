@@ -25,6 +25,7 @@ use mimi_net::Response;
 use mimi_net::paths::{BASE, percent_decode, percent_encode};
 use mimi_net::server::BodyStream;
 use mimi_net::stream::{Reply, StreamedResponse, pieces};
+use mimi_room::room_policy::AssetRefusal;
 use mimi_wire::id::{ProviderId, RoomUri};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub const ASSETS: &str = "assets";
 pub const PROXY_DOWNLOAD: &str = "proxyDownload";
 /// Pieces of at most this many octets are read from disk.
 const PIECE: usize = 64 * 1024;
+/// The media type of an upload that names none (`?type=`).
+pub const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
 
 /// Where and how much (node.toml `[assets]`).
 #[derive(Clone, Debug)]
@@ -160,16 +163,59 @@ impl Node {
         }
     }
 
-    /// `POST /client/v1/assets/{room}`: stores the body (an attachment's ciphertext) for
+    /// `PROTO-5.10-policy` (room-policy-03 AssetPolicy, `ROOM-policy-assets` at the node): an
+    /// upload for a room this node hosts must fit the room's asset policy, by the stored size
+    /// (ciphertext and tag: the external part's `size`, what receiving clients check) and the
+    /// media type the uploader names (the node sees only ciphertext, so it takes the name on
+    /// trust: this stops a client that does not check, not one that lies). Too large is 413, a
+    /// forbidden or unlisted type 415, a type that does not parse 400. A follower has no copy
+    /// of the room's GroupContext (its roster keeps the tree's leaves only, and the GroupInfo
+    /// in a Welcome is encrypted to the joiner), so for rooms hosted elsewhere only the
+    /// clients check.
+    async fn check_asset_policy(
+        &self,
+        room: &RoomUri,
+        size: u64,
+        media_type: &str,
+    ) -> Result<(), NodeError> {
+        if room.provider() != self.domain || self.options.faults.asset_policy_ignored {
+            return Ok(());
+        }
+        let Some(row) = self.store.room(room.as_str()).await? else {
+            return Err(NodeError::NoRoom(room.to_string()));
+        };
+        if row.hub != self.domain.as_str() {
+            return Ok(());
+        }
+        let policies = self.room_policies(&row).await?;
+        let Some(policy) = policies.assets else {
+            return Ok(());
+        };
+        policy.check(size, media_type).map_err(|e| {
+            let why = format!("{room}'s asset policy (room-policy-03) refuses this upload: {e}");
+            match e {
+                AssetRefusal::BadMediaType(_) => NodeError::BadRequest(why),
+                AssetRefusal::TooLarge { .. } => NodeError::TooLarge(why),
+                AssetRefusal::Forbidden(_) | AssetRefusal::NotPermitted(_) => {
+                    NodeError::UnsupportedMedia(why)
+                }
+            }
+        })
+    }
+
+    /// `POST /client/v1/assets/{room}[?type=<media type>]`: stores the body (an attachment's ciphertext) for
     /// `room` and answers 201 `{"url", "size"}` (`PROTO-5.10-upload`).
     pub async fn capi_upload(
         &self,
         caller: &Caller,
         room: &RoomUri,
+        media_type: Option<&str>,
         mut body: BodyStream,
         now_ms: u64,
     ) -> Reply {
-        let r = self.upload(caller, room, &mut body, now_ms).await;
+        let r = self
+            .upload(caller, room, media_type, &mut body, now_ms)
+            .await;
         if r.is_err() {
             body.refuse();
         }
@@ -180,6 +226,7 @@ impl Node {
         &self,
         caller: &Caller,
         room: &RoomUri,
+        media_type: Option<&str>,
         body: &mut BodyStream,
         now_ms: u64,
     ) -> Result<Reply, NodeError> {
@@ -187,8 +234,7 @@ impl Node {
         // PROTO-5.10-member: only a member uploads for a room.
         self.member(caller, room).await?;
         let max = self.options.assets.max_bytes;
-        // PROTO-5.10-size: the provider's limit, known before anything is read. (The room's
-        // asset_policy max_attachment is not enforced: that component is not implemented.)
+        // PROTO-5.10-size: the provider's limit, known before anything is read.
         let size = match body.declared() {
             None => {
                 return Err(NodeError::LengthRequired(
@@ -204,6 +250,9 @@ impl Node {
             Some(0) => return Err(NodeError::BadRequest("the attachment is empty".into())),
             Some(n) => n,
         };
+        // PROTO-5.10-policy: the room's asset policy, where this node knows it.
+        self.check_asset_policy(room, size, media_type.unwrap_or(DEFAULT_MEDIA_TYPE))
+            .await?;
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw)
             .map_err(|e| NodeError::RoomState(format!("no randomness for an asset id: {e}")))?;
@@ -424,7 +473,7 @@ impl Node {
             return Err(NodeError::NoRoom(room.to_string()));
         }
         let providers = self.room_providers(&row).await?;
-        if !providers.contains(provider) {
+        if !providers.contains(provider) && !self.options.faults.proxy_download_any_provider {
             return Err(NodeError::Forbidden(format!(
                 "{provider} has no clients in {room}; only providers with members may download \
                  its attachments"

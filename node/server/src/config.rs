@@ -50,6 +50,17 @@
 //! follower_keeps_removed_members = false  # a follower delivers to devices a commit removed
 //! frank_wrong_key = false               # the hub signs franks with another key than its own
 //! external_commit_any_requester = false # the hub takes external commits without a groupInfo request
+//! asset_policy_ignored = false         # the hub takes uploads its room's asset policy forbids
+//! proxy_download_any_provider = false  # proxyDownload serves providers without clients in the room
+//! join_link_never_expires = false      # groupInfo takes an expired join link's code
+//! directory_http_templates = false     # the directory's templates are http://
+//! notify_accepts_malformed = false     # a notify body that does not decode gets 201
+//! report_abuse_accepts_malformed = false  # a reportAbuse body that does not decode gets 201
+//! identifier_query_not_found_success = false  # identifierQuery answers success when nothing matches
+//! key_material_unknown_user_success = false  # keyMaterial answers success for an unknown user
+//! group_info_any_requester = false     # groupInfo hands the GroupInfo to anyone who asks
+//! consent_request_any_operation = false  # requestConsent answers 201 to a grant or revoke
+//! resync_refused = false               # the hub refuses a member's external commit (resync)
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -224,6 +235,36 @@ pub struct Faults {
     /// The hub accepts an external commit from a client it did not give the GroupInfo to
     /// (breaks `PROTO-5.6-requester`).
     pub external_commit_any_requester: bool,
+    /// The hub takes uploads its room's asset policy forbids (breaks `ROOM-policy-assets`
+    /// at the node, `PROTO-5.10-policy`).
+    pub asset_policy_ignored: bool,
+    /// proxyDownload serves any calling provider, with clients in the asset's room or not
+    /// (breaks `PROTO-5.10-member` at the hub).
+    pub proxy_download_any_provider: bool,
+    /// groupInfo takes a join link's code after the link expired (breaks `ROOM-join-links`
+    /// expiration).
+    pub join_link_never_expires: bool,
+    /// The directory's templates are `http://` (breaks §4.2's https templates).
+    pub directory_http_templates: bool,
+    /// A notify body that does not decode is answered 201 (breaks `WIRE-decode`).
+    pub notify_accepts_malformed: bool,
+    /// A reportAbuse body that does not decode is answered 201 (breaks `WIRE-decode`).
+    pub report_abuse_accepts_malformed: bool,
+    /// identifierQuery answers `success` (with no URIs) when nothing matches (breaks §5.8
+    /// `notFound`).
+    pub identifier_query_not_found_success: bool,
+    /// keyMaterial answers `success` (with no clients) for a user it does not know (breaks
+    /// §5.2 `userUnknown`).
+    pub key_material_unknown_user_success: bool,
+    /// groupInfo gives the GroupInfo to a requester who may not join (breaks
+    /// `PROTO-5.6-authorised`).
+    pub group_info_any_requester: bool,
+    /// requestConsent answers 201 to a grant or revoke (and drops it) instead of 400 (breaks
+    /// §5.7 `PROTO-5.7-request`).
+    pub consent_request_any_operation: bool,
+    /// The hub refuses an external commit by a client that is a member already (a resync,
+    /// RFC 9420 §12.4.3.2; breaks `ROOM-resync`).
+    pub resync_refused: bool,
 }
 
 /// The hub's outbox.

@@ -63,6 +63,12 @@ impl Node {
         };
         let state = hub.room_state();
         let code = &req.tbs.joining_code;
+        // The time a join link's age is measured at (the fault: before any link was made).
+        let link_now = if self.options.faults.join_link_never_expires {
+            0
+        } else {
+            now_ms
+        };
         let authorised = match mimi_room::policy::join_role(state, &user) {
             Ok(None) => Ok(false),
             // PROTO-5.6-joining-code: a user who is not listed joins with a valid join link's
@@ -71,7 +77,7 @@ impl Node {
                 if self.options.faults.group_info_accepts_any_code {
                     Ok(true)
                 } else {
-                    hub.check_join_code(code, now_ms).map(|()| true)
+                    hub.check_join_code(code, link_now).map(|()| true)
                 }
             }
             Ok(Some(_)) => {
@@ -86,6 +92,10 @@ impl Node {
                 }
             }
             Err(d) => Err(d.reason),
+        };
+        let authorised = match authorised {
+            Err(_) if self.options.faults.group_info_any_requester => Ok(false),
+            a => a,
         };
         match authorised {
             Err(why) => {
@@ -107,7 +117,7 @@ impl Node {
                 self.put_hub(room.as_str(), version, hub);
                 let mut fresh = self.hub_in_tx(&mut tx).await?;
                 if with_code
-                    && let Err(why) = fresh.check_join_code(code, now_ms)
+                    && let Err(why) = fresh.check_join_code(code, link_now)
                     && !self.options.faults.group_info_accepts_any_code
                 {
                     tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");

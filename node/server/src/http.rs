@@ -105,6 +105,7 @@ pub(crate) fn status_of(e: &NodeError) -> StatusCode {
         NodeError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         NodeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         NodeError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
+        NodeError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     }
 }
 
@@ -125,8 +126,13 @@ impl NodeHandler {
                 if req.method != Method::GET {
                     return Response::error(StatusCode::METHOD_NOT_ALLOWED, "GET the directory");
                 }
+                let scheme = if self.node.options.faults.directory_http_templates {
+                    "http"
+                } else {
+                    "https"
+                };
                 let mut d =
-                    Directory::for_base(&format!("https://{}{}", self.authority, paths::BASE));
+                    Directory::for_base(&format!("{scheme}://{}{}", self.authority, paths::BASE));
                 // PROTO-5.10-proxy: the hub serves proxyDownload.
                 d.proxy_download = Some(format!(
                     "https://{}{}/{}/{{downloadUrl}}",
@@ -229,9 +235,17 @@ impl NodeHandler {
             ),
             // PROTO-5.5: 201 for a new or a repeated body.
             Endpoint::Notify => {
-                let new = node
+                let new = match node
                     .notify_resuming(from, &room()?, body, first_seq, resume, now)
-                    .await?;
+                    .await
+                {
+                    Err(NodeError::Malformed(_))
+                        if node.options.faults.notify_accepts_malformed =>
+                    {
+                        return Ok(Response::new(StatusCode::CREATED, Bytes::new()));
+                    }
+                    r => r?,
+                };
                 match node.options.faults.notify_repeat_status {
                     Some(code) if new == 0 => Response::error(
                         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -322,10 +336,23 @@ impl NodeHandler {
                 Err(e) => return refuse(&mut body, e),
             };
             if let Some(room) = rest.strip_prefix("assets/") {
-                return match room_of(room) {
-                    Ok(room) => self.node.capi_upload(&caller, &room, body, now).await,
-                    Err(e) => refuse(&mut body, e),
+                let room = match room_of(room) {
+                    Ok(r) => r,
+                    Err(e) => return refuse(&mut body, e),
                 };
+                // ROOM-policy-assets: the attachment's media type (of the plaintext; the body
+                // is ciphertext), `?type=`; none is `application/octet-stream`.
+                let media_type = match query_param(&full, "type") {
+                    None => None,
+                    Some(Ok(t)) => Some(t),
+                    Some(Err(e)) => {
+                        return refuse(&mut body, NodeError::BadRequest(format!("type: {e}")));
+                    }
+                };
+                return self
+                    .node
+                    .capi_upload(&caller, &room, media_type.as_deref(), body, now)
+                    .await;
             }
             if let Some(room) = rest.strip_prefix("download/") {
                 let room = match room_of(room) {

@@ -169,7 +169,13 @@ impl Node {
             clients: Vec::new(),
         };
         let Some(user) = self.store.user(target.as_str()).await? else {
-            return Ok(empty(KeyMaterialUserCode::USER_UNKNOWN));
+            return Ok(empty(
+                if self.options.faults.key_material_unknown_user_success {
+                    KeyMaterialUserCode::SUCCESS
+                } else {
+                    KeyMaterialUserCode::USER_UNKNOWN
+                },
+            ));
         };
         if user.consent_policy == ConsentPolicy::ContactsOnly
             && !self.options.faults.key_material_ignores_consent

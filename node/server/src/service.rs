@@ -79,6 +79,9 @@ pub enum NodeError {
     /// The request must say how large its body is (411).
     #[error("{0}")]
     LengthRequired(String),
+    /// The body's media type is not taken here (415).
+    #[error("{0}")]
+    UnsupportedMedia(String),
 }
 
 /// Settings of a node's services.
@@ -257,6 +260,17 @@ impl Node {
         let providers = hub.providers();
         self.put_hub(&row.room_uri, version, hub);
         Ok(providers)
+    }
+
+    /// The §6 policy components of a hosted room, from its stored state (through the cache).
+    pub(crate) async fn room_policies(
+        &self,
+        row: &RoomRow,
+    ) -> Result<mimi_room::room_policy::PolicyComponents, NodeError> {
+        let (version, hub) = self.hub_of_row(row).await?;
+        let policies = hub.room_state().policies.clone();
+        self.put_hub(&row.room_uri, version, hub);
+        Ok(policies)
     }
 
     /// The same node, able to call other providers through `peers`.
@@ -514,6 +528,17 @@ impl Node {
             return Ok(UpdateRejection::NotAllowed(format!(
                 "{joiner} did not ask this hub for the GroupInfo (or asked more than 10 minutes ago): an external commit follows the joiner's groupInfo request (draft-ietf-mimi-protocol-06 §7.7)"
             ))
+            .response());
+        }
+        if self.options.faults.resync_refused
+            && let HandshakeBundle::Commit { commit, .. } = &bundle
+            && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
+            && hub.clients().contains(&joiner)
+        {
+            self.put_hub(room.as_str(), old_version, hub);
+            return Ok(UpdateRejection::NotAllowed(
+                "fault injected: a resync is refused ([faults] resync_refused)".into(),
+            )
             .response());
         }
         let providers_before: BTreeSet<ProviderId> = hub.providers();

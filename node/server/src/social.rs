@@ -52,6 +52,11 @@ impl Node {
             entry.operation,
             ConsentOperation::Request | ConsentOperation::Cancel
         ) {
+            if self.options.faults.consent_request_any_operation {
+                // The fault answers 201 and drops the entry (it must not store a grant the
+                // requester gave itself).
+                return Ok(());
+            }
             return Err(NodeError::BadRequest(
                 "requestConsent carries request or cancel; grant and revoke go to updateConsent (draft-ietf-mimi-protocol-06 §5.7)".into(),
             ));
@@ -286,7 +291,7 @@ impl Node {
             });
         }
         let found = found.unwrap_or_default();
-        if found.is_empty() {
+        if found.is_empty() && !self.options.faults.identifier_query_not_found_success {
             answer(IdentifierQueryCode::NOT_FOUND, Vec::new())
         } else {
             answer(IdentifierQueryCode::SUCCESS, found)
@@ -303,7 +308,10 @@ impl Node {
         body: &[u8],
         now_ms: u64,
     ) -> Result<(), NodeError> {
-        let report = mimi_wire::abuse::AbuseReport::decode_with(body, self.limits)?;
+        let report = match mimi_wire::abuse::AbuseReport::decode_with(body, self.limits) {
+            Err(_) if self.options.faults.report_abuse_accepts_malformed => return Ok(()),
+            r => r?,
+        };
         if room.provider() != self.domain || self.store.room(room.as_str()).await?.is_none() {
             return Err(NodeError::NoRoom(room.to_string()));
         }
