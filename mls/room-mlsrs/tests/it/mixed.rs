@@ -168,3 +168,57 @@ fn commits_without_app_data_work_both_ways() {
     room.assert_agree();
     room.everyone_sends("epoch 6");
 }
+
+/// The GroupContext extensions mls-rs's rules would compute for an AppDataUpdate commit
+/// (`appdata::apply`, the list `MimiRules::filter_proposals` puts in its local GCE) are
+/// byte-identical to the ones openmls computes for the same update (a role change).
+#[test]
+fn rules_extension_list_equals_openmls_group_context() {
+    use mls_rs::mls_rs_codec::MlsEncode as _;
+    use openmls::prelude::tls_codec::Serialize as _;
+    let mut room = alice_adds_mlsrs_bob();
+    let Member::Rs(_, bob) = &room.members[1] else {
+        unreachable!()
+    };
+    let before = bob.group.context().extensions.clone();
+    let delta = mimi_wire::components::ParticipantListUpdate {
+        changed_role_participants: vec![mimi_wire::components::UserIndexRolePair {
+            user_index: 1,
+            role_index: 3,
+        }],
+        ..Default::default()
+    };
+    let ops = vec![mimi_room::state::ComponentOp::Update(
+        0x0022,
+        mimi_wire::codec::Body::encode(&delta),
+    )];
+    let (ours, res) =
+        mimi_room_mlsrs::appdata::apply(&before, &mimi_room::codepoints::CodePoints::DRAFT, &ops)
+            .unwrap();
+    assert_eq!(res.state.role_of(&user("mimi://b.example/u/bob")), 3);
+
+    let Member::Om(d, r) = &mut room.members[0] else {
+        unreachable!()
+    };
+    let out = r.set_role(d, &user("mimi://b.example/u/bob"), 3).unwrap();
+    room.hub.handle_update(&out.bundle).unwrap();
+    let Member::Om(d, r) = &mut room.members[0] else {
+        unreachable!()
+    };
+    r.merge(d).unwrap();
+    let theirs = r
+        .group
+        .public_group()
+        .group_context()
+        .extensions()
+        .tls_serialize_detached()
+        .unwrap();
+    assert_eq!(ours.mls_encode_to_vec().unwrap(), theirs);
+    // In our rooms the dictionary is created last (mimi-room `create_room_in`), so the
+    // in-place replacement of mls-rs's `ExtensionList::set` would give the same list here;
+    // the two differ only once another extension follows the dictionary.
+    assert_eq!(
+        before.last().map(|e| e.extension_type.raw_value()),
+        Some(0x0006)
+    );
+}
