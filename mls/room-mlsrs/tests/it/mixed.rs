@@ -222,3 +222,74 @@ fn rules_extension_list_equals_openmls_group_context() {
         Some(0x0006)
     );
 }
+
+/// Between two mls-rs devices the rules' AppDataUpdate path works end to end: Bob (mls-rs)
+/// adds his second mls-rs device through the hub (no list change), then commits a role change
+/// as an AppDataUpdate (sent as a custom proposal, applied through the local GCE); the second
+/// device processes it, and both reach the same epoch authenticator and the resolved state.
+/// (The hub and openmls members cannot take part: see the tests above.)
+#[test]
+fn mlsrs_to_mlsrs_app_data_update_agrees() {
+    let mut room = alice_adds_mlsrs_bob();
+    let bob2 = rs_device("mimi://b.example/d/bob/2");
+    let kp = bob2.key_package().unwrap();
+    let Member::Rs(_, bob) = &mut room.members[1] else {
+        unreachable!()
+    };
+    let bundle = bob.add_users(&[], &[kp]).unwrap();
+    let (welcome, tree) = room.commit(1, bundle).unwrap().unwrap();
+    let bob2_room = bob2
+        .join_from_welcome(&room_uri(), &welcome, &tree)
+        .unwrap();
+    room.members.push(Member::Rs(bob2, bob2_room));
+    room.assert_agree();
+
+    let delta = mimi_wire::components::ParticipantListUpdate {
+        changed_role_participants: vec![mimi_wire::components::UserIndexRolePair {
+            user_index: 1,
+            role_index: 3,
+        }],
+        ..Default::default()
+    };
+    let Member::Rs(_, bob) = &mut room.members[1] else {
+        unreachable!()
+    };
+    let out = bob
+        .group
+        .commit_builder()
+        .custom_proposal(mimi_room_mlsrs::appdata::update_proposal(
+            0x0022,
+            &mimi_wire::codec::Body::encode(&delta),
+        ))
+        .build()
+        .unwrap();
+    assert!(
+        !out.contains_update_path,
+        "AppDataUpdate alone needs no path"
+    );
+    let commit = out.commit_message.to_bytes().unwrap();
+    bob.merge().unwrap();
+    let Member::Rs(_, bob2) = &mut room.members[2] else {
+        unreachable!()
+    };
+    assert!(matches!(
+        bob2.process(&commit).unwrap(),
+        mimi_room_mlsrs::device::Event::Commit { epoch: 3 }
+    ));
+    let (a, b) = (&room.members[1], &room.members[2]);
+    assert_eq!(a.epoch_authenticator(), b.epoch_authenticator());
+    assert_eq!(a.state(), b.state());
+    assert_eq!(a.state().role_of(&user("mimi://b.example/u/bob")), 3);
+    assert_eq!(
+        room.hub
+            .state()
+            .unwrap()
+            .role_of(&user("mimi://b.example/u/bob")),
+        2
+    );
+    assert_ne!(
+        a.state(),
+        room.hub.state().unwrap(),
+        "the hub did not see it"
+    );
+}
