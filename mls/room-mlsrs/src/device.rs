@@ -1,0 +1,396 @@
+//! A MIMI device on mls-rs: keys, KeyPackages, joining from a Welcome, processing the hub's
+//! fanout, sending commits (self-update, adds with the participant-list update, removes, role
+//! changes) as mimi-room HandshakeBundles, encrypting and decrypting application messages.
+
+use crate::appdata::{self, APP_DATA_DICTIONARY, APP_DATA_UPDATE, AppDataError, SELF_REMOVE};
+use crate::rules::MimiRules;
+use mimi_room::codepoints::CodePoints;
+use mimi_room::state::RoomState;
+use mimi_wire::Mls;
+use mimi_wire::codec::Body as _;
+use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
+use mimi_wire::components::{ParticipantListUpdate, UserIndexRolePair, UserRolePair};
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::update::HandshakeBundle;
+use mls_rs::client_builder::{
+    BaseConfig, IntoConfigOutput, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
+};
+use mls_rs::group::{CommitOutput, ExportedTree, ReceivedMessage};
+use mls_rs::identity::SigningIdentity;
+use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::{CipherSuite, CipherSuiteProvider, CryptoProvider, ExtensionList, MlsMessage};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+
+/// The cipher suite (0x0001, as mimi-room's `CIPHERSUITE`).
+pub const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+
+type Config = IntoConfigOutput<
+    WithMlsRules<
+        MimiRules,
+        WithIdentityProvider<
+            BasicIdentityProvider,
+            WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+        >,
+    >,
+>;
+/// The mls-rs client type of a device.
+pub type Client = mls_rs::Client<Config>;
+/// The mls-rs group type of a device.
+pub type Group = mls_rs::Group<Config>;
+
+/// Why a device operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// mls-rs refused.
+    #[error("mls-rs {step}: {error}")]
+    Mls {
+        /// The step.
+        step: &'static str,
+        /// mls-rs's error.
+        error: mls_rs::error::MlsError,
+    },
+    /// The room state or an AppDataUpdate is not valid.
+    #[error(transparent)]
+    AppData(#[from] AppDataError),
+    /// A body or identifier is malformed.
+    #[error(transparent)]
+    Wire(#[from] mimi_wire::WireError),
+    /// Something this device cannot use.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+fn mls<T>(step: &'static str, r: Result<T, mls_rs::error::MlsError>) -> Result<T, DeviceError> {
+    r.map_err(|error| DeviceError::Mls { step, error })
+}
+
+/// RFC 9420 MLSMessage header: mls10, then the wire format.
+const WELCOME_HEADER: [u8; 4] = [0, 1, 0, 3];
+
+/// The body of an MLSMessage (what mimi-wire carries bare: Welcome, GroupInfo, KeyPackage).
+fn body_of(m: &MlsMessage) -> Result<Vec<u8>, DeviceError> {
+    let b = mls("serialize message", m.to_bytes())?;
+    Ok(b.get(4..).unwrap_or_default().to_vec())
+}
+
+/// One device.
+pub struct Device {
+    /// The client URI (the BasicCredential's identity, as on openmls devices).
+    pub client: ClientUri,
+    /// The user.
+    pub user: UserUri,
+    /// Component IDs.
+    pub codepoints: CodePoints,
+    mls: Client,
+}
+
+/// What processing one message did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An application message.
+    Message {
+        /// The sender.
+        sender: Option<ClientUri>,
+        /// The plaintext.
+        content: Vec<u8>,
+    },
+    /// A commit was applied.
+    Commit {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// A proposal was stored.
+    Proposal,
+    /// This device's own message echoed back, or another kind (ignored).
+    Ignored,
+}
+
+/// A device's view of one room.
+pub struct Room {
+    /// The room.
+    pub room: RoomUri,
+    /// The mls-rs group.
+    pub group: Group,
+    codepoints: CodePoints,
+    sent: std::collections::HashSet<Vec<u8>>,
+}
+
+fn client_of_identity(id: &SigningIdentity) -> Option<ClientUri> {
+    let b = id.credential.as_basic()?;
+    ClientUri::parse(std::str::from_utf8(b.identifier()).ok()?).ok()
+}
+
+impl Device {
+    /// A new device with a fresh Ed25519 key. Its leaf capabilities are the ones MIMI rooms
+    /// require (mimi-room `leaf_capabilities`): the app_data_dictionary extension (0x0006) and
+    /// the AppDataUpdate (0x0008) and SelfRemove (0x000a) proposal types.
+    pub fn new(client: ClientUri) -> Result<Self, DeviceError> {
+        let user = client
+            .user()
+            .ok_or_else(|| DeviceError::Unusable(format!("{client} does not name its user")))?;
+        let crypto = RustCryptoProvider::new();
+        let cs = crypto
+            .cipher_suite_provider(SUITE)
+            .ok_or_else(|| DeviceError::Unusable("cipher suite 0x0001 unavailable".into()))?;
+        let (secret, public) = cs
+            .signature_key_generate()
+            .map_err(|e| DeviceError::Unusable(format!("signature key: {e:?}")))?;
+        let identity = SigningIdentity::new(
+            BasicCredential::new(client.as_str().as_bytes().to_vec()).into_credential(),
+            public,
+        );
+        let codepoints = CodePoints::DRAFT;
+        let mls = mls_rs::Client::builder()
+            .crypto_provider(crypto)
+            .identity_provider(BasicIdentityProvider::new())
+            .mls_rules(MimiRules { codepoints })
+            .extension_type(APP_DATA_DICTIONARY.into())
+            .custom_proposal_types([APP_DATA_UPDATE.into(), SELF_REMOVE.into()])
+            .signing_identity(identity, secret, SUITE)
+            .build();
+        Ok(Self {
+            client,
+            user,
+            codepoints,
+            mls,
+        })
+    }
+
+    /// A fresh KeyPackage: the RFC 9420 struct's bytes (as mimi-room's `Device::key_package`).
+    pub fn key_package(&self) -> Result<Vec<u8>, DeviceError> {
+        let m = mls(
+            "key package",
+            self.mls
+                .generate_key_package_message(ExtensionList::new(), ExtensionList::new(), None),
+        )?;
+        body_of(&m)
+    }
+
+    /// Joins from a Welcome (bare, as in a HandshakeBundle) and the tree sent with it.
+    pub fn join_from_welcome(
+        &self,
+        room: &RoomUri,
+        welcome: &Mls<openmls::prelude::Welcome>,
+        tree: &RatchetTreeOption,
+    ) -> Result<Room, DeviceError> {
+        let mut bytes = WELCOME_HEADER.to_vec();
+        bytes.extend_from_slice(welcome.as_bytes());
+        let msg = mls("decode welcome", MlsMessage::from_bytes(&bytes))?;
+        let tree = match tree {
+            RatchetTreeOption::Full(t) => {
+                Some(mls("decode tree", ExportedTree::from_bytes(t.as_bytes()))?)
+            }
+            _ => None,
+        };
+        let (group, _) = mls("join from welcome", self.mls.join_group(tree, &msg, None))?;
+        Ok(Room {
+            room: room.clone(),
+            group,
+            codepoints: self.codepoints,
+            sent: Default::default(),
+        })
+    }
+}
+
+impl Room {
+    /// The epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.current_epoch()
+    }
+
+    /// The epoch authenticator (RFC 9420 §8.7).
+    pub fn epoch_authenticator(&self) -> Result<Vec<u8>, DeviceError> {
+        Ok(mls("epoch authenticator", self.group.epoch_authenticator())?.to_vec())
+    }
+
+    /// The room state in the GroupContext.
+    pub fn state(&self) -> Result<RoomState, DeviceError> {
+        Ok(appdata::state_of(
+            &self.group.context().extensions,
+            &self.codepoints,
+        )?)
+    }
+
+    /// The clients in the group.
+    pub fn clients(&self) -> Vec<ClientUri> {
+        self.group
+            .roster()
+            .members()
+            .iter()
+            .filter_map(|m| client_of_identity(&m.signing_identity))
+            .collect()
+    }
+
+    /// Processes one MLSMessage (a fanout item's message). This device's own echo is ignored
+    /// (it merges its commit on the hub's answer, [`Room::merge`]).
+    pub fn process(&mut self, message: &[u8]) -> Result<Event, DeviceError> {
+        if self.sent.remove(message) {
+            return Ok(Event::Ignored);
+        }
+        let msg = mls("decode message", MlsMessage::from_bytes(message))?;
+        match mls("process message", self.group.process_incoming_message(msg))? {
+            ReceivedMessage::ApplicationMessage(a) => Ok(Event::Message {
+                sender: self
+                    .group
+                    .member_at_index(a.sender_index)
+                    .and_then(|m| client_of_identity(&m.signing_identity)),
+                content: a.data().to_vec(),
+            }),
+            ReceivedMessage::Commit(_) => Ok(Event::Commit {
+                epoch: self.epoch(),
+            }),
+            ReceivedMessage::Proposal(_) => Ok(Event::Proposal),
+            _ => Ok(Event::Ignored),
+        }
+    }
+
+    /// Encrypts an application message (PrivateMessage bytes).
+    pub fn send(&mut self, content: &[u8]) -> Result<Vec<u8>, DeviceError> {
+        let m = mls(
+            "encrypt",
+            self.group.encrypt_application_message(content, Vec::new()),
+        )?;
+        let b = mls("serialize message", m.to_bytes())?;
+        self.sent.insert(b.clone());
+        Ok(b)
+    }
+
+    fn leaves_of(&self, user: &UserUri) -> Vec<u32> {
+        self.group
+            .roster()
+            .members()
+            .iter()
+            .filter(|m| {
+                client_of_identity(&m.signing_identity)
+                    .and_then(|c| c.user())
+                    .as_ref()
+                    == Some(user)
+            })
+            .map(|m| m.index)
+            .collect()
+    }
+
+    fn index_of(&self, user: &UserUri) -> Result<u32, DeviceError> {
+        self.state()?
+            .participants
+            .index_of(user)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| DeviceError::Unusable(format!("{user} is not a participant")))
+    }
+
+    /// A commit with an optional participant-list update, Adds and Removes (with nothing, a
+    /// self-update: mls-rs gives an empty commit an UpdatePath, RFC 9420 §12.4).
+    pub fn commit(
+        &mut self,
+        delta: Option<ParticipantListUpdate>,
+        key_packages: &[Vec<u8>],
+        removes: &[u32],
+    ) -> Result<HandshakeBundle, DeviceError> {
+        let mut b = self.group.commit_builder();
+        for kp in key_packages {
+            // mimi-wire carries the bare KeyPackage; mls-rs takes an MLSMessage (wire format 5).
+            let mut bytes = vec![0, 1, 0, 5];
+            bytes.extend_from_slice(kp);
+            let m = mls("decode key package", MlsMessage::from_bytes(&bytes))?;
+            b = mls("add member", b.add_member(m))?;
+        }
+        for r in removes {
+            b = mls("remove member", b.remove_member(*r))?;
+        }
+        if let Some(d) = delta {
+            b = b.custom_proposal(appdata::update_proposal(
+                self.codepoints.participant_list,
+                &d.encode(),
+            ));
+        }
+        let out = mls("build commit", b.build())?;
+        self.bundle_of(out)
+    }
+
+    fn bundle_of(&mut self, out: CommitOutput) -> Result<HandshakeBundle, DeviceError> {
+        let commit = mls("serialize commit", out.commit_message.to_bytes())?;
+        self.sent.insert(commit.clone());
+        let welcome = match out.welcome_messages.first() {
+            Some(w) => Some(Mls::from_bytes(body_of(w)?)?),
+            None => None,
+        };
+        let gi = out.external_commit_group_info.as_ref().ok_or_else(|| {
+            DeviceError::Unusable("mls-rs produced no GroupInfo for the commit".into())
+        })?;
+        let tree = out
+            .ratchet_tree
+            .as_ref()
+            .ok_or_else(|| DeviceError::Unusable("mls-rs produced no tree".into()))?;
+        Ok(HandshakeBundle::Commit {
+            commit: Mls::from_bytes(commit)?,
+            welcome,
+            group_info: GroupInfoOption::Full(Mls::from_bytes(body_of(gi)?)?),
+            ratchet_tree: RatchetTreeOption::Full(Mls::from_bytes(mls(
+                "serialize tree",
+                tree.to_bytes(),
+            )?)?),
+        })
+    }
+
+    /// A self-update (empty commit with an UpdatePath).
+    pub fn self_update(&mut self) -> Result<HandshakeBundle, DeviceError> {
+        self.commit(None, &[], &[])
+    }
+
+    /// Adds users (with roles) and their clients' KeyPackages in one commit, with the
+    /// participant-list AppDataUpdate (as mimi-room's `Room::add_users`).
+    pub fn add_users(
+        &mut self,
+        users: &[(UserUri, u32)],
+        key_packages: &[Vec<u8>],
+    ) -> Result<HandshakeBundle, DeviceError> {
+        let state = self.state()?;
+        let added: Vec<UserRolePair> = users
+            .iter()
+            .filter(|(u, _)| state.participants.index_of(u).is_none())
+            .map(|(u, r)| UserRolePair {
+                user: u.clone(),
+                role_index: *r,
+            })
+            .collect();
+        let delta = (!added.is_empty()).then(|| ParticipantListUpdate {
+            added_participants: added,
+            ..Default::default()
+        });
+        self.commit(delta, key_packages, &[])
+    }
+
+    /// Removes a user and all its clients.
+    pub fn remove_user(&mut self, user: &UserUri) -> Result<HandshakeBundle, DeviceError> {
+        let i = self.index_of(user)?;
+        let leaves = self.leaves_of(user);
+        let delta = ParticipantListUpdate {
+            removed_indices: vec![i],
+            ..Default::default()
+        };
+        self.commit(Some(delta), &[], &leaves)
+    }
+
+    /// Changes a user's role (an AppDataUpdate-only commit).
+    pub fn set_role(&mut self, user: &UserUri, role: u32) -> Result<HandshakeBundle, DeviceError> {
+        let i = self.index_of(user)?;
+        let delta = ParticipantListUpdate {
+            changed_role_participants: vec![UserIndexRolePair {
+                user_index: i,
+                role_index: role,
+            }],
+            ..Default::default()
+        };
+        self.commit(Some(delta), &[], &[])
+    }
+
+    /// After the hub accepted this device's commit: apply it.
+    pub fn merge(&mut self) -> Result<(), DeviceError> {
+        mls("apply pending commit", self.group.apply_pending_commit()).map(|_| ())
+    }
+
+    /// After the hub refused this device's commit: drop it.
+    pub fn discard(&mut self) {
+        self.group.clear_pending_commit();
+    }
+}

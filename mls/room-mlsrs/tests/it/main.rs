@@ -1,0 +1,7 @@
+//! Tests of mimi-room-mlsrs: openmls and mls-rs devices in one MIMI room, with mimi-room's
+//! hub (openmls PublicGroup) in the middle.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod appdata;
+mod harness;
+mod mixed;
