@@ -32,6 +32,9 @@
 //! retry_max_ms = 60000
 //! batch_max_bytes = 262144              # FanoutMessages per notify body, by size
 //!
+//! [hub]
+//! cache_rooms = 512                     # hosted rooms kept decoded in memory (least recently used go)
+//!
 //! [retention]                           # seconds
 //! inbox_seen_s = 604800                 # follower: notify item hashes (dedupe window)
 //! room_events_s = 2592000               # hub: the room event log (at least outbox_s)
@@ -124,6 +127,8 @@ struct RawConfig {
     outbox: Outbox,
     #[serde(default)]
     retention: Retention,
+    #[serde(default)]
+    hub: Hub,
     #[serde(default)]
     faults: Faults,
 }
@@ -289,6 +294,21 @@ impl Default for Outbox {
     }
 }
 
+/// The hub's memory (`PROTO-hub-cache`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hub {
+    /// Hosted rooms kept decoded between requests; beyond it the least recently used one is
+    /// dropped (and read from storage again when next needed).
+    pub cache_rooms: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { cache_rooms: 512 }
+    }
+}
+
 /// How long the node keeps what it no longer needs (`STORE-retention`), in seconds.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -363,6 +383,8 @@ pub struct Config {
     pub outbox: Outbox,
     /// Retention of logs, dedupe records and undeliverable notifies.
     pub retention: Retention,
+    /// The hub's memory.
+    pub hub: Hub,
     /// Deliberate faults (testing only).
     pub faults: Faults,
 }
@@ -475,6 +497,12 @@ impl Config {
                 "inbox_seen_s, outbox_s and interval_s must be greater than zero".to_owned(),
             ));
         }
+        if raw.hub.cache_rooms == 0 {
+            return Err(invalid(
+                "hub.cache_rooms",
+                "must be at least 1 (the room being worked on is kept)".to_owned(),
+            ));
+        }
         if r.room_events_s < r.outbox_s {
             return Err(invalid(
                 "retention.room_events_s",
@@ -494,6 +522,7 @@ impl Config {
             assets,
             outbox: raw.outbox,
             retention: raw.retention,
+            hub: raw.hub,
             faults: raw.faults,
         })
     }

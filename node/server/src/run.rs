@@ -121,6 +121,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         store.clone(),
         NodeOptions {
             open_registration: cfg.registration.open,
+            hub_cache_rooms: cfg.hub.cache_rooms,
             faults: cfg.faults.clone(),
             assets: crate::assets::AssetOptions {
                 dir: Some(cfg.assets.dir.clone()),

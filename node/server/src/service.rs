@@ -94,6 +94,8 @@ pub struct NodeOptions {
     pub faults: crate::config::Faults,
     /// Attachments (`PROTO-5.10-*`): where blobs are kept, the largest upload.
     pub assets: crate::assets::AssetOptions,
+    /// Hosted rooms kept decoded (`[hub] cache_rooms`, `PROTO-hub-cache`).
+    pub hub_cache_rooms: usize,
 }
 
 impl Default for NodeOptions {
@@ -102,6 +104,7 @@ impl Default for NodeOptions {
             open_registration: true,
             faults: Default::default(),
             assets: Default::default(),
+            hub_cache_rooms: 512,
         }
     }
 }
@@ -136,11 +139,9 @@ pub struct Node {
     hubs: HubCache,
 }
 
-/// Decoded rooms by room URI, with the state version they were decoded at.
-type HubCache = Arc<std::sync::Mutex<HashMap<String, (u64, HubRoom)>>>;
-
-/// How many decoded rooms a node keeps at most.
-const HUB_CACHE_ROOMS: usize = 512;
+/// Decoded rooms by room URI, with the state version they were decoded at and when they were
+/// last given back (a use counter), and the counter.
+type HubCache = Arc<std::sync::Mutex<(HashMap<String, (u64, u64, HubRoom)>, u64)>>;
 
 /// The name of the hub key in the store's secrets.
 const HUB_KEY: &str = "hub-signature-key-ed25519";
@@ -191,8 +192,8 @@ impl Node {
     /// The decoded room at `version` from the cache, if it holds that version.
     fn cached_hub(&self, room: &str, version: u64) -> Option<HubRoom> {
         let mut c = self.hubs.lock().ok()?;
-        match c.remove(room) {
-            Some((v, hub)) if v == version => Some(hub),
+        match c.0.remove(room) {
+            Some((v, _, hub)) if v == version => Some(hub),
             _ => None,
         }
     }
@@ -242,13 +243,30 @@ impl Node {
     }
 
     /// Keeps a decoded room for the next request, as of the stored state `version`.
+    /// At most `[hub] cache_rooms` rooms are kept: the least recently given back goes.
     pub(crate) fn put_hub(&self, room: &str, version: u64, hub: HubRoom) {
-        if let Ok(mut c) = self.hubs.lock() {
-            if c.len() >= HUB_CACHE_ROOMS {
-                c.clear();
+        if let Ok(mut g) = self.hubs.lock() {
+            let (c, clock) = &mut *g;
+            *clock += 1;
+            let now = *clock;
+            let cap = self.options.hub_cache_rooms.max(1);
+            while c.len() >= cap && !c.contains_key(room) {
+                let Some(oldest) = c
+                    .iter()
+                    .min_by_key(|(_, (_, used, _))| *used)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                c.remove(&oldest);
             }
-            c.insert(room.to_owned(), (version, hub));
+            c.insert(room.to_owned(), (version, now, hub));
         }
+    }
+
+    /// How many hosted rooms this node keeps decoded now (`[hub] cache_rooms` at most).
+    pub fn cached_rooms(&self) -> usize {
+        self.hubs.lock().map_or(0, |g| g.0.len())
     }
 
     /// The providers with clients in a hosted room, from its stored state (through the cache).

@@ -103,6 +103,8 @@ fn mistakes_name_the_key_and_the_fix() {
     assert!(e.contains("tls.trusted_roots"), "{e}");
     let e = problem(&format!("database = \"mysql://x\"\n{MINIMAL}"));
     assert!(e.contains("`database`") && e.contains("postgres://"), "{e}");
+    let e = problem(&format!("{MINIMAL}\n[hub]\ncache_rooms = 0\n"));
+    assert!(e.contains("hub.cache_rooms"), "{e}");
     let e = problem(&format!("{MINIMAL}\n[assets]\nmax_bytes = 0\n"));
     assert!(e.contains("assets.max_bytes"), "{e}");
     let e = problem(&format!("{MINIMAL}\n[assets]\nmax_size = 5\n"));

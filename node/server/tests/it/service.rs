@@ -561,3 +561,73 @@ async fn out_welcome(
     }
     panic!("no Welcome in the outbox")
 }
+
+/// PROTO-hub-cache: the decoded-room cache holds at most `[hub] cache_rooms` rooms, dropping
+/// the least recently used; a dropped room is read from storage again and goes on.
+#[tokio::test]
+async fn proto_hub_cache_is_bounded_and_evicted_rooms_reload() {
+    let dir = std::env::temp_dir().join(format!(
+        "mimi-node-service-cache-{}-{}",
+        std::process::id(),
+        rand_tag()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _guard = crate::TempDir(dir.clone());
+    let a = Node::open(
+        ProviderId::parse("a.example").unwrap(),
+        Store::open(dir.join("node.sqlite").to_str().unwrap())
+            .await
+            .unwrap(),
+        mimi_node::service::NodeOptions {
+            hub_cache_rooms: 2,
+            ..Default::default()
+        },
+        1_700_000_000_000,
+    )
+    .await
+    .unwrap();
+    let alice = Device::new(ClientUri::parse("mimi://a.example/d/alice/1").unwrap()).unwrap();
+    let mut rooms = Vec::new();
+    for n in 0..3 {
+        let uri = RoomUri::parse(&format!("mimi://a.example/r/cache{n}")).unwrap();
+        let (r, gi, tree) = alice
+            .create_room(
+                &uri,
+                &private_group(&CodePoints::DRAFT),
+                a.hub_sender(),
+                None,
+            )
+            .unwrap();
+        a.create_room(&uri, &alice.client, &gi, &tree)
+            .await
+            .unwrap();
+        rooms.push((uri, r));
+    }
+    for (uri, _) in &rooms {
+        a.warm_room(uri).await.unwrap();
+        assert!(a.cached_rooms() <= 2);
+    }
+    assert_eq!(a.cached_rooms(), 2);
+    // Room 0 was dropped first; a commit to it is accepted from storage.
+    let (uri, r) = &mut rooms[0];
+    let out = r
+        .set_metadata(
+            &alice,
+            mimi_wire::components::RoomMetaData::named(uri.clone(), "Renamed"),
+        )
+        .unwrap();
+    let resp = a
+        .hub_update(uri, &out.bundle.encode(), 1_700_000_000_001)
+        .await
+        .unwrap();
+    assert!(
+        matches!(resp.outcome, UpdateOutcome::Success { .. }),
+        "{resp:?}"
+    );
+    assert_eq!(a.cached_rooms(), 2);
+    assert!(
+        a.warm_room(&RoomUri::parse("mimi://a.example/r/none").unwrap())
+            .await
+            .is_err()
+    );
+}
