@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/bench}
 shift || true
-cargo build -q --release -p mimi-interop --bin mimi-bench
+cargo build -q --release -p mimi-bench --bin mimi-bench
 target=${CARGO_TARGET_DIR:-target}
 "$target/release/mimi-bench" --out "$out" "$@"

@@ -16,7 +16,7 @@ target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 bins=${MIMI_BIN_DIR:-$target/debug}
 if [[ -z "${MIMI_BIN_DIR:-}" ]]; then
-    (cd "$root" && cargo build -q -p mimi-node -p mimi-interop --bins)
+    (cd "$root" && cargo build -q -p mimi-node -p mimi-conformance --bins)
 fi
 work=$(mktemp -d /tmp/mimi-conformance.XXXXXX)
 trap 'kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; rm -rf "$work"' EXIT

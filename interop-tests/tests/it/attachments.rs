@@ -12,7 +12,7 @@ use mimi_content::attachment::AttachmentError;
 use mimi_content::attachment::stream::Opener;
 use mimi_content::build::ContentBuilder;
 use mimi_content::{ExternalPart, MimiContent, NestedPart, PartBody};
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_net::client::ClientApi;
 use mimi_wire::id::RoomUri;
 use mimi_wire::submit::SubmitOutcome;

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_net::NetLimits;
 use mimi_room::client::Event;
 use mimi_wire::codec::Body;

@@ -12,7 +12,7 @@
 //! - a banned user, and a user who is not listed in a private room, are refused with
 //!   groupInfo's notAuthorized.
 
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_room::client::Event;
 use mimi_room::join_links::JoinLinkPolicy;
 use mimi_room::presets::public_room;

@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod attachments;
-mod bench_smoke;
-mod conformance;
 mod flow;
 mod joins;
 mod membership;

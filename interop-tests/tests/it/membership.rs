@@ -5,7 +5,7 @@
 //! drops the room, and the hub stops notifying it.
 
 use http::{Method, StatusCode};
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_room::client::Event;
 use mimi_wire::codec::Body;
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use mimi_content::MimiContent;
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_net::NetLimits;
 use mimi_net::client::Connector;
 use mimi_net::paths::{Endpoint, path};

@@ -3,7 +3,7 @@
 //! as role 2 is refused by the hub with `notAllowed`, and the refusal reaches Bob through his
 //! own provider. Nobody's epoch moves; Alice then adds Cathy as an admin (no limit).
 
-use mimi_interop::*;
+use mimi_harness::*;
 use mimi_wire::codec::Body;
 use mimi_wire::id::{RoomUri, UserUri};
 use mimi_wire::key_material::ClientMaterial;

@@ -101,6 +101,11 @@ pub struct SyncReport {
     /// New messages whose frank is invalid, as `(room, message ID hex, reason)`
     /// (`PROTO-5.4.1-frank-flag`).
     pub flagged: Vec<(String, String, String)>,
+    /// Messages received again (already in the history), as `(room, message ID hex)`: a
+    /// repeat the home node or the hub should not have delivered.
+    pub repeated: Vec<(String, String)>,
+    /// Queue items processed, by room.
+    pub items_by_room: BTreeMap<String, usize>,
 }
 
 /// A room as this device sees it.
@@ -112,6 +117,9 @@ pub struct RoomInfo {
     pub name: Option<String>,
     /// The MLS epoch.
     pub epoch: u64,
+    /// The epoch authenticator (RFC 9420 §8.7), hex: equal on every member that is in the
+    /// same epoch of the same group.
+    pub epoch_authenticator: String,
     /// Participants and their roles.
     pub participants: Vec<(String, u32)>,
     /// Member devices.
@@ -181,7 +189,8 @@ pub fn preset(name: &str) -> Result<Preset, Error> {
     })
 }
 
-fn connect(home: &HomeNode) -> Result<ClientApi, Error> {
+/// A connection to `home`'s client API (no token set).
+pub fn connect(home: &HomeNode) -> Result<ClientApi, Error> {
     let roots = load_certs(&home.ca)
         .map_err(|e| Error::Usage(format!("the CA certificate {}: {e}", home.ca.display())))?;
     Ok(ClientApi::new(
@@ -845,6 +854,7 @@ impl Client {
                 let room = item["room"].as_str().unwrap_or_default().to_owned();
                 let body =
                     hex::decode(item["body"].as_str().unwrap_or_default()).unwrap_or_default();
+                *report.items_by_room.entry(room.clone()).or_default() += 1;
                 if let Err(e) = self.process_item(&room, &body, &mut report).await {
                     report.skipped.push((room, e.to_string()));
                 }
@@ -979,6 +989,8 @@ impl Client {
                     if !is_status && sender.user().as_ref() != Some(&self.dev.user) {
                         self.delivered.entry(room.clone()).or_default().push(id);
                     }
+                } else {
+                    report.repeated.push((room.to_string(), hex::encode(id.0)));
                 }
             }
             Event::Commit { epoch, removed } => {
@@ -991,6 +1003,20 @@ impl Client {
             }
             Event::Proposal | Event::Ignored => {}
         }
+        Ok(())
+    }
+
+    /// The last queue position this device processed and acknowledged.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Turns this profile's delivery receipts (message-status `delivered`, sent after a sync
+    /// for what others sent) on or off; a room's policy that requires them still wins.
+    pub async fn set_delivery_receipts(&self, on: bool) -> Result<(), Error> {
+        self.store
+            .set_meta("delivery_receipts", if on { "on" } else { "off" })
+            .await?;
         Ok(())
     }
 
@@ -1013,6 +1039,7 @@ impl Client {
                 .map(|m| m.room_name.clone())
                 .filter(|n| !n.is_empty()),
             epoch: r.epoch(),
+            epoch_authenticator: hex::encode(r.group.epoch_authenticator().as_slice()),
             participants: state
                 .participants
                 .participants

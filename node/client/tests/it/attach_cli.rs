@@ -4,7 +4,7 @@
 //! the problem and never leave a file behind.
 
 use crate::{mimi, mimi_fails};
-use mimi_interop::federation;
+use mimi_harness::federation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_send_file_and_download_across_three_providers() {

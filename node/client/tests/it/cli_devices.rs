@@ -1,8 +1,8 @@
 //! The `mimi` CLI with `--json`, as a script drives it, for a user with two devices: nodes in
-//! this process (mimi-interop's harness), the CLI as a process per call.
+//! this process (mimi-harness), the CLI as a process per call.
 
 use crate::mimi;
-use mimi_interop::federation;
+use mimi_harness::federation;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -1,9 +1,9 @@
 //! `mimi room policy` and what the policy does (`ROOM-policy-*`): three providers in this
-//! process (mimi-interop's harness), the CLI as a process per call. Alice (a.example, the hub)
+//! process (mimi-harness), the CLI as a process per call. Alice (a.example, the hub)
 //! sets the policy; Bob (b.example) and Cathy (c.example) live on followers.
 
 use crate::{mimi, mimi_fails};
-use mimi_interop::federation;
+use mimi_harness::federation;
 use serde_json::Value;
 use std::process::Command;
 

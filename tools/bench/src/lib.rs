@@ -13,8 +13,9 @@
 //! 5. KeyPackage claims under concurrency: claims/s with 1 and 8 concurrent claimers, and
 //!    never one KeyPackage twice;
 //! 6. storage: scenario 1 on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::{Person, federation_of, pg_database, tag};
+use mimi_harness::{Person, federation_of, pg_database, tag};
 use mimi_content::MimiContent;
 use mimi_node::service::{Node, NodeOptions};
 use mimi_room::client::{Device, Event};
@@ -653,7 +654,7 @@ pub async fn fanout_width(widths: &[usize], reps: usize, dir: &Path) -> Table {
             let req = r
                 .send(
                     &creator,
-                    &MimiContent::text(crate::rand16(), &body)
+                    &MimiContent::text(mimi_harness::rand16(), &body)
                         .encode()
                         .expect("content"),
                 )
@@ -813,7 +814,7 @@ pub async fn message_path(
         let mut v = Vec::new();
         for _ in 0..50 {
             let t0 = Instant::now();
-            let _ = crate::call(&people[1].api, http::Method::GET, "hub", Vec::new()).await;
+            let _ = mimi_harness::call(&people[1].api, http::Method::GET, "hub", Vec::new()).await;
             v.push(t0.elapsed());
         }
         median(v)
@@ -1072,7 +1073,7 @@ pub fn mls_message_cost(n: usize, receivers: usize) -> Duration {
     let mut rb = b.join_from_welcome(&room, &w, ratchet_tree).expect("join");
     let mut v = Vec::new();
     for i in 0..n {
-        let c = MimiContent::text(crate::rand16(), &format!("{i} {}", "x".repeat(1000)))
+        let c = MimiContent::text(mimi_harness::rand16(), &format!("{i} {}", "x".repeat(1000)))
             .encode()
             .expect("content");
         let t0 = Instant::now();

@@ -1,9 +1,10 @@
 //! The conformance runner (issue 9) against a mimi-node started for the purpose, as hub and as
 //! follower: every check passes; against a node told to break two rules, the runner names
 //! exactly those checks; and the binary, as a process, writes JSON and JUnit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mimi_interop::conformance::{Options, Outcome, Role, run};
-use mimi_interop::*;
+use mimi_conformance::{Options, Outcome, Role, run};
+use mimi_harness::*;
 use std::sync::Arc;
 
 async fn target(extra: &str) -> (Federation, std::path::PathBuf) {
@@ -36,7 +37,7 @@ fn options(fed: &Federation, ca_dir: std::path::PathBuf) -> Options {
     }
 }
 
-fn announce_to(node: &mimi_node::run::Running) -> mimi_interop::conformance::Announce {
+fn announce_to(node: &mimi_node::run::Running) -> mimi_conformance::Announce {
     let setter = node.peer_setter();
     Arc::new(move |domain: &str, addr: std::net::SocketAddr| setter(domain, addr.to_string()))
 }

@@ -1,5 +1,5 @@
 //! `mimi-bench`: the node's performance, each figure beside a baseline measured in the same
-//! run (`mimi_interop::bench`). Writes `results.md` and SVG plots to the output directory.
+//! run (`mimi_bench`). Writes `results.md` and SVG plots to the output directory.
 //!
 //! ```text
 //! mimi-bench [--out results/bench] [--quick] [--postgres <url>]
@@ -7,7 +7,7 @@
 //! `--quick` runs every scenario small (a smoke test, seconds); the default set takes a few
 //! minutes in a release build (`scripts/bench.sh`).
 
-use mimi_interop::bench::{
+use mimi_bench::{
     Figure, Table, catch_up, commit_acceptance, fanout_width, key_package_claims, message_path,
     percentile, results_dir, svg_plot,
 };

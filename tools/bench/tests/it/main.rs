@@ -1,6 +1,7 @@
 //! mimi-bench's scenarios run small (the tool works; figures are not asserted).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mimi_interop::bench::{
+use mimi_bench::{
     commit_acceptance, fanout_width, key_package_claims, mls_message_cost, percentile, svg_plot,
 };
 use std::time::Duration;

@@ -7,8 +7,9 @@
 //!
 //! The target's own users are created through the target's client API (`/client/v1/`, ours);
 //! a target without it gets "not applicable" for the flows that need users on its side.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::{Person, ProcNode, call, rand16, tag, write_config_with};
+use mimi_harness::{Person, ProcNode, call, rand16, tag, write_config_with};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode};
@@ -1081,7 +1082,7 @@ async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
     let path = format!(
         "{}/proxyDownload/{}",
         mimi_net::paths::BASE,
-        crate::enc(url)
+        mimi_harness::enc(url)
     );
     match r
         .peer
@@ -1111,7 +1112,7 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
     use mimi_room::room_policy::{AssetPolicy, MediaType};
     let data = b"an attachment for the conformance runner".repeat(100);
     let (st, why, part) =
-        crate::upload_attachment(&host.api, room, Some("text/plain"), &data).await;
+        mimi_harness::upload_attachment(&host.api, room, Some("text/plain"), &data).await;
     let ids_member = ["proxyDownload.member", "proxyDownload.non-member"];
     let Some(part) = part else {
         for id in ids_member {
@@ -1160,7 +1161,7 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
     let own = RoomUri::parse(&format!("mimi://{}/r/alone{t}", r.opts.target)).expect("room");
     host.create_room(&own).await;
     let (st, why, part) =
-        crate::upload_attachment(&host.api, &own, Some("text/plain"), &data).await;
+        mimi_harness::upload_attachment(&host.api, &own, Some("text/plain"), &data).await;
     let (outcome, sent, st, b) = match &part {
         None => (
             Outcome::NotApplicable(format!(
@@ -1229,7 +1230,7 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
             ),
         ] {
             let (st, why, part) =
-                crate::upload_attachment(&host.api, &own, Some(media_type), &vec![7u8; size]).await;
+                mimi_harness::upload_attachment(&host.api, &own, Some(media_type), &vec![7u8; size]).await;
             let st = st.as_u16();
             report.add_x(
                 id,

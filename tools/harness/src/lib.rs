@@ -5,9 +5,6 @@
 //! resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod bench;
-pub mod conformance;
-
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;

@@ -9,7 +9,7 @@
 //! The runner is a provider of its own: the target must trust the CA in `--ca-dir` and list
 //! `--as` at `--listen` among its peers. Exit status: 0 when nothing failed, 1 otherwise.
 
-use mimi_interop::conformance::{Options, Role, run};
+use mimi_conformance::{Options, Role, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
