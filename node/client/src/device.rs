@@ -989,7 +989,8 @@ impl Client {
                     if !is_status && sender.user().as_ref() != Some(&self.dev.user) {
                         self.delivered.entry(room.clone()).or_default().push(id);
                     }
-                } else {
+                } else if sender != self.dev.client {
+                    // (The sender's own message coming back from the hub is not a repeat.)
                     report.repeated.push((room.to_string(), hex::encode(id.0)));
                 }
             }

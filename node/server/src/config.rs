@@ -270,6 +270,10 @@ pub struct Faults {
     /// The hub refuses an external commit by a client that is a member already (a resync,
     /// RFC 9420 §12.4.3.2; breaks `ROOM-resync`).
     pub resync_refused: bool,
+    /// The node's clock runs this many milliseconds ahead of the system clock (negative:
+    /// behind): the accepted timestamps it stamps, join-link expiry, retention (mimi-lab's
+    /// `clock-skew`). TLS certificate checks keep the system clock.
+    pub clock_offset_ms: i64,
 }
 
 /// The hub's outbox.

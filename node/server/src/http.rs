@@ -19,6 +19,15 @@ use std::sync::Arc;
 /// The wall clock in milliseconds (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// The system clock, `offset_ms` ahead (negative: behind), saturating at 0.
+pub fn skewed_clock(offset_ms: i64) -> Clock {
+    let base = system_clock();
+    if offset_ms == 0 {
+        return base;
+    }
+    Arc::new(move || base().saturating_add_signed(offset_ms))
+}
+
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(|| {

@@ -2,7 +2,7 @@
 //! admin listener; graceful shutdown.
 
 use crate::config::{Config, Database};
-use crate::http::{NodeHandler, system_clock};
+use crate::http::{NodeHandler, skewed_clock};
 use crate::metrics::Registry;
 use crate::outbox::{OutboxConfig, run_once};
 use crate::service::{Node, NodeOptions};
@@ -104,7 +104,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
         ..NetLimits::default()
     };
-    let clock = system_clock();
+    let clock = skewed_clock(cfg.faults.clock_offset_ms);
     // Peer addresses are resolved when connecting (mimi-net), so a peer that is not up yet is
     // not an error at start.
     let peers: HashMap<String, String> = cfg.peers.clone().into_iter().collect();

@@ -15,8 +15,8 @@
 //! 6. storage: scenario 1 on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mimi_harness::{Person, federation_of, pg_database, tag};
 use mimi_content::MimiContent;
+use mimi_harness::{Person, federation_of, pg_database, tag};
 use mimi_node::service::{Node, NodeOptions};
 use mimi_room::client::{Device, Event};
 use mimi_room::codepoints::CodePoints;

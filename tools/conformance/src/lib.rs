@@ -9,11 +9,11 @@
 //! a target without it gets "not applicable" for the flows that need users on its side.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mimi_harness::{Person, ProcNode, call, rand16, tag, write_config_with};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode};
 use mimi_content::MimiContent;
+use mimi_harness::{Person, ProcNode, call, rand16, tag, write_config_with};
 use mimi_net::NetLimits;
 use mimi_net::client::{ClientApi, Connector};
 use mimi_net::paths::{DIRECTORY_PATH, Endpoint, path};
@@ -1229,8 +1229,13 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
                 "of a forbidden media type (video/mp4)",
             ),
         ] {
-            let (st, why, part) =
-                mimi_harness::upload_attachment(&host.api, &own, Some(media_type), &vec![7u8; size]).await;
+            let (st, why, part) = mimi_harness::upload_attachment(
+                &host.api,
+                &own,
+                Some(media_type),
+                &vec![7u8; size],
+            )
+            .await;
             let st = st.as_u16();
             report.add_x(
                 id,

@@ -323,6 +323,8 @@ impl Connector {
             let live = tokio::time::timeout_at(deadline, self.live(&domain))
                 .await
                 .map_err(|_| timeout())??;
+            // NET-pool-dead: what the peer has sent us so far on this connection.
+            let rx_before = live.conn.stats().udp_rx.datagrams;
             let call = call::call(
                 live.sender.clone(),
                 &domain,
@@ -350,7 +352,18 @@ impl Connector {
                     }
                     return Err(e);
                 }
-                Err(_) => return Err(timeout()),
+                Err(_) => {
+                    // NET-pool-dead: not one datagram from the peer (not even an ACK of the
+                    // request) for the whole timeout: the peer is gone (killed, its address
+                    // now someone else's, or cut off). The pooled connection would otherwise
+                    // linger until the QUIC idle timeout, failing every request meanwhile
+                    // (found by mimi-lab's hub-crash scenario); the next request reconnects.
+                    if live.conn.stats().udp_rx.datagrams == rx_before {
+                        self.forget(&domain, &live.conn).await;
+                        live.conn.close(0u32.into(), b"no answer");
+                    }
+                    return Err(timeout());
+                }
             }
         }
     }

@@ -148,8 +148,31 @@ impl Server {
             .map_err(|e| ServerError::Quic(e.to_string()))?;
         let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         cfg.transport_config(Arc::new(limits.transport()));
-        let endpoint = quinn::Endpoint::server(cfg, addr)
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        // NET-stateless-reset: the reset key is derived from the node's private key, so a
+        // node restarted on the same address (after a crash) answers packets of the old
+        // process's connections with a stateless reset its peers and devices accept (RFC 9000
+        // §10.3): they drop the dead connection at once instead of at the idle timeout.
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            &[
+                b"mimi-net stateless reset key\0".as_slice(),
+                tls.key.secret_der(),
+            ]
+            .concat(),
+        );
+        let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, digest.as_ref());
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        let runtime = quinn::default_runtime().ok_or_else(|| {
+            ServerError::Quic("no async runtime for QUIC (start the server inside tokio)".into())
+        })?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::new(Arc::new(reset_key)),
+            Some(cfg),
+            socket,
+            runtime,
+        )
+        .map_err(|source| ServerError::Bind { addr, source })?;
         let shared = Arc::new(Shared {
             connections: std::sync::atomic::AtomicUsize::new(0),
             domain: domain.to_ascii_lowercase(),

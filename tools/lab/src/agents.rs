@@ -1,0 +1,507 @@
+//! The scripted devices: each a `mimi-client` profile (the CLI's own device, state in its own
+//! SQLite file) driven by a task of its own. A device waits on its home node's queue with a
+//! long-poll of its own connection and syncs when something arrives, and between polls does
+//! what the runner tells it: send a message of some kind, add or remove users, leave, join.
+//! Everything it sees goes to the [`Log`].
+
+use crate::log::{Event, Log};
+use crate::relay::Rng;
+use crate::scenario::Kind;
+use anyhow::{Result, anyhow};
+use bytes::Bytes;
+use http::Method;
+use mimi_client::device::{Client, HomeNode, RoomInfo};
+use mimi_content::{MessageId, MimiContent, NestedPart};
+use mimi_wire::id::{RoomUri, UserUri};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a device's view of a room is, for the agreement check.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct View {
+    pub info: RoomInfo,
+    /// Message ID → what must be alike on every device that has it.
+    pub messages: BTreeMap<String, serde_json::Value>,
+}
+
+/// What the runner asks a device to do.
+pub enum Cmd {
+    Send {
+        room: RoomUri,
+        kind: Kind,
+        seq: u64,
+    },
+    Create {
+        name: String,
+        done: oneshot::Sender<Result<RoomUri>>,
+    },
+    Add {
+        room: RoomUri,
+        users: Vec<UserUri>,
+        done: oneshot::Sender<Result<u64>>,
+    },
+    Remove {
+        room: RoomUri,
+        user: UserUri,
+        done: oneshot::Sender<Result<u64>>,
+    },
+    Leave {
+        room: RoomUri,
+        done: oneshot::Sender<Result<()>>,
+    },
+    CommitPending {
+        room: RoomUri,
+        done: oneshot::Sender<Result<Option<u64>>>,
+    },
+    Join {
+        room: RoomUri,
+        done: oneshot::Sender<Result<u64>>,
+    },
+    Sync {
+        done: oneshot::Sender<Result<()>>,
+    },
+    View {
+        room: RoomUri,
+        done: oneshot::Sender<Result<Option<View>>>,
+    },
+}
+
+/// A device as the runner sees it.
+#[derive(Clone)]
+pub struct Agent {
+    pub user_uri: UserUri,
+    pub domain: String,
+    pub client: String,
+    tx: mpsc::Sender<Cmd>,
+}
+
+/// Recent messages of each room (targets for replies, reactions and receipts).
+#[derive(Clone, Default)]
+pub struct Recent(Arc<Mutex<BTreeMap<String, VecDeque<[u8; 32]>>>>);
+
+impl Recent {
+    fn add(&self, room: &str, id: [u8; 32]) {
+        if let Ok(mut m) = self.0.lock() {
+            let q = m.entry(room.to_owned()).or_default();
+            q.push_back(id);
+            if q.len() > 64 {
+                q.pop_front();
+            }
+        }
+    }
+
+    fn pick(&self, room: &str, rng: &mut Rng) -> Option<[u8; 32]> {
+        let m = self.0.lock().ok()?;
+        let q = m.get(room)?;
+        if q.is_empty() {
+            return None;
+        }
+        q.get(rng.below(q.len() as u64) as usize).copied()
+    }
+}
+
+impl Agent {
+    /// Registers a device of `user` on `home` (its profile in `dir`; `token`: an earlier
+    /// device's, for a second device of the same user) and starts its task.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn register(
+        id: usize,
+        dir: PathBuf,
+        home: HomeNode,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+        log: Log,
+        recent: Recent,
+        seed: u64,
+    ) -> Result<(Self, String)> {
+        let mut c = Client::register(&dir, home.clone(), user, device, Some(user), token)
+            .await
+            .map_err(|e| anyhow!("registering {user}/{device} on {}: {e}", home.domain))?;
+        c.set_delivery_receipts(false).await?;
+        c.publish_key_packages(6).await?;
+        let token = c.token().await?;
+        let user_uri = c.user().clone();
+        let client = c.dev.client.to_string();
+        let peek = mimi_client::device::connect(&home)?;
+        peek.set_token(&token);
+        let (tx, rx) = mpsc::channel(4);
+        let agent = Agent {
+            user_uri,
+            domain: home.domain.clone(),
+            client,
+            tx,
+        };
+        let task = Task {
+            id,
+            c,
+            peek,
+            log,
+            recent,
+            rng: Rng::new(seed),
+            own: VecDeque::new(),
+            removed: BTreeSet::new(),
+        };
+        tokio::spawn(task.run(rx));
+        Ok((agent, token))
+    }
+
+    /// Queues a message; `false` when the device is busy (the queue of commands is full).
+    pub fn send(&self, room: &RoomUri, kind: Kind, seq: u64) -> bool {
+        self.tx
+            .try_send(Cmd::Send {
+                room: room.clone(),
+                kind,
+                seq,
+            })
+            .is_ok()
+    }
+
+    /// Runs a command and waits for its answer (bounded).
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd,
+        within: Duration,
+    ) -> Result<T> {
+        let (done, rx) = oneshot::channel();
+        tokio::time::timeout(within, self.tx.send(make(done)))
+            .await
+            .map_err(|_| anyhow!("device {} is busy", self.client))?
+            .map_err(|_| anyhow!("device {} has stopped", self.client))?;
+        tokio::time::timeout(within, rx)
+            .await
+            .map_err(|_| anyhow!("device {} did not finish within {within:?}", self.client))?
+            .map_err(|_| anyhow!("device {} has stopped", self.client))?
+    }
+}
+
+struct Task {
+    id: usize,
+    c: Client,
+    peek: mimi_net::client::ClientApi,
+    log: Log,
+    recent: Recent,
+    rng: Rng,
+    /// This device's own recent messages (to edit and delete).
+    own: VecDeque<(String, [u8; 32], MimiContent)>,
+    /// Rooms this device was removed from or left.
+    removed: BTreeSet<String>,
+}
+
+/// Whether the home node has something after `cursor` (a long-poll that does not consume;
+/// errors wait a little, so a dead node is not hammered).
+async fn peek(api: &mimi_net::client::ClientApi, cursor: u64) -> bool {
+    match api
+        .request(
+            Method::GET,
+            &format!("queue?after={cursor}&wait=2000&limit=1"),
+            Bytes::new(),
+        )
+        .await
+    {
+        Ok(r) if r.status.is_success() => serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["items"].as_array().map(|a| !a.is_empty()))
+            .unwrap_or(false),
+        _ => {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            false
+        }
+    }
+}
+
+fn comparable(m: &mimi_content::view::MessageView) -> serde_json::Value {
+    serde_json::json!({
+        "sender": m.sender, "text": m.text, "edits": m.edits, "deleted": m.deleted,
+        "in_reply_to": m.in_reply_to.map(|i| hex::encode(i.0)),
+        "reactions": m.reactions.iter().map(|r| serde_json::json!([r.reaction, r.users])).collect::<Vec<_>>(),
+    })
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let cursor = self.c.cursor();
+            let cmd = tokio::select! {
+                biased;
+                cmd = rx.recv() => match cmd {
+                    Some(c) => Some(c),
+                    None => return,
+                },
+                more = peek(&self.peek, cursor) => {
+                    if more {
+                        self.sync().await;
+                    }
+                    None
+                }
+            };
+            if let Some(cmd) = cmd {
+                self.handle(cmd).await;
+            }
+        }
+    }
+
+    async fn sync(&mut self) -> bool {
+        match self.c.sync(0).await {
+            Ok(r) => {
+                for (room, n) in &r.items_by_room {
+                    if self.removed.contains(room) {
+                        self.log.push(Event::AfterRemoval {
+                            device: self.id,
+                            room: room.clone(),
+                            items: *n,
+                        });
+                    }
+                }
+                for room in &r.joined {
+                    let epoch = RoomUri::parse(room)
+                        .ok()
+                        .and_then(|u| self.c.info(&u).ok())
+                        .map_or(0, |i| i.epoch);
+                    self.removed.remove(room);
+                    self.log.push(Event::Joined {
+                        device: self.id,
+                        room: room.clone(),
+                        epoch,
+                        how: "welcome".into(),
+                    });
+                }
+                for (room, id) in r.messages {
+                    if let Ok(b) = hex::decode(&id)
+                        && let Ok(b) = <[u8; 32]>::try_from(b.as_slice())
+                    {
+                        self.recent.add(&room, b);
+                    }
+                    self.log.push(Event::Delivered {
+                        device: self.id,
+                        room,
+                        id,
+                    });
+                }
+                for (room, id) in r.repeated {
+                    self.log.push(Event::Repeated {
+                        device: self.id,
+                        room,
+                        id,
+                    });
+                }
+                for (room, epoch) in r.commits {
+                    self.log.push(Event::Commit {
+                        device: self.id,
+                        room,
+                        epoch,
+                    });
+                }
+                for (room, reason) in r.skipped {
+                    if reason == "this device was removed" {
+                        let epoch = RoomUri::parse(&room)
+                            .ok()
+                            .and_then(|u| self.c.info(&u).ok())
+                            .map_or(0, |i| i.epoch);
+                        self.removed.insert(room.clone());
+                        self.log.push(Event::Left {
+                            device: self.id,
+                            room,
+                            epoch,
+                        });
+                    } else {
+                        self.log.push(Event::Skipped {
+                            device: self.id,
+                            room,
+                            reason,
+                        });
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                self.log.push(Event::SyncFailed {
+                    device: self.id,
+                    reason: e.to_string(),
+                });
+                false
+            }
+        }
+    }
+
+    fn content(&mut self, room: &RoomUri, kind: Kind, seq: u64) -> (Kind, MimiContent) {
+        let salt = mimi_client::device::salt();
+        let r = room.as_str();
+        let own: Vec<usize> = (0..self.own.len())
+            .filter(|i| self.own[*i].0 == r)
+            .collect();
+        match kind {
+            Kind::Reply | Kind::Reaction | Kind::Receipt => {
+                let Some(target) = self.recent.pick(r, &mut self.rng) else {
+                    return (
+                        Kind::Text,
+                        MimiContent::text(salt, &format!("message {seq}")),
+                    );
+                };
+                let target = MessageId(target);
+                let c = match kind {
+                    Kind::Reply => {
+                        MimiContent::reply(salt, target, NestedPart::text(&format!("reply {seq}")))
+                    }
+                    Kind::Reaction => MimiContent::reaction(salt, target, "\u{1F44D}"),
+                    _ => {
+                        let report = mimi_content::status::MessageStatusReport {
+                            statuses: vec![mimi_content::status::PerMessageStatus {
+                                message_id: target,
+                                status: mimi_content::status::MessageStatus::READ,
+                            }],
+                        };
+                        mimi_content::build::ContentBuilder::new(
+                            salt,
+                            NestedPart::status_report(&report),
+                        )
+                        .build()
+                    }
+                };
+                (kind, c)
+            }
+            Kind::Edit | Kind::Delete if !own.is_empty() => {
+                let k = own[self.rng.below(own.len() as u64) as usize];
+                let (_, id, target) = &self.own[k];
+                let c = if kind == Kind::Edit {
+                    MimiContent::edit(
+                        salt,
+                        MessageId(*id),
+                        target,
+                        NestedPart::text(&format!("edited {seq}")),
+                    )
+                } else {
+                    MimiContent::delete(salt, MessageId(*id), target)
+                };
+                if kind == Kind::Delete {
+                    self.own.remove(k);
+                }
+                (kind, c)
+            }
+            _ => (
+                Kind::Text,
+                MimiContent::text(salt, &format!("message {seq}")),
+            ),
+        }
+    }
+
+    async fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Send { room, kind, seq } => {
+                let (kind, content) = self.content(&room, kind, seq);
+                let epoch = self.c.info(&room).map_or(0, |i| i.epoch);
+                let submitted_ms = self.log.now_ms();
+                match self.c.send(&room, content.clone()).await {
+                    Ok(id) => {
+                        self.recent.add(room.as_str(), id);
+                        if kind == Kind::Text {
+                            self.own.push_back((room.to_string(), id, content));
+                            if self.own.len() > 16 {
+                                self.own.pop_front();
+                            }
+                        }
+                        self.log.push(Event::Sent {
+                            submitted_ms,
+                            device: self.id,
+                            room: room.to_string(),
+                            id: hex::encode(id),
+                            kind,
+                            epoch,
+                        });
+                    }
+                    Err(e) => {
+                        self.log.push(Event::SendFailed {
+                            device: self.id,
+                            room: room.to_string(),
+                            kind,
+                            reason: e.to_string(),
+                        });
+                        // An old epoch: catch up before the next one.
+                        self.sync().await;
+                    }
+                }
+            }
+            Cmd::Create { name, done } => {
+                let r = self.c.create_room(&name, Some(&name), "private").await;
+                if let Ok(room) = &r {
+                    let epoch = self.c.info(room).map_or(0, |i| i.epoch);
+                    self.log.push(Event::Joined {
+                        device: self.id,
+                        room: room.to_string(),
+                        epoch,
+                        how: "created".into(),
+                    });
+                }
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::Add { room, users, done } => {
+                let r = self.c.add(&room, &users, 2).await;
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::Remove { room, user, done } => {
+                let r = self.c.remove(&room, &user).await;
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::Leave { room, done } => {
+                let r = self.c.leave(&room).await;
+                if r.is_ok() {
+                    let epoch = self.c.info(&room).map_or(0, |i| i.epoch);
+                    self.removed.insert(room.to_string());
+                    self.log.push(Event::Left {
+                        device: self.id,
+                        room: room.to_string(),
+                        epoch,
+                    });
+                }
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::CommitPending { room, done } => {
+                let r = self.c.commit_pending(&room).await;
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::Join { room, done } => {
+                let r = self.c.join_external(&room).await;
+                if let Ok(epoch) = &r {
+                    self.removed.remove(room.as_str());
+                    self.log.push(Event::Joined {
+                        device: self.id,
+                        room: room.to_string(),
+                        epoch: *epoch,
+                        how: "external commit".into(),
+                    });
+                }
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::Sync { done } => {
+                let ok = self.sync().await;
+                let _ = done.send(if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow!("sync failed"))
+                });
+            }
+            Cmd::View { room, done } => {
+                let r = self.view(&room).await;
+                let _ = done.send(r);
+            }
+        }
+    }
+
+    async fn view(&mut self, room: &RoomUri) -> Result<Option<View>> {
+        if self.removed.contains(room.as_str()) || !self.c.rooms().contains(room) {
+            return Ok(None);
+        }
+        let info = self.c.info(room)?;
+        let messages = self
+            .c
+            .history(room)
+            .await?
+            .iter()
+            .map(|m| (hex::encode(m.id.0), comparable(m)))
+            .collect();
+        Ok(Some(View { info, messages }))
+    }
+}
