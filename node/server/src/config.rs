@@ -3,7 +3,7 @@
 //! ```toml
 //! domain = "a.example"                  # the provider this node is (required)
 //! listen = "127.0.0.1:4433"             # QUIC/HTTP/3 for peers and clients (default)
-//! admin_listen = "127.0.0.1:9433"       # /metrics (optional; off when absent)
+//! admin_listen = "127.0.0.1:9433"       # /metrics, /status, /rooms, /events (optional; loopback only)
 //! data_dir = "."                        # relative to this file (default: its directory)
 //! database = "sqlite"                   # "sqlite" (node.sqlite in data_dir) or a postgres:// URL
 //!
@@ -499,6 +499,18 @@ impl Config {
             return Err(invalid(
                 "retention",
                 "inbox_seen_s, outbox_s and interval_s must be greater than zero".to_owned(),
+            ));
+        }
+        // The admin listener has no authentication (/status, /rooms, /events show who is in
+        // which room): it serves the machine itself only.
+        if let Some(a) = raw.admin_listen
+            && !a.ip().is_loopback()
+        {
+            return Err(invalid(
+                "admin_listen",
+                format!(
+                    "{a} is not a loopback address: the admin listener has no authentication, use 127.0.0.1 or ::1 (and a reverse proxy with authentication to reach it from elsewhere)"
+                ),
             ));
         }
         if raw.hub.cache_rooms == 0 {

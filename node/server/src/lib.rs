@@ -13,12 +13,14 @@
 //! - [`key_material`], [`group_info`], [`social`]: keyMaterial through the hub, groupInfo for
 //!   external joins, consent / identifier query / abuse reports.
 //! - [`client_api`]: the provider-internal client API under `/client/v1/`.
-//! - [`admin`]: the admin listener serving `/metrics` and `/healthz`.
+//! - [`admin`]: the admin listener (axum): `/metrics`, `/healthz`, the JSON views `/status`
+//!   and `/rooms`, and the node's [`events`] as Server-Sent Events.
 
 pub mod admin;
 pub mod assets;
 pub mod client_api;
 pub mod config;
+pub mod events;
 pub mod group_info;
 pub mod http;
 pub mod key_material;

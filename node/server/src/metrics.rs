@@ -2,81 +2,65 @@
 //! at `/metrics`: requests by endpoint and status, latency histograms, outbox depth and
 //! retries, rooms, connections.
 //!
-//! A small registry of our own: every metric is declared once with its help text and label
-//! names, updated with atomics under a short lock per label set, and rendered in a stable
-//! order (so two scrapes of an idle node are byte-identical).
+//! The values live in [`prometheus_client`] metric families and are rendered by its Prometheus
+//! text encoder (`prometheus_client::encoding::prometheus_text`). This module keeps the call
+//! sites' API of our former registry: a metric is declared by name with its help text and
+//! label names (declaring it again gives the same handle), and updated with label values, so
+//! that a misuse is an error value instead of a panic. Names, label names and types as a
+//! scraper sees them are the ones the node exported before (`spec-notes/decisions.md`).
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// Latency buckets in seconds, from 100 µs to 10 s.
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
 ];
 
-/// A metric's kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
+/// The content type of [`Registry::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// A label set: label names with their values, in declaration order.
+type Labels = Vec<(&'static str, String)>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
+/// One declared family, of one kind.
+#[derive(Clone)]
+enum Values {
+    Counter(Family<Labels, Counter>),
+    Gauge(Family<Labels, Gauge>),
+    Histogram(Family<Labels, Histogram, fn() -> Histogram>),
+}
+
+impl Values {
+    fn same_kind(&self, other: &Values) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
 
-/// One label set's values.
-#[derive(Default)]
-struct Series {
-    /// Counter or gauge value (gauges as i64 bits), or histogram count.
-    value: AtomicU64,
-    /// Histogram: cumulative bucket counts are computed at render time from these.
-    buckets: Vec<AtomicU64>,
-    /// Histogram sum in nanoseconds.
-    sum_ns: AtomicU64,
-}
-
-struct Family {
-    help: &'static str,
-    kind: Kind,
+#[derive(Clone)]
+struct Declared {
     labels: &'static [&'static str],
-    series: Mutex<BTreeMap<Vec<String>, std::sync::Arc<Series>>>,
-}
-
-impl Family {
-    fn series(&self, values: &[&str]) -> std::sync::Arc<Series> {
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        let mut map = self
-            .series
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(key)
-            .or_insert_with(|| {
-                let mut s = Series::default();
-                if self.kind == Kind::Histogram {
-                    s.buckets = (0..LATENCY_BUCKETS.len())
-                        .map(|_| AtomicU64::new(0))
-                        .collect();
-                }
-                std::sync::Arc::new(s)
-            })
-            .clone()
-    }
+    values: Values,
 }
 
 /// A set of metrics.
 #[derive(Default)]
 pub struct Registry {
-    families: Mutex<BTreeMap<&'static str, std::sync::Arc<Family>>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    encoder: prometheus_client::registry::Registry,
+    declared: BTreeMap<&'static str, Declared>,
 }
 
 /// A misuse of the registry (our bug, reported instead of panicking).
@@ -95,13 +79,22 @@ pub enum MetricError {
         /// Given values.
         given: usize,
     },
+    /// An update that the metric's kind does not have (a histogram has no `add`, only a
+    /// gauge is `set`, only a histogram `observe`s).
+    #[error("metric {name} has no {op}")]
+    WrongKind {
+        /// The metric.
+        name: &'static str,
+        /// The update.
+        op: &'static str,
+    },
 }
 
 /// A handle to one declared metric.
 #[derive(Clone)]
 pub struct Metric {
     name: &'static str,
-    family: std::sync::Arc<Family>,
+    declared: Declared,
 }
 
 impl Registry {
@@ -114,38 +107,43 @@ impl Registry {
         &self,
         name: &'static str,
         help: &'static str,
-        kind: Kind,
         labels: &'static [&'static str],
+        values: Values,
     ) -> Result<Metric, MetricError> {
-        let mut families = self
-            .families
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let family = families
-            .entry(name)
-            .or_insert_with(|| {
-                std::sync::Arc::new(Family {
-                    help,
-                    kind,
-                    labels,
-                    series: Mutex::new(BTreeMap::new()),
-                })
-            })
-            .clone();
-        if family.kind != kind || family.labels != labels {
-            return Err(MetricError::Redeclared(name));
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(d) = inner.declared.get(name) {
+            if !d.values.same_kind(&values) || d.labels != labels {
+                return Err(MetricError::Redeclared(name));
+            }
+            return Ok(Metric {
+                name,
+                declared: d.clone(),
+            });
         }
-        Ok(Metric { name, family })
+        // prometheus-client adds `_total` to a counter's name and a full stop to every help
+        // text: give it the name and text without them, so that the output has them once.
+        let help = help.strip_suffix('.').unwrap_or(help);
+        match &values {
+            Values::Counter(f) => {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                inner.encoder.register(base, help, f.clone());
+            }
+            Values::Gauge(f) => inner.encoder.register(name, help, f.clone()),
+            Values::Histogram(f) => inner.encoder.register(name, help, f.clone()),
+        }
+        let declared = Declared { labels, values };
+        inner.declared.insert(name, declared.clone());
+        Ok(Metric { name, declared })
     }
 
-    /// Declares a counter (a value that only goes up).
+    /// Declares a counter (a value that only goes up). Its name should end in `_total`.
     pub fn counter(
         &self,
         name: &'static str,
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Result<Metric, MetricError> {
-        self.declare(name, help, Kind::Counter, labels)
+        self.declare(name, help, labels, Values::Counter(Family::default()))
     }
 
     /// Declares a gauge (a value that goes up and down).
@@ -155,7 +153,7 @@ impl Registry {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Result<Metric, MetricError> {
-        self.declare(name, help, Kind::Gauge, labels)
+        self.declare(name, help, labels, Values::Gauge(Family::default()))
     }
 
     /// Declares a latency histogram with [`LATENCY_BUCKETS`].
@@ -165,124 +163,85 @@ impl Registry {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Result<Metric, MetricError> {
-        self.declare(name, help, Kind::Histogram, labels)
+        let family = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        self.declare(name, help, labels, Values::Histogram(family))
     }
 
-    /// Everything, in the text exposition format.
+    /// Everything, in the Prometheus text exposition format 0.0.4 ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let families: Vec<(&'static str, std::sync::Arc<Family>)> = self
-            .families
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
-        for (name, f) in families {
-            let _ = writeln!(out, "# HELP {name} {}", escape_help(f.help));
-            let _ = writeln!(out, "# TYPE {name} {}", f.kind.name());
-            let series: Vec<(Vec<String>, std::sync::Arc<Series>)> = f
-                .series
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for (values, s) in series {
-                let labels = label_text(f.labels, &values, None);
-                match f.kind {
-                    Kind::Counter => {
-                        let _ = writeln!(out, "{name}{labels} {}", s.value.load(Ordering::Relaxed));
-                    }
-                    Kind::Gauge => {
-                        let v = s.value.load(Ordering::Relaxed) as i64;
-                        let _ = writeln!(out, "{name}{labels} {v}");
-                    }
-                    Kind::Histogram => {
-                        let mut cumulative = 0u64;
-                        for (bound, count) in LATENCY_BUCKETS.iter().zip(&s.buckets) {
-                            cumulative += count.load(Ordering::Relaxed);
-                            let le = label_text(f.labels, &values, Some(&bound.to_string()));
-                            let _ = writeln!(out, "{name}_bucket{le} {cumulative}");
-                        }
-                        let count = s.value.load(Ordering::Relaxed);
-                        let inf = label_text(f.labels, &values, Some("+Inf"));
-                        let _ = writeln!(out, "{name}_bucket{inf} {count}");
-                        let sum = s.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-                        let _ = writeln!(out, "{name}_sum{labels} {sum}");
-                        let _ = writeln!(out, "{name}_count{labels} {count}");
-                    }
-                }
-            }
-        }
+        // Writing into a String does not fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &inner.encoder);
         out
     }
 }
 
 impl Metric {
-    fn series(&self, values: &[&str]) -> Result<std::sync::Arc<Series>, MetricError> {
-        if values.len() != self.family.labels.len() {
+    fn labels(&self, values: &[&str]) -> Result<Labels, MetricError> {
+        let names = self.declared.labels;
+        if values.len() != names.len() {
             return Err(MetricError::LabelCount {
                 name: self.name,
-                expected: self.family.labels.len(),
+                expected: names.len(),
                 given: values.len(),
             });
         }
-        Ok(self.family.series(values))
+        Ok(names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (*n, (*v).to_owned()))
+            .collect())
     }
 
     /// Adds `n` to a counter (or a gauge).
     pub fn add(&self, values: &[&str], n: u64) -> Result<(), MetricError> {
-        self.series(values)?.value.fetch_add(n, Ordering::Relaxed);
+        let labels = self.labels(values)?;
+        match &self.declared.values {
+            Values::Counter(f) => {
+                f.get_or_create(&labels).inc_by(n);
+            }
+            Values::Gauge(f) => {
+                f.get_or_create(&labels)
+                    .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            Values::Histogram(_) => {
+                return Err(MetricError::WrongKind {
+                    name: self.name,
+                    op: "add",
+                });
+            }
+        }
         Ok(())
     }
 
     /// Sets a gauge.
     pub fn set(&self, values: &[&str], v: i64) -> Result<(), MetricError> {
-        self.series(values)?
-            .value
-            .store(v as u64, Ordering::Relaxed);
-        Ok(())
+        let labels = self.labels(values)?;
+        match &self.declared.values {
+            Values::Gauge(f) => {
+                f.get_or_create(&labels).set(v);
+                Ok(())
+            }
+            _ => Err(MetricError::WrongKind {
+                name: self.name,
+                op: "set",
+            }),
+        }
     }
 
     /// Records one observation of a histogram.
     pub fn observe(&self, values: &[&str], d: std::time::Duration) -> Result<(), MetricError> {
-        let s = self.series(values)?;
-        let secs = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b)
-            && let Some(bucket) = s.buckets.get(i)
-        {
-            bucket.fetch_add(1, Ordering::Relaxed);
+        let labels = self.labels(values)?;
+        match &self.declared.values {
+            Values::Histogram(f) => {
+                f.get_or_create(&labels).observe(d.as_secs_f64());
+                Ok(())
+            }
+            _ => Err(MetricError::WrongKind {
+                name: self.name,
+                op: "observe",
+            }),
         }
-        s.value.fetch_add(1, Ordering::Relaxed);
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        s.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn escape_help(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String {
-    let mut parts: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape_label(v)))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
     }
 }

@@ -131,6 +131,11 @@ async fn deliver_to(
             ) {
                 Outcome::Delivered => {
                     delivered += part.len();
+                    node.events.emit(crate::events::NodeEvent::FanoutDelivered {
+                        peer: follower.clone(),
+                        room: batch.room.to_string(),
+                        items: part.len(),
+                    });
                     node.store.complete_outbox(&part).await
                 }
                 Outcome::Retry {
@@ -146,6 +151,13 @@ async fn deliver_to(
                     // The rest of this follower's claimed rows wait too (order is kept).
                     let rest: Vec<OutboxRow> = rows[offset - part.len()..].to_vec();
                     offset = rows.len();
+                    node.events.emit(crate::events::NodeEvent::FanoutFailed {
+                        peer: follower.clone(),
+                        room: batch.room.to_string(),
+                        items: rest.len(),
+                        reason: reason.clone(),
+                        retry_in_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                    });
                     node.store.retry_outbox(&rest, next).await
                 }
             };

@@ -54,7 +54,7 @@ pub struct Running {
     server: Server,
     worker: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
-    _admin: Option<crate::admin::Admin>,
+    admin: Option<crate::admin::Admin>,
     peers: Arc<Connector>,
 }
 
@@ -63,6 +63,11 @@ impl Running {
     /// (for nodes whose ports are only known once they listen).
     pub fn set_peer(&self, domain: &str, addr: impl Into<String>) {
         self.peers.set_addr(domain, addr);
+    }
+
+    /// Where the admin listener listens (`admin_listen`), if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(crate::admin::Admin::local_addr)
     }
 
     /// [`Running::set_peer`] as a function that outlives borrows of the node.
@@ -181,8 +186,10 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     let prune_clock = clock.clone();
     let worker_node = node.clone();
     let wake = node.outbox_wake.clone();
+    let started = std::time::Instant::now();
     let worker = tokio::spawn(async move {
-        let mut known: std::collections::BTreeSet<String> = Default::default();
+        // The depth last set per follower (a change is also a node event).
+        let mut known: std::collections::BTreeMap<String, u64> = Default::default();
         // The depth gauge counts the whole outbox (a scan): refreshed at most every 250 ms,
         // not after every batch, so that a long catch-up does not rescan its backlog per
         // notify (issue 16).
@@ -194,14 +201,15 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
             if due && let Ok(d) = worker_node.store.outbox_depth().await {
                 depth_at = Some(std::time::Instant::now());
                 // Followers whose queue emptied read 0, not their last depth.
-                for f in &known {
-                    if !d.iter().any(|(g, _)| g == f) {
-                        let _ = depth.set(&[f], 0);
-                    }
-                }
-                for (f, v) in d {
+                let now: std::collections::BTreeMap<String, u64> =
+                    known.keys().map(|f| (f.clone(), 0)).chain(d).collect();
+                for (f, v) in now {
                     let _ = depth.set(&[&f], i64::try_from(v).unwrap_or(i64::MAX));
-                    known.insert(f);
+                    if known.insert(f.clone(), v) != Some(v) {
+                        worker_node
+                            .events
+                            .emit(crate::events::NodeEvent::OutboxDepth { peer: f, depth: v });
+                    }
                 }
             }
             if *stopped.borrow() {
@@ -269,9 +277,17 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
     });
     let admin = match cfg.admin_listen {
         Some(a) => Some(
-            crate::admin::Admin::start(a, metrics)
-                .await
-                .map_err(RunError::Admin)?,
+            crate::admin::Admin::start_with(
+                a,
+                metrics,
+                Some(crate::admin::AdminView {
+                    node: node.clone(),
+                    listen: addr,
+                    started,
+                }),
+            )
+            .await
+            .map_err(RunError::Admin)?,
         ),
         None => None,
     };
@@ -285,7 +301,7 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         server,
         worker,
         stop,
-        _admin: admin,
+        admin,
         peers: connector_handle,
     })
 }

@@ -137,6 +137,9 @@ pub struct Node {
     /// restoring the room. Every write of the state (by this process or another on the same
     /// database) raises the version, so a stale entry is never used.
     hubs: HubCache,
+    /// Node events for the admin listener's live view (accepted messages and commits, fanout
+    /// outcomes, outbox depth).
+    pub events: crate::events::Events,
 }
 
 /// Decoded rooms by room URI, with the state version they were decoded at and when they were
@@ -186,6 +189,7 @@ impl Node {
             options,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             hubs: Arc::default(),
+            events: crate::events::Events::new(),
         })
     }
 
@@ -629,6 +633,13 @@ impl Node {
         let row = tx.commit().await?;
         self.put_hub(room.as_str(), row.state_version, hub);
         self.outbox_wake.notify_one();
+        if matches!(bundle, HandshakeBundle::Commit { .. }) {
+            self.events.emit(crate::events::NodeEvent::CommitAccepted {
+                room: room.to_string(),
+                epoch: row.epoch,
+                accepted_ms: ts,
+            });
+        }
         for c in accepted
             .added
             .iter()
@@ -724,6 +735,7 @@ impl Node {
         });
         let providers = hub.providers();
         let local = self.store_members_local(&hub, &[]);
+        let epoch = hub.epoch();
         self.put_hub(room.as_str(), version, hub);
         let outcome = match checked {
             Ok(()) => None,
@@ -757,6 +769,12 @@ impl Node {
         }
         tx.commit().await?;
         self.outbox_wake.notify_one();
+        self.events.emit(crate::events::NodeEvent::MessageAccepted {
+            room: room.to_string(),
+            sender: req.sending_uri.to_string(),
+            epoch,
+            accepted_ms: ts,
+        });
         Ok(SubmitMessageResponse {
             outcome: SubmitOutcome::Accepted {
                 accepted_timestamp: ts,

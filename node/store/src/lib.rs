@@ -23,6 +23,7 @@
 //! Every method takes the current time as an argument (`now_ms`, Unix milliseconds); the store
 //! has no clock of its own.
 
+mod admin;
 mod consent;
 mod db;
 mod error;

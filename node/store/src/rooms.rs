@@ -53,9 +53,10 @@ pub struct RoomEvent {
     pub body: Vec<u8>,
 }
 
-const ROOM_COLS: &str = "room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms";
+pub(crate) const ROOM_COLS: &str =
+    "room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms";
 
-fn room_row(r: &AnyRow) -> Result<RoomRow, StoreError> {
+pub(crate) fn room_row(r: &AnyRow) -> Result<RoomRow, StoreError> {
     Ok(RoomRow {
         room_uri: r.try_get(0)?,
         hub: r.try_get(1)?,

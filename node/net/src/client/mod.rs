@@ -174,6 +174,17 @@ impl Connector {
         }
     }
 
+    /// The configured peers, `(domain, host:port)` by domain (the admin listener's status).
+    pub fn addrs(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .addrs
+            .read()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Whether an address is configured for `domain` (a peer this connector may call).
     pub fn knows(&self, domain: &str) -> bool {
         self.addrs

@@ -425,6 +425,20 @@ async fn proto_outbox_retries_when_the_follower_is_down_and_delivers_later() {
         [("b.example".to_owned(), 1)],
         "nothing is lost"
     );
+    // The admin listener's event: the failed notify, for b, with the retry ahead.
+    let failed: Vec<_> = a
+        .node
+        .events
+        .recent(100)
+        .into_iter()
+        .filter(|e| e.event.kind() == "fanout_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        matches!(&failed[0].event, mimi_node::events::NodeEvent::FanoutFailed { peer, room, items: 1, retry_in_ms, .. }
+            if peer == "b.example" && room == r.as_str() && *retry_in_ms > 0),
+        "{failed:?}"
+    );
     // b comes back on the same address; after the retry delay the item is delivered.
     let handler = Arc::new(NodeHandler {
         node: b_node.clone(),
@@ -436,5 +450,13 @@ async fn proto_outbox_retries_when_the_follower_is_down_and_delivers_later() {
     t.fetch_add(120_000, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(run_once(&a.node, &a_out, &cfg, &clock).await, 1);
     assert!(a.node.store.outbox_depth().await.unwrap().is_empty());
+    assert_eq!(
+        a.node.events.recent(1)[0].event,
+        mimi_node::events::NodeEvent::FanoutDelivered {
+            peer: "b.example".into(),
+            room: r.to_string(),
+            items: 1
+        }
+    );
     b2.shutdown(Duration::from_secs(2)).await;
 }

@@ -4,6 +4,7 @@
 //! database without colliding. Test names carry the `STORE-*` IDs of `spec-notes/storage.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod concurrency;
 mod consent;
 mod inbox;
