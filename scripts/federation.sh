@@ -9,7 +9,8 @@
 #   scripts/federation.sh status [DIR]   which are running, and where
 #
 # DIR defaults to $MIMI_FED_DIR, else ./federation. Ports: $MIMI_FED_PORT (default 4433) for
-# a.example, +1 for b.example, +2 for c.example (UDP, loopback only). Binaries: built with cargo
+# a.example, +1 for b.example, +2 for c.example (UDP, loopback only); their admin listeners on
+# TCP +10, +11, +12 (`mimi-lab view --federation DIR`). Binaries: built with cargo
 # (debug), or taken from $MIMI_BIN_DIR without building. Every wait is bounded.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,7 +72,7 @@ down() {
 up() {
     if [[ -z "${MIMI_BIN_DIR:-}" ]]; then
         echo "building mimi-node and mimi (debug) ..." >&2
-        (cd "$root" && cargo build -q -p mimi-node -p mimi-client --bins)
+        (cd "$root" && cargo build -q -p mimi-node -p mimi-client -p mimi-lab --bins)
     fi
     for b in "$node_bin" "$mimi_bin"; do
         [[ -x "$b" ]] || { echo "error: $b is missing (unset MIMI_BIN_DIR to build it)" >&2; exit 1; }
@@ -93,6 +94,12 @@ up() {
             done
             "$node_bin" init --domain "$d" --ca "$dir/ca" --dir "$dir/$d" \
                 --listen "127.0.0.1:$(port_of $i)" "${peers[@]}" --open-registration >/dev/null
+            # The admin listener (/metrics, /status, /rooms, /events) on TCP base+10+i, for
+            # `mimi-lab view --federation DIR`; a top-level key, so before the first table.
+            awk -v line="admin_listen = \"127.0.0.1:$((base + 10 + i))\"" \
+                '!done && /^\[/ { print line; done = 1 } { print } END { if (!done) print line }' \
+                "$dir/$d/node.toml" >"$dir/$d/node.toml.new"
+            mv "$dir/$d/node.toml.new" "$dir/$d/node.toml"
         fi
         : >"$dir/$d/node.log"
         RUST_LOG=${RUST_LOG:-info} nohup "$node_bin" run --config "$dir/$d/node.toml" \
@@ -122,7 +129,11 @@ up() {
     status
     cat <<USAGE
 
-The federation is up in $dir. Try it:
+The federation is up in $dir. Watch it in a browser:
+
+  $bins/mimi-lab view --federation $dir      # then open http://127.0.0.1:8080/
+
+Try it:
 
   mimi="$mimi_bin --home $dir/clients"
   \$mimi --profile alice register --node a.example --addr 127.0.0.1:$(port_of 0) --ca $dir/ca/ca.crt --user alice

@@ -530,6 +530,11 @@ impl Room {
         self.group.epoch().as_u64()
     }
 
+    /// Whether this device is still a member (false once a commit removed it).
+    pub fn is_active(&self) -> bool {
+        self.group.is_active()
+    }
+
     /// The clients in the group.
     pub fn clients(&self) -> Vec<ClientUri> {
         self.group

@@ -106,6 +106,10 @@ pub struct SyncReport {
     pub repeated: Vec<(String, String)>,
     /// Queue items processed, by room.
     pub items_by_room: BTreeMap<String, usize>,
+    /// Items of a room this device was not a member of when they arrived (removed, left, or
+    /// never joined), other than a Welcome that made it one: by room. A home node that
+    /// follows membership (`PROTO-follower-membership`) delivers none.
+    pub items_not_member: BTreeMap<String, usize>,
 }
 
 /// A room as this device sees it.
@@ -855,8 +859,16 @@ impl Client {
                 let body =
                     hex::decode(item["body"].as_str().unwrap_or_default()).unwrap_or_default();
                 *report.items_by_room.entry(room.clone()).or_default() += 1;
+                let member = RoomUri::parse(&room)
+                    .ok()
+                    .and_then(|u| self.rooms.get(&u))
+                    .is_some_and(|r| r.is_active());
+                let joined = report.joined.len();
                 if let Err(e) = self.process_item(&room, &body, &mut report).await {
-                    report.skipped.push((room, e.to_string()));
+                    report.skipped.push((room.clone(), e.to_string()));
+                }
+                if !member && report.joined.len() == joined {
+                    *report.items_not_member.entry(room).or_default() += 1;
                 }
                 report.items += 1;
                 self.cursor = self.cursor.max(seq);
@@ -923,7 +935,8 @@ impl Client {
         if body.is_empty() {
             // STORE-retention: the home node lost part of this room's traffic for good;
             // rejoin as this same device from the hub's GroupInfo.
-            if self.rooms.contains_key(&room) {
+            // (Not a room this device was removed from: rejoining it is not up to the device.)
+            if self.rooms.get(&room).is_some_and(|r| r.is_active()) {
                 self.resync(&room).await?;
                 report.resynced.push(room.to_string());
             }
@@ -931,8 +944,16 @@ impl Client {
         }
         let f = FanoutMessage::decode(body)?;
         if let FanoutExtra::Welcome(tree) = &f.extra {
-            if self.rooms.contains_key(&room) {
-                return Ok(());
+            match self.rooms.get(&room) {
+                Some(r) if r.is_active() => return Ok(()),
+                // Removed earlier and now added again: the old group is of no more use
+                // (its storage would collide with the new one, same group ID).
+                Some(_) => {
+                    if let Some(old) = self.rooms.remove(&room) {
+                        old.delete(&self.dev)?;
+                    }
+                }
+                None => {}
             }
             let r = self.dev.join_from_welcome(&room, &f.message, tree)?;
             self.rooms.insert(room.clone(), r);

@@ -178,7 +178,8 @@ impl Table {
     }
 }
 
-/// A line plot as SVG: `series` of (label, points (x, y)), log-scaled x when asked.
+/// A line plot as SVG (drawn with plotters): `series` of (label, points (x, y)), with a
+/// logarithmic x axis when asked. Never fails: a plot that cannot be drawn says so in SVG text.
 pub fn svg_plot(
     title: &str,
     x_label: &str,
@@ -186,65 +187,87 @@ pub fn svg_plot(
     series: &[(String, Vec<(f64, f64)>)],
     log_x: bool,
 ) -> String {
-    let (w, h, m) = (640.0, 400.0, 60.0);
-    let fx = |x: f64| if log_x { x.max(1.0).log10() } else { x };
-    let pts: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|(x, y)| (fx(*x), *y)))
-        .collect();
-    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| {
-        (a.min(*x), b.max(*x))
-    });
-    let y1 = pts.iter().fold(0.0f64, |a, (_, y)| a.max(*y)) * 1.1;
-    let (x1, y1) = (
-        if x1 > x0 { x1 } else { x0 + 1.0 },
-        if y1 > 0.0 { y1 } else { 1.0 },
-    );
-    let sx = |x: f64| m + (fx(x) - x0) / (x1 - x0) * (w - 2.0 * m);
-    let sy = |y: f64| h - m - y / y1 * (h - 2.0 * m);
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{title}</text>\n<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text>\n<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">{y_label}</text>\n",
-        w / 2.0,
-        h - m,
-        w - m,
-        h - m,
-        h - m,
-        w / 2.0,
-        h - 15.0,
-        h / 2.0,
-        h / 2.0
-    );
-    for k in 0..=4 {
-        let y = y1 * k as f64 / 4.0;
-        s.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.3}</text>\n",
-            m - 5.0,
-            sy(y) + 4.0,
-            y
-        ));
+    let mut out = String::new();
+    let drawn = draw_plot(&mut out, title, x_label, y_label, series, log_x);
+    match drawn {
+        Ok(()) => out,
+        Err(e) => format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"40\"><text x=\"10\" y=\"25\">plot failed: {}</text></svg>\n",
+            e.replace('&', "&amp;").replace('<', "&lt;")
+        ),
     }
-    for (i, (label, p)) in series.iter().enumerate() {
-        let c = colors[i % colors.len()];
-        let path: Vec<String> = p
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
-            .collect();
-        s.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            path.join(" ")
-        ));
-        for (x, y) in p {
-            s.push_str(&format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"/>\n<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{x}</text>\n", sx(*x), sy(*y), sx(*x), h - m + 14.0));
-        }
-        s.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{label}</text>\n",
-            w - m - 150.0,
-            m + 16.0 * i as f64
-        ));
+}
+
+fn draw_plot(
+    out: &mut String,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    log_x: bool,
+) -> Result<(), String> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let pts = || series.iter().flat_map(|(_, p)| p.iter().copied());
+    let x0 = pts().map(|p| p.0).fold(f64::MAX, f64::min);
+    let x1 = pts().map(|p| p.0).fold(f64::MIN, f64::max);
+    let (x0, x1) = if x0 > x1 { (1.0, 2.0) } else { (x0, x1) };
+    let x0 = if log_x { x0.max(1e-9) } else { x0 };
+    let x1 = if x1 > x0 { x1 } else { x0 * 2.0 + 1.0 };
+    let y1 = pts().map(|p| p.1).fold(0.0f64, f64::max) * 1.1;
+    let y1 = if y1 > 0.0 { y1 } else { 1.0 };
+    let root = SVGBackend::with_string(out, (640, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60);
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut c = $chart;
+            c.configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .draw()
+                .map_err(|e| err(&e))?;
+            for (i, (label, p)) in series.iter().enumerate() {
+                let col = colors[i % colors.len()];
+                c.draw_series(LineSeries::new(p.iter().copied(), col.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 15, y)], col.stroke_width(2))
+                    });
+                c.draw_series(p.iter().map(|&(x, y)| Circle::new((x, y), 3, col.filled())))
+                    .map_err(|e| err(&e))?;
+            }
+            if !series.is_empty() {
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|e| err(&e))?;
+            }
+        }};
     }
-    s.push_str("</svg>\n");
-    s
+    if log_x {
+        draw!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), 0f64..y1)
+                .map_err(|e| err(&e))?
+        );
+    } else {
+        draw!(
+            builder
+                .build_cartesian_2d(x0..x1, 0f64..y1)
+                .map_err(|e| err(&e))?
+        );
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

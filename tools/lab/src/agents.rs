@@ -247,14 +247,14 @@ impl Task {
     async fn sync(&mut self) -> bool {
         match self.c.sync(0).await {
             Ok(r) => {
-                for (room, n) in &r.items_by_room {
-                    if self.removed.contains(room) {
-                        self.log.push(Event::AfterRemoval {
-                            device: self.id,
-                            room: room.clone(),
-                            items: *n,
-                        });
-                    }
+                // LAB-checks after-removal: the device itself counts what reached it while it
+                // was not a member (a Welcome that adds it again is not counted).
+                for (room, n) in &r.items_not_member {
+                    self.log.push(Event::AfterRemoval {
+                        device: self.id,
+                        room: room.clone(),
+                        items: *n,
+                    });
                 }
                 for room in &r.joined {
                     let epoch = RoomUri::parse(room)

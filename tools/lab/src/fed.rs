@@ -36,6 +36,8 @@ pub struct NodeProc {
     pub database: String,
     pub state: NodeState,
     child: Option<Child>,
+    /// `[faults]` lines of the scenario.
+    base_faults: String,
     /// Extra `[faults]` lines (clock skew).
     faults: String,
 }
@@ -66,6 +68,8 @@ pub struct Plan {
     pub name: String,
     pub domain: String,
     pub database: String,
+    /// Lines of the node's `[faults]` section.
+    pub faults: String,
 }
 
 impl Fed {
@@ -116,6 +120,7 @@ impl Fed {
                 database: p.database.clone(),
                 state: NodeState::Killed,
                 child: None,
+                base_faults: p.faults.clone(),
                 faults: String::new(),
             };
             node.write_config(request_timeout_ms, &peer_lines)?;
@@ -357,8 +362,8 @@ impl NodeProc {
             "domain = \"{}\"\nlisten = \"{}\"\nadmin_listen = \"{}\"\ndatabase = \"{}\"\n\
              [tls]\ncertificate = \"node.crt\"\nkey = \"node.key\"\ntrusted_roots = [\"../ca.crt\"]\n\
              [registration]\nopen = true\n[outbox]\nretry_base_ms = 50\nretry_max_ms = 1000\n\
-             [limits]\nrequest_timeout_ms = {request_timeout_ms}\n[faults]\n{}[peers]\n{peer_lines}",
-            self.domain, self.addr, self.admin, self.database, self.faults
+             [limits]\nrequest_timeout_ms = {request_timeout_ms}\n[faults]\n{}{}[peers]\n{peer_lines}",
+            self.domain, self.addr, self.admin, self.database, self.base_faults, self.faults
         );
         std::fs::write(&self.config, text)
             .with_context(|| format!("writing {}", self.config.display()))

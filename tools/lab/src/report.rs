@@ -56,6 +56,13 @@ fn bands(log: &[Record], end_s: f64) -> Vec<Band> {
                 open.insert(format!("disk {node}"), (format!("{node} disk full"), t));
             }
             Action::DiskOk { node } => close(&mut open, &mut out, &format!("disk {node}"), t),
+            Action::ClockSkew { node, offset_ms } => {
+                let k = format!("clock {node}");
+                close(&mut open, &mut out, &k, t);
+                if *offset_ms != 0 {
+                    open.insert(k, (format!("{node} clock {offset_ms:+} ms"), t));
+                }
+            }
             Action::Partition { between } => {
                 let k = format!("link {}-{}", between[0], between[1]);
                 open.insert(k, (format!("partition {}/{}", between[0], between[1]), t));

@@ -106,6 +106,8 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
                 },
                 domain: p.domain.clone(),
                 database: database.clone(),
+                faults: toml::to_string(&p.faults)
+                    .map_err(|e| anyhow!("provider {}: faults: {e}", p.domain))?,
             });
         }
     }
@@ -494,6 +496,18 @@ impl Lab {
         let mut all = checkpoint_failures;
         all.extend(failures);
         let records = self.log.snapshot();
+        if !all.is_empty() {
+            // A failed run keeps its nodes' logs beside the report (the work directory goes).
+            let logs = opts.out.join("logs");
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("creating {}", logs.display()))?;
+            for n in &self.fed.nodes {
+                let _ = std::fs::copy(
+                    n.dir.join("node.log"),
+                    logs.join(format!("{}.log", n.name.replace('/', "-"))),
+                );
+            }
+        }
         let summary = crate::report::write(
             &opts.out,
             &self.sc,

@@ -73,6 +73,10 @@ pub struct ProviderSpec {
     /// number (`a1`, `a2`, ...).
     #[serde(default)]
     pub users: u32,
+    /// Deliberate protocol faults of its nodes (the node's `[faults]` section, e.g.
+    /// `{ follower_keeps_removed_members = true }`): to see what the checks catch.
+    #[serde(default)]
+    pub faults: toml::Table,
 }
 
 fn default_db() -> String {

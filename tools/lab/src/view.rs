@@ -100,7 +100,23 @@ async fn not_found() -> Response {
 
 async fn state(State(ctx): State<Ctx>) -> Response {
     let mut nodes = Vec::new();
+    // What the nodes themselves report (admin `/events/recent`): the hub accepting messages
+    // and commits, fanout to each follower; also when no scenario runs (`--federation`).
+    let mut node_events = Vec::new();
     for n in ctx.nodes.iter() {
+        if let Some(ev) = crate::metrics::get(n.admin, "/events/recent?n=40")
+            .await
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            && let Some(list) = ev["events"].as_array()
+        {
+            for e in list {
+                if e["type"] != "outbox_depth" {
+                    let mut e = e.clone();
+                    e["node"] = serde_json::Value::from(n.name.clone());
+                    node_events.push(e);
+                }
+            }
+        }
         let metrics = crate::metrics::get(n.admin, "/metrics").await;
         let status = crate::metrics::get(n.admin, "/status")
             .await
@@ -126,7 +142,10 @@ async fn state(State(ctx): State<Ctx>) -> Response {
         let devices = ctx.devices.read().map(|d| d.clone()).unwrap_or_default();
         lab_state(&log.snapshot(), &devices)
     });
-    axum::Json(serde_json::json!({ "nodes": nodes, "lab": lab })).into_response()
+    node_events.sort_by_key(|e| std::cmp::Reverse(e["at_ms"].as_u64().unwrap_or(0)));
+    node_events.truncate(15);
+    axum::Json(serde_json::json!({ "nodes": nodes, "node_events": node_events, "lab": lab }))
+        .into_response()
 }
 
 /// What the run's log says now: time, counts, recent latencies, rooms (members by provider,

@@ -196,6 +196,31 @@ async fn json_cli_for_a_user_with_two_devices() {
             "{hist} {m}"
         );
 
+        // Removed, then added again (found by mimi-lab's big-room-churn): the removed device
+        // gets nothing in between, and the second Welcome replaces its dead group.
+        mimi(
+            &home,
+            "alice",
+            &["room", "remove", "lab", "mimi://c.example/u/cathy"],
+        );
+        mimi(&home, "cathy", &["sync"]);
+        mimi(&home, "alice", &["send", "lab", "while Cathy is out"]);
+        let v = mimi(&home, "cathy", &["sync"]);
+        assert_eq!(v["items_not_member"], serde_json::json!({}), "{v}");
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "lab", "mimi://c.example/u/cathy"],
+        );
+        let v = mimi(&home, "cathy", &["sync"]);
+        assert_eq!(v["joined"][0], room, "{v}");
+        assert_eq!(v["items_not_member"], serde_json::json!({}), "{v}");
+        mimi(&home, "alice", &["send", "lab", "Cathy is back"]);
+        let hist = mimi(&home, "cathy", &["history", &room]);
+        let t = texts(&hist);
+        assert!(t.contains(&"Cathy is back".to_owned()), "{t:?}");
+        assert!(!t.contains(&"while Cathy is out".to_owned()), "{t:?}");
+
         // Errors name the problem.
         let e = mimi_fails(&home, "nobody", &["rooms"]);
         assert!(e.contains("mimi register"), "{e}");

@@ -59,7 +59,11 @@ async fn bench_scenarios_run_small_and_report_ratios() {
     );
     assert!(mls_message_cost(3, 2) > Duration::ZERO);
     let svg = svg_plot("t", "x", "y", &[("a".into(), hub)], true);
-    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    assert!(!svg.contains("plot failed"), "{svg}");
     let v = [1, 2, 3, 4].map(Duration::from_millis);
     assert_eq!(percentile(&v, 50.0), Duration::from_millis(3));
     assert!(t.markdown().contains("|---|---|---|---|\n"));
