@@ -188,15 +188,21 @@ impl<'a> Cur<'a> {
 /// The credential at the start of a LeafNode (RFC 9420 §7.2: encryption_key, signature_key,
 /// credential, ...) as TLS bytes; the cursor is left after the credential.
 fn leaf_credential(c: &mut Cur<'_>) -> Result<Vec<u8>, RosterError> {
+    leaf_key_and_credential(c).map(|(_, cred)| cred)
+}
+
+/// A LeafNode's signature key and credential (RFC 9420 §7.2: encryption_key, signature_key,
+/// credential, ...); the cursor is left after the credential.
+fn leaf_key_and_credential(c: &mut Cur<'_>) -> Result<(Vec<u8>, Vec<u8>), RosterError> {
     c.opaque()?;
-    c.opaque()?;
+    let key = c.opaque()?.to_vec();
     let rest = c.rest();
     let (_, after) = Credential::tls_deserialize_bytes(rest)
         .map_err(|e| malformed("LeafNode.credential", e.to_string()))?;
     let n = rest.len() - after.len();
     let bytes = rest[..n].to_vec();
     c.skip(n)?;
-    Ok(bytes)
+    Ok((key, bytes))
 }
 
 /// One proposal (RFC 9420 §12.1) at the cursor: its effect (the sender fills in Update and
@@ -263,6 +269,8 @@ enum Handshake {
         items: Vec<Item>,
         /// The credential of the path's leaf.
         path: Option<Vec<u8>>,
+        /// The signature key of the path's leaf.
+        path_key: Option<Vec<u8>>,
     },
 }
 
@@ -312,9 +320,12 @@ fn handshake(message: &[u8]) -> Result<Option<Handshake>, RosterError> {
                     t => return Err(malformed("ProposalOrRef", format!("type {t}"))),
                 });
             }
-            let path = match c.u8()? {
-                0 => None,
-                1 => Some(leaf_credential(&mut c)?),
+            let (path, path_key) = match c.u8()? {
+                0 => (None, None),
+                1 => {
+                    let (k, cred) = leaf_key_and_credential(&mut c)?;
+                    (Some(cred), Some(k))
+                }
                 t => return Err(malformed("Commit.path", format!("optional tag {t}"))),
             };
             Ok(Some(Handshake::Commit {
@@ -322,6 +333,7 @@ fn handshake(message: &[u8]) -> Result<Option<Handshake>, RosterError> {
                 sender,
                 items,
                 path,
+                path_key,
             }))
         }
         _ => Ok(None),
@@ -435,6 +447,7 @@ impl Roster {
                 sender,
                 items,
                 path,
+                ..
             } => {
                 match self.epoch {
                     Some(e) if epoch < e => return Ok(Applied::StaleCommit),
@@ -686,12 +699,20 @@ pub fn self_remove_sender(message: &[u8]) -> Option<u32> {
 /// `new_member_commit` sender, named by its path's leaf credential), else `None`: what the
 /// hub's node checks against the GroupInfo requesters (protocol-06 §7.7 step 3).
 pub fn external_committer(message: &[u8]) -> Option<ClientUri> {
+    external_committer_key(message).map(|(c, _)| c)
+}
+
+/// [`external_committer`] with the signature key of the joiner's new leaf: the hub ties the
+/// commit to the groupInfo request signed with that key (`requestingSignatureKey`,
+/// protocol-06 §5.6 and §7.7 step 3; `PROTO-5.6-requester`).
+pub fn external_committer_key(message: &[u8]) -> Option<(ClientUri, Vec<u8>)> {
     match handshake(message) {
         Ok(Some(Handshake::Commit {
             sender: Sender::NewMemberCommit,
             path: Some(credential),
+            path_key: Some(key),
             ..
-        })) => client_of_bytes(&credential),
+        })) => client_of_bytes(&credential).map(|c| (c, key)),
         _ => None,
     }
 }

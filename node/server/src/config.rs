@@ -53,6 +53,7 @@
 //! follower_keeps_removed_members = false  # a follower delivers to devices a commit removed
 //! frank_wrong_key = false               # the hub signs franks with another key than its own
 //! external_commit_any_requester = false # the hub takes external commits without a groupInfo request
+//! external_commit_any_key = false      # ... with a groupInfo request by the same client URI, any key
 //! asset_policy_ignored = false         # the hub takes uploads its room's asset policy forbids
 //! proxy_download_any_provider = false  # proxyDownload serves providers without clients in the room
 //! join_link_never_expires = false      # groupInfo takes an expired join link's code
@@ -240,6 +241,9 @@ pub struct Faults {
     /// The hub accepts an external commit from a client it did not give the GroupInfo to
     /// (breaks `PROTO-5.6-requester`).
     pub external_commit_any_requester: bool,
+    /// The hub ties an external commit to a groupInfo request by client URI only, not by
+    /// the request's signature key (breaks `PROTO-5.6-requester`, the key half).
+    pub external_commit_any_key: bool,
     /// The hub takes uploads its room's asset policy forbids (breaks `ROOM-policy-assets`
     /// at the node, `PROTO-5.10-policy`).
     pub asset_policy_ignored: bool,

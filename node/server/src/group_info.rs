@@ -123,7 +123,12 @@ impl Node {
                     tracing::info!(%room, %client, reason = %why, "groupInfo: joining code refused");
                     return Ok(refuse(GroupInfoCode::NOT_AUTHORIZED));
                 }
-                fresh.grant_join(&client, if with_code { code } else { &[] }, now_ms);
+                fresh.grant_join(
+                    &client,
+                    &req.tbs.requesting_signature_key,
+                    if with_code { code } else { &[] },
+                    now_ms,
+                );
                 let epoch = fresh.epoch();
                 let persist = fresh.persist();
                 tx.persist_state(persist.head, persist.changes, epoch);

@@ -542,13 +542,16 @@ impl Node {
         // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit comes from a
         // client the hub gave the GroupInfo to.
         if let HandshakeBundle::Commit { commit, .. } = &bundle
-            && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
-            && !hub.has_join_grant(&joiner, now_ms)
+            && let Some((joiner, key)) =
+                mimi_room::roster::external_committer_key(commit.as_bytes())
+            && !hub.has_join_grant(&joiner, &key, now_ms)
+            && !(self.options.faults.external_commit_any_key
+                && hub.has_join_grant_any_key(&joiner, now_ms))
             && !self.options.faults.external_commit_any_requester
         {
             self.put_hub(room.as_str(), old_version, hub);
             return Ok(UpdateRejection::NotAllowed(format!(
-                "{joiner} did not ask this hub for the GroupInfo (or asked more than 10 minutes ago): an external commit follows the joiner's groupInfo request (draft-ietf-mimi-protocol-06 §7.7)"
+                "{joiner} did not ask this hub for the GroupInfo with the signature key of its new leaf (or asked more than 10 minutes ago): an external commit follows the joiner's groupInfo request, signed with that key (draft-ietf-mimi-protocol-06 §5.6, §7.7)"
             ))
             .response());
         }

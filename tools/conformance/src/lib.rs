@@ -1585,6 +1585,60 @@ async fn joins_at_hub(
         st,
         &b,
     );
+
+    // The same with U's device 7's own client URI but another signature key: the grant is
+    // for the key the request was signed with (requestingSignatureKey, §5.6), not for the
+    // URI alone, so the external commit of a device claiming 7's URI is refused.
+    let pending = asker.dev.group_info_request().expect("request");
+    let (st, b) = r
+        .post(Endpoint::GroupInfo, room.as_str(), pending.request.encode())
+        .await;
+    let opened = GroupInfoResponse::decode(&b)
+        .map_err(|e| format!("{st}: {e}"))
+        .and_then(|resp| {
+            asker
+                .dev
+                .open_group_info(room, &pending, &resp)
+                .map_err(|e| e.to_string())
+        });
+    let (outcome, sent, st, b) = match opened {
+        Err(why) => (
+            Outcome::NotApplicable(format!("no GroupInfo for a new device of U: {why}")),
+            Vec::new(),
+            st,
+            b,
+        ),
+        Ok((gi, tree)) => {
+            let impostor =
+                mimi_room::client::Device::new(asker.dev.client.clone()).expect("device");
+            let (_, out) = impostor
+                .join_external(room, &gi, &tree, None)
+                .expect("external commit");
+            let sent = out.bundle.encode();
+            let (st, b) = r.post(Endpoint::Update, room.as_str(), sent.clone()).await;
+            let outcome = match UpdateRoomResponse::decode(&b) {
+                Ok(UpdateRoomResponse {
+                    outcome: UpdateOutcome::Success { .. },
+                    ..
+                }) => Outcome::Fail(
+                    "an external commit whose new leaf has another signature key than the groupInfo request was accepted"
+                        .into(),
+                ),
+                Ok(_) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("{st}: {e}")),
+            };
+            (outcome, sent, st, b)
+        }
+    };
+    report.add_x(
+        "update.external-commit-requester-key",
+        "§5.6, §7.7",
+        "PROTO-5.6-requester",
+        outcome,
+        &sent,
+        st,
+        &b,
+    );
 }
 
 /// The runner hosts a room; the target's user joins it and takes the fanout.

@@ -95,6 +95,14 @@ impl HubRoom {
         let committer = committer.ok_or_else(|| {
             UpdateRejection::NotAllowed("the committer has no MIMI client URI".into())
         })?;
+        // PROTO-5.6-requester: the joiner's new leaf's signature key, which its grant names.
+        let joiner_key = if external_join {
+            crate::roster::external_committer_key(commit.as_bytes())
+                .map(|(_, k)| k)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let committer_user: UserUri = committer.user().ok_or_else(|| {
             UpdateRejection::invalid(format!("{committer} does not name its user"))
         })?;
@@ -184,7 +192,7 @@ impl HubRoom {
         let grant = if external_join {
             self.grants
                 .iter()
-                .find(|g| g.client == committer && g.until_ms > now_ms && !g.link.is_empty())
+                .find(|g| g.matches(&committer, &joiner_key, now_ms) && !g.link.is_empty())
                 .cloned()
         } else {
             None

@@ -198,10 +198,24 @@ pub struct HubRoom {
 pub struct JoinGrant {
     /// The client that asked.
     pub client: ClientUri,
+    /// The `requestingSignatureKey` its request was signed with: the external commit's new
+    /// leaf must carry it. Empty only in grants restored from a head written before keys
+    /// were kept (format 0x0002; such a grant matches any key of the client).
+    pub signature_key: Vec<u8>,
     /// The link whose code it presented.
     pub link: Vec<u8>,
     /// Until when (ms) its external commit may use the grant.
     pub until_ms: u64,
+}
+
+impl JoinGrant {
+    /// Whether an external commit by `client` with a leaf of `signature_key` at `now_ms` may
+    /// use this grant.
+    pub fn matches(&self, client: &ClientUri, signature_key: &[u8], now_ms: u64) -> bool {
+        self.client == *client
+            && self.until_ms > now_ms
+            && (self.signature_key.is_empty() || self.signature_key == signature_key)
+    }
 }
 
 /// How long a joiner has from groupInfo to its external commit (ms).
@@ -334,11 +348,18 @@ impl HubRoom {
     /// presented (checked with [`HubRoom::check_join_code`]; empty for none): its external
     /// commit within [`GRANT_TTL_MS`] is accepted as that requester's, and joins with the
     /// code's authority.
-    pub fn grant_join(&mut self, client: &ClientUri, code: &[u8], now_ms: u64) {
+    pub fn grant_join(
+        &mut self,
+        client: &ClientUri,
+        signature_key: &[u8],
+        code: &[u8],
+        now_ms: u64,
+    ) {
         self.grants
             .retain(|g| g.until_ms > now_ms && g.client != *client);
         self.grants.push(JoinGrant {
             client: client.clone(),
+            signature_key: signature_key.to_vec(),
             link: code.to_vec(),
             until_ms: now_ms.saturating_add(GRANT_TTL_MS),
         });
@@ -347,7 +368,18 @@ impl HubRoom {
     /// Whether `client` asked for the GroupInfo (and was authorised) within the last
     /// [`GRANT_TTL_MS`]: an external commit must come from such a requester (protocol-06
     /// §7.7 step 3, `PROTO-5.6-requester`).
-    pub fn has_join_grant(&self, client: &ClientUri, now_ms: u64) -> bool {
+    /// The grant must be for the same signature key as the commit's new leaf: a client URI
+    /// alone could be claimed by any device of the provider that built the commit from a
+    /// GroupInfo another device asked for.
+    pub fn has_join_grant(&self, client: &ClientUri, signature_key: &[u8], now_ms: u64) -> bool {
+        self.grants
+            .iter()
+            .any(|g| g.matches(client, signature_key, now_ms))
+    }
+
+    /// [`HubRoom::has_join_grant`] by client URI only (for the node's deliberate fault
+    /// `external_commit_any_key`, never otherwise).
+    pub fn has_join_grant_any_key(&self, client: &ClientUri, now_ms: u64) -> bool {
         self.grants
             .iter()
             .any(|g| g.client == *client && g.until_ms > now_ms)

@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 
 const DIGEST_LEN: usize = 32;
 /// The head's format mark (a pre-entries head starts with the room's length, never 0).
-const FORMAT: [u8; 2] = [0x00, 0x02];
+/// 0x0003 added the grants' signature keys; 0x0002 heads (without them) still restore.
+const FORMAT: [u8; 2] = [0x00, 0x03];
+const FORMAT_2: [u8; 2] = [0x00, 0x02];
 
 /// What to write after a change: the new head and the entries that changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,6 +67,7 @@ impl HubRoom {
         });
         w.vector(&self.grants, |w, g| {
             w.opaque(g.client.as_str().as_bytes());
+            w.opaque(&g.signature_key);
             w.opaque(&g.link);
             w.u64(g.until_ms);
         });
@@ -97,19 +100,25 @@ impl HubRoom {
             ));
         }
         if let Some(body) = body.strip_prefix(&FORMAT) {
-            Self::restore_head(body, entries)
+            Self::restore_head(body, entries, true)
+        } else if let Some(body) = body.strip_prefix(&FORMAT_2) {
+            Self::restore_head(body, entries, false)
         } else {
             Self::restore_legacy(body)
         }
     }
 
-    fn restore_head(body: &[u8], mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Self, HubError> {
+    fn restore_head(
+        body: &[u8],
+        mut entries: Vec<(Vec<u8>, Vec<u8>)>,
+        grant_keys: bool,
+    ) -> Result<Self, HubError> {
         let mut r = mimi_wire::codec::Reader::new(body, limits());
         let room = mimi_wire::common::read_room(&mut r, "snapshot.room")?;
         let group_info = GroupInfoOption::read(&mut r)?;
         let pending = read_pending(&mut r)?;
         let link_times = read_link_times(&mut r)?;
-        let grants = read_grants(&mut r)?;
+        let grants = read_grants(&mut r, grant_keys)?;
         let f = "snapshot.entries";
         let embedded = r.vector(f, |r| {
             Ok((r.opaque(usize::MAX, f)?, r.opaque(usize::MAX, f)?))
@@ -148,7 +157,7 @@ impl HubRoom {
             Vec::new()
         };
         let grants = if r.remaining() > 0 {
-            read_grants(&mut r)?
+            read_grants(&mut r, false)?
         } else {
             Vec::new()
         };
@@ -229,13 +238,21 @@ fn read_link_times(r: &mut mimi_wire::codec::Reader<'_>) -> Result<Vec<(Vec<u8>,
     Ok(r.vector(f, |r| Ok((r.opaque(usize::MAX, f)?, r.u64(f)?)))?)
 }
 
-fn read_grants(r: &mut mimi_wire::codec::Reader<'_>) -> Result<Vec<super::JoinGrant>, HubError> {
+fn read_grants(
+    r: &mut mimi_wire::codec::Reader<'_>,
+    keys: bool,
+) -> Result<Vec<super::JoinGrant>, HubError> {
     let f = "snapshot.grants";
     Ok(r.vector(f, |r| {
         let c = r.text(usize::MAX, f)?;
         Ok(super::JoinGrant {
             client: mimi_wire::id::ClientUri::parse(&c)
                 .map_err(|_| r.error(mimi_wire::codec::WireErrorKind::BadValue(0), f))?,
+            signature_key: if keys {
+                r.opaque(usize::MAX, f)?
+            } else {
+                Vec::new()
+            },
             link: r.opaque(usize::MAX, f)?,
             until_ms: r.u64(f)?,
         })

@@ -466,7 +466,7 @@ fn room_join_links_codes_expire_single_use_and_grants() {
     // Dan presents the code and joins, but his commit keeps the single-use link: refused.
     let dan_dev = device("mimi://d.example/d/dan/1");
     let dan = ClientUri::parse("mimi://d.example/d/dan/1").unwrap();
-    hub.grant_join(&dan, &link, now);
+    hub.grant_join(&dan, &dan_dev.signer.to_public_vec(), &link, now);
     let mut hub = HubRoom::restore(&hub.snapshot()).unwrap();
     hub.check_join_code(&link, now).unwrap();
     let (gi, tree) = hub.group_info_for_join().unwrap();
@@ -482,6 +482,27 @@ fn room_join_links_codes_expire_single_use_and_grants() {
         .unwrap();
     let e = hub.handle_update_at(&out.bundle, now).unwrap_err();
     assert!(matches!(e, UpdateRejection::NotAllowed(_)), "{e}");
+    // PROTO-5.6-requester: the grant is for the key Dan's request was signed with; another
+    // device that claims Dan's client URI (its own key) gets none of his grant.
+    let impostor = device("mimi://d.example/d/dan/1");
+    assert!(hub.has_join_grant(&dan, &dan_dev.signer.to_public_vec(), now));
+    assert!(!hub.has_join_grant(&dan, &impostor.signer.to_public_vec(), now));
+    let (_, out) = impostor
+        .join_external_by(&room_uri(), &gi, &tree, Some(2), &[], Some(&link))
+        .unwrap();
+    let HandshakeBundle::Commit { commit: c, .. } = &out.bundle else {
+        panic!()
+    };
+    assert_eq!(
+        mimi_room::roster::external_committer_key(c.as_bytes()),
+        Some((dan.clone(), impostor.signer.to_public_vec()))
+    );
+    let e = hub.handle_update_at(&out.bundle, now).unwrap_err();
+    assert!(matches!(e, UpdateRejection::NotAllowed(_)), "{e}");
+    // The grant survives a restore with its key (head format 0x0003).
+    let hub2 = HubRoom::restore(&hub.snapshot()).unwrap();
+    assert!(hub2.has_join_grant(&dan, &dan_dev.signer.to_public_vec(), now));
+    assert!(!hub2.has_join_grant(&dan, &impostor.signer.to_public_vec(), now));
     // Dan's join that consumes the link passes; the link is gone and the grant used.
     let (dan_room, out) = dan_dev
         .join_external_by(&room_uri(), &gi, &tree, Some(2), &[], Some(&link))

@@ -95,6 +95,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
+        "update.external-commit-requester-key",
         "proxyDownload.member",
         "proxyDownload.non-member",
         "assets.policy-size",
@@ -125,7 +126,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          directory_http_templates = true\nnotify_accepts_malformed = true\n\
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
-         consent_request_any_operation = true\nresync_refused = true\n",
+         consent_request_any_operation = true\nresync_refused = true\n\
+         external_commit_any_key = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -149,6 +151,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "follower.membership.removed-gets-nothing",
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
+        "update.external-commit-requester-key",
         "assets.policy-size",
         "assets.policy-media-type",
         "proxyDownload.non-member",
@@ -189,7 +192,7 @@ async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
     // fails exactly the checks it breaks and passes the rest.
     let (fed, ca_dir) = target(
         "[faults]\nasset_policy_ignored = true\nproxy_download_any_provider = true\n\
-         join_link_never_expires = true\n",
+         join_link_never_expires = true\nexternal_commit_any_key = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -208,6 +211,7 @@ async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
             "assets.policy-size",
             "groupInfo.joining-code-expired",
             "proxyDownload.non-member",
+            "update.external-commit-requester-key",
         ],
         "{text}"
     );
