@@ -178,3 +178,110 @@ async fn proto_follower_membership_removed_devices_get_nothing_postgres() {
     removal(&fed).await;
     fed.shutdown().await;
 }
+
+/// `CAPI-device-remove`, `PROTO-hub-removal`, `ROOM-hub-regenerate` (protocol-06 §3, §7.7
+/// step 4) across three providers: Alice deletes her second device at a.example, the room's
+/// hub, which proposes its removal as the room's external sender and fans the proposal out.
+/// Before anyone commits it, Cathy of c.example resyncs by external commit, which voids the
+/// proposal (a new epoch); the hub proposes it again for the new epoch and staples it to
+/// Cathy's commit. Bob of b.example commits it (the hub's removals need no canKick), and the
+/// deleted device is out of the group on every member.
+async fn hub_removal(fed: &Federation) {
+    let room = RoomUri::parse(&format!("mimi://a.example/r/hubremoval{}", tag())).unwrap();
+    let mut alice = Person::register(fed, "a.example", "alice", "1").await;
+    let mut alice2 =
+        Person::register_with(fed, "a.example", "alice", "2", Some(&alice.token.clone())).await;
+    let mut bob = Person::register(fed, "b.example", "bob", "1").await;
+    let mut cathy = Person::register(fed, "c.example", "cathy", "1").await;
+    alice.create_room(&room).await;
+    alice.add(&room, "mimi://b.example/u/bob").await;
+    alice.add(&room, "mimi://c.example/u/cathy").await;
+    let e = alice2
+        .join(&room, &[])
+        .await
+        .expect("Alice's second device joins");
+    for p in [&mut alice, &mut bob, &mut cathy] {
+        p.sync_until("everyone in", |p| p.epoch(&room) == e).await;
+    }
+    let gone = alice2.dev.client.clone();
+
+    let (st, b) = call(
+        &alice.api,
+        Method::POST,
+        "devices/remove",
+        serde_json::json!({ "client": gone.as_str() })
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["proposed"], serde_json::json!([room.as_str()]), "{v}");
+    // The deleted device's token is gone with it.
+    let (st, _) = call(&alice2.api, Method::GET, "queue?after=0&wait=0", Vec::new()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    for p in [&mut bob, &mut cathy] {
+        p.sync_until("the hub's proposal", |p| {
+            matches!(p.seen.last(), Some(Event::Proposal))
+        })
+        .await;
+    }
+
+    // Cathy resyncs before anyone commits the removal.
+    let e = cathy.join(&room, &[]).await.expect("Cathy's resync");
+    for p in [&mut alice, &mut bob] {
+        p.sync_until("Cathy's resync", |p| p.epoch(&room) == e)
+            .await;
+    }
+    assert!(
+        bob.rooms[&room].clients().contains(&gone),
+        "the external commit did not remove the device"
+    );
+    let waiting = bob.rooms[&room].group.pending_proposals().count();
+    assert_eq!(
+        waiting, 1,
+        "the hub's removal was proposed again for the new epoch"
+    );
+
+    let out = bob
+        .rooms
+        .get_mut(&room)
+        .unwrap()
+        .commit_pending(&bob.dev)
+        .unwrap();
+    update(&mut bob, &room, &out.bundle).await;
+    merge(&mut bob, &room);
+    let e = bob.epoch(&room);
+    for p in [&mut alice, &mut cathy] {
+        p.sync_until("the removal", |p| p.epoch(&room) == e).await;
+    }
+    for p in [&alice, &bob, &cathy] {
+        let clients = p.rooms[&room].clients();
+        assert!(!clients.contains(&gone), "{}: {clients:?}", p.dev.client);
+        assert_eq!(clients.len(), 3, "{}: {clients:?}", p.dev.client);
+    }
+    let m = bob.send(&room, "after the device is gone").await;
+    for p in [&mut alice, &mut cathy] {
+        let m = m.clone();
+        p.sync_until("a message after", move |p| p.got(&m) == 1)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn proto_hub_removal_of_a_deleted_device_survives_an_external_commit_sqlite() {
+    let fed = federation(None).await;
+    hub_removal(&fed).await;
+    fed.shutdown().await;
+}
+
+#[tokio::test]
+async fn proto_hub_removal_of_a_deleted_device_survives_an_external_commit_postgres() {
+    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+        eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
+        return;
+    };
+    let fed = federation(Some(&url)).await;
+    hub_removal(&fed).await;
+    fed.shutdown().await;
+}

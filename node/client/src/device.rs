@@ -112,6 +112,17 @@ pub struct SyncReport {
     pub items_not_member: BTreeMap<String, usize>,
 }
 
+/// What [`Client::remove_device`] did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DeviceRemoval {
+    /// Rooms hosted by the home node where its hub proposed the removal.
+    pub proposed_by_hub: Vec<String>,
+    /// Rooms the device is out of now: (room, new epoch).
+    pub removed: Vec<(String, u64)>,
+    /// Rooms where this device could not commit the removal: (room, why).
+    pub failed: Vec<(String, String)>,
+}
+
 /// A room as this device sees it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RoomInfo {
@@ -685,6 +696,71 @@ impl Client {
             .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
             .remove_user(dev, user)?;
         self.commit(room, out).await
+    }
+
+    /// Deletes another device of this user at the home node (`CAPI-device-remove`) and gets
+    /// it out of every room: the hub proposes its removal in the rooms the home node hosts
+    /// (`PROTO-hub-removal`), and this device commits it (with the hub's proposal, or as its
+    /// own removal of its user's client in rooms hosted elsewhere). Returns the rooms and the
+    /// epoch each removal reached, and the rooms where it failed with why.
+    pub async fn remove_device(&mut self, client: &ClientUri) -> Result<DeviceRemoval, Error> {
+        if *client == self.dev.client {
+            return Err(Error::Usage(
+                "a device does not remove itself: run this from another device of the user".into(),
+            ));
+        }
+        let b = self
+            .post(
+                "devices/remove",
+                serde_json::json!({ "client": client.as_str() })
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await?;
+        let v: serde_json::Value = serde_json::from_slice(&b)
+            .map_err(|e| Error::Usage(format!("devices/remove answer: {e}")))?;
+        let mut done = DeviceRemoval::default();
+        // The hub's proposals arrive in the queue: take them in before committing.
+        self.sync(0).await?;
+        let rooms: Vec<RoomUri> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            let dev = &self.dev;
+            let Some(r) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            if !r.is_active() || !r.clients().contains(client) {
+                continue;
+            }
+            let out = if r.group.pending_proposals().next().is_some() {
+                // The hub's Remove (and whatever else waits) is in the commit.
+                r.commit_pending(dev)
+            } else {
+                r.commit_plan(
+                    dev,
+                    mimi_room::client::CommitPlan {
+                        remove_clients: vec![client.clone()],
+                        ..Default::default()
+                    },
+                )
+            };
+            let result = match out {
+                Ok(out) => self.commit(&room, out).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(epoch) => done.removed.push((room.to_string(), epoch)),
+                Err(e) => done.failed.push((room.to_string(), e.to_string())),
+            }
+        }
+        done.proposed_by_hub = v["proposed"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(done)
     }
 
     /// Bans a user.

@@ -132,6 +132,12 @@ struct AckBody {
 }
 
 #[derive(Deserialize)]
+struct RemoveDeviceBody {
+    /// The device to delete: one of the caller's user's.
+    client: String,
+}
+
+#[derive(Deserialize)]
 struct PolicyBody {
     policy: String,
 }
@@ -427,6 +433,10 @@ impl Node {
                     &serde_json::json!({ "items": items, "next": next }),
                 ))
             }
+            ("devices", Some("remove")) if post => {
+                let b: RemoveDeviceBody = parse_json(body, "devices/remove")?;
+                self.capi_remove_device(caller, &b.client, now_ms).await
+            }
             ("queue", Some("ack")) if post => {
                 let b: AckBody = parse_json(body, "queue/ack")?;
                 let removed = self.store.ack(caller.client.as_str(), b.upto).await?;
@@ -537,6 +547,62 @@ impl Node {
                 id.map(|i| format!("/{i}")).unwrap_or_default()
             ))),
         }
+    }
+
+    /// `CAPI-device-remove`: a device of the caller's user is deleted here (its token, queue,
+    /// unclaimed KeyPackages and memberships go). In the rooms this node hosts, the hub
+    /// proposes its removal (`PROTO-hub-removal`); the rooms hosted elsewhere are listed with
+    /// their hub: only a member can remove it there (this node is not their external
+    /// sender), which `mimi device remove` does from the calling device.
+    async fn capi_remove_device(
+        &self,
+        caller: &Caller,
+        client: &str,
+        now_ms: u64,
+    ) -> Result<Response, NodeError> {
+        let client = ClientUri::parse(client)
+            .map_err(|e| NodeError::BadRequest(format!("client {client:?}: {e}")))?;
+        if client.user().as_ref() != Some(&caller.user) {
+            return Err(NodeError::Forbidden(format!(
+                "{client} is not a device of {}",
+                caller.user
+            )));
+        }
+        if self.store.user_of_client(client.as_str()).await?.is_none() {
+            return Err(NodeError::NotFound(format!("no device {client} here")));
+        }
+        let rooms = self.store.rooms_of_client(client.as_str()).await?;
+        let mut proposed = Vec::new();
+        let mut elsewhere = Vec::new();
+        let mut failed = Vec::new();
+        for r in rooms {
+            let Ok(room) = RoomUri::parse(&r) else {
+                continue;
+            };
+            if room.provider() != self.domain {
+                elsewhere.push(serde_json::json!({ "room": r, "hub": room.provider().as_str() }));
+                continue;
+            }
+            match self.hub_propose_removal(&room, &client, now_ms).await {
+                Ok(()) => proposed.push(r),
+                // Not in the group any more (left, or removed meanwhile): nothing to do.
+                Err(NodeError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(room = %room, %client, error = %e, "hub removal not proposed");
+                    failed.push(serde_json::json!({ "room": r, "error": e.to_string() }));
+                }
+            }
+        }
+        self.store.remove_device(client.as_str()).await?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "removed": client.as_str(),
+                "proposed": proposed,
+                "elsewhere": elsewhere,
+                "failed": failed,
+            }),
+        ))
     }
 
     async fn capi_register(&self, req: &Request, now_ms: u64) -> Result<Response, NodeError> {
@@ -711,6 +777,7 @@ fn known(head: &str) -> bool {
             | "reportAbuse"
             | "queue"
             | "consent"
+            | "devices"
     )
 }
 

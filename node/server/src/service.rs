@@ -650,6 +650,16 @@ impl Node {
         {
             self.store.add_member(room.as_str(), c.as_str()).await?;
         }
+        // A local device that joined by external commit is a member on this node's records
+        // too (`GET rooms`, `devices/remove`).
+        if let HandshakeBundle::Commit { commit, .. } = &bundle
+            && let Some(joiner) = mimi_room::roster::external_committer(commit.as_bytes())
+            && joiner.provider() == self.domain
+        {
+            self.store
+                .add_member(room.as_str(), joiner.as_str())
+                .await?;
+        }
         for c in accepted
             .removed
             .iter()
@@ -663,6 +673,68 @@ impl Node {
                 accepted_timestamp: ts,
             },
         })
+    }
+
+    /// `PROTO-hub-removal`: the hub proposes the removal of `client` from `room` as the
+    /// room's external sender (protocol-06 §3: the hub may send external proposals; a member
+    /// commits them: the queued proposal must be in the next commit, `ROOM-hub-queued`) and
+    /// fans the proposal out like a member's. For a device its provider deleted (this node
+    /// hosts the room).
+    pub async fn hub_propose_removal(
+        &self,
+        room: &RoomUri,
+        client: &ClientUri,
+        now_ms: u64,
+    ) -> Result<(), NodeError> {
+        let mut tx = match self.store.begin_room(room.as_str()).await {
+            Err(StoreError::NotFound(_)) => return Err(NodeError::NoRoom(room.to_string())),
+            r => r?,
+        };
+        if tx.room().hub != self.domain.as_str() {
+            return Err(NodeError::NoRoom(room.to_string()));
+        }
+        let old_version = tx.room().state_version;
+        let mut hub = self.hub_in_tx(&mut tx).await?;
+        if !hub.clients().contains(client) {
+            self.put_hub(room.as_str(), old_version, hub);
+            return Err(NodeError::NotFound(format!("{client} is not in {room}")));
+        }
+        let proposal = match hub.propose_remove(client, &*self.hub_key, 0) {
+            Ok(p) => p,
+            Err(e) => {
+                // The cached room may hold the half-made proposal: drop it, restore later.
+                return Err(NodeError::RoomState(format!(
+                    "cannot propose the removal of {client}: {e}"
+                )));
+            }
+        };
+        let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
+        let item = FanoutMessage {
+            timestamp: ts,
+            message: proposal,
+            extra: FanoutExtra::Proposal(Vec::new()),
+        }
+        .encode();
+        let seq = tx.append_event(ts, &item).await?;
+        let providers = hub.providers();
+        let followers: Vec<&str> = providers
+            .iter()
+            .filter(|p| **p != self.domain)
+            .map(ProviderId::as_str)
+            .collect();
+        tx.enqueue_outbox_many(&followers, seq, &item, now_ms)
+            .await?;
+        for c in self.store_members_local(&hub, &[]) {
+            if c != *client {
+                tx.enqueue_client(c.as_str(), &item, now_ms).await?;
+            }
+        }
+        let persist = hub.persist();
+        tx.persist_state(persist.head, persist.changes, hub.epoch());
+        let row = tx.commit().await?;
+        self.put_hub(room.as_str(), row.state_version, hub);
+        self.outbox_wake.notify_one();
+        Ok(())
     }
 
     /// Retention (`STORE-retention`, node.toml `[retention]`): drops the undelivered notifies of

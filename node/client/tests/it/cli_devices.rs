@@ -221,6 +221,35 @@ async fn json_cli_for_a_user_with_two_devices() {
         assert!(t.contains(&"Cathy is back".to_owned()), "{t:?}");
         assert!(!t.contains(&"while Cathy is out".to_owned()), "{t:?}");
 
+        // CAPI-device-remove, PROTO-hub-removal: Alice deletes her laptop; a.example hosts the
+        // room, so its hub proposes the removal and Alice's phone commits it. The laptop's
+        // token is gone with it.
+        let v = mimi(&home, "alice", &["device", "remove", "laptop"]);
+        assert_eq!(v["removed"], "mimi://a.example/d/alice/laptop", "{v}");
+        assert_eq!(v["proposed_by_hub"], serde_json::json!([room]), "{v}");
+        assert_eq!(v["rooms"][0]["room"], room, "{v}");
+        let v = mimi(&home, "bob", &["room", "info", "lab"]);
+        let clients = v["clients"].as_array().unwrap();
+        assert!(
+            !clients
+                .iter()
+                .any(|c| c == "mimi://a.example/d/alice/laptop"),
+            "{v}"
+        );
+        let e = mimi_fails(&home, "alice-laptop", &["sync"]);
+        assert!(
+            e.contains("401") || e.to_lowercase().contains("token"),
+            "{e}"
+        );
+        let e = mimi_fails(&home, "alice", &["device", "remove", "laptop"]);
+        assert!(e.contains("no device"), "{e}");
+        let e = mimi_fails(
+            &home,
+            "alice",
+            &["device", "remove", "mimi://b.example/d/bob/1"],
+        );
+        assert!(e.contains("not a device of"), "{e}");
+
         // Errors name the problem.
         let e = mimi_fails(&home, "nobody", &["rooms"]);
         assert!(e.contains("mimi register"), "{e}");

@@ -10,7 +10,7 @@ use mimi_content::status::{MessageStatus, MessageStatusReport, PerMessageStatus}
 use mimi_content::view::MessageView;
 use mimi_content::{MessageId, MimiContent};
 use mimi_room::room_policy::Optionality;
-use mimi_wire::id::{RoomUri, UserUri};
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -260,6 +260,12 @@ pub enum DeviceCommand {
         #[arg(long)]
         device: String,
     },
+    /// Delete another device of this profile's user (lost, or replaced) at the home node and
+    /// remove it from every room this device is in.
+    Remove {
+        /// The device's client URI (mimi://a.example/d/alice/phone) or its name (phone).
+        device: String,
+    },
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -320,7 +326,10 @@ pub async fn register(
 }
 
 pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
-    let DeviceCommand::Add { from, device } = cmd;
+    let (from, device) = match cmd {
+        DeviceCommand::Add { from, device } => (from, device),
+        DeviceCommand::Remove { device } => return remove_device(ctx, &device).await,
+    };
     let other = Client::open(&ctx.home.join(&from)).await?;
     let home = other.home_node().await?;
     let token = other.token().await?;
@@ -352,6 +361,44 @@ pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn remove_device(ctx: &Ctx, device: &str) -> Result<()> {
+    let mut c = open(ctx).await?;
+    let client = if device.starts_with("mimi://") {
+        ClientUri::parse(device).with_context(|| {
+            format!("{device:?} is not a client URI (it looks like mimi://a.example/d/alice/phone)")
+        })?
+    } else {
+        c.user()
+            .client(device)
+            .with_context(|| format!("{device:?} is not a device name"))?
+    };
+    let r = c.remove_device(&client).await?;
+    if ctx.json {
+        print_json(&json!({
+            "removed": client.as_str(),
+            "proposed_by_hub": r.proposed_by_hub,
+            "rooms": r.removed.iter().map(|(room, e)| json!({ "room": room, "epoch": e })).collect::<Vec<_>>(),
+            "failed": r.failed.iter().map(|(room, e)| json!({ "room": room, "error": e })).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!("deleted device {client}");
+        for (room, e) in &r.removed {
+            println!("  removed from {room} (epoch {e})");
+        }
+        for (room, e) in &r.failed {
+            println!("  not removed from {room}: {e}");
+        }
+    }
+    if r.failed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "the device is deleted at the home node but still in {} room(s)",
+            r.failed.len()
+        )
+    }
 }
 
 pub async fn keys(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
