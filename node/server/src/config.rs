@@ -54,6 +54,7 @@
 //! frank_wrong_key = false               # the hub signs franks with another key than its own
 //! external_commit_any_requester = false # the hub takes external commits without a groupInfo request
 //! external_commit_any_key = false      # ... with a groupInfo request by the same client URI, any key
+//! follower_drops_hub_proposals = false # a follower does not deliver the hub's own proposals
 //! asset_policy_ignored = false         # the hub takes uploads its room's asset policy forbids
 //! proxy_download_any_provider = false  # proxyDownload serves providers without clients in the room
 //! join_link_never_expires = false      # groupInfo takes an expired join link's code
@@ -244,6 +245,9 @@ pub struct Faults {
     /// The hub ties an external commit to a groupInfo request by client URI only, not by
     /// the request's signature key (breaks `PROTO-5.6-requester`, the key half).
     pub external_commit_any_key: bool,
+    /// The follower does not deliver the hub's own (external) proposals to its members
+    /// (breaks `PROTO-hub-removal` at the follower).
+    pub follower_drops_hub_proposals: bool,
     /// The hub takes uploads its room's asset policy forbids (breaks `ROOM-policy-assets`
     /// at the node, `PROTO-5.10-policy`).
     pub asset_policy_ignored: bool,

@@ -455,6 +455,23 @@ pub struct UpdateAnswer {
     pub response: UpdateRoomResponse,
 }
 
+/// Whether an MLSMessage is a PublicMessage from an external sender (RFC 9420 §6: sender type
+/// `external` = 2), for the fault `follower_drops_hub_proposals`.
+fn is_external_proposal(message: &[u8]) -> bool {
+    let mut r = mimi_wire::codec::Reader::new(message, mimi_wire::Limits::DEFAULT);
+    let f = "MLSMessage";
+    (|| -> Result<bool, mimi_wire::WireError> {
+        let _version = r.u16(f)?;
+        if r.u16(f)? != 1 {
+            return Ok(false);
+        }
+        let _group = r.opaque(usize::MAX, f)?;
+        let _epoch = r.u64(f)?;
+        Ok(r.u8(f)? == 2)
+    })()
+    .unwrap_or(false)
+}
+
 fn fanout_of(bundle: &HandshakeBundle, ts: u64) -> FanoutMessage {
     match bundle {
         HandshakeBundle::Commit { commit, .. } => FanoutMessage {
@@ -1006,6 +1023,12 @@ impl Node {
                             }
                         }
                     }
+                }
+                FanoutExtra::Proposal(_)
+                    if self.options.faults.follower_drops_hub_proposals
+                        && is_external_proposal(item.message.as_bytes()) =>
+                {
+                    // Fault: the hub's own proposals are not delivered.
                 }
                 FanoutExtra::Commit(_) | FanoutExtra::Proposal(_) => {
                     // The removing commit still goes to the removed (protocol-06 §5.5: they

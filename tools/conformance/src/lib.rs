@@ -1875,6 +1875,80 @@ async fn as_follower(r: &Runner, report: &mut Report) {
         "PROTO-follower-membership",
         outcome,
     );
+
+    // PROTO-hub-removal: the hub's own proposals (it is the room's external sender) reach the
+    // members at the target: the runner's hub proposes the removal of the target's remaining
+    // user's device, and that device's queue gets the proposal.
+    let (_, qb) = call(
+        &stays.api,
+        Method::GET,
+        "queue?after=0&limit=500",
+        Vec::new(),
+    )
+    .await;
+    let before: u64 = serde_json::from_slice::<serde_json::Value>(&qb)
+        .ok()
+        .and_then(|v| v["items"].as_array()?.last()?["seq"].as_u64())
+        .unwrap_or(0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let outcome = match r
+        .node
+        .node
+        .hub_propose_removal(&room, &stays.dev.client, now_ms)
+        .await
+    {
+        Err(e) => Outcome::NotApplicable(format!("the runner's hub could not propose: {e}")),
+        Ok(()) => {
+            let mut kinds: Vec<String> = Vec::new();
+            for _ in 0..100 {
+                let (qs, qb) = call(
+                    &stays.api,
+                    Method::GET,
+                    &format!("queue?after={before}&limit=500&wait=100"),
+                    Vec::new(),
+                )
+                .await;
+                if qs != StatusCode::OK {
+                    break;
+                }
+                let v: serde_json::Value = serde_json::from_slice(&qb).unwrap_or_default();
+                kinds = v["items"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| hex::decode(i["body"].as_str()?).ok())
+                            .filter_map(|b| FanoutMessage::decode(&b).ok())
+                            .filter(|f| matches!(f.extra, FanoutExtra::Proposal(_)))
+                            .map(|_| "proposal".to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !kinds.is_empty() {
+                    break;
+                }
+                let depth = store.outbox_depth().await.unwrap_or_default();
+                if depth.iter().all(|(f, n)| f != &r.opts.target || *n == 0) && kinds.is_empty() {
+                    // Handed over and still not in the queue: give the target a moment more,
+                    // then judge.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+            pass_if(kinds == ["proposal"], || {
+                format!(
+                    "the member's device got {} proposal(s) after the hub proposed its removal (expected 1)",
+                    kinds.len()
+                )
+            })
+        }
+    };
+    report.add(
+        "follower.hub-proposal-delivered",
+        "§3, §5.5",
+        "PROTO-hub-removal",
+        outcome,
+    );
 }
 
 /// A node as a separate process, for tests of the runner against a target that breaks rules.

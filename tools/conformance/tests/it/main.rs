@@ -96,6 +96,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
         "update.external-commit-requester-key",
+        "follower.hub-proposal-delivered",
         "proxyDownload.member",
         "proxyDownload.non-member",
         "assets.policy-size",
@@ -127,7 +128,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
          consent_request_any_operation = true\nresync_refused = true\n\
-         external_commit_any_key = true\n",
+         external_commit_any_key = true\nfollower_drops_hub_proposals = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -152,6 +153,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "submitMessage.frank-verifies",
         "update.external-commit-requester",
         "update.external-commit-requester-key",
+        "follower.hub-proposal-delivered",
         "assets.policy-size",
         "assets.policy-media-type",
         "proxyDownload.non-member",
