@@ -94,6 +94,8 @@ pub struct SyncReport {
     pub resynced: Vec<String>,
     /// New messages, as `(room, message ID hex)`.
     pub messages: Vec<(String, String)>,
+    /// Those of the new messages that carry an attachment (an external part), likewise.
+    pub attachments: Vec<(String, String)>,
     /// Commits applied, as `(room, new epoch)`.
     pub commits: Vec<(String, u64)>,
     /// Items that could not be processed (room, reason).
@@ -1080,6 +1082,11 @@ impl Client {
                             .push((room.to_string(), hex::encode(id.0), why.clone()));
                     }
                     report.messages.push((room.to_string(), hex::encode(id.0)));
+                    if crate::attach::external_part(&c.nested_part).is_some() {
+                        report
+                            .attachments
+                            .push((room.to_string(), hex::encode(id.0)));
+                    }
                     let is_status = matches!(&c.nested_part.body,
                         mimi_content::PartBody::Single { content_type, .. }
                             if content_type == mimi_content::status::MEDIA_TYPE);

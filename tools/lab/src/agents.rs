@@ -63,6 +63,25 @@ pub enum Cmd {
     Sync {
         done: oneshot::Sender<Result<()>>,
     },
+    /// Make a single-use join link (valid for an hour).
+    MakeLink {
+        room: RoomUri,
+        done: oneshot::Sender<Result<String>>,
+    },
+    /// Join with a link's code.
+    JoinLink {
+        link: String,
+        done: oneshot::Sender<Result<u64>>,
+    },
+    /// Delete another device of this user and remove it from its rooms: (room, epoch) each.
+    RemoveDevice {
+        client: mimi_wire::id::ClientUri,
+        done: oneshot::Sender<Result<Vec<(String, u64)>>>,
+    },
+    /// This device was deleted: it is out of every room and does nothing more.
+    Retire {
+        done: oneshot::Sender<Result<()>>,
+    },
     View {
         room: RoomUri,
         done: oneshot::Sender<Result<Option<View>>>,
@@ -137,6 +156,7 @@ impl Agent {
         };
         let task = Task {
             id,
+            dir,
             c,
             peek,
             log,
@@ -144,6 +164,7 @@ impl Agent {
             rng: Rng::new(seed),
             own: VecDeque::new(),
             removed: BTreeSet::new(),
+            retired: false,
         };
         tokio::spawn(task.run(rx));
         Ok((agent, token))
@@ -180,6 +201,8 @@ impl Agent {
 
 struct Task {
     id: usize,
+    /// The device's profile directory (attachments are written and read here).
+    dir: PathBuf,
     c: Client,
     peek: mimi_net::client::ClientApi,
     log: Log,
@@ -189,6 +212,8 @@ struct Task {
     own: VecDeque<(String, [u8; 32], MimiContent)>,
     /// Rooms this device was removed from or left.
     removed: BTreeSet<String>,
+    /// Deleted at its provider (`remove-device`).
+    retired: bool,
 }
 
 /// Whether the home node has something after `cursor` (a long-poll that does not consume;
@@ -241,6 +266,48 @@ impl Task {
             if let Some(cmd) = cmd {
                 self.handle(cmd).await;
             }
+            if self.retired {
+                // Views of a deleted device are None from here on (`removed` holds every room).
+                while let Some(cmd) = rx.recv().await {
+                    self.handle_retired(cmd);
+                }
+                return;
+            }
+        }
+    }
+
+    /// What a deleted device answers: nothing to view, nothing to do.
+    fn handle_retired(&mut self, cmd: Cmd) {
+        let gone = || anyhow!("device {} was deleted", self.c.dev.client);
+        match cmd {
+            Cmd::View { done, .. } => {
+                let _ = done.send(Ok(None));
+            }
+            Cmd::Sync { done } | Cmd::Retire { done } => {
+                let _ = done.send(Ok(()));
+            }
+            Cmd::Send { .. } => {}
+            Cmd::Create { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::Add { done, .. } | Cmd::Remove { done, .. } | Cmd::Join { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::JoinLink { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::Leave { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::CommitPending { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::MakeLink { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
+            Cmd::RemoveDevice { done, .. } => {
+                let _ = done.send(Err(gone()));
+            }
         }
     }
 
@@ -280,6 +347,9 @@ impl Task {
                         room,
                         id,
                     });
+                }
+                for (room, id) in r.attachments {
+                    self.download(&room, &id).await;
                 }
                 for (room, id) in r.repeated {
                     self.log.push(Event::Repeated {
@@ -325,6 +395,55 @@ impl Task {
                 false
             }
         }
+    }
+
+    /// LAB-attachments: a received message with an external part is downloaded through this
+    /// device's provider (the client checks size, hash and tag) and the file deleted again.
+    async fn download(&mut self, room: &str, id: &str) {
+        let Ok(uri) = RoomUri::parse(room) else {
+            return;
+        };
+        let out = self
+            .dir
+            .join(format!("download-{}", &id[..16.min(id.len())]));
+        let _ = std::fs::remove_file(&out);
+        let r = self.c.download(&uri, id, Some(&out)).await;
+        match r {
+            Ok(path) => {
+                let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+                let _ = std::fs::remove_file(&path);
+                self.log.push(Event::Downloaded {
+                    device: self.id,
+                    room: room.to_owned(),
+                    id: id.to_owned(),
+                    bytes,
+                });
+            }
+            Err(e) => self.log.push(Event::DownloadFailed {
+                device: self.id,
+                room: room.to_owned(),
+                id: id.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Sends a small attachment (1 to 16 KiB of seeded bytes); its message ID.
+    async fn send_attachment(&mut self, room: &RoomUri, seq: u64) -> Result<[u8; 32], String> {
+        let len = 1024 + self.rng.below(15 * 1024) as usize;
+        let mut data = Vec::with_capacity(len);
+        while data.len() < len {
+            data.extend_from_slice(&self.rng.next_u64().to_le_bytes());
+        }
+        data.truncate(len);
+        let path = self.dir.join(format!("attachment-{seq}.bin"));
+        std::fs::write(&path, &data).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        let r = self
+            .c
+            .send_file(room, &path, &format!("attachment {seq}"))
+            .await;
+        let _ = std::fs::remove_file(&path);
+        r.map(|(id, _)| id).map_err(|e| e.to_string())
     }
 
     fn content(&mut self, room: &RoomUri, kind: Kind, seq: u64) -> (Kind, MimiContent) {
@@ -390,6 +509,36 @@ impl Task {
 
     async fn handle(&mut self, cmd: Cmd) {
         match cmd {
+            Cmd::Send {
+                room,
+                kind: Kind::Attachment,
+                seq,
+            } => {
+                let epoch = self.c.info(&room).map_or(0, |i| i.epoch);
+                let submitted_ms = self.log.now_ms();
+                match self.send_attachment(&room, seq).await {
+                    Ok(id) => {
+                        self.recent.add(room.as_str(), id);
+                        self.log.push(Event::Sent {
+                            submitted_ms,
+                            device: self.id,
+                            room: room.to_string(),
+                            id: hex::encode(id),
+                            kind: Kind::Attachment,
+                            epoch,
+                        });
+                    }
+                    Err(reason) => {
+                        self.log.push(Event::SendFailed {
+                            device: self.id,
+                            room: room.to_string(),
+                            kind: Kind::Attachment,
+                            reason,
+                        });
+                        self.sync().await;
+                    }
+                }
+            }
             Cmd::Send { room, kind, seq } => {
                 let (kind, content) = self.content(&room, kind, seq);
                 let epoch = self.c.info(&room).map_or(0, |i| i.epoch);
@@ -474,6 +623,54 @@ impl Task {
                     });
                 }
                 let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::MakeLink { room, done } => {
+                let r = self.c.make_join_link(&room, false, 3600).await;
+                let _ = done.send(r.map_err(|e| anyhow!("{e}")));
+            }
+            Cmd::JoinLink { link, done } => {
+                let r = match mimi_client::device::parse_join_target(&link) {
+                    Ok((room, Some(code))) => {
+                        let r = self.c.join_with_code(&room, code).await;
+                        if let Ok(epoch) = &r {
+                            self.removed.remove(room.as_str());
+                            self.log.push(Event::Joined {
+                                device: self.id,
+                                room: room.to_string(),
+                                epoch: *epoch,
+                                how: "join link".into(),
+                            });
+                        }
+                        r.map_err(|e| anyhow!("{e}"))
+                    }
+                    Ok((_, None)) => Err(anyhow!("{link} has no join code")),
+                    Err(e) => Err(anyhow!("{e}")),
+                };
+                let _ = done.send(r);
+            }
+            Cmd::RemoveDevice { client, done } => {
+                let r = self.c.remove_device(&client).await;
+                let r = match r {
+                    Ok(d) if d.failed.is_empty() => Ok(d.removed),
+                    Ok(d) => Err(anyhow!(
+                        "the device is deleted but still in: {}",
+                        d.failed
+                            .iter()
+                            .map(|(r, e)| format!("{r} ({e})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    Err(e) => Err(anyhow!("{e}")),
+                };
+                let _ = done.send(r);
+            }
+            Cmd::Retire { done } => {
+                for room in self.c.rooms() {
+                    self.removed.insert(room.to_string());
+                }
+                let _ = done.send(Ok(()));
+                // Its token is gone: the task ends (no more syncs, no views).
+                self.retired = true;
             }
             Cmd::Sync { done } => {
                 let ok = self.sync().await;

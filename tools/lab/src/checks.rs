@@ -74,9 +74,14 @@ pub fn member_now(log: &[Record], device: usize, room: &str) -> bool {
 pub fn missing(log: &[Record], devices: &[usize]) -> Vec<(String, String, usize, f64)> {
     let iv = intervals(log);
     let mut got: HashMap<(usize, &str), ()> = HashMap::new();
+    let mut deleted: Vec<usize> = Vec::new();
     for r in log {
-        if let Event::Delivered { device, id, .. } = &r.event {
-            got.insert((*device, id.as_str()), ());
+        match &r.event {
+            Event::Delivered { device, id, .. } => {
+                got.insert((*device, id.as_str()), ());
+            }
+            Event::Deleted { device } => deleted.push(*device),
+            _ => {}
         }
     }
     let mut v = Vec::new();
@@ -92,6 +97,7 @@ pub fn missing(log: &[Record], devices: &[usize]) -> Vec<(String, String, usize,
         {
             for d in devices {
                 if d != s
+                    && !deleted.contains(d)
                     && member_at(&iv, *d, room, *epoch)
                     && !got.contains_key(&(*d, id.as_str()))
                 {
@@ -228,6 +234,27 @@ pub fn run(
             ),
             ids: Vec::new(),
         });
+    }
+    // LAB-attachments: every attachment a device received downloads and checks.
+    for r in log {
+        if let Event::DownloadFailed {
+            device,
+            room,
+            id,
+            reason,
+        } = &r.event
+        {
+            out.push(Failure {
+                check: "attachments".into(),
+                room: room.clone(),
+                what: format!(
+                    "{} could not download the attachment of {}: {reason}",
+                    names(*device),
+                    short(id)
+                ),
+                ids: vec![id.clone()],
+            });
+        }
     }
     // Agreement.
     for (room, vs) in views {

@@ -60,6 +60,9 @@ pub enum Event {
         room: String,
         epoch: u64,
     },
+    /// A device was deleted at its provider (`remove-device`): its queue went with it, so
+    /// what it had not fetched by then is not expected of it.
+    Deleted { device: usize },
     /// Queue items a device received for a room it had been removed from.
     AfterRemoval {
         device: usize,
@@ -70,6 +73,21 @@ pub enum Event {
     Skipped {
         device: usize,
         room: String,
+        reason: String,
+    },
+    /// A device downloaded a message's attachment through its provider, and its size, hash
+    /// and tag checked.
+    Downloaded {
+        device: usize,
+        room: String,
+        id: String,
+        bytes: u64,
+    },
+    /// A device could not download or check a message's attachment.
+    DownloadFailed {
+        device: usize,
+        room: String,
+        id: String,
         reason: String,
     },
     /// A device's sync failed (its home node unreachable, ...).

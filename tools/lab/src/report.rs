@@ -398,6 +398,7 @@ pub fn write(
     let bands = bands(log, end_s);
     let (mut sent, mut failed, mut skipped, mut delivered, mut repeated) = (0, 0, 0, 0, 0);
     let mut fail_reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut downloads = (0u64, 0u64);
     for r in log {
         match &r.event {
             Event::Sent { .. } => sent += 1,
@@ -409,6 +410,8 @@ pub fn write(
             Event::SendSkipped { .. } => skipped += 1,
             Event::Delivered { .. } => delivered += 1,
             Event::Repeated { .. } => repeated += 1,
+            Event::Downloaded { .. } => downloads.0 += 1,
+            Event::DownloadFailed { .. } => downloads.1 += 1,
             _ => {}
         }
     }
@@ -486,6 +489,7 @@ pub fn write(
         "messages": { "accepted": sent, "failed": failed, "skipped_busy": skipped,
                       "deliveries": delivered, "repeated": repeated,
                       "failed_reasons": fail_reasons },
+        "attachments": { "downloaded": downloads.0, "download_failed": downloads.1 },
         "latency_ms": { "count": lv.len(), "p50": percentile(&lv, 0.5), "p90": percentile(&lv, 0.9),
                         "p99": percentile(&lv, 0.99), "max": lv.last().copied().unwrap_or(0.0) },
         "delivery_per_provider": per.iter().map(|(k, v)| (k.clone(), serde_json::json!({

@@ -789,6 +789,48 @@ impl Lab {
                         .await?;
                 }
             }
+            Action::JoinLink { room, user, by } => {
+                let r = self.room(room)?;
+                let d = self.actor(&r, by.as_deref())?;
+                let r2 = r.clone();
+                let link = self.agents[d]
+                    .ask(|done| Cmd::MakeLink { room: r2, done }, ASK)
+                    .await?;
+                let joiner = *self
+                    .users
+                    .get(user)
+                    .and_then(|v| v.first())
+                    .ok_or_else(|| anyhow!("no user {user}"))?;
+                self.agents[joiner]
+                    .ask(|done| Cmd::JoinLink { link, done }, ASK)
+                    .await?;
+            }
+            Action::RemoveDevice { user } => {
+                let ds = self.users.get(user).cloned().unwrap_or_default();
+                let [.., by, gone] = ds.as_slice() else {
+                    bail!("{user} has one device: nothing to remove it from");
+                };
+                let (by, gone) = (*by, *gone);
+                let client = mimi_wire::id::ClientUri::parse(&self.agents[gone].client)
+                    .map_err(|e| anyhow!("{e}"))?;
+                let rooms = self.agents[by]
+                    .ask(|done| Cmd::RemoveDevice { client, done }, ASK)
+                    .await?;
+                self.agents[gone]
+                    .ask(|done| Cmd::Retire { done }, ASK)
+                    .await?;
+                self.log.push(Event::Deleted { device: gone });
+                for (room, epoch) in rooms {
+                    self.log.push(Event::Left {
+                        device: gone,
+                        room,
+                        epoch,
+                    });
+                }
+                if let Some(v) = self.users.get_mut(user) {
+                    v.pop();
+                }
+            }
             Action::Checkpoint { .. } => {}
         }
         Ok(())

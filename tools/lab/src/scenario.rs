@@ -138,7 +138,9 @@ pub struct Traffic {
 }
 
 /// Weights of the kinds of message (content-08): plain text, replies, reactions, edits and
-/// deletions of one's own messages, read receipts.
+/// deletions of one's own messages, read receipts, attachments (a small file encrypted on the
+/// device, uploaded to its provider, sent as an external part; every receiving device
+/// downloads it through its own provider and checks it, protocol-06 §5.10).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mix {
@@ -154,6 +156,8 @@ pub struct Mix {
     pub delete: u32,
     #[serde(default)]
     pub receipt: u32,
+    #[serde(default)]
+    pub attachment: u32,
 }
 
 impl Default for Mix {
@@ -165,6 +169,7 @@ impl Default for Mix {
             edit: 0,
             delete: 0,
             receipt: 0,
+            attachment: 0,
         }
     }
 }
@@ -179,6 +184,7 @@ pub enum Kind {
     Edit,
     Delete,
     Receipt,
+    Attachment,
 }
 
 impl Mix {
@@ -191,6 +197,7 @@ impl Mix {
             (self.edit, Kind::Edit),
             (self.delete, Kind::Delete),
             (self.receipt, Kind::Receipt),
+            (self.attachment, Kind::Attachment),
         ] {
             if n < w {
                 return k;
@@ -202,7 +209,13 @@ impl Mix {
 
     /// The sum of the weights.
     pub fn total(&self) -> u32 {
-        self.text + self.reply + self.reaction + self.edit + self.delete + self.receipt
+        self.text
+            + self.reply
+            + self.reaction
+            + self.edit
+            + self.delete
+            + self.receipt
+            + self.attachment
     }
 }
 
@@ -269,6 +282,18 @@ pub enum Action {
     Leave { room: String, user: String },
     /// A user registers one more device, which joins the user's rooms by external commit.
     NewDevice { user: String },
+    /// `by` (the room's owner by default) makes a single-use join link; `user`, who need not
+    /// be listed, joins with it (protocol-06 §5.6 joiningCode, room-policy-03 join links).
+    JoinLink {
+        room: String,
+        user: String,
+        #[serde(default)]
+        by: Option<String>,
+    },
+    /// The user deletes its newest device at its provider from another of its devices
+    /// (`mimi device remove`): the hub proposes the removal where it hosts the room, the
+    /// other device commits it; the deleted device is out of every room.
+    RemoveDevice { user: String },
     /// The node's database cannot grow (RLIMIT_FSIZE at its current size: writes fail as on
     /// a full disk); SQLite nodes only.
     DiskFull { node: String },
@@ -574,7 +599,18 @@ impl Scenario {
                     Ok(())
                 }
                 Action::Leave { room: r, user: u } => room(r, &at).and_then(|()| user(u, &at)),
-                Action::NewDevice { user: u } => user(u, &at),
+                Action::NewDevice { user: u } | Action::RemoveDevice { user: u } => user(u, &at),
+                Action::JoinLink {
+                    room: r,
+                    user: u,
+                    by,
+                } => {
+                    room(r, &at)?;
+                    for u in std::iter::once(u).chain(by.iter()) {
+                        user(u, &at)?;
+                    }
+                    Ok(())
+                }
                 Action::Checkpoint { name } => {
                     if name.is_empty() {
                         Err("checkpoint: give it a name".into())

@@ -111,6 +111,51 @@ fn scenario_draft_flow() {
 }
 
 #[test]
+fn attachments_in_the_traffic_are_downloaded_and_checked() {
+    let t = Tmp::new("attach");
+    let sc = t.0.join("attach.toml");
+    std::fs::write(
+        &sc,
+        r#"
+name = "attachments"
+seed = 5
+duration_s = 6
+
+[[provider]]
+domain = "a.example"
+users = 1
+
+[[provider]]
+domain = "b.example"
+users = 1
+
+[[provider]]
+domain = "c.example"
+users = 1
+
+[[room]]
+name = "files"
+owner = "a1"
+
+[[traffic]]
+room = "files"
+from_s = 1
+until_s = 5
+rate = 3
+mix = { text = 1, attachment = 3 }
+"#,
+    )
+    .unwrap();
+    let out = t.0.join("report");
+    let r = lab(&["run", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let s = summary(&out);
+    assert!(s["attachments"]["downloaded"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["attachments"]["download_failed"], 0, "{s}");
+    assert_eq!(s["checks"]["passed"], true, "{s}");
+}
+
+#[test]
 fn scenario_hub_crash() {
     let t = Tmp::new("hc");
     let out = t.0.join("report");
