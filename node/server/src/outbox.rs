@@ -26,55 +26,58 @@ pub struct OutboxConfig {
     pub retry: RetryPolicy,
 }
 
-/// One pass over every follower with work; returns how many items were delivered.
+/// One pass over every follower with work; returns how many items were delivered. The due
+/// work of every follower is claimed in one transaction (`STORE-outbox-claim-batch`).
 pub async fn run_once(
     node: &Node,
     connector: &Connector,
     cfg: &OutboxConfig,
     clock: &Clock,
 ) -> usize {
-    let followers = match node.store.followers_with_work().await {
-        Ok(f) => f,
+    let now = clock();
+    let rows = match node
+        .store
+        .claim_outbox_all(&cfg.owner, now, cfg.lease_ms, 256)
+        .await
+    {
+        Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "outbox: cannot list followers");
+            tracing::warn!(error = %e, "outbox: claim failed");
             return 0;
         }
     };
+    // By follower (the rows come by follower).
+    let mut by_follower: Vec<(String, Vec<OutboxRow>)> = Vec::new();
+    for r in rows {
+        match by_follower.last_mut() {
+            Some((f, v)) if *f == r.follower => v.push(r),
+            _ => by_follower.push((r.follower.clone(), vec![r])),
+        }
+    }
     // Followers are served at once (each on its own connection); a slow or absent follower
     // does not hold back the others.
     futures_util::future::join_all(
-        followers
+        by_follower
             .into_iter()
-            .map(|f| deliver_to(node, connector, cfg, clock, f)),
+            .map(|(f, rows)| deliver_to(node, connector, cfg, now, f, rows)),
     )
     .await
     .into_iter()
     .sum()
 }
 
-/// One follower's due work: claimed, sent as notify bodies in stream order, completed or
+/// One follower's claimed work, sent as notify bodies in stream order, completed or
 /// scheduled for a retry. Returns how many items were delivered.
 async fn deliver_to(
     node: &Node,
     connector: &Connector,
     cfg: &OutboxConfig,
-    clock: &Clock,
+    now: u64,
     follower: String,
+    rows: Vec<OutboxRow>,
 ) -> usize {
     let mut delivered = 0;
     {
-        let now = clock();
-        let rows = match node
-            .store
-            .claim_outbox(&follower, &cfg.owner, now, cfg.lease_ms, 256)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(%follower, error = %e, "outbox: claim failed");
-                return 0;
-            }
-        };
         let items: Vec<OutboxItem> = rows
             .iter()
             .map(|r| OutboxItem {

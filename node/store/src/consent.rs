@@ -102,6 +102,7 @@ impl Store {
         state: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO consent (requester, target, room_uri, state, updated_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (requester, target, room_uri) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
@@ -171,6 +172,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let hash = Sha256::digest(body).to_vec();
+        let _turn = self.write_turn().await?;
         let done = sqlx::query(
             "INSERT INTO abuse_reports (report_hash, room_uri, reporter, body, received_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (report_hash) DO NOTHING",

@@ -2,6 +2,7 @@
 
 use crate::error::StoreError;
 use crate::queue::QueueWaker;
+use sqlx::AnyConnection;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
 use std::path::Path;
@@ -24,6 +25,43 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) waker: Arc<QueueWaker>,
     pub(crate) room_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// SQLite's one write lock, taken in this process before SQLite is asked for it
+    /// (`STORE-sqlite-writer-turn`): writers queue here in order instead of colliding in
+    /// SQLite, whose busy handler sleeps (1, 2, 5, 10 ms …) and polls. `None` on PostgreSQL.
+    pub(crate) writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction ([`Store::begin_write`]): derefs to the connection, so statements run
+/// on `&mut *tx`. On SQLite it holds this process's writer turn until it commits, rolls back
+/// or is dropped (the transaction is dropped first, then the turn).
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then gives the turn back.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back, then gives the turn back.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -101,6 +139,7 @@ impl Store {
             backend,
             waker: Arc::new(QueueWaker::default()),
             room_bytes: Arc::default(),
+            writer: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
@@ -127,11 +166,35 @@ impl Store {
     /// A transaction that will write: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
     /// at the start and a later upgrade cannot fail with a stale snapshot
     /// (`STORE-room-serial`); a plain `BEGIN` on PostgreSQL, where rows are locked explicitly.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.backend {
+    /// On SQLite the writer turn is taken first (`STORE-sqlite-writer-turn`), before a
+    /// connection: writers waiting for their turn hold no connection, so readers go on.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.write_turn().await?;
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// The writer turn for a single statement that writes outside a transaction (SQLite;
+    /// `None` on PostgreSQL, where rows are locked instead). Hold it while the statement runs.
+    /// Waits as long as SQLite's busy timeout at most, then fails as SQLite would ("database
+    /// is locked"), so that a writer that waits for itself is an error, not a hang.
+    pub(crate) async fn write_turn(
+        &self,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        let Some(m) = &self.writer else {
+            return Ok(None);
+        };
+        let wait = Duration::from_millis(u64::from(SQLITE_BUSY_TIMEOUT_MS));
+        match tokio::time::timeout(wait, m.clone().lock_owned()).await {
+            Ok(g) => Ok(Some(g)),
+            Err(_) => Err(StoreError::Busy(format!(
+                "database is locked: no write turn within {} s",
+                wait.as_secs()
+            ))),
+        }
     }
 
     /// `sql` with ` FOR UPDATE` appended on PostgreSQL (row lock), unchanged on SQLite (the

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The database said no (our side: disk, connection, lock timeout, a bug).
     #[error("database: {0}")]
     Backend(#[from] sqlx::Error),
+    /// No write turn in time (SQLite: another writer of this process held it as long as the
+    /// busy timeout).
+    #[error("{0}")]
+    Busy(String),
     /// Migrations failed at open.
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

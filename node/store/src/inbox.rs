@@ -4,10 +4,10 @@
 //! transaction (`STORE-inbox-dedupe`): a crash between the two can neither lose the item (seen
 //! but never queued) nor deliver it twice (queued but not seen).
 
-use crate::db::{Store, i, u};
+use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
 use crate::queue::{PendingItem, write_client_items};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 const SEEN: &str = "INSERT INTO inbox_seen (item_hash, seen_ms) VALUES ($1, $2) ON CONFLICT (item_hash) DO NOTHING";
 
@@ -55,6 +55,7 @@ impl Store {
         item_hash: &[u8],
         now_ms: u64,
     ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query(SEEN)
             .bind(item_hash)
             .bind(i(now_ms))
@@ -66,6 +67,7 @@ impl Store {
     /// Forgets item hashes seen before `before_ms` (a hub repeats a body within hours, not
     /// weeks). Returns how many.
     pub async fn prune_inbox_seen(&self, before_ms: u64) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("DELETE FROM inbox_seen WHERE seen_ms < $1")
             .bind(i(before_ms))
             .execute(&self.pool)
@@ -115,6 +117,7 @@ impl Store {
             next_seq,
             held,
             clients: Vec::new(),
+            members: None,
         })
     }
 }
@@ -123,12 +126,15 @@ impl Store {
 /// `mimi_proto::inbox` decides is written here and committed at once.
 pub struct InboxTx {
     store: Store,
-    tx: Transaction<'static, Any>,
+    tx: WriteTx,
     hub: String,
     room: String,
     next_seq: u64,
     held: Vec<(u64, Vec<u8>)>,
     clients: Vec<PendingItem>,
+    /// The room's local members as read in this transaction (and changed by it): read once
+    /// per notify body, not once per item.
+    members: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for InboxTx {
@@ -212,15 +218,21 @@ impl InboxTx {
 
     /// The room's local clients as this transaction sees them.
     pub async fn members(&mut self) -> Result<Vec<String>, StoreError> {
+        if let Some(m) = &self.members {
+            return Ok(m.clone());
+        }
         let rows = sqlx::query(
             "SELECT client_uri FROM room_members WHERE room_uri = $1 ORDER BY client_uri",
         )
         .bind(&self.room)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
+        let m = rows
+            .iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect()
+            .collect::<Result<Vec<String>, _>>()?;
+        self.members = Some(m.clone());
+        Ok(m)
     }
 
     /// Adds a local client to the room, with the transaction (a Welcome delivered to it).
@@ -230,6 +242,12 @@ impl InboxTx {
             .bind(client)
             .execute(&mut *self.tx)
             .await?;
+        if let Some(m) = self.members.as_mut()
+            && !m.iter().any(|c| c == client)
+        {
+            m.push(client.to_owned());
+            m.sort();
+        }
         Ok(())
     }
 
@@ -240,6 +258,9 @@ impl InboxTx {
             .bind(client)
             .execute(&mut *self.tx)
             .await?;
+        if let Some(m) = self.members.as_mut() {
+            m.retain(|c| c != client);
+        }
         Ok(())
     }
 

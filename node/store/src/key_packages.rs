@@ -114,6 +114,7 @@ impl Store {
                  RETURNING kp_ref, key_package"
             }
         };
+        let _turn = self.write_turn().await?;
         let row = sqlx::query(sql)
             .bind(i(now_ms))
             .bind(client)
@@ -195,6 +196,7 @@ impl Store {
         now_ms: u64,
         grace_ms: u64,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("DELETE FROM key_packages WHERE not_after_s < $1")
             .bind(i(now_ms.saturating_sub(grace_ms) / 1000))
             .execute(&self.pool)
@@ -224,6 +226,7 @@ impl Store {
         room: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO kp_routes (kp_ref, provider, room_uri, created_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (kp_ref) DO UPDATE SET provider = excluded.provider, room_uri = excluded.room_uri, created_ms = excluded.created_ms",

@@ -8,9 +8,9 @@
 //! PostgreSQL the stream rows are locked with `FOR UPDATE SKIP LOCKED` while the lease is
 //! taken, so concurrent workers (also in other processes) pass each other by.
 
-use crate::db::{Store, i, u};
+use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 /// One outbox item claimed by a worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct OutboxStats {
 
 /// Appends a row to the (follower, room) stream inside a room transaction; returns its number.
 pub(crate) async fn enqueue(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     follower: &str,
     room: &str,
     event_seq: u64,
@@ -85,7 +85,7 @@ pub(crate) async fn enqueue(
 /// every follower's stream counter and one copies the body into each follower's next row, so
 /// the cost of a wide fanout does not grow by two round trips per follower.
 pub(crate) async fn enqueue_many(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     followers: &[&str],
     room: &str,
     event_seq: u64,
@@ -126,6 +126,9 @@ pub(crate) async fn enqueue_many(
     Ok(())
 }
 
+/// Streams one claim leases at most.
+const STREAMS_PER_CLAIM: u64 = 1024;
+
 impl Store {
     /// Claims due work for a follower: up to `limit` rows from the heads of the streams that
     /// are free (or already leased to `owner`) and whose head is due, each stream in order,
@@ -141,80 +144,135 @@ impl Store {
         lease_ms: u64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.claim(Some(follower), owner, now_ms, lease_ms, limit)
+            .await
+    }
+
+    /// [`Store::claim_outbox`] for every follower at once, in one transaction
+    /// (`STORE-outbox-claim-batch`): up to `limit` rows per follower, by follower, then room,
+    /// then number. One pass of the outbox worker takes the database's write lock once for
+    /// its claims, not once per follower.
+    pub async fn claim_outbox_all(
+        &self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.claim(None, owner, now_ms, lease_ms, limit).await
+    }
+
+    async fn claim(
+        &self,
+        follower: Option<&str>,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut tx = self.begin_write().await?;
-        // One stream at a time, after the last one looked at: a stream that is free (or ours)
-        // and whose head is due. On PostgreSQL only the streams this claim takes are locked,
-        // and a stream another worker is claiming at this moment is passed by (SKIP LOCKED),
-        // so concurrent claims share the free streams instead of one of them finding every
-        // stream locked and getting nothing.
+        // One statement leases the streams that are free (or ours) and whose head is due, at
+        // most STREAMS_PER_CLAIM of them (`STORE-outbox-claim-batch`: before, three
+        // statements per stream and a transaction per follower). On PostgreSQL only the
+        // streams this claim takes are locked, and a stream another worker is claiming at
+        // this moment is passed by (SKIP LOCKED), so concurrent claims share the free streams
+        // instead of one of them finding every stream locked and getting nothing.
         let sql = self.sql_for(
-            "SELECT s.room_uri, s.resume_seq FROM outbox_streams s
-             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
-               AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
-                    ORDER BY o.stream_seq LIMIT 1) <= $2
-             ORDER BY s.room_uri LIMIT 1",
-            "SELECT s.room_uri, s.resume_seq FROM outbox_streams s
-             WHERE s.follower = $1 AND (s.lease_until_ms <= $2 OR s.lease_owner = $3) AND s.room_uri > $4
-               AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
-                    ORDER BY o.stream_seq LIMIT 1) <= $2
-             ORDER BY s.room_uri LIMIT 1 FOR UPDATE SKIP LOCKED",
+            "UPDATE outbox_streams SET lease_owner = $3, lease_until_ms = $4
+             WHERE (follower, room_uri) IN (
+               SELECT s.follower, s.room_uri FROM outbox_streams s
+               WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
+                 AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
+                      ORDER BY o.stream_seq LIMIT 1) <= $2
+               ORDER BY s.follower, s.room_uri LIMIT $5)
+             RETURNING follower, room_uri, resume_seq",
+            "UPDATE outbox_streams SET lease_owner = $3, lease_until_ms = $4
+             WHERE (follower, room_uri) IN (
+               SELECT s.follower, s.room_uri FROM outbox_streams s
+               WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
+                 AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
+                      ORDER BY o.stream_seq LIMIT 1) <= $2
+               ORDER BY s.follower, s.room_uri LIMIT $5 FOR UPDATE SKIP LOCKED)
+             RETURNING follower, room_uri, resume_seq",
         );
-        let mut out: Vec<OutboxRow> = Vec::new();
-        let mut after = String::new();
-        loop {
-            let budget = u64::from(limit).saturating_sub(out.len() as u64);
-            if budget == 0 {
-                break;
-            }
-            let Some(next) = sqlx::query(sql)
-                .bind(follower)
-                .bind(i(now_ms))
-                .bind(owner)
-                .bind(&after)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
-                break;
-            };
-            let room: String = next.try_get(0)?;
-            let resume_seq = u(next.try_get(1)?);
-            after.clone_from(&room);
-            let rows = sqlx::query(
-                "SELECT stream_seq, event_seq, body, attempts, next_attempt_ms FROM outbox
-                 WHERE follower = $1 AND room_uri = $2 ORDER BY stream_seq LIMIT $3",
-            )
-            .bind(follower)
-            .bind(&room)
-            .bind(i(budget))
+        let until = now_ms.saturating_add(lease_ms);
+        let leased = sqlx::query(sql)
+            .bind(follower.unwrap_or(""))
+            .bind(i(now_ms))
+            .bind(owner)
+            .bind(i(until))
+            .bind(i(STREAMS_PER_CLAIM))
             .fetch_all(&mut *tx)
             .await?;
-            // The head decides: a row waiting for its retry holds back the stream.
-            let head_due = match rows.first() {
-                Some(h) => u(h.try_get(4)?) <= now_ms,
-                None => false,
-            };
-            if !head_due {
+        let mut streams: Vec<(String, String, u64)> = leased
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<String, _>(1)?,
+                    u(r.try_get(2)?),
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        streams.sort();
+        let mut out: Vec<OutboxRow> = Vec::new();
+        if streams.is_empty() {
+            tx.commit().await?;
+            return Ok(out);
+        }
+        // Their rows, from each head, `limit` at most per follower, by follower, room and
+        // number: a stream cut short stays leased to this owner, which goes on with it at its
+        // next claim. The streams just leased are the ones with this owner and lease end.
+        let rows = sqlx::query(
+            "SELECT follower, room_uri, stream_seq, event_seq, body, attempts FROM (
+               SELECT o.follower, o.room_uri, o.stream_seq, o.event_seq, o.body, o.attempts,
+                      ROW_NUMBER() OVER (PARTITION BY o.follower ORDER BY o.room_uri, o.stream_seq) AS rn
+               FROM outbox o JOIN outbox_streams s ON s.follower = o.follower AND s.room_uri = o.room_uri
+               WHERE ($1 = '' OR o.follower = $1) AND s.lease_owner = $2 AND s.lease_until_ms = $3) t
+             WHERE rn <= $4 ORDER BY follower, room_uri, stream_seq",
+        )
+        .bind(follower.unwrap_or(""))
+        .bind(owner)
+        .bind(i(until))
+        .bind(i(u64::from(limit)))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in rows {
+            let f: String = r.try_get(0)?;
+            let room: String = r.try_get(1)?;
+            let Ok(k) = streams.binary_search_by(|(sf, sr, _)| {
+                (sf.as_str(), sr.as_str()).cmp(&(f.as_str(), room.as_str()))
+            }) else {
+                // Leased before with the same lease end, not in this claim: left alone.
                 continue;
-            }
-            for r in &rows {
-                out.push(OutboxRow {
-                    follower: follower.to_owned(),
-                    room_uri: room.clone(),
-                    stream_seq: u(r.try_get(0)?),
-                    event_seq: u(r.try_get(1)?),
-                    body: r.try_get(2)?,
-                    attempts: u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(u32::MAX),
-                    owner: owner.to_owned(),
-                    resume_seq,
-                });
-            }
+            };
+            out.push(OutboxRow {
+                follower: f,
+                room_uri: room,
+                stream_seq: u(r.try_get(2)?),
+                event_seq: u(r.try_get(3)?),
+                body: r.try_get(4)?,
+                attempts: u32::try_from(r.try_get::<i64, _>(5)?).unwrap_or(u32::MAX),
+                owner: owner.to_owned(),
+                resume_seq: streams[k].2,
+            });
+        }
+        // Streams the row limit left out go back at once, for other workers.
+        let served: std::collections::HashSet<(&str, &str)> = out
+            .iter()
+            .map(|o| (o.follower.as_str(), o.room_uri.as_str()))
+            .collect();
+        for (f, room, _) in streams
+            .iter()
+            .filter(|(f, r, _)| !served.contains(&(f.as_str(), r.as_str())))
+        {
             sqlx::query(
-                "UPDATE outbox_streams SET lease_owner = $1, lease_until_ms = $2 WHERE follower = $3 AND room_uri = $4",
+                "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
+                 WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3",
             )
+            .bind(f)
+            .bind(room)
             .bind(owner)
-            .bind(i(now_ms.saturating_add(lease_ms)))
-            .bind(follower)
-            .bind(&room)
             .execute(&mut *tx)
             .await?;
         }
@@ -268,20 +326,27 @@ impl Store {
     }
 
     /// Marks rows done (the follower acknowledged them): they are removed. A stream left
-    /// empty is released; otherwise its owner keeps the lease and may go on.
+    /// empty is released; otherwise its owner keeps the lease and may go on. Pass runs of
+    /// claimed rows as [`Store::claim_outbox`] hands them out (consecutive in their stream):
+    /// every row of a stream between the lowest and the highest number passed goes.
     pub async fn complete_outbox(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        for o in rows {
+        for (follower, room, owner) in streams_of(rows) {
+            // A stream's claimed rows are consecutive from its head: one range per stream.
+            let seqs = rows
+                .iter()
+                .filter(|o| o.follower == follower && o.room_uri == room)
+                .map(|o| o.stream_seq);
+            let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
             sqlx::query(
-                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq = $3",
+                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq >= $3 AND stream_seq <= $4",
             )
-            .bind(&o.follower)
-            .bind(&o.room_uri)
-            .bind(i(o.stream_seq))
+            .bind(follower)
+            .bind(room)
+            .bind(i(lo))
+            .bind(i(hi))
             .execute(&mut *tx)
             .await?;
-        }
-        for (follower, room, owner) in streams_of(rows) {
             sqlx::query(
                 "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
                  WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
@@ -334,6 +399,7 @@ impl Store {
 
     /// Gives back every stream leased to `owner` (a worker that stops); returns how many.
     pub async fn release_outbox(&self, owner: &str) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query(
             "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0 WHERE lease_owner = $1",
         )

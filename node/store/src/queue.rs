@@ -1,9 +1,9 @@
 //! Client queues: per device, numbered 1, 2, 3, …, fetched after a cursor, removed only when
 //! acknowledged (`STORE-queue`).
 
-use crate::db::{Store, i, u};
+use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -31,36 +31,99 @@ pub(crate) struct PendingItem {
 
 /// Writes queue rows in client order (a stable sort keeps each client's own order), so every
 /// transaction takes the per-client counter locks in the same order. Returns the clients.
+///
+/// In multi-row statements (`STORE-queue-batch`): one upsert per chunk of clients advances
+/// each counter by that client's number of items and returns the new counters, one insert
+/// per chunk of rows writes the items; before, every item cost two statements, each a round
+/// trip to the database (to SQLite's worker thread), which a fanout to many local devices
+/// or a catch-up of many items paid per item.
 pub(crate) async fn write_client_items(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     items: &mut [PendingItem],
 ) -> Result<Vec<String>, StoreError> {
     items.sort_by(|a, b| a.client.cmp(&b.client));
-    let mut clients: Vec<String> = Vec::new();
+    // (client, how many items), in client order.
+    let mut counts: Vec<(String, u64)> = Vec::new();
     for it in items.iter() {
-        let row = sqlx::query(
-            "INSERT INTO client_cursors (client_uri, next_seq) VALUES ($1, 2)
-             ON CONFLICT (client_uri) DO UPDATE SET next_seq = client_cursors.next_seq + 1
-             RETURNING next_seq",
-        )
-        .bind(&it.client)
-        .fetch_one(&mut **tx)
-        .await?;
-        let seq = u(row.try_get::<i64, _>(0)?).saturating_sub(1);
-        sqlx::query("INSERT INTO client_queue (client_uri, seq, room_uri, body, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&it.client)
-            .bind(i(seq))
-            .bind(&it.room)
-            .bind(it.body.as_slice())
-            .bind(i(it.now_ms))
-            .execute(&mut **tx)
-            .await?;
-        if clients.last() != Some(&it.client) {
-            clients.push(it.client.clone());
+        match counts.last_mut() {
+            Some((c, n)) if *c == it.client => *n += 1,
+            _ => counts.push((it.client.clone(), 1)),
         }
     }
-    Ok(clients)
+    // The first number of each client's items.
+    let mut first: HashMap<String, u64> = HashMap::with_capacity(counts.len());
+    for chunk in counts.chunks(CLIENTS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|k| format!("(${}, ${})", 2 * k + 1, 2 * k + 2))
+            .collect();
+        // A new counter starts at 1: after n items it is 1 + n. An existing one moves by n
+        // (excluded.next_seq - 1).
+        let sql = format!(
+            "INSERT INTO client_cursors (client_uri, next_seq) VALUES {}
+             ON CONFLICT (client_uri) DO UPDATE SET next_seq = client_cursors.next_seq + excluded.next_seq - 1
+             RETURNING client_uri, next_seq",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (c, n) in chunk {
+            q = q.bind(c.as_str()).bind(i(n + 1));
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        for r in &rows {
+            let c: String = r.try_get(0)?;
+            let next = u(r.try_get::<i64, _>(1)?);
+            let n = chunk
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map(|(_, n)| *n)
+                .ok_or(StoreError::Backend(sqlx::Error::RowNotFound))?;
+            first.insert(c, next.saturating_sub(n));
+        }
+    }
+    let mut numbered: Vec<(u64, &PendingItem)> = Vec::with_capacity(items.len());
+    for it in items.iter() {
+        let seq = first
+            .get_mut(&it.client)
+            .ok_or(StoreError::Backend(sqlx::Error::RowNotFound))?;
+        numbered.push((*seq, it));
+        *seq += 1;
+    }
+    for chunk in numbered.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|k| {
+                let b = 5 * k;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO client_queue (client_uri, seq, room_uri, body, created_ms) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, it) in chunk {
+            q = q
+                .bind(it.client.as_str())
+                .bind(i(*seq))
+                .bind(it.room.as_str())
+                .bind(it.body.as_slice())
+                .bind(i(it.now_ms));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(counts.into_iter().map(|(c, _)| c).collect())
 }
+
+/// Clients per counter statement (2 parameters each).
+const CLIENTS_PER_STATEMENT: usize = 200;
+/// Queue rows per insert (5 parameters each).
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// Wakes long-polls of this process when their client's queue grows. (Other processes
 /// sharing a PostgreSQL database are not seen: their waiters find new rows at their timeout.)
@@ -172,6 +235,7 @@ impl Store {
     /// Acknowledges a client's queue up to and including `cursor`: those items are removed.
     /// Returns how many.
     pub async fn ack(&self, client: &str, cursor: u64) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("DELETE FROM client_queue WHERE client_uri = $1 AND seq <= $2")
             .bind(client)
             .bind(i(cursor))

@@ -1,10 +1,10 @@
 //! Rooms, their serialised transaction, the per-room event log and local members.
 
-use crate::db::{Store, i, u};
+use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
 use crate::queue::{PendingItem, write_client_items};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 /// A room as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +121,7 @@ impl Store {
         policy: &[u8],
         epoch: u64,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query("INSERT INTO rooms (room_uri, hub, state, policy, epoch, next_seq, last_ts_ms) VALUES ($1, $2, $3, $4, $5, 1, 0)")
             .bind(room)
             .bind(hub)
@@ -204,6 +205,7 @@ impl Store {
     /// `before_ms`. Returns how many went. (Expire the outbox first: it finds the age of its
     /// rows through their events.)
     pub async fn prune_room_events(&self, before_ms: u64) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("DELETE FROM room_events WHERE ts_ms < $1")
             .bind(i(before_ms))
             .execute(&self.pool)
@@ -240,6 +242,7 @@ impl Store {
 
     /// Adds a local client to a room (a delivery target); adding it again changes nothing.
     pub async fn add_member(&self, room: &str, client: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(ADD_MEMBER)
             .bind(room)
             .bind(client)
@@ -250,6 +253,7 @@ impl Store {
 
     /// Removes a local client from a room.
     pub async fn remove_member(&self, room: &str, client: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(REMOVE_MEMBER)
             .bind(room)
             .bind(client)
@@ -293,7 +297,7 @@ const MEMBERS: &str = "SELECT client_uri FROM room_members WHERE room_uri = $1 O
 /// (`STORE-persist-before-ack`, `STORE-tx-atomic`).
 pub struct RoomTx {
     store: Store,
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: WriteTx,
     pub(crate) row: RoomRow,
     clients: Vec<PendingItem>,
     /// The new head and the entry changes, written at commit.

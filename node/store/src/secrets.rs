@@ -14,6 +14,7 @@ impl Store {
         fresh: &[u8],
         now_ms: u64,
     ) -> Result<Vec<u8>, StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO node_secrets (name, value, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         )

@@ -77,6 +77,7 @@ impl Store {
         nick: Option<&str>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO users (user_uri, handle, nick, consent_policy, created_ms) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -126,6 +127,7 @@ impl Store {
         user: &str,
         policy: ConsentPolicy,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("UPDATE users SET consent_policy = $1 WHERE user_uri = $2")
             .bind(policy.as_str())
             .bind(user)
@@ -186,6 +188,7 @@ impl Store {
 
     /// Replaces a device's bearer token (the old one stops working at once).
     pub async fn rotate_token(&self, client: &str, new_token: &[u8]) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query("UPDATE devices SET token_hash = $1 WHERE client_uri = $2")
             .bind(token_hash(new_token))
             .bind(client)
