@@ -77,96 +77,93 @@ async fn deliver_to(
     rows: Vec<OutboxRow>,
 ) -> usize {
     let mut delivered = 0;
-    {
-        let items: Vec<OutboxItem> = rows
-            .iter()
-            .map(|r| OutboxItem {
-                room: r.room_uri.clone(),
-                seq: r.stream_seq,
-                fanout: r.body.clone(),
-            })
-            .collect();
-        let mut offset = 0;
-        while let Some(batch) = next_batch(&items[offset..], cfg.batch_max_bytes) {
-            let part: Vec<OutboxRow> = rows[offset..offset + batch.count].to_vec();
-            offset += batch.count;
-            let mut headers = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(&batch.first_seq.to_string()) {
-                headers.insert("mimi-notify-seq", v);
+    let items: Vec<OutboxItem> = rows
+        .iter()
+        .map(|r| OutboxItem {
+            room: r.room_uri.clone(),
+            seq: r.stream_seq,
+            fanout: r.body.clone(),
+        })
+        .collect();
+    let mut offset = 0;
+    while let Some(batch) = next_batch(&items[offset..], cfg.batch_max_bytes) {
+        let part: Vec<OutboxRow> = rows[offset..offset + batch.count].to_vec();
+        offset += batch.count;
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&batch.first_seq.to_string()) {
+            headers.insert("mimi-notify-seq", v);
+        }
+        // STORE-retention: the stream lost its undelivered head; the follower resumes here.
+        if let Some(r) = part.first().map(|r| r.resume_seq).filter(|r| *r > 0)
+            && let Ok(v) = HeaderValue::from_str(&r.to_string())
+        {
+            headers.insert("mimi-notify-resume", v);
+        }
+        let path = paths::path(Endpoint::Notify, &batch.room);
+        let answer = connector
+            .request(
+                &follower,
+                Method::POST,
+                &path,
+                headers,
+                Bytes::from(batch.body),
+            )
+            .await;
+        let (status, retry_after) = match &answer {
+            Ok(r) => (
+                Some(r.status.as_u16()),
+                r.headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            Err(e) => {
+                tracing::info!(%follower, error = %e, "outbox: no answer");
+                (None, None)
             }
-            // STORE-retention: the stream lost its undelivered head; the follower resumes here.
-            if let Some(r) = part.first().map(|r| r.resume_seq).filter(|r| *r > 0)
-                && let Ok(v) = HeaderValue::from_str(&r.to_string())
-            {
-                headers.insert("mimi-notify-resume", v);
+        };
+        let attempts = part.iter().map(|r| r.attempts).max().unwrap_or(0);
+        let result = match outcome(
+            status,
+            retry_after.as_deref(),
+            attempts,
+            now ^ batch.first_seq,
+            &cfg.retry,
+            now / 1000,
+        ) {
+            Outcome::Delivered => {
+                delivered += part.len();
+                node.events.emit(crate::events::NodeEvent::FanoutDelivered {
+                    peer: follower.clone(),
+                    room: batch.room.to_string(),
+                    items: part.len(),
+                });
+                node.store.complete_outbox(&part).await
             }
-            let path = paths::path(Endpoint::Notify, &batch.room);
-            let answer = connector
-                .request(
-                    &follower,
-                    Method::POST,
-                    &path,
-                    headers,
-                    Bytes::from(batch.body),
-                )
-                .await;
-            let (status, retry_after) = match &answer {
-                Ok(r) => (
-                    Some(r.status.as_u16()),
-                    r.headers
-                        .get(http::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned),
-                ),
-                Err(e) => {
-                    tracing::info!(%follower, error = %e, "outbox: no answer");
-                    (None, None)
+            Outcome::Retry {
+                after,
+                reason,
+                refused,
+            } => {
+                if refused {
+                    tracing::warn!(%follower, %reason, "outbox: follower refused a notify");
                 }
-            };
-            let attempts = part.iter().map(|r| r.attempts).max().unwrap_or(0);
-            let result = match outcome(
-                status,
-                retry_after.as_deref(),
-                attempts,
-                now ^ batch.first_seq,
-                &cfg.retry,
-                now / 1000,
-            ) {
-                Outcome::Delivered => {
-                    delivered += part.len();
-                    node.events.emit(crate::events::NodeEvent::FanoutDelivered {
-                        peer: follower.clone(),
-                        room: batch.room.to_string(),
-                        items: part.len(),
-                    });
-                    node.store.complete_outbox(&part).await
-                }
-                Outcome::Retry {
-                    after,
-                    reason,
-                    refused,
-                } => {
-                    if refused {
-                        tracing::warn!(%follower, %reason, "outbox: follower refused a notify");
-                    }
-                    let next =
-                        now.saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
-                    // The rest of this follower's claimed rows wait too (order is kept).
-                    let rest: Vec<OutboxRow> = rows[offset - part.len()..].to_vec();
-                    offset = rows.len();
-                    node.events.emit(crate::events::NodeEvent::FanoutFailed {
-                        peer: follower.clone(),
-                        room: batch.room.to_string(),
-                        items: rest.len(),
-                        reason: reason.clone(),
-                        retry_in_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
-                    });
-                    node.store.retry_outbox(&rest, next).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!(%follower, error = %e, "outbox: cannot record the outcome");
+                let next = now.saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+                // The rest of this follower's claimed rows wait too (order is kept).
+                let rest: Vec<OutboxRow> = rows[offset - part.len()..].to_vec();
+                offset = rows.len();
+                node.events.emit(crate::events::NodeEvent::FanoutFailed {
+                    peer: follower.clone(),
+                    room: batch.room.to_string(),
+                    items: rest.len(),
+                    reason: reason.clone(),
+                    retry_in_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                });
+                node.store.retry_outbox(&rest, next).await
             }
+        };
+        if let Err(e) = result {
+            tracing::warn!(%follower, error = %e, "outbox: cannot record the outcome");
         }
     }
     delivered

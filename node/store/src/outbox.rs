@@ -126,6 +126,24 @@ pub(crate) async fn enqueue_many(
     Ok(())
 }
 
+/// The claim's lease statement, with the row lock PostgreSQL takes (`$lock`).
+macro_rules! lease_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox_streams SET lease_owner = $3, lease_until_ms = $4
+             WHERE (follower, room_uri) IN (
+               SELECT s.follower, s.room_uri FROM outbox_streams s
+               WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
+                 AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
+                      ORDER BY o.stream_seq LIMIT 1) <= $2
+               ORDER BY s.follower, s.room_uri LIMIT $5",
+            $lock,
+            ")
+             RETURNING follower, room_uri, resume_seq"
+        )
+    };
+}
+
 /// Streams one claim leases at most.
 const STREAMS_PER_CLAIM: u64 = 1024;
 
@@ -177,24 +195,7 @@ impl Store {
         // streams this claim takes are locked, and a stream another worker is claiming at
         // this moment is passed by (SKIP LOCKED), so concurrent claims share the free streams
         // instead of one of them finding every stream locked and getting nothing.
-        let sql = self.sql_for(
-            "UPDATE outbox_streams SET lease_owner = $3, lease_until_ms = $4
-             WHERE (follower, room_uri) IN (
-               SELECT s.follower, s.room_uri FROM outbox_streams s
-               WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
-                 AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
-                      ORDER BY o.stream_seq LIMIT 1) <= $2
-               ORDER BY s.follower, s.room_uri LIMIT $5)
-             RETURNING follower, room_uri, resume_seq",
-            "UPDATE outbox_streams SET lease_owner = $3, lease_until_ms = $4
-             WHERE (follower, room_uri) IN (
-               SELECT s.follower, s.room_uri FROM outbox_streams s
-               WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
-                 AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
-                      ORDER BY o.stream_seq LIMIT 1) <= $2
-               ORDER BY s.follower, s.room_uri LIMIT $5 FOR UPDATE SKIP LOCKED)
-             RETURNING follower, room_uri, resume_seq",
-        );
+        let sql = self.sql_for(lease_sql!(""), lease_sql!(" FOR UPDATE SKIP LOCKED"));
         let until = now_ms.saturating_add(lease_ms);
         let leased = sqlx::query(sql)
             .bind(follower.unwrap_or(""))
@@ -436,16 +437,6 @@ impl Store {
                     max_attempts: u(r.try_get(3)?),
                 })
             })
-            .collect()
-    }
-
-    /// Followers with outbox rows, by name.
-    pub async fn followers_with_work(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT follower FROM outbox ORDER BY follower")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
             .collect()
     }
 }

@@ -302,3 +302,62 @@ async fn store_outbox_batch_enqueue_continues_every_stream() {
         }
     }
 }
+
+/// STORE-outbox-claim-batch: one claim for every follower gives each at most `limit` rows,
+/// by follower, room and number; a stream the limit left out is given back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outbox_claim_batch_all_followers_in_one_claim() {
+    for db in backends("claimall").await {
+        let s = &db.store;
+        let t = tag("f");
+        let (f1, f2) = (format!("{t}1.example"), format!("{t}2.example"));
+        let r1 = fill(s, &f1, 3).await;
+        let r2 = fill(s, &f1, 3).await;
+        let r3 = fill(s, &f2, 2).await;
+        let rows = s.claim_outbox_all("w", 100, 10_000, 4).await.unwrap();
+        let mine: Vec<&OutboxRow> = rows
+            .iter()
+            .filter(|r| r.follower == f1 || r.follower == f2)
+            .collect();
+        // f1: the first room whole and one row of the second (limit 4); f2: its two rows.
+        let of = |f: &str| -> Vec<(String, u64)> {
+            mine.iter()
+                .filter(|r| r.follower == f)
+                .map(|r| (r.room_uri.clone(), r.stream_seq))
+                .collect()
+        };
+        let (first, second) = if r1 < r2 { (&r1, &r2) } else { (&r2, &r1) };
+        assert_eq!(
+            of(&f1),
+            vec![
+                (first.clone(), 1),
+                (first.clone(), 2),
+                (first.clone(), 3),
+                (second.clone(), 1)
+            ],
+            "{:?}",
+            s.backend()
+        );
+        assert_eq!(of(&f2), vec![(r3.clone(), 1), (r3.clone(), 2)]);
+        assert!(mine.iter().all(|r| r.owner == "w"));
+        // The rest of the cut stream stays with its owner; another worker gets nothing of it.
+        let other = s.claim_outbox(&f1, "x", 100, 10_000, 100).await.unwrap();
+        assert!(other.is_empty(), "{other:?}");
+        let again = s.claim_outbox(&f1, "w", 100, 10_000, 100).await.unwrap();
+        assert_eq!(
+            again.iter().map(|r| r.stream_seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 1, 2, 3],
+            "the owner goes on with both streams it holds, from their heads (nothing completed yet)"
+        );
+        s.complete_outbox(&again).await.unwrap();
+        let f2_rows: Vec<OutboxRow> = rows.iter().filter(|r| r.follower == f2).cloned().collect();
+        s.complete_outbox(&f2_rows).await.unwrap();
+        assert!(
+            !s.outbox_depth()
+                .await
+                .unwrap()
+                .iter()
+                .any(|(f, _)| *f == f1 || *f == f2)
+        );
+    }
+}
