@@ -268,6 +268,30 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         }],
         extensions: AppDataDictionary::default(),
     };
+    let consent_cancel = ConsentEntry {
+        operation: ConsentOperation::Cancel,
+        ..consent_request.clone()
+    };
+    let consent_revoke = ConsentEntry {
+        operation: ConsentOperation::Revoke,
+        scope: ConsentScope {
+            room_id: None,
+            ..consent_request.scope.clone()
+        },
+        client_key_packages: vec![],
+        consent_extensions: AppDataDictionary::default(),
+    };
+    let id_not_found = IdentifierResponse {
+        response_code: IdentifierQueryCode::NOT_FOUND,
+        uris: vec![],
+        found_profiles: vec![],
+        extensions: AppDataDictionary::default(),
+    };
+    let abuse_anonymous = AbuseReport {
+        reporting_user: None,
+        note: String::new(),
+        ..abuse.clone()
+    };
     let list = ParticipantListData {
         participants: vec![
             UserRolePair {
@@ -521,6 +545,30 @@ pub fn samples() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
             "AbuseReport",
             "Cathy reports one message of Bob, with its frank",
             abuse.encode(),
+        ),
+        (
+            "consent-cancel",
+            "ConsentEntry",
+            "cancel of the consent-request vector's request (requestConsent); no KeyPackages on the wire",
+            consent_cancel.encode(),
+        ),
+        (
+            "consent-revoke",
+            "ConsentEntry",
+            "revoke of a grant for any room (updateConsent); no KeyPackages on the wire",
+            consent_revoke.encode(),
+        ),
+        (
+            "identifier-response-not-found",
+            "IdentifierResponse",
+            "notFound: no URIs, no profiles",
+            id_not_found.encode(),
+        ),
+        (
+            "abuse-report-anonymous",
+            "AbuseReport",
+            "the abuse-report vector without reporting user (empty URI, WIRE-5.9-reporting-user) and with an empty note",
+            abuse_anonymous.encode(),
         ),
         (
             "update-response-not-allowed",
