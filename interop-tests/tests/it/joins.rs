@@ -410,8 +410,11 @@ async fn decide(api: &mimi_net::client::ClientApi, requester: &UserUri, op: &str
     assert_eq!(st, http::StatusCode::OK, "{}", String::from_utf8_lossy(&b));
 }
 
-async fn take(api: &mimi_net::client::ClientApi, target: &str) -> Vec<Vec<u8>> {
-    let body = serde_json::json!({ "target": target });
+async fn take(api: &mimi_net::client::ClientApi, target: &str, suite: Option<u16>) -> Vec<Vec<u8>> {
+    let body = match suite {
+        Some(s) => serde_json::json!({ "target": target, "suite": s }),
+        None => serde_json::json!({ "target": target }),
+    };
     let (st, b) = call(
         api,
         http::Method::POST,
@@ -436,16 +439,32 @@ async fn grant_key_packages(fed: &Federation) {
     alice.create_room(&room).await;
     let bob_user = bob.dev.user.to_string();
 
+    // Bob's device publishes KeyPackages of both suites.
+    bob.publish_in(
+        2,
+        openmls::prelude::Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+    )
+    .await;
+    let suite_of = |kps: &[Vec<u8>]| -> Vec<Option<u16>> {
+        kps.iter()
+            .map(|k| mimi_wire::key_material::key_package_suite(k))
+            .collect()
+    };
+
     // A grant, then a revocation: nothing is kept.
     decide(&bob.api, &alice.dev.user, "grant").await;
     decide(&bob.api, &alice.dev.user, "revoke").await;
-    assert!(take(&alice.api, &bob_user).await.is_empty());
+    assert!(take(&alice.api, &bob_user, None).await.is_empty());
 
-    // A grant: one KeyPackage of Bob's one device, handed out once.
+    // A grant: one KeyPackage of Bob's one device per suite; a room of suite 0x0001 takes
+    // that one (once), the 0x0003 one stays kept for a room of that suite.
     decide(&bob.api, &alice.dev.user, "grant").await;
-    let kps = take(&alice.api, &bob_user).await;
-    assert_eq!(kps.len(), 1);
-    assert!(take(&alice.api, &bob_user).await.is_empty());
+    let kps = take(&alice.api, &bob_user, Some(1)).await;
+    assert_eq!(suite_of(&kps), vec![Some(1)]);
+    assert!(take(&alice.api, &bob_user, Some(1)).await.is_empty());
+    let kps3 = take(&alice.api, &bob_user, Some(3)).await;
+    assert_eq!(suite_of(&kps3), vec![Some(3)]);
+    assert!(take(&alice.api, &bob_user, None).await.is_empty());
     let out = alice
         .rooms
         .get_mut(&room)

@@ -637,7 +637,7 @@ impl Client {
             let granted = self
                 .post(
                     "consent/keyPackages",
-                    serde_json::json!({ "target": u.as_str() })
+                    serde_json::json!({ "target": u.as_str(), "suite": u16::from(suite) })
                         .to_string()
                         .into_bytes(),
                 )

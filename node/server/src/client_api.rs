@@ -147,6 +147,8 @@ struct ConsentBody {
     requester: Option<String>,
     target: Option<String>,
     room: Option<String>,
+    /// `consent/keyPackages`: only those of this cipher suite (the room's); all when absent.
+    suite: Option<u16>,
 }
 
 impl Node {
@@ -519,9 +521,18 @@ impl Node {
                 })?;
                 let target = UserUri::parse(&target)
                     .map_err(|e| NodeError::BadRequest(format!("target: {e}")))?;
+                // Those of the asked suite are handed out, expired (or no longer valid) ones
+                // forgotten, the rest kept for a room of another suite.
+                let now_s = now_ms / 1000;
+                let info = |kp: &[u8]| crate::social::granted_key_package(kp, &target, now_s);
                 let kps = self
                     .store
-                    .take_granted_key_packages(caller.user.as_str(), target.as_str())
+                    .take_granted_key_packages(
+                        caller.user.as_str(),
+                        target.as_str(),
+                        |kp| info(kp).is_ok_and(|(s, _)| b.suite.is_none_or(|want| want == s)),
+                        |kp| info(kp).is_err(),
+                    )
                     .await?;
                 let kps: Vec<String> = kps.iter().map(hex::encode).collect();
                 Ok(json(

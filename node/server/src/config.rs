@@ -65,6 +65,7 @@
 //! key_material_unknown_user_success = false  # keyMaterial answers success for an unknown user
 //! group_info_any_requester = false     # groupInfo hands the GroupInfo to anyone who asks
 //! consent_request_any_operation = false  # requestConsent answers 201 to a grant or revoke
+//! consent_grant_unchecked = false       # updateConsent keeps a grant's KeyPackages unchecked
 //! resync_refused = false               # the hub refuses a member's external commit (resync)
 //! ```
 //!
@@ -275,6 +276,10 @@ pub struct Faults {
     /// requestConsent answers 201 to a grant or revoke (and drops it) instead of 400 (breaks
     /// §5.7 `PROTO-5.7-request`).
     pub consent_request_any_operation: bool,
+    /// updateConsent keeps a grant's KeyPackages without checking them (breaks
+    /// `PROTO-5.7-grant-checked`: a KeyPackage of another user, or an expired one, would be
+    /// handed to the requester).
+    pub consent_grant_unchecked: bool,
     /// The hub refuses an external commit by a client that is a member already (a resync,
     /// RFC 9420 §12.4.3.2; breaks `ROOM-resync`).
     pub resync_refused: bool,

@@ -4,10 +4,49 @@
 use crate::service::{Node, NodeError};
 use mimi_wire::codec::Body;
 use mimi_wire::consent::{ConsentEntry, ConsentOperation};
-use mimi_wire::id::{ProviderId, RoomUri, UserUri};
+use mimi_wire::id::{ClientUri, ProviderId, RoomUri, UserUri};
 use mimi_wire::identifier::{
     IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
+
+/// What a KeyPackage a consent grant carried is (`PROTO-5.7-grant-checked`): it decodes and
+/// validates (signature, suite, version), its basic credential is a client of `target` (of
+/// its provider, for the one-segment client form), and its lifetime has not ended at `now_s`.
+/// Returns its cipher suite and `not_after` (seconds), or why it is refused.
+pub(crate) fn granted_key_package(
+    bytes: &[u8],
+    target: &UserUri,
+    now_s: u64,
+) -> Result<(u16, u64), String> {
+    use openmls::prelude::tls_codec::Deserialize as _;
+    use openmls::prelude::{BasicCredential, KeyPackageIn, ProtocolVersion};
+    let kp = KeyPackageIn::tls_deserialize_exact(bytes)
+        .map_err(|e| format!("not a KeyPackage: {e}"))?
+        .validate(
+            &openmls_rust_crypto::RustCrypto::default(),
+            ProtocolVersion::Mls10,
+        )
+        .map_err(|e| format!("does not validate: {e:?}"))?;
+    let cred = BasicCredential::try_from(kp.leaf_node().credential().clone())
+        .map_err(|_| "not a basic credential".to_string())?;
+    let identity = String::from_utf8_lossy(cred.identity()).into_owned();
+    let client = ClientUri::parse(&identity)
+        .map_err(|e| format!("its credential {identity:?} is not a client URI: {e}"))?;
+    let ours = match client.user() {
+        Some(user) => user == *target,
+        None => client.provider() == target.provider(),
+    };
+    if !ours {
+        return Err(format!(
+            "its credential {client} is not a device of {target}"
+        ));
+    }
+    let not_after = kp.life_time().not_after();
+    if not_after < now_s {
+        return Err(format!("its lifetime ended at {not_after} (now {now_s})"));
+    }
+    Ok((u16::from(kp.ciphersuite()), not_after))
+}
 
 /// The stored state name of a consent operation.
 fn state_name(op: ConsentOperation) -> &'static str {
@@ -131,6 +170,25 @@ impl Node {
         if self.store.user(requester.as_str()).await?.is_none() {
             return Err(NodeError::NotFound(format!("no user {requester} here")));
         }
+        // PROTO-5.7-grant-checked: each one must be a valid, unexpired KeyPackage of a device
+        // of the target, or the grant is refused as a whole (400 names the first bad one).
+        let mut kps: Vec<Vec<u8>> = Vec::new();
+        if entry.operation == ConsentOperation::Grant {
+            for (n, k) in entry.client_key_packages.iter().enumerate() {
+                if self.options.faults.consent_grant_unchecked {
+                    kps.push(k.as_bytes().to_vec());
+                    continue;
+                }
+                granted_key_package(k.as_bytes(), &scope.target_uri, now_ms / 1000).map_err(
+                    |why| {
+                        NodeError::BadRequest(format!(
+                            "the grant's clientKeyPackages[{n}] {why} (draft-ietf-mimi-protocol-06 §5.7)"
+                        ))
+                    },
+                )?;
+                kps.push(k.as_bytes().to_vec());
+            }
+        }
         let room = scope.room_id.as_ref().map_or("", RoomUri::as_str);
         self.store
             .set_consent(
@@ -143,14 +201,6 @@ impl Node {
             .await?;
         // PROTO-5.7-grant-key-packages: KeyPackages in a grant are kept for the requester (one
         // use each); a revocation drops any kept.
-        let kps: Vec<Vec<u8>> = match entry.operation {
-            ConsentOperation::Grant => entry
-                .client_key_packages
-                .iter()
-                .map(|k| k.as_bytes().to_vec())
-                .collect(),
-            _ => Vec::new(),
-        };
         self.store
             .put_granted_key_packages(requester.as_str(), scope.target_uri.as_str(), &kps, now_ms)
             .await?;
@@ -181,17 +231,21 @@ impl Node {
             )
             .await?;
         // PROTO-5.7-grant-key-packages: a grant carries one KeyPackage per client of the
-        // target (suite 0x0001, claimed like keyMaterial's), so that the requester can add the
-        // target at once; given back if the requester's provider cannot be told.
+        // target and per suite our devices publish (0x0001 and 0x0003, claimed like
+        // keyMaterial's: a grant names no room, so no suite), so that the requester can add
+        // the target at once to a room of either suite; given back if the requester's provider
+        // cannot be told.
         let mut claimed = Vec::new();
         if grant {
-            for (_, kp) in self
-                .store
-                .claim_key_packages_of_user_in(target.as_str(), now_ms, &[1])
-                .await?
-            {
-                if let Some(kp) = kp {
-                    claimed.push(kp);
+            for suite in mimi_room::mls::SUITES {
+                for (_, kp) in self
+                    .store
+                    .claim_key_packages_of_user_in(target.as_str(), now_ms, &[u16::from(suite)])
+                    .await?
+                {
+                    if let Some(kp) = kp {
+                        claimed.push(kp);
+                    }
                 }
             }
         }

@@ -68,29 +68,47 @@ impl Store {
     }
 
     /// Takes (hands out and forgets) the KeyPackages kept for `requester` from `target`'s
-    /// grant; empty when there are none (or they were taken or revoked).
+    /// grant for which `take` says yes; `drop` names those to forget without handing them out
+    /// (expired ones); the rest stay kept (`STORE-consent-key-packages`: a grant carries one
+    /// KeyPackage per client and suite, a room uses those of its suite). Empty when there are
+    /// none (or they were taken or revoked).
     pub async fn take_granted_key_packages(
         &self,
         requester: &str,
         target: &str,
+        take: impl Fn(&[u8]) -> bool,
+        drop: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
-            "SELECT key_package FROM granted_key_packages WHERE requester = $1 AND target = $2 ORDER BY n",
+            "SELECT n, key_package FROM granted_key_packages WHERE requester = $1 AND target = $2 ORDER BY n",
         )
         .bind(requester)
         .bind(target)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2")
-            .bind(requester)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let n: i64 = r.try_get(0)?;
+            let kp: Vec<u8> = r.try_get(1)?;
+            let dropped = drop(&kp);
+            let taken = !dropped && take(&kp);
+            if dropped || taken {
+                sqlx::query(
+                    "DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2 AND n = $3",
+                )
+                .bind(requester)
+                .bind(target)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if taken {
+                out.push(kp);
+            }
+        }
         tx.commit().await?;
-        rows.iter()
-            .map(|r| r.try_get::<Vec<u8>, _>(0).map_err(Into::into))
-            .collect()
+        Ok(out)
     }
 
     /// Sets a consent entry; room `""` means any room. Setting it again overwrites.

@@ -2164,6 +2164,44 @@ async fn consent_and_abuse(r: &Runner, report: &mut Report, room: &RoomUri, u: &
         &b,
     );
 
+    // A grant from W that carries a KeyPackage of another user (U's device): the requester's
+    // provider must not keep it for C (400; it would let C add U thinking it is W).
+    let foreign = u
+        .dev
+        .key_package_for(mimi_room::mls::CIPHERSUITE)
+        .ok()
+        .and_then(|kp| mimi_wire::codec::Mls::from_bytes(kp).ok());
+    match foreign {
+        None => report.add(
+            "consent.grant-foreign-key-package",
+            "§5.7",
+            "PROTO-5.7-grant-checked",
+            Outcome::Fail("the runner could not make a KeyPackage of its own device".into()),
+        ),
+        Some(kp) => {
+            let mut bad = entry(ConsentOperation::Grant, &cu, &w);
+            bad.client_key_packages = vec![kp];
+            let sent = bad.encode();
+            let (st, b) = r
+                .post(Endpoint::UpdateConsent, cu.as_str(), sent.clone())
+                .await;
+            report.add_x(
+                "consent.grant-foreign-key-package",
+                "§5.7",
+                "PROTO-5.7-grant-checked",
+                pass_if(st == 400, || {
+                    format!(
+                        "a grant by {w} carrying a KeyPackage of {} answered {st} (400 expected)",
+                        u.dev.user
+                    )
+                }),
+                &sent,
+                st,
+                &b,
+            );
+        }
+    }
+
     // keyMaterial for C: noConsent without a grant, a KeyPackage after C grants U, noConsent
     // again after C revokes.
     let claim = |id: &'static str, want_kp: bool| {

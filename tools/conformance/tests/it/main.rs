@@ -127,7 +127,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          directory_http_templates = true\nnotify_accepts_malformed = true\n\
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
-         consent_request_any_operation = true\nresync_refused = true\n\
+         consent_request_any_operation = true\nresync_refused = true\nconsent_grant_unchecked = true\n\
          external_commit_any_key = true\nfollower_drops_hub_proposals = true\n",
     )
     .await;
@@ -166,6 +166,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "groupInfo.not-authorized",
         "consent.request-wrong-operation",
         "update.resync-same-client",
+        "consent.grant-foreign-key-package",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }
