@@ -5,3 +5,4 @@
 mod appdata;
 mod harness;
 mod mixed;
+mod random_commits;
