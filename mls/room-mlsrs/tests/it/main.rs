@@ -5,3 +5,5 @@
 mod appdata;
 mod harness;
 mod mixed;
+mod passive_client;
+mod random_commits;
