@@ -29,6 +29,14 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::types::SignatureScheme;
 
+/// How many past epochs a device keeps the message secrets of (`ROOM-late-application`): an
+/// application message the hub accepted just before a commit still decrypts on a device
+/// that has already moved on (a device that commits merges on the hub's answer, before it
+/// reads what the hub sequenced ahead of its commit). RFC 9420 §14 leaves the number to the
+/// application; four covers a burst of commits, and older secrets are deleted for forward
+/// secrecy.
+pub const PAST_EPOCHS: usize = 4;
+
 /// Why a device operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -275,6 +283,7 @@ impl Device {
         let cfg = MlsGroupCreateConfig::builder()
             .ciphersuite(suite)
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .max_past_epochs(PAST_EPOCHS)
             .capabilities(leaf_capabilities())
             .with_group_context_extensions(exts)
             .build();
@@ -313,6 +322,7 @@ impl Device {
         };
         let cfg = MlsGroupJoinConfig::builder()
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .max_past_epochs(PAST_EPOCHS)
             .build();
         let staged = mls!(
             "stage welcome",
@@ -373,6 +383,7 @@ impl Device {
         let vgi = gi.parse()?;
         let cfg = MlsGroupJoinConfig::builder()
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .max_past_epochs(PAST_EPOCHS)
             .build();
         let mut builder = MlsGroup::external_commit_builder().with_config(cfg);
         let mut leaving: Vec<u32> = Vec::new();
@@ -1080,9 +1091,23 @@ impl Room {
         }
         let msg = message.parse()?;
         let pm = mls!("protocol message", msg.try_into_protocol_message())?;
+        // ROOM-late-application: an application message of one of the last PAST_EPOCHS
+        // epochs is still read (the hub accepted it before the commit that moved this device
+        // on, e.g. this device's own commit); handshakes of another epoch are ignored.
+        let (epoch, current) = (pm.epoch().as_u64(), self.group.epoch().as_u64());
+        let late_application = pm.content_type() == ContentType::Application
+            && epoch < current
+            && current - epoch <= PAST_EPOCHS as u64;
         if pm.group_id().as_slice() != self.group.group_id().as_slice()
-            || pm.epoch() != self.group.epoch()
+            || (epoch != current && !late_application)
         {
+            // Not silently: a message too old to read is a message this device lost.
+            if pm.content_type() == ContentType::Application && epoch < current {
+                return Err(ClientError::Unusable(format!(
+                    "an application message of epoch {epoch} arrived at epoch {current}: \
+                     more than {PAST_EPOCHS} epochs old, its secrets are deleted"
+                )));
+            }
             return Ok(Event::Ignored);
         }
         let processed = mls!(

@@ -405,3 +405,82 @@ fn room_hub_snapshot_restores_and_continues() {
     assert!(HubRoom::restore(&snap[..snap.len() / 2]).is_err());
     assert!(HubRoom::restore(b"").is_err());
 }
+
+/// ROOM-late-application: Bob's message accepted by the hub just before Alice's commit still
+/// reaches Alice, who merged her commit first (as a device does on the hub's answer); once
+/// more than `PAST_EPOCHS` epochs have passed, such a message is an error (never silently
+/// dropped), and a handshake of a past epoch is ignored at once.
+#[test]
+fn room_late_application_message_of_a_past_epoch_is_read() {
+    let (mut hub, mut alice, mut bob) = alice_and_bob();
+    let hello = MimiContent::text([7; 16], "sent in the old epoch");
+    let req = bob.room.send(&bob.dev, &hello.encode().unwrap()).unwrap();
+    hub.check_submit(&req).unwrap();
+    let late = FanoutMessage {
+        timestamp: 2,
+        message: req.app_message.clone(),
+        extra: FanoutExtra::Application(None),
+    };
+    // A stale proposal of the same epoch, to show handshakes are not read late.
+    let stale = bob
+        .room
+        .set_metadata(
+            &bob.dev,
+            mimi_wire::components::RoomMetaData::named(room_uri(), "Stale"),
+        )
+        .unwrap();
+    bob.room.discard(&bob.dev).unwrap();
+    let HandshakeBundle::Commit { commit: stale, .. } = stale.bundle else {
+        panic!("a commit")
+    };
+    let out = alice
+        .room
+        .set_metadata(
+            &alice.dev,
+            mimi_wire::components::RoomMetaData::named(room_uri(), "New"),
+        )
+        .unwrap();
+    commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    assert_eq!(alice.room.epoch(), 2);
+    match alice.room.process(&alice.dev, &late).unwrap() {
+        Event::Message {
+            sender, content, ..
+        } => {
+            assert_eq!(sender, bob.dev.client);
+            assert_eq!(MimiContent::decode(&content).unwrap(), hello);
+        }
+        other => panic!("the late message was not read: {other:?}"),
+    }
+    let stale = FanoutMessage {
+        timestamp: 3,
+        message: stale,
+        extra: FanoutExtra::Commit(vec![]),
+    };
+    assert_eq!(
+        alice.room.process(&alice.dev, &stale).unwrap(),
+        Event::Ignored
+    );
+
+    // Beyond the window: a message of epoch 2 after PAST_EPOCHS + 1 more commits.
+    let again = MimiContent::text([8; 16], "far too late");
+    let req = bob.room.send(&bob.dev, &again.encode().unwrap()).unwrap();
+    hub.check_submit(&req).unwrap();
+    let too_late = FanoutMessage {
+        timestamp: 4,
+        message: req.app_message.clone(),
+        extra: FanoutExtra::Application(None),
+    };
+    for i in 0..=mimi_room::client::PAST_EPOCHS {
+        let out = alice
+            .room
+            .set_metadata(
+                &alice.dev,
+                mimi_wire::components::RoomMetaData::named(room_uri(), &format!("N{i}")),
+            )
+            .unwrap();
+        commit(&mut hub, &mut alice, out.bundle, &mut [&mut bob]).unwrap();
+    }
+    let e = alice.room.process(&alice.dev, &too_late).unwrap_err();
+    assert!(e.to_string().contains("its secrets are deleted"), "{e}");
+    assert_agree(&hub, &[&alice, &bob]);
+}
