@@ -6,5 +6,6 @@ mod attachments;
 mod flow;
 mod joins;
 mod membership;
+mod mixed;
 mod resilience;
 mod room_policy;

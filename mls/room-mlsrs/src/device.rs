@@ -5,19 +5,26 @@
 use crate::appdata::{self, APP_DATA_DICTIONARY, APP_DATA_UPDATE, AppDataError, SELF_REMOVE};
 use crate::rules::MimiRules;
 use mimi_room::codepoints::CodePoints;
+use mimi_room::franking::{FrankCheck, Received, frank_aad_for, safe_aad, verify_received};
 use mimi_room::state::RoomState;
 use mimi_wire::Mls;
 use mimi_wire::codec::Body as _;
+use mimi_wire::common::CipherSuite as WireSuite;
 use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
 use mimi_wire::components::{ParticipantListUpdate, UserIndexRolePair, UserRolePair};
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::franking::{FRANKING_AGENT, frank_aad_of};
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTbs};
 use mimi_wire::update::HandshakeBundle;
 use mls_rs::client_builder::{
     BaseConfig, IntoConfigOutput, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
 };
+use mls_rs::crypto::SignatureSecretKey;
 use mls_rs::group::{CommitOutput, ExportedTree, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::mls_rs_codec::MlsEncode as _;
 use mls_rs::{CipherSuite, CipherSuiteProvider, CryptoProvider, ExtensionList, MlsMessage};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
@@ -82,9 +89,33 @@ pub struct Device {
     /// Component IDs.
     pub codepoints: CodePoints,
     mls: Client,
+    identity: SigningIdentity,
+    secret: SignatureSecretKey,
+}
+
+/// The device's signature key as an openmls `Signer`, for the MIMI requests mimi-wire signs
+/// with SignWithLabel (KeyMaterialRequest): mls-rs signs the labelled content with the same
+/// Ed25519 key its leaves carry.
+struct RsSigner<'a>(&'a SignatureSecretKey);
+
+impl openmls_traits::signatures::Signer for RsSigner<'_> {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, openmls_traits::signatures::SignerError> {
+        let crypto = RustCryptoProvider::new();
+        let cs = crypto
+            .cipher_suite_provider(SUITE)
+            .ok_or(openmls_traits::signatures::SignerError::SigningError)?;
+        cs.sign(self.0, payload)
+            .map_err(|_| openmls_traits::signatures::SignerError::SigningError)
+    }
+
+    fn signature_scheme(&self) -> openmls_traits::types::SignatureScheme {
+        openmls_traits::types::SignatureScheme::ED25519
+    }
 }
 
 /// What processing one message did.
+// (Like mimi-room's Event: a message is the common case, boxing it buys nothing.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     /// An application message.
@@ -93,6 +124,9 @@ pub enum Event {
         sender: Option<ClientUri>,
         /// The plaintext.
         content: Vec<u8>,
+        /// What the device found about its frank (`PROTO-5.4.1-frank-verify`; a bare
+        /// message, without the hub's fanout, has no frank to check).
+        frank: FrankCheck,
     },
     /// A commit was applied.
     Commit {
@@ -139,6 +173,7 @@ impl Device {
             BasicCredential::new(client.as_str().as_bytes().to_vec()).into_credential(),
             public,
         );
+        let kept = (identity.clone(), secret.clone());
         let codepoints = CodePoints::DRAFT;
         let mls = mls_rs::Client::builder()
             .crypto_provider(crypto)
@@ -153,7 +188,38 @@ impl Device {
             user,
             codepoints,
             mls,
+            identity: kept.0,
+            secret: kept.1,
         })
+    }
+
+    /// A signed KeyMaterialRequest for `target`'s KeyPackages of suite 0x0001, to add them to
+    /// `room` (protocol-06 §5.2, as mimi-room's `Device::key_material_request_in`): signed with
+    /// this device's key, naming its credential.
+    pub fn key_material_request(
+        &self,
+        room: &RoomUri,
+        target: &UserUri,
+    ) -> Result<KeyMaterialRequest, DeviceError> {
+        let caps = mimi_room::mls::required_capabilities();
+        let caps = openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&caps)
+            .map_err(|e| DeviceError::Unusable(format!("encoding capabilities: {e}")))?;
+        let credential = self
+            .identity
+            .credential
+            .mls_encode_to_vec()
+            .map_err(|e| DeviceError::Unusable(format!("encoding the credential: {e}")))?;
+        let tbs = KeyMaterialRequestTbs {
+            requesting_user: self.user.clone(),
+            target_user: target.clone(),
+            room_id: room.clone(),
+            acceptable_ciphersuites: vec![WireSuite(u16::from(SUITE))],
+            required_capabilities: Mls::from_bytes(caps)?,
+            requester_signature_key: self.identity.signature_key.to_vec(),
+            requester_credential: Mls::from_bytes(credential)?,
+        };
+        KeyMaterialRequest::sign(tbs, &RsSigner(&self.secret))
+            .map_err(|e| DeviceError::Unusable(format!("signing the KeyMaterialRequest: {e}")))
     }
 
     /// A fresh KeyPackage: the RFC 9420 struct's bytes (as mimi-room's `Device::key_package`).
@@ -175,7 +241,29 @@ impl Device {
     ) -> Result<Room, DeviceError> {
         let mut bytes = WELCOME_HEADER.to_vec();
         bytes.extend_from_slice(welcome.as_bytes());
-        let msg = mls("decode welcome", MlsMessage::from_bytes(&bytes))?;
+        self.join_from_welcome_message(room, &bytes, tree)
+    }
+
+    /// Joins from a Welcome the hub fanned out (the item's message is an MLSMessage; its
+    /// extra, the tree sent with it).
+    pub fn join_from_item(
+        &self,
+        room: &RoomUri,
+        item: &FanoutMessage,
+    ) -> Result<Room, DeviceError> {
+        let FanoutExtra::Welcome(tree) = &item.extra else {
+            return Err(DeviceError::Unusable("the item is not a Welcome".into()));
+        };
+        self.join_from_welcome_message(room, item.message.as_bytes(), tree)
+    }
+
+    fn join_from_welcome_message(
+        &self,
+        room: &RoomUri,
+        bytes: &[u8],
+        tree: &RatchetTreeOption,
+    ) -> Result<Room, DeviceError> {
+        let msg = mls("decode welcome", MlsMessage::from_bytes(bytes))?;
         let tree = match tree {
             RatchetTreeOption::Full(t) => {
                 Some(mls("decode tree", ExportedTree::from_bytes(t.as_bytes()))?)
@@ -224,18 +312,54 @@ impl Room {
     /// Processes one MLSMessage (a fanout item's message). This device's own echo is ignored
     /// (it merges its commit on the hub's answer, [`Room::merge`]).
     pub fn process(&mut self, message: &[u8]) -> Result<Event, DeviceError> {
+        self.process_with(message, None, 0)
+    }
+
+    /// Processes one item the hub fanned out: a Welcome is ignored (see
+    /// [`Device::join_from_welcome`]); an application message's frank, which the hub sends
+    /// with it, is checked as mimi-room's devices check it (`PROTO-5.4.1-frank-verify`).
+    pub fn process_item(&mut self, item: &FanoutMessage) -> Result<Event, DeviceError> {
+        let frank = match &item.extra {
+            FanoutExtra::Welcome(_) => return Ok(Event::Ignored),
+            FanoutExtra::Application(f) => f.as_ref(),
+            _ => None,
+        };
+        self.process_with(item.message.as_bytes(), Some(frank), item.timestamp)
+    }
+
+    fn process_with(
+        &mut self,
+        message: &[u8],
+        frank: Option<Option<&mimi_wire::common::Frank>>,
+        accepted_timestamp: u64,
+    ) -> Result<Event, DeviceError> {
         if self.sent.remove(message) {
             return Ok(Event::Ignored);
         }
         let msg = mls("decode message", MlsMessage::from_bytes(message))?;
         match mls("process message", self.group.process_incoming_message(msg))? {
-            ReceivedMessage::ApplicationMessage(a) => Ok(Event::Message {
-                sender: self
+            ReceivedMessage::ApplicationMessage(a) => {
+                let sender = self
                     .group
                     .member_at_index(a.sender_index)
-                    .and_then(|m| client_of_identity(&m.signing_identity)),
-                content: a.data().to_vec(),
-            }),
+                    .and_then(|m| client_of_identity(&m.signing_identity));
+                let content = a.data().to_vec();
+                let frank = match frank {
+                    None => FrankCheck::Unfranked,
+                    Some(f) => self.check_frank(
+                        sender.as_ref(),
+                        &content,
+                        &a.authenticated_data,
+                        f,
+                        accepted_timestamp,
+                    ),
+                };
+                Ok(Event::Message {
+                    sender,
+                    content,
+                    frank,
+                })
+            }
             ReceivedMessage::Commit(_) => Ok(Event::Commit {
                 epoch: self.epoch(),
             }),
@@ -244,15 +368,64 @@ impl Room {
         }
     }
 
-    /// Encrypts an application message (PrivateMessage bytes).
+    /// The frank checks of mimi-room (`mimi_room::franking::verify_received`) on what mls-rs
+    /// decrypted: the SafeAAD's `frank_aad`, the hub's frank, the room's franking agent from
+    /// the GroupContext dictionary. (The hub's signature is checked with openmls' RustCrypto
+    /// there: the frank is not MLS state.)
+    fn check_frank(
+        &self,
+        sender: Option<&ClientUri>,
+        content: &[u8],
+        aad: &[u8],
+        frank: Option<&mimi_wire::common::Frank>,
+        accepted_timestamp: u64,
+    ) -> FrankCheck {
+        let Some(user) = sender.and_then(|s| s.user()) else {
+            return FrankCheck::Invalid("the sender's credential names no user".into());
+        };
+        let aad = match frank_aad_of(aad) {
+            Ok(a) => a,
+            Err(e) => return FrankCheck::Invalid(format!("the frank_aad does not decode: {e}")),
+        };
+        let dict = appdata::dictionary_of(&self.group.context().extensions).unwrap_or_default();
+        verify_received(
+            &openmls_rust_crypto::RustCrypto::default(),
+            &Received {
+                room: &self.room,
+                sender: &user,
+                content,
+                aad: aad.as_ref(),
+                frank,
+                accepted_timestamp,
+                agent: dict.get(&FRANKING_AGENT).map(Vec::as_slice),
+            },
+        )
+    }
+
+    /// Encrypts an application message (PrivateMessage bytes). MIMI content is franked as
+    /// mimi-room's devices frank it: the SafeAAD with its `frank_aad` is the message's
+    /// authenticated data (`PROTO-5.4.1-frank-aad`).
     pub fn send(&mut self, content: &[u8]) -> Result<Vec<u8>, DeviceError> {
+        let aad = frank_aad_for(content)
+            .map(|a| safe_aad(&a))
+            .unwrap_or_default();
         let m = mls(
             "encrypt",
-            self.group.encrypt_application_message(content, Vec::new()),
+            self.group.encrypt_application_message(content, aad),
         )?;
         let b = mls("serialize message", m.to_bytes())?;
         self.sent.insert(b.clone());
         Ok(b)
+    }
+
+    /// The leaf index of a client in the group, if it is a member.
+    pub fn leaf_of(&self, client: &ClientUri) -> Option<u32> {
+        self.group
+            .roster()
+            .members()
+            .iter()
+            .find(|m| client_of_identity(&m.signing_identity).as_ref() == Some(client))
+            .map(|m| m.index)
     }
 
     fn leaves_of(&self, user: &UserUri) -> Vec<u32> {

@@ -128,7 +128,9 @@ impl Member {
                 }
             }
             Member::Rs(d, r) => match r.process(message).unwrap() {
-                RsEvent::Message { sender, content } => (sender.unwrap(), content),
+                RsEvent::Message {
+                    sender, content, ..
+                } => (sender.unwrap(), content),
                 other => panic!("{}: {other:?}", d.client),
             },
         }
