@@ -382,6 +382,22 @@ pub async fn run(opts: &Options) -> Report {
             );
         }
     }
+    if matches!(opts.role, Role::Hub | Role::Both) {
+        let r = std::panic::AssertUnwindSafe(mls_rs_device_at_hub(&runner, &mut report))
+            .catch_unwind()
+            .await;
+        if let Err(p) = r {
+            report.add(
+                "hub.mls-rs-device",
+                "§5.2, §5.4, §5.5",
+                "INTEROP-mixed-federation",
+                Outcome::Fail(format!(
+                    "the flow with an mls-rs device stopped: {}",
+                    panic_text(&p)
+                )),
+            );
+        }
+    }
     if matches!(opts.role, Role::Follower | Role::Both) {
         let r = std::panic::AssertUnwindSafe(as_follower(&runner, &mut report))
             .catch_unwind()
@@ -1078,6 +1094,99 @@ async fn as_hub(r: &Runner, report: &mut Report) {
 }
 
 /// `GET /v1/proxyDownload/{url}` at the target, as the runner's provider: status and body.
+/// A device of a second MLS implementation in a room the target hosts (issue 18): the
+/// runner's user on an mls-rs device (mimi-room-mlsrs). The target claims its mls-rs
+/// KeyPackage from the runner and adds it; it joins from the Welcome; its franked message is
+/// accepted and reaches the target's openmls device with a frank that verifies; the target's
+/// message and frank verify on the mls-rs device; its self-update is accepted by the target
+/// hub; afterwards both devices have the same epoch authenticator.
+async fn mls_rs_device_at_hub(r: &Runner, report: &mut Report) {
+    let (id, sect, req) = (
+        "hub.mls-rs-device",
+        "§5.2, §5.4, §5.5",
+        "INTEROP-mixed-federation",
+    );
+    let Some(tapi) = r.target_api() else {
+        report.add(
+            id,
+            sect,
+            req,
+            Outcome::NotApplicable(
+                "needs users on the target: run with the target's client API".into(),
+            ),
+        );
+        return;
+    };
+    let t = tag();
+    let room = RoomUri::parse(&format!("mimi://{}/r/confrs{t}", r.opts.target)).expect("room");
+    let mut host = Person::register_via(tapi, &format!("rshost{t}"), "1", None).await;
+    let mut rs =
+        mimi_harness::mlsrs::RsPerson::register_via(r.my_api(), &format!("rs{t}"), "1", None).await;
+    host.create_room(&room).await;
+    host.add(&room, rs.dev.user.as_str()).await;
+    let e = host.epoch(&room);
+    rs.sync_until("the Welcome for the mls-rs device", |p| p.epoch(&room) == e)
+        .await;
+    let mut problems: Vec<String> = Vec::new();
+    let from_rs = mimi_content::build::ContentBuilder::new(
+        rand16(),
+        mimi_content::NestedPart::text("from mls-rs"),
+    )
+    .sender_and_room(rs.dev.user.as_str(), room.as_str())
+    .build();
+    rs.send(&room, &from_rs).await;
+    host.sync_until("the mls-rs device's message", |p| p.got(&from_rs) == 1)
+        .await;
+    if host.verified_frank(&from_rs).is_none() {
+        problems.push(format!(
+            "the mls-rs device's message has no verified frank at the target: {:?}",
+            host.flagged()
+        ));
+    }
+    let from_host = host.send(&room, "from openmls").await;
+    rs.sync_until("the target device's message", |p| {
+        p.contents()
+            .iter()
+            .any(|(_, b, _)| MimiContent::decode(b).ok().as_ref() == Some(&from_host))
+    })
+    .await;
+    for (_, b, frank) in rs.contents() {
+        if MimiContent::decode(&b).ok().as_ref() == Some(&from_host)
+            && !matches!(frank, mimi_room::franking::FrankCheck::Verified { .. })
+        {
+            problems.push(format!(
+                "the target's frank does not verify on mls-rs: {frank:?}"
+            ));
+        }
+    }
+    let bundle = rs.room(&room).self_update().expect("self-update");
+    let outcome = rs.update(&room, &bundle).await;
+    if matches!(outcome, UpdateOutcome::Success { .. }) {
+        let e = rs.epoch(&room);
+        host.sync_until("the mls-rs device's self-update", |p| p.epoch(&room) == e)
+            .await;
+        let ours = rs.room(&room).epoch_authenticator().expect("authenticator");
+        let theirs = host.rooms[&room]
+            .group
+            .epoch_authenticator()
+            .as_slice()
+            .to_vec();
+        if ours != theirs {
+            problems.push(format!("epoch {e}: the epoch authenticators differ"));
+        }
+    } else {
+        problems.push(format!(
+            "the mls-rs device's self-update was refused: {outcome:?}"
+        ));
+    }
+    let outcome = if problems.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(problems.join("; "))
+    };
+    report.add(id, sect, req, outcome);
+}
+
 async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
     let path = format!(
         "{}/proxyDownload/{}",

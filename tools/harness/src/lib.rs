@@ -5,6 +5,8 @@
 //! resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mlsrs;
+
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;

@@ -103,6 +103,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "assets.policy-media-type",
         "groupInfo.joining-code-expired",
         "update.resync-same-client",
+        "hub.mls-rs-device",
     ] {
         let c = report
             .get(id)

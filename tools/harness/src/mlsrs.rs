@@ -1,0 +1,219 @@
+//! A test device on mls-rs (mimi-room-mlsrs), the counterpart of [`crate::Person`]: for
+//! rooms whose devices run two MLS implementations (issue 18, `INTEROP-mixed-federation`).
+
+use crate::{Federation, call, enc};
+use http::{Method, StatusCode};
+use mimi_content::MimiContent;
+use mimi_net::client::ClientApi;
+use mimi_room::franking::FrankCheck;
+use mimi_room_mlsrs::device::{Device as RsDevice, Event as RsEvent, Room as RsRoom};
+use mimi_wire::codec::Body;
+use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
+use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::key_material::KeyMaterialResponse;
+use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use std::collections::HashMap;
+
+/// A test device on mls-rs: MLS state in memory, talks to its home node's client API only
+/// (what [`Person`] is for openmls devices).
+pub struct RsPerson {
+    pub dev: RsDevice,
+    pub api: ClientApi,
+    pub token: String,
+    pub rooms: HashMap<RoomUri, RsRoom>,
+    pub cursor: u64,
+    pub seen: Vec<RsEvent>,
+    /// Fanout items that arrived for a room this device is not in (must stay 0).
+    pub after_removal: usize,
+}
+
+impl RsPerson {
+    /// Registers at `domain` (a further device of an existing user needs `token`, one of its
+    /// devices').
+    pub async fn register(
+        fed: &Federation,
+        domain: &str,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> Self {
+        Self::register_via(fed.api(domain), user, device, token).await
+    }
+
+    /// Registers through `api` and publishes two mls-rs KeyPackages.
+    pub async fn register_via(
+        api: ClientApi,
+        user: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> Self {
+        if let Some(t) = token {
+            api.set_token(t);
+        }
+        let body = serde_json::json!({ "user": user, "device": device, "nick": user });
+        let (st, b) = call(
+            &api,
+            Method::POST,
+            "register",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        api.set_token(&token);
+        let client = ClientUri::parse(v["client"].as_str().unwrap()).unwrap();
+        let dev = RsDevice::new(client).unwrap();
+        // mls-rs KeyPackages, checked by the node with openmls (`PROTO-5.2-key-packages`).
+        let kps: Vec<String> = (0..2)
+            .map(|_| hex::encode(dev.key_package().unwrap()))
+            .collect();
+        let body = serde_json::json!({ "key_packages": kps });
+        let (st, b) = call(
+            &api,
+            Method::POST,
+            "keyPackages",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        Self {
+            dev,
+            api,
+            token,
+            rooms: HashMap::new(),
+            cursor: 0,
+            seen: Vec::new(),
+            after_removal: 0,
+        }
+    }
+
+    /// The device's room (it must be in it).
+    pub fn room(&mut self, room: &RoomUri) -> &mut RsRoom {
+        self.rooms.get_mut(room).unwrap()
+    }
+
+    /// The device's epoch in `room` (0 when not in it).
+    pub fn epoch(&self, room: &RoomUri) -> u64 {
+        self.rooms.get(room).map_or(0, RsRoom::epoch)
+    }
+
+    /// Fetches and processes the queue until `done` holds (bounded: 100 long-polls).
+    pub async fn sync_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        for _ in 0..100 {
+            if done(self) {
+                return;
+            }
+            let (st, b) = call(
+                &self.api,
+                Method::GET,
+                &format!("queue?after={}&wait=200", self.cursor),
+                Vec::new(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            for item in v["items"].as_array().unwrap() {
+                let room = RoomUri::parse(item["room"].as_str().unwrap()).unwrap();
+                let body = hex::decode(item["body"].as_str().unwrap()).unwrap();
+                let f = FanoutMessage::decode(&body).unwrap();
+                if matches!(f.extra, FanoutExtra::Welcome(_)) {
+                    let r = self.dev.join_from_item(&room, &f).unwrap();
+                    self.seen.push(RsEvent::Commit { epoch: r.epoch() });
+                    self.rooms.insert(room.clone(), r);
+                } else if let Some(r) = self.rooms.get_mut(&room) {
+                    let ev = r
+                        .process_item(&f)
+                        .unwrap_or_else(|e| panic!("{}: {e}", self.dev.client));
+                    self.seen.push(ev);
+                } else {
+                    self.after_removal += 1;
+                }
+                self.cursor = item["seq"].as_u64().unwrap();
+            }
+            let ack = serde_json::json!({ "upto": self.cursor });
+            let (st, _) = call(
+                &self.api,
+                Method::POST,
+                "queue/ack",
+                ack.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK);
+        }
+        panic!("{}: {what} did not happen", self.dev.client);
+    }
+
+    /// Encrypts and submits `content`; the hub must accept it.
+    pub async fn send(&mut self, room: &RoomUri, content: &MimiContent) {
+        let bytes = self.room(room).send(&content.encode().unwrap()).unwrap();
+        let req = SubmitMessageRequest {
+            app_message: mimi_wire::Mls::from_bytes(bytes).unwrap(),
+            sending_uri: mimi_wire::id::MimiUri::parse(self.dev.user.as_str()).unwrap(),
+        };
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("submitMessage/{}", enc(room.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let resp = SubmitMessageResponse::decode(&b).unwrap();
+        assert!(
+            matches!(resp.outcome, SubmitOutcome::Accepted { .. }),
+            "{}: {resp:?}",
+            self.dev.client
+        );
+    }
+
+    /// Sends a commit bundle through the home node; merges on success, discards otherwise.
+    pub async fn update(&mut self, room: &RoomUri, bundle: &HandshakeBundle) -> UpdateOutcome {
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("update/{}", enc(room.as_str())),
+            bundle.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let outcome = UpdateRoomResponse::decode(&b).unwrap().outcome;
+        let r = self.room(room);
+        if matches!(outcome, UpdateOutcome::Success { .. }) {
+            r.merge().unwrap();
+        } else {
+            r.discard();
+        }
+        outcome
+    }
+
+    /// Claims `target`'s KeyPackages through the home node with a request this mls-rs device
+    /// signed (`PROTO-5.2-key-material`).
+    pub async fn claim(&self, room: &RoomUri, target: &UserUri) -> KeyMaterialResponse {
+        let req = self.dev.key_material_request(room, target).unwrap();
+        let (st, b) = call(
+            &self.api,
+            Method::POST,
+            &format!("keyMaterial/{}", enc(target.as_str())),
+            req.encode(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        KeyMaterialResponse::decode(&b).unwrap()
+    }
+
+    pub fn contents(&self) -> Vec<(ClientUri, Vec<u8>, FrankCheck)> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                RsEvent::Message {
+                    sender,
+                    content,
+                    frank,
+                } => Some((sender.clone().unwrap(), content.clone(), frank.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
