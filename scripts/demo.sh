@@ -12,8 +12,20 @@
 # spam with its frank; Alice removes Dave, whose view stops; Bob leaves; Cathy adds a second
 # device by external commit. Exits non-zero if the users' views of the room disagree, or if
 # the link, the file or the removal does not behave.
+#
+#   scripts/demo.sh --mixed [DIR]
+#
+# Issue 18 instead: one room whose devices run two MLS libraries (openmls at a.example and
+# c.example, mls-rs at b.example and c.example) in the same running federation (`mimi-mixed`):
+# messages of every kind, franks, self-updates, a commit race, an own-device add and removal,
+# with the epoch authenticator every device agreed on after each step.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+mixed=""
+if [[ "${1:-}" == "--mixed" ]]; then
+    mixed=1
+    shift
+fi
 dir=${1:-${MIMI_FED_DIR:-$PWD/federation}}
 base=${MIMI_FED_PORT:-4433}
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -21,6 +33,14 @@ case "$target" in /*) ;; *) target="$root/$target" ;; esac
 
 if ! "$root/scripts/federation.sh" status "$dir" 2>/dev/null | grep -q "c.example: running"; then
     "$root/scripts/federation.sh" up "$dir" >/dev/null
+fi
+if [[ -n "$mixed" ]]; then
+    (cd "$root" && cargo build -q -p mimi-harness --bin mimi-mixed)
+    "$target/debug/mimi-mixed" --ca "$dir/ca/ca.crt" \
+        --node "a.example=127.0.0.1:$base" --node "b.example=127.0.0.1:$((base + 1))" \
+        --node "c.example=127.0.0.1:$((base + 2))"
+    echo "The federation is still running: scripts/federation.sh status $dir; stop it with scripts/federation.sh down $dir"
+    exit 0
 fi
 # Users live on in the providers' databases: a second demo in the same federation uses new
 # names (alice2, bob2, ...), the first one the plain names.

@@ -5,6 +5,7 @@
 //! resilience suite (`spec-notes/resilience.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mixed;
 pub mod mlsrs;
 
 use bytes::Bytes;
