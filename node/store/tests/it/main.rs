@@ -96,6 +96,51 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// [`backends`] with a PostgreSQL database of the test's own (created here; it goes with
+/// the test cluster): for tests whose claims take every follower's streams at once
+/// (`claim_outbox_all`), which on a shared database would lease other tests' streams until
+/// their fake clocks reach the lease end.
+pub async fn backends_isolated(name: &str) -> Vec<Db> {
+    let mut v = backends(name).await;
+    if let Some(url) = postgres_url() {
+        use sqlx::Connection;
+        let db = tag(&format!("iso_{name}")).replace(['-', '.'], "_");
+        let mut c = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        sqlx::Executor::execute(&mut c, sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .await
+            .unwrap();
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let own = format!("{base}/{db}");
+        v.retain(|d| d.dir.is_some());
+        v.push(Db {
+            store: Store::open(&own).await.unwrap(),
+            location: own,
+            dir: None,
+        });
+    }
+    v
+}
+
+/// Drops the PostgreSQL databases [`backends_isolated`] created (tests clean up).
+pub async fn drop_isolated(dbs: Vec<Db>) {
+    for db in dbs {
+        if db.dir.is_some() {
+            continue;
+        }
+        let Some(url) = postgres_url() else { continue };
+        db.store.close().await;
+        let name = db.location.rsplit_once('/').unwrap().1.to_owned();
+        use sqlx::Connection;
+        let mut c = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        sqlx::Executor::execute(
+            &mut c,
+            sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// Every backend available: SQLite always, PostgreSQL when configured.
 pub async fn backends(name: &str) -> Vec<Db> {
     let dir = std::sync::Arc::new(TempDir::new(name));

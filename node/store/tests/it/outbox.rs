@@ -1,4 +1,4 @@
-use crate::{backends, tag};
+use crate::{backends, backends_isolated, drop_isolated, tag};
 use mimi_store::{OutboxRow, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -307,7 +307,8 @@ async fn store_outbox_batch_enqueue_continues_every_stream() {
 /// by follower, room and number; a stream the limit left out is given back at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outbox_claim_batch_all_followers_in_one_claim() {
-    for db in backends("claimall").await {
+    let dbs = backends_isolated("claimall").await;
+    for db in &dbs {
         let s = &db.store;
         let t = tag("f");
         let (f1, f2) = (format!("{t}1.example"), format!("{t}2.example"));
@@ -359,5 +360,120 @@ async fn store_outbox_claim_batch_all_followers_in_one_claim() {
                 .iter()
                 .any(|(f, _)| *f == f1 || *f == f2)
         );
+    }
+    drop_isolated(dbs).await;
+}
+
+/// `STORE-outbox-direct`: the room transaction leases only the streams whose one row is the
+/// new one and that nobody holds; the worker's claim passes a directly leased stream by; the
+/// direct holder's completion gives the stream back with the rows queued behind it, which the
+/// worker then claims in order; a backlog or a worker's lease keeps a stream out of the
+/// direct path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outbox_direct_lease_only_lone_free_streams() {
+    for db in backends("direct").await {
+        let s = &db.store;
+        let t = tag("d");
+        let (free, backlog, held) = (
+            format!("{t}free.example"),
+            format!("{t}backlog.example"),
+            format!("{t}held.example"),
+        );
+        let room = format!("mimi://a.example/r/{}", tag("od"));
+        s.create_room(&room, "a.example", b"s", 0).await.unwrap();
+        // `backlog` has an undelivered row; `held` has a row a worker claimed.
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let e = tx.append_event(1, b"e1").await.unwrap();
+        tx.enqueue_outbox(&backlog, e, b"old", 0).await.unwrap();
+        tx.enqueue_outbox(&held, e, b"old", 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let claimed = s
+            .claim_outbox(&held, "worker", 10, 10_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        s.complete_outbox(&claimed).await.unwrap();
+        // (Completed and released: `held` is free again; claim its next row to hold it.)
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let e = tx.append_event(2, b"e2").await.unwrap();
+        tx.enqueue_outbox(&held, e, b"second", 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let holding = s
+            .claim_outbox(&held, "worker", 10, 10_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(holding.len(), 1);
+
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let e = tx.append_event(3, b"e3").await.unwrap();
+        let all = [free.as_str(), backlog.as_str(), held.as_str()];
+        tx.enqueue_outbox_many(&all, e, b"new", 20).await.unwrap();
+        let leased = tx
+            .lease_outbox_direct(&all, "direct", 20, 10_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            leased,
+            vec![mimi_store::DirectLease {
+                follower: free.clone(),
+                stream_seq: 1,
+                resume_seq: 0
+            }],
+            "{:?}",
+            s.backend()
+        );
+        // The worker's claim leaves the directly leased stream alone.
+        let rows = s
+            .claim_outbox(&free, "worker", 30, 10_000, 10)
+            .await
+            .unwrap();
+        assert!(rows.is_empty(), "{rows:?}");
+        // A second message while the first is in flight: not direct (two rows now).
+        let mut tx = s.begin_room(&room).await.unwrap();
+        let e4 = tx.append_event(4, b"e4").await.unwrap();
+        tx.enqueue_outbox_many(&[free.as_str()], e4, b"next", 40)
+            .await
+            .unwrap();
+        let again = tx
+            .lease_outbox_direct(&[free.as_str()], "direct", 40, 10_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+        // The direct holder completes its row and gives the stream back; the worker claims
+        // the row behind it.
+        let sent = OutboxRow {
+            follower: free.clone(),
+            room_uri: room.clone(),
+            stream_seq: 1,
+            event_seq: e,
+            body: b"new".to_vec(),
+            attempts: 0,
+            owner: "direct".into(),
+            resume_seq: 0,
+        };
+        s.complete_outbox_release(&[sent]).await.unwrap();
+        let rows = s
+            .claim_outbox(&free, "worker", 50, 10_000, 10)
+            .await
+            .unwrap();
+        let got: Vec<(u64, Vec<u8>)> = rows
+            .iter()
+            .map(|r| (r.stream_seq, r.body.clone()))
+            .collect();
+        assert_eq!(got, vec![(2, b"next".to_vec())], "{:?}", s.backend());
+        s.complete_outbox(&rows).await.unwrap();
+        // The backlog stream still has both rows for the worker, in order.
+        let rows = s
+            .claim_outbox(&backlog, "worker", 60, 10_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.stream_seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        s.complete_outbox(&rows).await.unwrap();
+        s.complete_outbox(&holding).await.unwrap();
     }
 }
