@@ -31,8 +31,6 @@
 //! retry_base_ms = 200
 //! retry_max_ms = 60000
 //! batch_max_bytes = 262144              # FanoutMessages per notify body, by size
-//! direct = true                         # a message's room transaction leases lone streams and
-//!                                       # sends them at once (no claim on the path)
 //!
 //! [hub]
 //! cache_rooms = 512                     # hosted rooms kept decoded in memory (least recently used go)
@@ -301,10 +299,6 @@ pub struct Outbox {
     pub retry_max_ms: u64,
     /// Largest notify body.
     pub batch_max_bytes: usize,
-    /// `STORE-outbox-direct`: a message's room transaction leases the follower streams whose
-    /// only row it is, and the node sends them right after the commit; `false`: every row
-    /// waits for the worker's claim (as before; for comparison and diagnosis).
-    pub direct: bool,
 }
 
 impl Default for Outbox {
@@ -313,7 +307,6 @@ impl Default for Outbox {
             retry_base_ms: 200,
             retry_max_ms: 60_000,
             batch_max_bytes: 256 * 1024,
-            direct: true,
         }
     }
 }

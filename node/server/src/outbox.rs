@@ -59,49 +59,15 @@ pub async fn run_once(
     futures_util::future::join_all(
         by_follower
             .into_iter()
-            .map(|(f, rows)| deliver_to(node, connector, cfg, now, f, rows, false)),
+            .map(|(f, rows)| deliver_to(node, connector, cfg, now, f, rows)),
     )
     .await
     .into_iter()
     .sum()
 }
 
-/// `STORE-outbox-direct`: rows a room transaction leased itself (one message's row per
-/// follower), sent at once, each follower on its own. Delivered rows are completed and their
-/// streams given back (rows queued behind them meanwhile are the worker's, which is woken);
-/// a failure schedules the retry as the worker would and leaves the rest to it. Returns how
-/// many items were delivered.
-pub async fn deliver_direct(
-    node: &Node,
-    connector: &Connector,
-    cfg: &OutboxConfig,
-    clock: &Clock,
-    rows: Vec<OutboxRow>,
-) -> usize {
-    let now = clock();
-    let mut by_follower: Vec<(String, Vec<OutboxRow>)> = Vec::new();
-    for r in rows {
-        match by_follower.iter_mut().find(|(f, _)| *f == r.follower) {
-            Some((_, v)) => v.push(r),
-            None => by_follower.push((r.follower.clone(), vec![r])),
-        }
-    }
-    let n = futures_util::future::join_all(
-        by_follower
-            .into_iter()
-            .map(|(f, rows)| deliver_to(node, connector, cfg, now, f, rows, true)),
-    )
-    .await
-    .into_iter()
-    .sum();
-    node.outbox_wake.notify_one();
-    n
-}
-
 /// One follower's claimed work, sent as notify bodies in stream order, completed or
-/// scheduled for a retry. Returns how many items were delivered. `direct`: the rows were
-/// leased by their room transaction (`STORE-outbox-direct`); their streams are given back
-/// when done.
+/// scheduled for a retry. Returns how many items were delivered.
 async fn deliver_to(
     node: &Node,
     connector: &Connector,
@@ -109,7 +75,6 @@ async fn deliver_to(
     now: u64,
     follower: String,
     rows: Vec<OutboxRow>,
-    direct: bool,
 ) -> usize {
     let mut delivered = 0;
     let items: Vec<OutboxItem> = rows
@@ -173,11 +138,7 @@ async fn deliver_to(
                     room: batch.room.to_string(),
                     items: part.len(),
                 });
-                if direct {
-                    node.store.complete_outbox_release(&part).await
-                } else {
-                    node.store.complete_outbox(&part).await
-                }
+                node.store.complete_outbox(&part).await
             }
             Outcome::Retry {
                 after,

@@ -168,39 +168,6 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
             ..RetryPolicy::default()
         },
     };
-    // STORE-outbox-direct: the sender of rows a room transaction leased itself, under its
-    // own owner name (the worker's claims never re-take its streams).
-    let (direct_tx, mut direct_rx) = tokio::sync::mpsc::unbounded_channel();
-    let direct_owner = format!("{}/direct", outbox.owner);
-    if cfg.outbox.direct {
-        let _ = node.outbox_direct.set(crate::service::DirectOutbox {
-            owner: direct_owner.clone(),
-            lease_ms: outbox.lease_ms,
-            send: direct_tx,
-        });
-    }
-    let direct_task = {
-        let node = node.clone();
-        let connector = connector.clone();
-        let outbox = outbox.clone();
-        let clock = clock.clone();
-        tokio::spawn(async move {
-            // Each message's rows on their own task: a slow follower does not hold back the
-            // next message to another (one stream is never in two tasks: a stream with a row
-            // in flight has two rows, and the room transaction leases only single ones).
-            while let Some(rows) = direct_rx.recv().await {
-                let (node, connector, outbox, clock) = (
-                    node.clone(),
-                    connector.clone(),
-                    outbox.clone(),
-                    clock.clone(),
-                );
-                tokio::spawn(async move {
-                    crate::outbox::deliver_direct(&node, &connector, &outbox, &clock, rows).await;
-                });
-            }
-        })
-    };
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let depth = metrics
         .gauge(
@@ -261,10 +228,6 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         // Give this worker's leases back so that the next process goes on at once.
         if let Err(e) = worker_node.store.release_outbox(&outbox.owner).await {
             tracing::warn!(error = %e, "outbox: cannot release leases at shutdown");
-        }
-        direct_task.abort();
-        if let Err(e) = worker_node.store.release_outbox(&direct_owner).await {
-            tracing::warn!(error = %e, "outbox: cannot release direct leases at shutdown");
         }
     });
     // Retention (STORE-retention): prune every interval_s.

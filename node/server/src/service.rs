@@ -132,9 +132,6 @@ pub struct Node {
     pub options: NodeOptions,
     /// Woken when outbox work was committed, so that the worker sends it at once.
     pub outbox_wake: Arc<tokio::sync::Notify>,
-    /// Where a message's fanout goes when its room transaction leased the streams itself
-    /// (`STORE-outbox-direct`); set by the running node, unset in a bare `Node`.
-    pub outbox_direct: Arc<std::sync::OnceLock<DirectOutbox>>,
     /// Rooms kept decoded between requests, with the state version they were decoded at
     /// (`PROTO-hub-cache`): a request whose room row still has that version skips reading and
     /// restoring the room. Every write of the state (by this process or another on the same
@@ -143,19 +140,6 @@ pub struct Node {
     /// Node events for the admin listener's live view (accepted messages and commits, fanout
     /// outcomes, outbox depth).
     pub events: crate::events::Events,
-}
-
-/// The direct outbox path (`STORE-outbox-direct`): the lease owner (its own name, not the
-/// worker's, so that the worker's claim never re-takes a stream it leased), the lease length,
-/// and the sender task's channel.
-#[derive(Clone, Debug)]
-pub struct DirectOutbox {
-    /// The lease owner.
-    pub owner: String,
-    /// How long a lease lasts.
-    pub lease_ms: u64,
-    /// The rows leased in one room transaction, for the sender task.
-    pub send: tokio::sync::mpsc::UnboundedSender<Vec<mimi_store::OutboxRow>>,
 }
 
 /// Decoded rooms by room URI, with the state version they were decoded at and when they were
@@ -204,7 +188,6 @@ impl Node {
             peers: None,
             options,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
-            outbox_direct: Arc::default(),
             hubs: Arc::default(),
             events: crate::events::Events::new(),
         })
@@ -873,47 +856,11 @@ impl Node {
             .collect();
         tx.enqueue_outbox_many(&followers, seq, &item, now_ms)
             .await?;
-        // STORE-outbox-direct: the streams whose only row is this one are leased here and
-        // sent by the direct sender after the commit (no claim transaction on the path).
-        let direct = match self.outbox_direct.get() {
-            Some(d) if !followers.is_empty() => {
-                let leased = tx
-                    .lease_outbox_direct(&followers, &d.owner, now_ms, d.lease_ms)
-                    .await?;
-                Some((d, leased))
-            }
-            _ => None,
-        };
         for c in local {
             tx.enqueue_client(c.as_str(), &item, now_ms).await?;
         }
         tx.commit().await?;
-        let mut all_direct = false;
-        if let Some((d, leased)) = direct
-            && !leased.is_empty()
-        {
-            all_direct = leased.len() == followers.len();
-            let rows: Vec<mimi_store::OutboxRow> = leased
-                .into_iter()
-                .map(|l| mimi_store::OutboxRow {
-                    follower: l.follower,
-                    room_uri: room.to_string(),
-                    stream_seq: l.stream_seq,
-                    event_seq: seq,
-                    body: item.clone(),
-                    attempts: 0,
-                    owner: d.owner.clone(),
-                    resume_seq: l.resume_seq,
-                })
-                .collect();
-            // A sender that is gone leaves the leases to end; the worker takes the rows then.
-            if d.send.send(rows).is_err() {
-                all_direct = false;
-            }
-        }
-        if !all_direct {
-            self.outbox_wake.notify_one();
-        }
+        self.outbox_wake.notify_one();
         self.events.emit(crate::events::NodeEvent::MessageAccepted {
             room: room.to_string(),
             sender: req.sending_uri.to_string(),

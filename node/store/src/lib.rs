@@ -42,7 +42,7 @@ pub use db::{Backend, SQLITE_FILE, Store};
 pub use error::StoreError;
 pub use inbox::InboxTx;
 pub use key_packages::{ClaimedKeyPackage, NewKeyPackage};
-pub use outbox::{DirectLease, OutboxRow, OutboxStats};
+pub use outbox::{OutboxRow, OutboxStats};
 pub use queue::QueueItem;
 pub use rooms::{EntryChanges, RoomEvent, RoomRow, RoomTx, StoredState};
 pub use users::{ConsentPolicy, UserRow, token_hash};

@@ -126,64 +126,6 @@ pub(crate) async fn enqueue_many(
     Ok(())
 }
 
-/// One stream [`lease_direct`] leased: the follower, the new row's number, and where the
-/// stream resumes after a retention cut (0 when it never was cut).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectLease {
-    /// The follower provider.
-    pub follower: String,
-    /// The new row's number in the (follower, room) stream.
-    pub stream_seq: u64,
-    /// See [`OutboxRow::resume_seq`].
-    pub resume_seq: u64,
-}
-
-/// `STORE-outbox-direct`: inside the room transaction that has just appended one row to each
-/// of `followers`' streams of `room` ([`enqueue_many`]), leases to `owner` until `now_ms +
-/// lease_ms` every one of those streams that is free and whose only row is the new one, and
-/// returns them. The caller sends those rows itself once the transaction commits, so the
-/// message path has no claim transaction. A stream with older rows (a backlog, a retry) or
-/// held by a worker is left alone: the worker's claim takes its rows in order as before, so
-/// order and the one-sender-per-stream rule are unchanged. The lease is an ordinary one: if
-/// its holder never completes, it ends and the worker claims the row.
-pub(crate) async fn lease_direct(
-    tx: &mut WriteTx,
-    followers: &[&str],
-    room: &str,
-    owner: &str,
-    now_ms: u64,
-    lease_ms: u64,
-) -> Result<Vec<DirectLease>, StoreError> {
-    let mut out = Vec::new();
-    for chunk in followers.chunks(200) {
-        let names: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 5)).collect();
-        let sql = format!(
-            "UPDATE outbox_streams SET lease_owner = $1, lease_until_ms = $2
-             WHERE room_uri = $3 AND lease_until_ms <= $4 AND follower IN ({})
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = outbox_streams.follower
-                   AND o.room_uri = outbox_streams.room_uri AND o.stream_seq < outbox_streams.next_seq - 1)
-             RETURNING follower, next_seq - 1, resume_seq",
-            names.join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(i(now_ms.saturating_add(lease_ms)))
-            .bind(room)
-            .bind(i(now_ms));
-        for f in chunk {
-            q = q.bind(*f);
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            out.push(DirectLease {
-                follower: r.try_get(0)?,
-                stream_seq: u(r.try_get(1)?),
-                resume_seq: u(r.try_get(2)?),
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// The claim's lease statement, with the row lock PostgreSQL takes (`$lock`).
 macro_rules! lease_sql {
     ($lock:literal) => {
@@ -389,17 +331,6 @@ impl Store {
     /// claimed rows as [`Store::claim_outbox`] hands them out (consecutive in their stream):
     /// every row of a stream between the lowest and the highest number passed goes.
     pub async fn complete_outbox(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
-        self.complete(rows, false).await
-    }
-
-    /// [`Store::complete_outbox`] that gives the streams back also when rows are left
-    /// behind the completed ones (for rows sent under a [`lease_direct`] lease, whose holder
-    /// sends only what it leased: the worker claims the rest).
-    pub async fn complete_outbox_release(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
-        self.complete(rows, true).await
-    }
-
-    async fn complete(&self, rows: &[OutboxRow], release: bool) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for (follower, room, owner) in streams_of(rows) {
             // A stream's claimed rows are consecutive from its head: one range per stream.
@@ -420,12 +351,11 @@ impl Store {
             sqlx::query(
                 "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
                  WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
-                   AND ($4 OR NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2))",
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2)",
             )
             .bind(follower)
             .bind(room)
             .bind(owner)
-            .bind(release)
             .execute(&mut *tx)
             .await?;
         }

@@ -381,27 +381,6 @@ impl RoomTx {
         .await
     }
 
-    /// `STORE-outbox-direct`: after [`RoomTx::enqueue_outbox_many`], leases to `owner` the
-    /// streams whose only row is the one just queued (and that no worker holds), for the
-    /// caller to send once this transaction commits (see `outbox::lease_direct`).
-    pub async fn lease_outbox_direct(
-        &mut self,
-        followers: &[&str],
-        owner: &str,
-        now_ms: u64,
-        lease_ms: u64,
-    ) -> Result<Vec<crate::outbox::DirectLease>, StoreError> {
-        crate::outbox::lease_direct(
-            &mut self.tx,
-            followers,
-            &self.row.room_uri,
-            owner,
-            now_ms,
-            lease_ms,
-        )
-        .await
-    }
-
     /// Queues a body for a local client of this room. The queue row is written at commit,
     /// with those of the other clients in client order (a fixed lock order, so two rooms'
     /// transactions cannot deadlock on PostgreSQL).
