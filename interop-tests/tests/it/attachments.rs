@@ -322,7 +322,7 @@ async fn proto_5_10_attachments_across_three_providers_sqlite() {
 
 #[tokio::test]
 async fn proto_5_10_attachments_across_three_providers_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };

@@ -238,7 +238,7 @@ async fn three_nodes_example_flow_sqlite() {
 
 #[tokio::test]
 async fn three_nodes_example_flow_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };
@@ -350,7 +350,7 @@ async fn refusals_store_nothing_and_the_node_keeps_serving() {
 /// each sender's in its order, on both providers.
 #[tokio::test]
 async fn two_processes_of_one_provider_share_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the two-process run is skipped");
         return;
     };

@@ -253,7 +253,7 @@ async fn room_join_links_single_and_multi_use_sqlite() {
 
 #[tokio::test]
 async fn room_join_links_single_and_multi_use_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };
@@ -271,7 +271,7 @@ async fn proto_5_6_external_joins_open_pending_resync_sqlite() {
 
 #[tokio::test]
 async fn proto_5_6_external_joins_open_pending_resync_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };
@@ -384,7 +384,7 @@ async fn room_suites_key_material_by_suite_and_capabilities_sqlite() {
 
 #[tokio::test]
 async fn room_suites_key_material_by_suite_and_capabilities_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };
@@ -495,7 +495,7 @@ async fn proto_5_7_grant_key_packages_sqlite() {
 
 #[tokio::test]
 async fn proto_5_7_grant_key_packages_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };

@@ -170,7 +170,7 @@ async fn proto_follower_membership_removed_devices_get_nothing_sqlite() {
 
 #[tokio::test]
 async fn proto_follower_membership_removed_devices_get_nothing_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };
@@ -277,7 +277,7 @@ async fn proto_hub_removal_of_a_deleted_device_survives_an_external_commit_sqlit
 
 #[tokio::test]
 async fn proto_hub_removal_of_a_deleted_device_survives_an_external_commit_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         eprintln!("MIMI_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
         return;
     };

@@ -120,7 +120,7 @@ async fn case1_follower_offline_catches_up_in_order_sqlite() {
 
 #[tokio::test]
 async fn case1_follower_offline_catches_up_in_order_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         return;
     };
     follower_offline(Some(&url)).await;
@@ -994,7 +994,7 @@ async fn store_retention_follower_away_too_long_resyncs_sqlite() {
 
 #[tokio::test]
 async fn store_retention_follower_away_too_long_resyncs_postgres() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = mimi_harness::test_postgres_url() else {
         return;
     };
     retention_cut(Some(&url)).await;

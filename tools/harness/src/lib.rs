@@ -44,6 +44,14 @@ pub fn tag() -> String {
     )
 }
 
+/// `MIMI_TEST_POSTGRES_URL` when it is set and not empty (an empty value skips the PostgreSQL
+/// runs, as an unset one does).
+pub fn test_postgres_url() -> Option<String> {
+    std::env::var("MIMI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
 /// A PostgreSQL database of its own for one provider (the schema has no provider column:
 /// one database per provider, as in production).
 pub async fn pg_database(url: &str, name: &str) -> String {

@@ -250,7 +250,10 @@ fn scenario_storage_faults() {
 
 #[test]
 fn scenario_two_processes_pg() {
-    let Ok(url) = std::env::var("MIMI_TEST_POSTGRES_URL") else {
+    let Some(url) = std::env::var("MIMI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
         eprintln!(
             "note: MIMI_TEST_POSTGRES_URL not set; two-processes-pg not run (scripts/test.sh sets it)"
         );
