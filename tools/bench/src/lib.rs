@@ -12,7 +12,9 @@
 //!    memory growth during the replay for N and N/10 events (bounded by batch, not backlog);
 //! 5. KeyPackage claims under concurrency: claims/s with 1 and 8 concurrent claimers, and
 //!    never one KeyPackage twice;
-//! 6. storage: scenario 1 on SQLite and on PostgreSQL.
+//! 6. storage: scenario 1 on SQLite and on PostgreSQL;
+//! 7. hub memory: a hub process's resident memory with up to 10,000 idle rooms of 10 members
+//!    (`idle_rooms`), against its memory with none.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mimi_content::MimiContent;
@@ -1179,4 +1181,157 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
 pub fn results_dir(base: &Path) -> PathBuf {
     let _ = std::fs::create_dir_all(base);
     base.to_path_buf()
+}
+
+/// A process's resident set size in KiB (Linux `/proc/<pid>/status`), 0 elsewhere.
+pub fn rss_kib_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Scenario 7 (issue 16, "hub memory"): a hub node in its own process (`exe node CONFIG`, the
+/// code of `mimi-node run`, SQLite, `[hub] cache_rooms = cache_rooms`) hosts rooms of 10
+/// members (its own 10 users, one device each) created through its client API one after the
+/// other and then left idle; its resident memory is read at each of `counts` rooms.
+/// Baseline: the node's resident memory with no room. The rooms' members never fetch their
+/// Welcomes (idle rooms), so the node keeps nothing for them in memory but what its
+/// decoded-room cache holds.
+pub async fn idle_rooms(exe: &str, counts: &[usize], cache_rooms: usize, work: &Path) -> Table {
+    use mimi_net::client::ClientApi;
+    let max = counts.iter().copied().max().unwrap_or(0);
+    progress(&format!(
+        "idle rooms: up to {max} rooms of 10 members on one hub process (cache_rooms = {cache_rooms})"
+    ));
+    let dir = work.join(format!("idle-{}", tag()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = mimi_net::pki::Ca::new("mimi-bench idle rooms").expect("ca");
+    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).expect("ca.crt");
+    let cfg = mimi_harness::write_config_with(
+        &dir,
+        &ca,
+        "a.example",
+        "a",
+        "sqlite",
+        &[],
+        30_000,
+        &format!("[hub]\ncache_rooms = {cache_rooms}\n"),
+    );
+    let node = mimi_harness::ProcNode::spawn_with(exe, &["node"], &cfg).await;
+    let roots = mimi_net::pki::certs_from_pem(&ca.cert_pem, "ca").expect("roots");
+    let api = || {
+        ClientApi::new(
+            "a.example",
+            &node.addr,
+            &roots,
+            mimi_net::NetLimits::default(),
+        )
+        .expect("client api")
+    };
+    let mut owner = Person::register_via(api(), "owner", "1", None).await;
+    let mut members = Vec::new();
+    for k in 0..9 {
+        members.push(Person::register_via(api(), &format!("member{k}"), "1", None).await);
+    }
+    let users: Vec<(UserUri, u32)> = members.iter().map(|m| (m.dev.user.clone(), 2)).collect();
+    let base = rss_kib_of(node.pid());
+    let mut points: Vec<(usize, u64)> = Vec::new();
+    let started = Instant::now();
+    for n in 1..=max {
+        let room = RoomUri::parse(&format!("mimi://a.example/r/idle{n}")).expect("room");
+        owner.create_room(&room).await;
+        let kps: Vec<Vec<u8>> = members
+            .iter()
+            .map(|m| m.dev.key_package().expect("key package"))
+            .collect();
+        let out = owner
+            .rooms
+            .get_mut(&room)
+            .expect("room")
+            .add_users(&owner.dev, &users, &kps)
+            .expect("add");
+        let outcome = owner.update(&room, &out.bundle).await;
+        assert!(
+            matches!(outcome, mimi_wire::update::UpdateOutcome::Success { .. }),
+            "room {n}: {outcome:?}"
+        );
+        // The owner's copy goes: only the hub's memory is measured, and the bench's own
+        // would grow with every room.
+        if let Some(r) = owner.rooms.remove(&room) {
+            let _ = r.delete(&owner.dev);
+        }
+        if counts.contains(&n) {
+            points.push((n, rss_kib_of(node.pid())));
+            progress(&format!(
+                "idle rooms: {n} rooms after {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    node.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mib = |k: u64| k as f64 / 1024.0;
+    let first = points.first().map_or(base, |p| p.1);
+    let mut rows = vec![vec![
+        "0".into(),
+        format!("{:.1} MiB", mib(base)),
+        "baseline".into(),
+    ]];
+    for (n, r) in &points {
+        rows.push(vec![
+            n.to_string(),
+            format!("{:.1} MiB", mib(*r)),
+            format!("+{:.1} MiB", mib(r.saturating_sub(base))),
+        ]);
+    }
+    let (top_n, top) = points.last().copied().unwrap_or((0, base));
+    let mut figures = vec![Figure {
+        scenario: "hub memory".into(),
+        size: Some(top_n as u64),
+        figure: format!(
+            "resident memory of the hub process with {top_n} idle rooms of 10 members (cache_rooms = {cache_rooms})"
+        ),
+        unit: "MiB".into(),
+        value: Some(mib(top)),
+        baseline: Some(mib(base)),
+        ratio: Some(top as f64 / base.max(1) as f64),
+        target: "<= 1 GiB for 10,000 idle rooms of 10 members".into(),
+        met: top_n >= 10_000 && mib(top) <= 1024.0,
+    }];
+    if points.len() > 1 {
+        let growth = |r: u64| r.saturating_sub(base).max(1) as f64;
+        figures.push(Figure {
+            scenario: "hub memory".into(),
+            size: Some(top_n as u64),
+            figure: format!(
+                "memory growth at {top_n} rooms against {} (the decoded-room cache bounded)",
+                points[0].0
+            ),
+            unit: "KiB".into(),
+            value: Some(growth(top)),
+            baseline: Some(growth(first)),
+            ratio: Some(growth(top) / growth(first)),
+            target: "<= 1.5x from the first to the last count (the cache bounds it)".into(),
+            met: growth(top) / growth(first) <= 1.5,
+        });
+    }
+    Table {
+        title: "Scenario 7: hub memory with idle rooms".into(),
+        columns: vec![
+            "rooms".into(),
+            "hub resident memory".into(),
+            "growth".into(),
+        ],
+        rows,
+        note: format!(
+            "One hub node process on SQLite, [hub] cache_rooms = {cache_rooms}; rooms of 10 members (the hub's own users) created one after the other through its client API, then idle. Baseline: the node's resident memory before the first room. Target (issue 16): 10,000 idle rooms of 10 members in <= 1 GiB, the decoded-room cache bounded."
+        ),
+        figures,
+    }
 }

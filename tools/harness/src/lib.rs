@@ -153,8 +153,15 @@ impl ProcNode {
     /// `env!("CARGO_BIN_EXE_mimi-node-proc")`) and waits (at most 60 s) until it says where it
     /// listens.
     pub async fn spawn(exe: &str, config: &Path) -> Self {
+        Self::spawn_with(exe, &[], config).await
+    }
+
+    /// [`ProcNode::spawn`] with arguments before the configuration (a binary whose node
+    /// mode is a subcommand, e.g. `mimi-bench node CONFIG`).
+    pub async fn spawn_with(exe: &str, args: &[&str], config: &Path) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(exe)
+            .args(args)
             .arg(config)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -177,6 +184,11 @@ impl ProcNode {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
         Self { child, addr }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no graceful anything.

@@ -8,13 +8,28 @@
 //! minutes in a release build (`scripts/bench.sh`).
 
 use mimi_bench::{
-    Figure, Table, catch_up, commit_acceptance, fanout_width, key_package_claims, message_path,
-    percentile, results_dir, svg_plot,
+    Figure, Table, catch_up, commit_acceptance, fanout_width, idle_rooms, key_package_claims,
+    message_path, percentile, results_dir, svg_plot,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `mimi-bench node CONFIG`: a node process of its own (the code of `mimi-node run`), for
+    // the idle-rooms scenario, whose memory is that process's alone.
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("node") {
+        let Some(config) = all.get(1) else {
+            return usage("node needs a configuration file");
+        };
+        return match mimi_node::run::serve_until_signal(std::path::Path::new(config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mimi-bench node: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut args = std::env::args().skip(1);
     let mut out = PathBuf::from("results/bench");
     let mut quick = false;
@@ -56,11 +71,7 @@ fn main() -> ExitCode {
     let out = results_dir(&out);
     let work = std::env::temp_dir().join(format!("mimi-bench-{}", std::process::id()));
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let mut extra: Vec<Figure> = vec![Figure::not_measured(
-        "hub memory",
-        "10,000 idle rooms of 10 members: resident memory; the decoded-room cache bounded",
-        "<= 1 GiB (mimi-bench has no idle-rooms scenario yet)",
-    )];
+    let mut extra: Vec<Figure> = Vec::new();
     let tables = rt.block_on(async {
         let mut tables: Vec<Table> = Vec::new();
         let (sizes, reps): (&[usize], usize) = if quick { (&[2, 16], 3) } else { (&[2, 16, 128, 1000, 10_000], 11) };
@@ -123,6 +134,23 @@ fn main() -> ExitCode {
             ],
             note: "A follower stopped while the hub accepted the events; from its restart until the hub's outbox is empty. Memory: growth of this process's resident set (hub, follower and devices share it) during the replay; bounded by batch means it does not grow with the backlog. Target (DESIGN.md): >= 10k events/s.".into(),
         });
+        }
+        if want("idle") {
+            let counts: &[usize] = if quick { &[20, 50] } else { &[1_000, 5_000, 10_000] };
+            match std::env::current_exe() {
+                Ok(exe) => tables.push(idle_rooms(&exe.to_string_lossy(), counts, 512, &work).await),
+                Err(e) => extra.push(Figure::not_measured(
+                    "hub memory",
+                    "10,000 idle rooms of 10 members: resident memory",
+                    &format!("<= 1 GiB (not measured: no path to this binary: {e})"),
+                )),
+            }
+        } else {
+            extra.push(Figure::not_measured(
+                "hub memory",
+                "10,000 idle rooms of 10 members: resident memory; the decoded-room cache bounded",
+                "<= 1 GiB (run with --only idle or without --only)",
+            ));
         }
         let kp_total = if quick { 200 } else { 2_000 };
         if !want("claims") {
@@ -192,7 +220,7 @@ fn lat_curve(lat: &[std::time::Duration]) -> Vec<(f64, f64)> {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("mimi-bench: {msg}");
     eprintln!(
-        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
+        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|idle|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
     );
     ExitCode::from(2)
 }

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mimi_bench::{
-    commit_acceptance, fanout_width, key_package_claims, mls_message_cost, percentile, svg_plot,
+    commit_acceptance, fanout_width, idle_rooms, key_package_claims, mls_message_cost, percentile,
+    svg_plot,
 };
 use std::time::Duration;
 
@@ -67,5 +68,24 @@ async fn bench_scenarios_run_small_and_report_ratios() {
     let v = [1, 2, 3, 4].map(Duration::from_millis);
     assert_eq!(percentile(&v, 50.0), Duration::from_millis(3));
     assert!(t.markdown().contains("|---|---|---|---|\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Scenario 7 small: a hub process (`mimi-bench node`) with 3 and then 6 idle rooms and a
+/// decoded-room cache of 2; the table has the baseline and both counts, and both figures
+/// are measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_idle_rooms_run_small() {
+    let dir = std::env::temp_dir().join(format!("mimi-bench-idle-{}", std::process::id()));
+    let t = idle_rooms(env!("CARGO_BIN_EXE_mimi-bench"), &[3, 6], 2, &dir).await;
+    assert_eq!(t.rows.len(), 3, "{t:?}");
+    assert_eq!(t.rows[0][2], "baseline");
+    assert_eq!(t.figures.len(), 2, "{t:?}");
+    assert!(
+        t.figures
+            .iter()
+            .all(|f| f.value.is_some_and(|v| v > 0.0) && f.size == Some(6)),
+        "{t:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
