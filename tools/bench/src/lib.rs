@@ -303,15 +303,7 @@ fn now_ms() -> u64 {
 
 /// The process's resident set size in KiB (Linux), 0 elsewhere.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    rss_kib_of(std::process::id())
 }
 
 fn progress(what: &str) {

@@ -385,6 +385,64 @@ pub async fn call(
     (r.status, r.body)
 }
 
+/// Registers a device through `api` (a further device of an existing user passes `token`,
+/// one of its devices'), leaves the new token set on `api`: (token, client URI).
+pub async fn register_device(
+    api: &ClientApi,
+    user: &str,
+    device: &str,
+    token: Option<&str>,
+) -> (String, ClientUri) {
+    if let Some(t) = token {
+        api.set_token(t);
+    }
+    let body = serde_json::json!({ "user": user, "device": device, "nick": user });
+    let (st, b) = call(api, Method::POST, "register", body.to_string().into_bytes()).await;
+    assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    let token = v["token"].as_str().unwrap().to_owned();
+    api.set_token(&token);
+    (
+        token,
+        ClientUri::parse(v["client"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// Publishes KeyPackages (RFC 9420 struct bytes) through `api`.
+pub async fn publish_key_packages(api: &ClientApi, kps: &[Vec<u8>]) {
+    let kps: Vec<String> = kps.iter().map(hex::encode).collect();
+    let body = serde_json::json!({ "key_packages": kps });
+    let (st, b) = call(
+        api,
+        Method::POST,
+        "keyPackages",
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+/// One long-poll of the queue after `cursor` (200 ms): its items.
+pub async fn fetch_queue(api: &ClientApi, cursor: u64) -> Vec<serde_json::Value> {
+    let (st, b) = call(
+        api,
+        Method::GET,
+        &format!("queue?after={cursor}&wait=200"),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Acknowledges the queue up to `cursor`.
+pub async fn ack_queue(api: &ClientApi, cursor: u64) {
+    let ack = serde_json::json!({ "upto": cursor });
+    let (st, _) = call(api, Method::POST, "queue/ack", ack.to_string().into_bytes()).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
 pub fn enc(s: &str) -> String {
     mimi_net::paths::percent_encode(s)
 }
@@ -457,22 +515,7 @@ impl Person {
         device: &str,
         token: Option<&str>,
     ) -> Self {
-        if let Some(t) = token {
-            api.set_token(t);
-        }
-        let body = serde_json::json!({ "user": user, "device": device, "nick": user });
-        let (st, b) = call(
-            &api,
-            Method::POST,
-            "register",
-            body.to_string().into_bytes(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        let token = v["token"].as_str().unwrap().to_owned();
-        api.set_token(&token);
-        let client = ClientUri::parse(v["client"].as_str().unwrap()).unwrap();
+        let (token, client) = register_device(&api, user, device, token).await;
         let dev = Device::new(client).unwrap();
         let p = Self {
             dev,
@@ -499,18 +542,10 @@ impl Person {
 
     /// Publishes `n` KeyPackages of `suite`.
     pub async fn publish_in(&self, n: usize, suite: openmls::prelude::Ciphersuite) {
-        let kps: Vec<String> = (0..n)
-            .map(|_| hex::encode(self.dev.key_package_for(suite).unwrap()))
+        let kps: Vec<Vec<u8>> = (0..n)
+            .map(|_| self.dev.key_package_for(suite).unwrap())
             .collect();
-        let body = serde_json::json!({ "key_packages": kps });
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            "keyPackages",
-            body.to_string().into_bytes(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        publish_key_packages(&self.api, &kps).await;
     }
 
     pub async fn create_room(&mut self, room: &RoomUri) {
@@ -866,16 +901,7 @@ impl Person {
             if done(self) {
                 return;
             }
-            let (st, b) = call(
-                &self.api,
-                Method::GET,
-                &format!("queue?after={}&wait=200", self.cursor),
-                Vec::new(),
-            )
-            .await;
-            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            for item in v["items"].as_array().unwrap() {
+            for item in &fetch_queue(&self.api, self.cursor).await {
                 let room = RoomUri::parse(item["room"].as_str().unwrap()).unwrap();
                 let body = hex::decode(item["body"].as_str().unwrap()).unwrap();
                 if body.is_empty() {
@@ -908,15 +934,7 @@ impl Person {
                 }
                 self.cursor = item["seq"].as_u64().unwrap();
             }
-            let ack = serde_json::json!({ "upto": self.cursor });
-            let (st, _) = call(
-                &self.api,
-                Method::POST,
-                "queue/ack",
-                ack.to_string().into_bytes(),
-            )
-            .await;
-            assert_eq!(st, StatusCode::OK);
+            ack_queue(&self.api, self.cursor).await;
         }
         panic!("{}: {what} did not happen", self.dev.client);
     }

@@ -1,7 +1,7 @@
 //! A test device on mls-rs (mimi-room-mlsrs), the counterpart of [`crate::Person`]: for
 //! rooms whose devices run two MLS implementations (issue 18, `INTEROP-mixed-federation`).
 
-use crate::{Federation, call, enc};
+use crate::{Federation, ack_queue, call, enc, fetch_queue, publish_key_packages, register_device};
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;
 use mimi_net::client::ClientApi;
@@ -48,36 +48,11 @@ impl RsPerson {
         device: &str,
         token: Option<&str>,
     ) -> Self {
-        if let Some(t) = token {
-            api.set_token(t);
-        }
-        let body = serde_json::json!({ "user": user, "device": device, "nick": user });
-        let (st, b) = call(
-            &api,
-            Method::POST,
-            "register",
-            body.to_string().into_bytes(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        let token = v["token"].as_str().unwrap().to_owned();
-        api.set_token(&token);
-        let client = ClientUri::parse(v["client"].as_str().unwrap()).unwrap();
+        let (token, client) = register_device(&api, user, device, token).await;
         let dev = RsDevice::new(client).unwrap();
         // mls-rs KeyPackages, checked by the node with openmls (`PROTO-5.2-key-packages`).
-        let kps: Vec<String> = (0..2)
-            .map(|_| hex::encode(dev.key_package().unwrap()))
-            .collect();
-        let body = serde_json::json!({ "key_packages": kps });
-        let (st, b) = call(
-            &api,
-            Method::POST,
-            "keyPackages",
-            body.to_string().into_bytes(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let kps: Vec<Vec<u8>> = (0..2).map(|_| dev.key_package().unwrap()).collect();
+        publish_key_packages(&api, &kps).await;
         Self {
             dev,
             api,
@@ -105,16 +80,7 @@ impl RsPerson {
             if done(self) {
                 return;
             }
-            let (st, b) = call(
-                &self.api,
-                Method::GET,
-                &format!("queue?after={}&wait=200", self.cursor),
-                Vec::new(),
-            )
-            .await;
-            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            for item in v["items"].as_array().unwrap() {
+            for item in &fetch_queue(&self.api, self.cursor).await {
                 let room = RoomUri::parse(item["room"].as_str().unwrap()).unwrap();
                 let body = hex::decode(item["body"].as_str().unwrap()).unwrap();
                 let f = FanoutMessage::decode(&body).unwrap();
@@ -132,15 +98,7 @@ impl RsPerson {
                 }
                 self.cursor = item["seq"].as_u64().unwrap();
             }
-            let ack = serde_json::json!({ "upto": self.cursor });
-            let (st, _) = call(
-                &self.api,
-                Method::POST,
-                "queue/ack",
-                ack.to_string().into_bytes(),
-            )
-            .await;
-            assert_eq!(st, StatusCode::OK);
+            ack_queue(&self.api, self.cursor).await;
         }
         panic!("{}: {what} did not happen", self.dev.client);
     }
