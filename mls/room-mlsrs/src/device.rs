@@ -5,7 +5,7 @@
 use crate::appdata::{self, APP_DATA_DICTIONARY, APP_DATA_UPDATE, AppDataError, SELF_REMOVE};
 use crate::rules::MimiRules;
 use mimi_room::codepoints::CodePoints;
-use mimi_room::franking::{FrankCheck, Received, frank_aad_for, safe_aad, verify_received};
+use mimi_room::franking::{FrankCheck, frank_aad_for, safe_aad, verify_on_device};
 use mimi_room::state::RoomState;
 use mimi_wire::Mls;
 use mimi_wire::codec::Body as _;
@@ -380,25 +380,19 @@ impl Room {
         frank: Option<&mimi_wire::common::Frank>,
         accepted_timestamp: u64,
     ) -> FrankCheck {
-        let Some(user) = sender.and_then(|s| s.user()) else {
-            return FrankCheck::Invalid("the sender's credential names no user".into());
-        };
-        let aad = match frank_aad_of(aad) {
-            Ok(a) => a,
-            Err(e) => return FrankCheck::Invalid(format!("the frank_aad does not decode: {e}")),
+        let Some(sender) = sender else {
+            return FrankCheck::Invalid("the sender's leaf has no client URI".into());
         };
         let dict = appdata::dictionary_of(&self.group.context().extensions).unwrap_or_default();
-        verify_received(
+        verify_on_device(
             &openmls_rust_crypto::RustCrypto::default(),
-            &Received {
-                room: &self.room,
-                sender: &user,
-                content,
-                aad: aad.as_ref(),
-                frank,
-                accepted_timestamp,
-                agent: dict.get(&FRANKING_AGENT).map(Vec::as_slice),
-            },
+            &self.room,
+            sender,
+            content,
+            frank_aad_of(aad),
+            frank,
+            accepted_timestamp,
+            dict.get(&FRANKING_AGENT).map(Vec::as_slice),
         )
     }
 

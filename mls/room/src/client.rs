@@ -3,9 +3,7 @@
 //! application messages are PrivateMessages.
 
 use crate::codepoints::CodePoints;
-use crate::franking::{
-    FrankCheck, Received, agent_of, frank_aad_for, room_components, safe_aad, verify_received,
-};
+use crate::franking::{FrankCheck, agent_of, frank_aad_for, room_components, safe_aad};
 use crate::mls::{
     CIPHERSUITE, client_of, leaf_capabilities, ops_of, required_capabilities, state_of, updates,
 };
@@ -1008,13 +1006,6 @@ impl Room {
         frank: Option<&Frank>,
         accepted_timestamp: u64,
     ) -> FrankCheck {
-        let aad = match aad {
-            Ok(a) => a,
-            Err(e) => return FrankCheck::Invalid(format!("the frank_aad does not decode: {e}")),
-        };
-        let Some(user) = sender.user() else {
-            return FrankCheck::Invalid(format!("{sender} does not name its user"));
-        };
         let agent = self
             .group
             .public_group()
@@ -1022,17 +1013,15 @@ impl Room {
             .extensions()
             .app_data_dictionary()
             .and_then(|d| d.dictionary().get(&FRANKING_AGENT));
-        verify_received(
+        crate::franking::verify_on_device(
             dev.provider.crypto(),
-            &Received {
-                room: &self.room,
-                sender: &user,
-                content,
-                aad: aad.as_ref(),
-                frank,
-                accepted_timestamp,
-                agent,
-            },
+            &self.room,
+            sender,
+            content,
+            aad,
+            frank,
+            accepted_timestamp,
+            agent,
         )
     }
 

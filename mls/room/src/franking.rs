@@ -215,6 +215,42 @@ pub struct Received<'a> {
     pub agent: Option<&'a [u8]>,
 }
 
+/// [`verify_received`] from what a device has after decrypting, whatever its MLS library: the
+/// sender's client (its user is the context's sender), the message's `frank_aad` as decoded
+/// from its SafeAAD (or why it did not decode), the hub's frank and the room's
+/// `franking_agent` component.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_on_device(
+    crypto: &impl OpenMlsCrypto,
+    room: &RoomUri,
+    sender: &mimi_wire::id::ClientUri,
+    content: &[u8],
+    aad: Result<Option<FrankAad>, mimi_wire::WireError>,
+    frank: Option<&Frank>,
+    accepted_timestamp: u64,
+    agent: Option<&[u8]>,
+) -> FrankCheck {
+    let aad = match aad {
+        Ok(a) => a,
+        Err(e) => return FrankCheck::Invalid(format!("the frank_aad does not decode: {e}")),
+    };
+    let Some(user) = sender.user() else {
+        return FrankCheck::Invalid(format!("{sender} does not name its user"));
+    };
+    verify_received(
+        crypto,
+        &Received {
+            room,
+            sender: &user,
+            content,
+            aad: aad.as_ref(),
+            frank,
+            accepted_timestamp,
+            agent,
+        },
+    )
+}
+
 /// The receiver's checks (`PROTO-5.4.1-frank-verify`, protocol-06 §5.4.1.3).
 pub fn verify_received(crypto: &impl OpenMlsCrypto, r: &Received<'_>) -> FrankCheck {
     match check_received(crypto, r) {

@@ -98,7 +98,7 @@ impl Dev<'_> {
     }
 }
 
-/// `INTEROP-mixed-agree`: every device has the same epoch, epoch authenticator, room state
+/// `INTEROP-mixed-federation`: every device has the same epoch, epoch authenticator, room state
 /// and members as the first.
 fn assert_agree(room: &RoomUri, devs: &[Dev<'_>], when: &str, say: &mut dyn FnMut(String)) {
     let first = devs[0].view(room);

@@ -1,7 +1,7 @@
 //! A test device on mls-rs (mimi-room-mlsrs), the counterpart of [`crate::Person`]: for
 //! rooms whose devices run two MLS implementations (issue 18, `INTEROP-mixed-federation`).
 
-use crate::{Federation, ack_queue, call, enc, fetch_queue, publish_key_packages, register_device};
+use crate::{ack_queue, call, enc, fetch_queue, publish_key_packages, register_device};
 use http::{Method, StatusCode};
 use mimi_content::MimiContent;
 use mimi_net::client::ClientApi;
@@ -29,19 +29,8 @@ pub struct RsPerson {
 }
 
 impl RsPerson {
-    /// Registers at `domain` (a further device of an existing user needs `token`, one of its
-    /// devices').
-    pub async fn register(
-        fed: &Federation,
-        domain: &str,
-        user: &str,
-        device: &str,
-        token: Option<&str>,
-    ) -> Self {
-        Self::register_via(fed.api(domain), user, device, token).await
-    }
-
-    /// Registers through `api` and publishes two mls-rs KeyPackages.
+    /// Registers through `api` (a further device of an existing user needs `token`, one of
+    /// its devices') and publishes two mls-rs KeyPackages.
     pub async fn register_via(
         api: ClientApi,
         user: &str,

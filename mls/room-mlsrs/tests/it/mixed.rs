@@ -149,19 +149,8 @@ fn commits_without_app_data_work_both_ways() {
         unreachable!()
     };
     let leaf = bob
-        .group
-        .roster()
-        .members()
-        .iter()
-        .find(|m| {
-            m.signing_identity
-                .credential
-                .as_basic()
-                .map(|b| b.identifier().to_vec())
-                == Some(b"mimi://b.example/d/bob/2".to_vec())
-        })
-        .unwrap()
-        .index;
+        .leaf_of(&mimi_wire::id::ClientUri::parse("mimi://b.example/d/bob/2").unwrap())
+        .unwrap();
     let bundle = bob.commit(None, &[], &[leaf]).unwrap();
     room.commit(1, bundle).unwrap();
     room.drop_removed();

@@ -16,44 +16,10 @@ use mls_rs::storage_provider::KeyPackageData;
 use mls_rs::time::MlsTime;
 use mls_rs::{CipherSuite, CryptoProvider, KeyPackageStorage, MlsMessage};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Vector {
-    cipher_suite: u16,
-    external_psks: Vec<Psk>,
-    #[serde(with = "hex::serde")]
-    key_package: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    signature_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    encryption_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    init_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    welcome: Vec<u8>,
-    ratchet_tree: Option<String>,
-    #[serde(with = "hex::serde")]
-    initial_epoch_authenticator: Vec<u8>,
-    epochs: Vec<Epoch>,
-}
-
-#[derive(Deserialize)]
-struct Psk {
-    #[serde(with = "hex::serde")]
-    psk_id: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    psk: Vec<u8>,
-}
-
-#[derive(Deserialize)]
-struct Epoch {
-    proposals: Vec<String>,
-    #[serde(with = "hex::serde")]
-    commit: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    epoch_authenticator: Vec<u8>,
-}
+#[path = "../../../room/tests/it/passive_vectors.rs"]
+mod passive_vectors;
+use passive_vectors::Vector;
 
 /// The one KeyPackage of a vector, as if this client had generated it: mls-rs looks the
 /// Welcome's `new_member` reference up here and takes the init and leaf HPKE private keys.

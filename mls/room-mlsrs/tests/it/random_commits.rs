@@ -206,20 +206,7 @@ fn step(room: &mut Mixed, rng: &mut SplitMix64, next_device: &mut u64) -> (Clien
                     .bundle
                 }
                 Member::Rs(_, r) => {
-                    let leaf = r
-                        .group
-                        .roster()
-                        .members()
-                        .iter()
-                        .find(|m| {
-                            m.signing_identity
-                                .credential
-                                .as_basic()
-                                .map(|b| b.identifier().to_vec())
-                                == Some(victim.as_str().as_bytes().to_vec())
-                        })
-                        .unwrap()
-                        .index;
+                    let leaf = r.leaf_of(&victim).unwrap();
                     r.commit(None, &[], &[leaf]).unwrap()
                 }
             };

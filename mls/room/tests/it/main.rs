@@ -6,6 +6,7 @@ mod franking;
 mod hub_checks;
 mod hub_integrity;
 mod passive_client;
+mod passive_vectors;
 mod policy;
 mod policy_vectors;
 mod props;

@@ -17,42 +17,7 @@ use openmls_traits::storage::{CURRENT_VERSION, StorageProvider, traits};
 use openmls_traits::types::HpkePrivateKey;
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
-struct Vector {
-    cipher_suite: u16,
-    external_psks: Vec<Psk>,
-    #[serde(with = "hex::serde")]
-    key_package: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    signature_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    encryption_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    init_priv: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    welcome: Vec<u8>,
-    ratchet_tree: Option<String>,
-    #[serde(with = "hex::serde")]
-    initial_epoch_authenticator: Vec<u8>,
-    epochs: Vec<Epoch>,
-}
-
-#[derive(Deserialize)]
-struct Psk {
-    #[serde(with = "hex::serde")]
-    psk_id: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    psk: Vec<u8>,
-}
-
-#[derive(Deserialize)]
-struct Epoch {
-    proposals: Vec<String>,
-    #[serde(with = "hex::serde")]
-    commit: Vec<u8>,
-    #[serde(with = "hex::serde")]
-    epoch_authenticator: Vec<u8>,
-}
+use crate::passive_vectors::Vector;
 
 /// The storage form of an HPKE key pair for a leaf (openmls keeps its own type crate-private;
 /// the storage trait only needs the serde shape).
