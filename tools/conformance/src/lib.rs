@@ -366,53 +366,44 @@ pub async fn run(opts: &Options) -> Report {
     directory(&runner, &mut report).await;
     transport(&runner, &mut report).await;
     identifier_query(&runner, &mut report).await;
-    if matches!(opts.role, Role::Hub | Role::Both) {
-        let r = std::panic::AssertUnwindSafe(as_hub(&runner, &mut report))
-            .catch_unwind()
-            .await;
-        if let Err(p) = r {
-            report.add(
-                "hub.flow",
-                "§3",
-                "PROTO-flow",
-                Outcome::Fail(format!(
-                    "the flow with the target as hub stopped: {}",
-                    panic_text(&p)
-                )),
-            );
-        }
+    // A flow that stops (a panic: the target answered something the flow cannot go on
+    // from) is one failed check of its own; the checks it recorded before stay.
+    macro_rules! guarded {
+        ($flow:expr, $id:literal, $sect:literal, $req:literal, $what:literal) => {
+            if let Err(p) = std::panic::AssertUnwindSafe($flow).catch_unwind().await {
+                report.add(
+                    $id,
+                    $sect,
+                    $req,
+                    Outcome::Fail(format!(concat!($what, " stopped: {}"), panic_text(&p))),
+                );
+            }
+        };
     }
     if matches!(opts.role, Role::Hub | Role::Both) {
-        let r = std::panic::AssertUnwindSafe(mls_rs_device_at_hub(&runner, &mut report))
-            .catch_unwind()
-            .await;
-        if let Err(p) = r {
-            report.add(
-                "hub.mls-rs-device",
-                "§5.2, §5.4, §5.5",
-                "INTEROP-mixed-federation",
-                Outcome::Fail(format!(
-                    "the flow with an mls-rs device stopped: {}",
-                    panic_text(&p)
-                )),
-            );
-        }
+        guarded!(
+            as_hub(&runner, &mut report),
+            "hub.flow",
+            "§3",
+            "PROTO-flow",
+            "the flow with the target as hub"
+        );
+        guarded!(
+            mls_rs_device_at_hub(&runner, &mut report),
+            "hub.mls-rs-device",
+            "§5.2, §5.4, §5.5",
+            "INTEROP-mixed-federation",
+            "the flow with an mls-rs device"
+        );
     }
     if matches!(opts.role, Role::Follower | Role::Both) {
-        let r = std::panic::AssertUnwindSafe(as_follower(&runner, &mut report))
-            .catch_unwind()
-            .await;
-        if let Err(p) = r {
-            report.add(
-                "follower.flow",
-                "§3",
-                "PROTO-flow",
-                Outcome::Fail(format!(
-                    "the flow with the target as follower stopped: {}",
-                    panic_text(&p)
-                )),
-            );
-        }
+        guarded!(
+            as_follower(&runner, &mut report),
+            "follower.flow",
+            "§3",
+            "PROTO-flow",
+            "the flow with the target as follower"
+        );
     }
     runner.node.shutdown().await;
     report

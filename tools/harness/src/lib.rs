@@ -443,6 +443,57 @@ pub async fn ack_queue(api: &ClientApi, cursor: u64) {
     assert_eq!(st, StatusCode::OK);
 }
 
+/// POSTs a handshake bundle to `room`'s update endpoint through `api`: the hub's outcome.
+pub async fn post_update(
+    api: &ClientApi,
+    room: &RoomUri,
+    bundle: &HandshakeBundle,
+) -> UpdateOutcome {
+    let (st, b) = call(
+        api,
+        Method::POST,
+        &format!("update/{}", enc(room.as_str())),
+        bundle.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    UpdateRoomResponse::decode(&b).unwrap().outcome
+}
+
+/// POSTs a SubmitMessageRequest for `room` through `api`: the hub's outcome.
+pub async fn post_submit(
+    api: &ClientApi,
+    room: &RoomUri,
+    req: &mimi_wire::submit::SubmitMessageRequest,
+) -> SubmitOutcome {
+    let (st, b) = call(
+        api,
+        Method::POST,
+        &format!("submitMessage/{}", enc(room.as_str())),
+        req.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    SubmitMessageResponse::decode(&b).unwrap().outcome
+}
+
+/// POSTs a signed KeyMaterialRequest for `target` through `api`: the response.
+pub async fn post_key_material(
+    api: &ClientApi,
+    target: &UserUri,
+    req: &mimi_wire::key_material::KeyMaterialRequest,
+) -> KeyMaterialResponse {
+    let (st, b) = call(
+        api,
+        Method::POST,
+        &format!("keyMaterial/{}", enc(target.as_str())),
+        req.encode(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    KeyMaterialResponse::decode(&b).unwrap()
+}
+
 pub fn enc(s: &str) -> String {
     mimi_net::paths::percent_encode(s)
 }
@@ -598,15 +649,7 @@ impl Person {
     /// Claims `target`'s KeyPackages through the hub: the draft's response.
     pub async fn claim(&self, room: &RoomUri, target: &UserUri) -> KeyMaterialResponse {
         let req = self.dev.key_material_request(room, target).unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("keyMaterial/{}", enc(target.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        KeyMaterialResponse::decode(&b).unwrap()
+        post_key_material(&self.api, target, &req).await
     }
 
     /// Joins `room` by external commit through the home node: groupInfo (with `code` as the
@@ -685,15 +728,7 @@ impl Person {
     /// Sends a commit (or proposal) bundle to the hub through the home node; merges the
     /// pending commit on success, discards it otherwise. Returns the hub's outcome.
     pub async fn update(&mut self, room: &RoomUri, bundle: &HandshakeBundle) -> UpdateOutcome {
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("update/{}", enc(room.as_str())),
-            bundle.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let outcome = UpdateRoomResponse::decode(&b).unwrap().outcome;
+        let outcome = post_update(&self.api, room, bundle).await;
         if matches!(bundle, HandshakeBundle::Commit { .. }) {
             let r = self.rooms.get_mut(room).unwrap();
             if matches!(outcome, UpdateOutcome::Success { .. }) {
@@ -709,15 +744,7 @@ impl Person {
     pub async fn try_send(&mut self, room: &RoomUri, content: &MimiContent) -> SubmitOutcome {
         let r = self.rooms.get_mut(room).unwrap();
         let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("submitMessage/{}", enc(room.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        SubmitMessageResponse::decode(&b).unwrap().outcome
+        post_submit(&self.api, room, &req).await
     }
 
     /// Encrypts a message: the SubmitMessageRequest bytes (to submit, and to resubmit).
@@ -832,15 +859,7 @@ impl Person {
             .dev
             .key_material_request_in(room, &target, &[suite])
             .unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("keyMaterial/{}", enc(target.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let resp = KeyMaterialResponse::decode(&b).unwrap();
+        let resp = post_key_material(&self.api, &target, &req).await;
         assert_eq!(resp.user_status, KeyMaterialUserCode::SUCCESS, "{resp:?}");
         let kps: Vec<Vec<u8>> = resp
             .clients
@@ -852,20 +871,12 @@ impl Person {
             .collect();
         let r = self.rooms.get_mut(room).unwrap();
         let out = r.add_users(&self.dev, &[(target, 2)], &kps).unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("update/{}", enc(room.as_str())),
-            out.bundle.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let resp = UpdateRoomResponse::decode(&b).unwrap();
+        let outcome = post_update(&self.api, room, &out.bundle).await;
         assert!(
-            matches!(resp.outcome, UpdateOutcome::Success { .. }),
-            "{resp:?}"
+            matches!(outcome, UpdateOutcome::Success { .. }),
+            "{outcome:?}"
         );
-        r.merge(&self.dev).unwrap();
+        self.rooms.get_mut(room).unwrap().merge(&self.dev).unwrap();
     }
 
     pub async fn send(&mut self, room: &RoomUri, text: &str) -> MimiContent {
@@ -878,18 +889,10 @@ impl Person {
         .build();
         let r = self.rooms.get_mut(room).unwrap();
         let req = r.send(&self.dev, &content.encode().unwrap()).unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("submitMessage/{}", enc(room.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let resp = SubmitMessageResponse::decode(&b).unwrap();
+        let outcome = post_submit(&self.api, room, &req).await;
         assert!(
-            matches!(resp.outcome, SubmitOutcome::Accepted { .. }),
-            "{resp:?}"
+            matches!(outcome, SubmitOutcome::Accepted { .. }),
+            "{outcome:?}"
         );
         content
     }

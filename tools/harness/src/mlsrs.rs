@@ -1,8 +1,10 @@
 //! A test device on mls-rs (mimi-room-mlsrs), the counterpart of [`crate::Person`]: for
 //! rooms whose devices run two MLS implementations (issue 18, `INTEROP-mixed-federation`).
 
-use crate::{ack_queue, call, enc, fetch_queue, publish_key_packages, register_device};
-use http::{Method, StatusCode};
+use crate::{
+    ack_queue, fetch_queue, post_key_material, post_submit, post_update, publish_key_packages,
+    register_device,
+};
 use mimi_content::MimiContent;
 use mimi_net::client::ClientApi;
 use mimi_room::franking::FrankCheck;
@@ -11,8 +13,8 @@ use mimi_wire::codec::Body;
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use mimi_wire::key_material::KeyMaterialResponse;
-use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
-use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
+use mimi_wire::submit::{SubmitMessageRequest, SubmitOutcome};
+use mimi_wire::update::{HandshakeBundle, UpdateOutcome};
 use std::collections::HashMap;
 
 /// A test device on mls-rs: MLS state in memory, talks to its home node's client API only
@@ -99,33 +101,17 @@ impl RsPerson {
             app_message: mimi_wire::Mls::from_bytes(bytes).unwrap(),
             sending_uri: mimi_wire::id::MimiUri::parse(self.dev.user.as_str()).unwrap(),
         };
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("submitMessage/{}", enc(room.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let resp = SubmitMessageResponse::decode(&b).unwrap();
+        let outcome = post_submit(&self.api, room, &req).await;
         assert!(
-            matches!(resp.outcome, SubmitOutcome::Accepted { .. }),
-            "{}: {resp:?}",
+            matches!(outcome, SubmitOutcome::Accepted { .. }),
+            "{}: {outcome:?}",
             self.dev.client
         );
     }
 
     /// Sends a commit bundle through the home node; merges on success, discards otherwise.
     pub async fn update(&mut self, room: &RoomUri, bundle: &HandshakeBundle) -> UpdateOutcome {
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("update/{}", enc(room.as_str())),
-            bundle.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        let outcome = UpdateRoomResponse::decode(&b).unwrap().outcome;
+        let outcome = post_update(&self.api, room, bundle).await;
         let r = self.room(room);
         if matches!(outcome, UpdateOutcome::Success { .. }) {
             r.merge().unwrap();
@@ -139,15 +125,7 @@ impl RsPerson {
     /// signed (`PROTO-5.2-key-material`).
     pub async fn claim(&self, room: &RoomUri, target: &UserUri) -> KeyMaterialResponse {
         let req = self.dev.key_material_request(room, target).unwrap();
-        let (st, b) = call(
-            &self.api,
-            Method::POST,
-            &format!("keyMaterial/{}", enc(target.as_str())),
-            req.encode(),
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-        KeyMaterialResponse::decode(&b).unwrap()
+        post_key_material(&self.api, target, &req).await
     }
 
     pub fn contents(&self) -> Vec<(ClientUri, Vec<u8>, FrankCheck)> {
