@@ -4,6 +4,7 @@
 
 use crate::appdata::{self, APP_DATA_DICTIONARY, APP_DATA_UPDATE, AppDataError, SELF_REMOVE};
 use crate::rules::MimiRules;
+use crate::storage::Storage;
 use mimi_room::codepoints::CodePoints;
 use mimi_room::franking::{FrankCheck, frank_aad_for, safe_aad, verify_on_device};
 use mimi_room::state::RoomState;
@@ -18,7 +19,8 @@ use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use mimi_wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTbs};
 use mimi_wire::update::HandshakeBundle;
 use mls_rs::client_builder::{
-    BaseConfig, IntoConfigOutput, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
+    BaseConfig, IntoConfigOutput, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
+    WithKeyPackageRepo, WithMlsRules,
 };
 use mls_rs::crypto::SignatureSecretKey;
 use mls_rs::group::{CommitOutput, ExportedTree, ReceivedMessage};
@@ -32,11 +34,17 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 pub const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
 
 type Config = IntoConfigOutput<
-    WithMlsRules<
-        MimiRules,
-        WithIdentityProvider<
-            BasicIdentityProvider,
-            WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+    WithGroupStateStorage<
+        Storage,
+        WithKeyPackageRepo<
+            Storage,
+            WithMlsRules<
+                MimiRules,
+                WithIdentityProvider<
+                    BasicIdentityProvider,
+                    WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+                >,
+            >,
         >,
     >,
 >;
@@ -91,6 +99,7 @@ pub struct Device {
     mls: Client,
     identity: SigningIdentity,
     secret: SignatureSecretKey,
+    storage: Storage,
 }
 
 /// The device's signature key as an openmls `Signer`, for the MIMI requests mimi-wire signs
@@ -147,6 +156,13 @@ pub struct Room {
     pub group: Group,
     codepoints: CodePoints,
     sent: std::collections::HashSet<Vec<u8>>,
+    own: ClientUri,
+}
+
+/// The MLS group ID of a room (as mimi-room's devices and hub use it: the room URI's group
+/// part).
+pub fn group_id(room: &RoomUri) -> Vec<u8> {
+    room.group().as_str().as_bytes().to_vec()
 }
 
 fn client_of_identity(id: &SigningIdentity) -> Option<ClientUri> {
@@ -155,13 +171,11 @@ fn client_of_identity(id: &SigningIdentity) -> Option<ClientUri> {
 }
 
 impl Device {
-    /// A new device with a fresh Ed25519 key. Its leaf capabilities are the ones MIMI rooms
-    /// require (mimi-room `leaf_capabilities`): the app_data_dictionary extension (0x0006) and
-    /// the AppDataUpdate (0x0008) and SelfRemove (0x000a) proposal types.
+    /// A new device with a fresh Ed25519 key and empty storage. Its leaf capabilities are
+    /// the ones MIMI rooms require (mimi-room `leaf_capabilities`): the app_data_dictionary
+    /// extension (0x0006) and the AppDataUpdate (0x0008) and SelfRemove (0x000a) proposal
+    /// types.
     pub fn new(client: ClientUri) -> Result<Self, DeviceError> {
-        let user = client
-            .user()
-            .ok_or_else(|| DeviceError::Unusable(format!("{client} does not name its user")))?;
         let crypto = RustCryptoProvider::new();
         let cs = crypto
             .cipher_suite_provider(SUITE)
@@ -169,16 +183,41 @@ impl Device {
         let (secret, public) = cs
             .signature_key_generate()
             .map_err(|e| DeviceError::Unusable(format!("signature key: {e:?}")))?;
+        Self::build(client, secret, public.to_vec(), Storage::new())
+    }
+
+    /// The device again, from its signature key pair ([`Device::key_pair`]) and its storage
+    /// (its groups and KeyPackage keys, [`Storage::from_entries`]).
+    pub fn restore(
+        client: ClientUri,
+        secret: Vec<u8>,
+        public: Vec<u8>,
+        storage: Storage,
+    ) -> Result<Self, DeviceError> {
+        Self::build(client, SignatureSecretKey::new(secret), public, storage)
+    }
+
+    fn build(
+        client: ClientUri,
+        secret: SignatureSecretKey,
+        public: Vec<u8>,
+        storage: Storage,
+    ) -> Result<Self, DeviceError> {
+        let user = client
+            .user()
+            .ok_or_else(|| DeviceError::Unusable(format!("{client} does not name its user")))?;
         let identity = SigningIdentity::new(
             BasicCredential::new(client.as_str().as_bytes().to_vec()).into_credential(),
-            public,
+            public.into(),
         );
         let kept = (identity.clone(), secret.clone());
         let codepoints = CodePoints::DRAFT;
         let mls = mls_rs::Client::builder()
-            .crypto_provider(crypto)
+            .crypto_provider(RustCryptoProvider::new())
             .identity_provider(BasicIdentityProvider::new())
             .mls_rules(MimiRules { codepoints })
+            .key_package_repo(storage.clone())
+            .group_state_storage(storage.clone())
             .extension_type(APP_DATA_DICTIONARY.into())
             .custom_proposal_types([APP_DATA_UPDATE.into(), SELF_REMOVE.into()])
             .signing_identity(identity, secret, SUITE)
@@ -190,7 +229,50 @@ impl Device {
             mls,
             identity: kept.0,
             secret: kept.1,
+            storage,
         })
+    }
+
+    /// The signature key pair (private, public), to keep with the storage.
+    pub fn key_pair(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.secret.as_bytes().to_vec(),
+            self.identity.signature_key.to_vec(),
+        )
+    }
+
+    /// The device's storage (shared: what the device's groups write lands here).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// A room this device is in, from its storage (as [`Room::save`] left it), with the
+    /// messages it sent and has not seen come back yet; `None` if the storage has no such
+    /// group.
+    pub fn load_room(
+        &self,
+        room: &RoomUri,
+        sent: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Result<Option<Room>, DeviceError> {
+        match self.mls.load_group(&group_id(room)) {
+            Ok(group) => Ok(Some(Room {
+                room: room.clone(),
+                group,
+                codepoints: self.codepoints,
+                sent: sent.into_iter().collect(),
+                own: self.client.clone(),
+            })),
+            Err(mls_rs::error::MlsError::GroupNotFound) => Ok(None),
+            Err(error) => Err(DeviceError::Mls {
+                step: "load group",
+                error,
+            }),
+        }
+    }
+
+    /// Forgets a room: its group and past epochs leave the storage.
+    pub fn delete_room(&self, room: &RoomUri) {
+        self.storage.delete_group(&group_id(room));
     }
 
     /// A signed KeyMaterialRequest for `target`'s KeyPackages of suite 0x0001, to add them to
@@ -276,11 +358,29 @@ impl Device {
             group,
             codepoints: self.codepoints,
             sent: Default::default(),
+            own: self.client.clone(),
         })
     }
 }
 
 impl Room {
+    /// Writes the group's state to the device's storage (after each operation that changed
+    /// it; a pending commit is not part of it).
+    pub fn save(&mut self) -> Result<(), DeviceError> {
+        mls("write group state", self.group.write_to_storage())
+    }
+
+    /// The messages this device sent and has not seen come back yet (to keep with the
+    /// storage, for [`Device::load_room`]).
+    pub fn pending_echoes(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.sent.iter()
+    }
+
+    /// Whether this device is still a member.
+    pub fn is_active(&self) -> bool {
+        self.leaf_of(&self.own).is_some()
+    }
+
     /// The epoch.
     pub fn epoch(&self) -> u64 {
         self.group.current_epoch()
@@ -372,7 +472,7 @@ impl Room {
     /// decrypted: the SafeAAD's `frank_aad`, the hub's frank, the room's franking agent from
     /// the GroupContext dictionary. (The hub's signature is checked with openmls' RustCrypto
     /// there: the frank is not MLS state.)
-    fn check_frank(
+    pub fn check_frank(
         &self,
         sender: Option<&ClientUri>,
         content: &[u8],
@@ -554,6 +654,12 @@ impl Room {
     /// After the hub accepted this device's commit: apply it.
     pub fn merge(&mut self) -> Result<(), DeviceError> {
         mls("apply pending commit", self.group.apply_pending_commit()).map(|_| ())
+    }
+
+    /// Whether proposals (the hub's Remove of a device, say) wait for a commit: mls-rs puts
+    /// every proposal it holds into this device's next commit.
+    pub fn has_pending_proposals(&self) -> bool {
+        self.group.commit_required()
     }
 
     /// After the hub refused this device's commit: drop it.

@@ -10,3 +10,4 @@
 pub mod appdata;
 pub mod device;
 pub mod rules;
+pub mod storage;

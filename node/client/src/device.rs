@@ -12,20 +12,22 @@ use mimi_content::view::{History, MessageView, Received};
 use mimi_net::client::{CallError, ClientApi};
 use mimi_net::pki::load_certs;
 use mimi_net::{NetLimits, Response};
-use mimi_room::client::{CommitOutput, Device, Event, Room};
+use mimi_room::client::{Device, Event, Room};
 use mimi_room::codepoints::CodePoints;
-use mimi_room::franking::{FrankCheck, frank_aad_for};
+use mimi_room::franking::{FrankCheck, frank_aad_for, safe_aad};
 use mimi_room::presets::{Preset, direct_message, private_group, public_room};
 use mimi_room::room_policy::{
     Receipt, expiry_for, receipt_allowed, receipt_required, send_receipt,
 };
+use mimi_room_mlsrs::device::{Device as RsDevice, Event as RsEvent, Room as RsRoom};
+use mimi_room_mlsrs::storage::Storage as RsStorage;
 use mimi_wire::abuse::{AbuseReport, AbusiveMessage};
 use mimi_wire::codec::{Body, Writer};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::group_info::GroupInfoResponse;
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use mimi_wire::key_material::{ClientMaterial, KeyMaterialResponse};
-use mimi_wire::submit::{SubmitMessageResponse, SubmitOutcome};
+use mimi_wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome};
 use mimi_wire::update::{HandshakeBundle, UpdateOutcome, UpdateRoomResponse};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{ExternalSender, GroupId, MlsGroup};
@@ -63,6 +65,9 @@ pub enum Error {
     /// MLS or room logic.
     #[error(transparent)]
     Room(#[from] mimi_room::client::ClientError),
+    /// MLS or room logic of an mls-rs device.
+    #[error(transparent)]
+    MlsRs(#[from] mimi_room_mlsrs::device::DeviceError),
     /// The state file.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -137,6 +142,8 @@ pub struct RoomInfo {
     /// The epoch authenticator (RFC 9420 §8.7), hex: equal on every member that is in the
     /// same epoch of the same group.
     pub epoch_authenticator: String,
+    /// The MLS implementation of this device (`openmls` or `mls-rs`).
+    pub implementation: &'static str,
     /// Participants and their roles.
     pub participants: Vec<(String, u32)>,
     /// Member devices.
@@ -157,15 +164,124 @@ pub struct RoomInfo {
     pub join_link_policy: Option<(bool, u32)>,
 }
 
+/// The MLS implementation a device runs (`mimi register --mls`, `INTEROP-cli-mlsrs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MlsLibrary {
+    /// openmls (mimi-room): every room operation.
+    OpenMls,
+    /// mls-rs (mimi-room-mlsrs): messages, receipts, franks, self-updates, adding and
+    /// removing devices of users already in the room; no room-state change
+    /// (spec-notes/interop.md).
+    MlsRs,
+}
+
+impl MlsLibrary {
+    /// Its name, as `--mls` takes it and `mimi room info` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenMls => "openmls",
+            Self::MlsRs => "mls-rs",
+        }
+    }
+
+    /// The library named `name`.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        match name {
+            "openmls" => Ok(Self::OpenMls),
+            "mls-rs" | "mlsrs" => Ok(Self::MlsRs),
+            other => Err(Error::Usage(format!(
+                "no MLS implementation {other:?}: use openmls or mls-rs"
+            ))),
+        }
+    }
+}
+
+/// The device's MLS side: one library's device and its rooms, and what of its storage is
+/// on disk already.
+enum Mls {
+    OpenMls {
+        dev: Device,
+        baseline: HashMap<Vec<u8>, Vec<u8>>,
+        rooms: BTreeMap<RoomUri, Room>,
+    },
+    MlsRs {
+        dev: RsDevice,
+        baseline: HashMap<Vec<u8>, Vec<u8>>,
+        rooms: BTreeMap<RoomUri, RsRoom>,
+    },
+}
+
+/// What an operation only openmls devices can do says on an mls-rs device.
+fn openmls_only(what: &str) -> Error {
+    Error::Usage(format!(
+        "{what} is not possible on this device: it runs mls-rs, which cannot send or read the \
+         AppDataUpdate proposals that carry a MIMI room's state between the two libraries \
+         (spec-notes/interop.md); do it from a device registered with --mls openmls"
+    ))
+}
+
+fn not_in(room: &RoomUri) -> Error {
+    Error::Usage(format!("this device is not in {room}"))
+}
+
+/// One room of either library, for what both can do.
+enum RoomRef<'a> {
+    OpenMls(&'a Device, &'a Room),
+    MlsRs(&'a RsRoom),
+}
+
+impl RoomRef<'_> {
+    fn state(&self) -> Result<mimi_room::state::RoomState, Error> {
+        match self {
+            Self::OpenMls(dev, r) => Ok(r.state(dev)?),
+            Self::MlsRs(r) => r.state().map_err(Error::from),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        match self {
+            Self::OpenMls(_, r) => r.is_active(),
+            Self::MlsRs(r) => r.is_active(),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        match self {
+            Self::OpenMls(_, r) => r.epoch(),
+            Self::MlsRs(r) => r.epoch(),
+        }
+    }
+
+    fn epoch_authenticator(&self) -> Result<Vec<u8>, Error> {
+        match self {
+            Self::OpenMls(_, r) => Ok(r.group.epoch_authenticator().as_slice().to_vec()),
+            Self::MlsRs(r) => r.epoch_authenticator().map_err(Error::from),
+        }
+    }
+
+    fn clients(&self) -> Vec<ClientUri> {
+        match self {
+            Self::OpenMls(_, r) => r.clients(),
+            Self::MlsRs(r) => r.clients(),
+        }
+    }
+
+    fn suite(&self) -> u16 {
+        match self {
+            Self::OpenMls(_, r) => u16::from(r.group.ciphersuite()),
+            Self::MlsRs(r) => u16::from(r.group.cipher_suite()),
+        }
+    }
+}
+
 /// A device.
 pub struct Client {
     store: DeviceStore,
-    baseline: HashMap<Vec<u8>, Vec<u8>>,
-    /// The device's MLS identity and keys.
-    pub dev: Device,
+    mls: Mls,
+    client: ClientUri,
+    user: UserUri,
     api: ClientApi,
     home: String,
-    rooms: BTreeMap<RoomUri, Room>,
     cursor: u64,
     /// Messages of others received in this sync, to report as delivered.
     delivered: BTreeMap<RoomUri, Vec<mimi_content::MessageId>>,
@@ -229,6 +345,28 @@ impl Client {
         nick: Option<&str>,
         existing_token: Option<&str>,
     ) -> Result<Self, Error> {
+        Self::register_with(
+            dir,
+            home,
+            user,
+            device,
+            nick,
+            existing_token,
+            MlsLibrary::OpenMls,
+        )
+        .await
+    }
+
+    /// [`Client::register`] with the MLS implementation the device runs.
+    pub async fn register_with(
+        dir: &Path,
+        home: HomeNode,
+        user: &str,
+        device: &str,
+        nick: Option<&str>,
+        existing_token: Option<&str>,
+        library: MlsLibrary,
+    ) -> Result<Self, Error> {
         if dir.join(STATE_FILE).exists() {
             return Err(Error::Usage(format!(
                 "the profile {} exists already; use another --profile",
@@ -254,18 +392,43 @@ impl Client {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Usage(format!("creating {}: {e}", dir.display())))?;
         let store = DeviceStore::open(&dir.join(STATE_FILE)).await?;
-        let dev = Device::new(client.clone())?;
-        let signer = dev
-            .signer
-            .tls_serialize_detached()
-            .map_err(|e| Error::Usage(format!("encoding the signature key: {e}")))?;
+        let user_uri = client.user().ok_or_else(|| {
+            Error::Usage(format!("the node named a client without a user: {client}"))
+        })?;
+        let (mls, signer) = match library {
+            MlsLibrary::OpenMls => {
+                let dev = Device::new(client.clone())?;
+                let signer = dev
+                    .signer
+                    .tls_serialize_detached()
+                    .map_err(|e| Error::Usage(format!("encoding the signature key: {e}")))?;
+                let mls = Mls::OpenMls {
+                    dev,
+                    baseline: HashMap::new(),
+                    rooms: BTreeMap::new(),
+                };
+                (mls, hex::encode(signer))
+            }
+            MlsLibrary::MlsRs => {
+                let dev = RsDevice::new(client.clone())?;
+                let (private, public) = dev.key_pair();
+                let signer = format!("{}:{}", hex::encode(private), hex::encode(public));
+                let mls = Mls::MlsRs {
+                    dev,
+                    baseline: HashMap::new(),
+                    rooms: BTreeMap::new(),
+                };
+                (mls, signer)
+            }
+        };
         for (k, v) in [
             ("node", home.domain.as_str()),
             ("addr", home.addr.as_str()),
             ("ca", &home.ca.display().to_string()),
             ("client", client.as_str()),
             ("token", &token),
-            ("signer", &hex::encode(signer)),
+            ("mls", library.name()),
+            ("signer", &signer),
             ("cursor", "0"),
             ("rooms", "[]"),
         ] {
@@ -273,11 +436,11 @@ impl Client {
         }
         let mut c = Self {
             store,
-            baseline: HashMap::new(),
-            dev,
+            mls,
+            client,
+            user: user_uri,
             api,
             home: home.domain,
-            rooms: BTreeMap::new(),
             cursor: 0,
             delivered: BTreeMap::new(),
         };
@@ -309,48 +472,88 @@ impl Client {
         let user = client
             .user()
             .ok_or_else(|| Error::Usage(format!("{client} does not name its user")))?;
-        let signer_bytes = hex::decode(get("signer").await?)
-            .map_err(|e| Error::Usage(format!("the profile's signature key: {e}")))?;
-        let signer = SignatureKeyPair::tls_deserialize_exact(signer_bytes.as_slice())
-            .map_err(|e| Error::Usage(format!("the profile's signature key: {e}")))?;
-        let provider = OpenMlsRustCrypto::default();
-        let baseline = store.load_mls(provider.storage()).await?;
-        let dev = Device {
-            client,
-            user,
-            provider,
-            signer,
-            codepoints: CodePoints::DRAFT,
+        // (A profile from before `--mls` existed is an openmls one.)
+        let library = match store.meta("mls").await? {
+            Some(name) => MlsLibrary::from_name(&name)?,
+            None => MlsLibrary::OpenMls,
         };
+        let signer = get("signer").await?;
         let api = connect(&home)?;
         api.set_token(get("token").await?);
         let cursor = get("cursor").await?.parse().unwrap_or(0);
         let names: Vec<String> = serde_json::from_str(&get("rooms").await?).unwrap_or_default();
-        let mut rooms = BTreeMap::new();
+        let mut echoes_of = BTreeMap::new();
         for name in names {
             let Ok(room) = RoomUri::parse(&name) else {
-                continue;
-            };
-            let gid = GroupId::from_slice(room.group().as_str().as_bytes());
-            let group = MlsGroup::load(dev.provider.storage(), &gid)
-                .map_err(|e| Error::Usage(format!("loading {room}: {e:?}")))?;
-            let Some(group) = group else {
                 continue;
             };
             let echoes: Vec<String> = match store.meta(&format!("echoes {name}")).await? {
                 Some(s) => serde_json::from_str(&s).unwrap_or_default(),
                 None => Vec::new(),
             };
-            let echoes = echoes.iter().filter_map(|h| hex::decode(h).ok());
-            rooms.insert(room.clone(), Room::from_group(room, group, echoes));
+            let echoes: Vec<Vec<u8>> = echoes.iter().filter_map(|h| hex::decode(h).ok()).collect();
+            echoes_of.insert(room, echoes);
         }
+        let key_error =
+            |e: &dyn std::fmt::Display| Error::Usage(format!("the profile's signature key: {e}"));
+        let mls = match library {
+            MlsLibrary::OpenMls => {
+                let signer_bytes = hex::decode(signer).map_err(|e| key_error(&e))?;
+                let signer = SignatureKeyPair::tls_deserialize_exact(signer_bytes.as_slice())
+                    .map_err(|e| key_error(&e))?;
+                let provider = OpenMlsRustCrypto::default();
+                let baseline = store.load_mls(provider.storage()).await?;
+                let dev = Device {
+                    client: client.clone(),
+                    user: user.clone(),
+                    provider,
+                    signer,
+                    codepoints: CodePoints::DRAFT,
+                };
+                let mut rooms = BTreeMap::new();
+                for (room, echoes) in echoes_of {
+                    let gid = GroupId::from_slice(room.group().as_str().as_bytes());
+                    let group = MlsGroup::load(dev.provider.storage(), &gid)
+                        .map_err(|e| Error::Usage(format!("loading {room}: {e:?}")))?;
+                    if let Some(group) = group {
+                        rooms.insert(room.clone(), Room::from_group(room, group, echoes));
+                    }
+                }
+                Mls::OpenMls {
+                    dev,
+                    baseline,
+                    rooms,
+                }
+            }
+            MlsLibrary::MlsRs => {
+                let (private, public) = signer
+                    .split_once(':')
+                    .ok_or_else(|| key_error(&"not a key pair"))?;
+                let private = hex::decode(private).map_err(|e| key_error(&e))?;
+                let public = hex::decode(public).map_err(|e| key_error(&e))?;
+                let baseline = store.load_kv().await?;
+                let storage = RsStorage::from_entries(baseline.clone());
+                let dev = RsDevice::restore(client.clone(), private, public, storage)?;
+                let mut rooms = BTreeMap::new();
+                for (room, echoes) in echoes_of {
+                    if let Some(r) = dev.load_room(&room, echoes)? {
+                        rooms.insert(room, r);
+                    }
+                }
+                Mls::MlsRs {
+                    dev,
+                    baseline,
+                    rooms,
+                }
+            }
+        };
         Ok(Self {
             store,
-            baseline,
-            dev,
+            mls,
+            client,
+            user,
             api,
             home: home.domain,
-            rooms,
             cursor,
             delivered: BTreeMap::new(),
         })
@@ -358,15 +561,42 @@ impl Client {
 
     /// Writes the MLS state and the profile's bookkeeping (after every operation).
     async fn save(&mut self) -> Result<(), Error> {
-        self.store
-            .save_mls(self.dev.provider.storage(), &mut self.baseline)
-            .await?;
-        let names: Vec<&str> = self.rooms.keys().map(RoomUri::as_str).collect();
+        let echoes: Vec<(RoomUri, Vec<String>)> = match &mut self.mls {
+            Mls::OpenMls {
+                dev,
+                baseline,
+                rooms,
+            } => {
+                self.store
+                    .save_mls(dev.provider.storage(), baseline)
+                    .await?;
+                rooms
+                    .iter()
+                    .map(|(u, r)| (u.clone(), r.pending_echoes().map(hex::encode).collect()))
+                    .collect()
+            }
+            Mls::MlsRs {
+                dev,
+                baseline,
+                rooms,
+            } => {
+                for r in rooms.values_mut() {
+                    r.save()?;
+                }
+                let current: HashMap<Vec<u8>, Vec<u8>> =
+                    dev.storage().entries().into_iter().collect();
+                self.store.save_kv(current, baseline).await?;
+                rooms
+                    .iter()
+                    .map(|(u, r)| (u.clone(), r.pending_echoes().map(hex::encode).collect()))
+                    .collect()
+            }
+        };
+        let names: Vec<&str> = echoes.iter().map(|(u, _)| u.as_str()).collect();
         self.store
             .set_meta("rooms", &serde_json::to_string(&names).unwrap_or_default())
             .await?;
-        for (uri, r) in &self.rooms {
-            let echoes: Vec<String> = r.pending_echoes().map(hex::encode).collect();
+        for (uri, echoes) in &echoes {
             self.store
                 .set_meta(
                     &format!("echoes {uri}"),
@@ -408,12 +638,59 @@ impl Client {
 
     /// This device's user.
     pub fn user(&self) -> &UserUri {
-        &self.dev.user
+        &self.user
+    }
+
+    /// This device's client URI.
+    pub fn client(&self) -> &ClientUri {
+        &self.client
+    }
+
+    /// The MLS implementation this device runs.
+    pub fn library(&self) -> MlsLibrary {
+        match self.mls {
+            Mls::OpenMls { .. } => MlsLibrary::OpenMls,
+            Mls::MlsRs { .. } => MlsLibrary::MlsRs,
+        }
     }
 
     /// The rooms this device is in.
     pub fn rooms(&self) -> Vec<RoomUri> {
-        self.rooms.keys().cloned().collect()
+        match &self.mls {
+            Mls::OpenMls { rooms, .. } => rooms.keys().cloned().collect(),
+            Mls::MlsRs { rooms, .. } => rooms.keys().cloned().collect(),
+        }
+    }
+
+    /// A room of this device, whichever library it runs.
+    fn room_ref(&self, room: &RoomUri) -> Result<RoomRef<'_>, Error> {
+        match &self.mls {
+            Mls::OpenMls { dev, rooms, .. } => rooms.get(room).map(|r| RoomRef::OpenMls(dev, r)),
+            Mls::MlsRs { rooms, .. } => rooms.get(room).map(RoomRef::MlsRs),
+        }
+        .ok_or_else(|| not_in(room))
+    }
+
+    /// Whether this device is a member of `room` now.
+    fn is_member(&self, room: &RoomUri) -> bool {
+        self.room_ref(room).is_ok_and(|r| r.is_active())
+    }
+
+    /// The openmls device and its rooms, for `what` only openmls devices can do.
+    fn openmls_rooms(
+        &mut self,
+        what: &str,
+    ) -> Result<(&Device, &mut BTreeMap<RoomUri, Room>), Error> {
+        match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => Ok((&*dev, rooms)),
+            Mls::MlsRs { .. } => Err(openmls_only(what)),
+        }
+    }
+
+    /// The openmls device and one of its rooms, for `what` only openmls devices can do.
+    fn openmls_room(&mut self, room: &RoomUri, what: &str) -> Result<(&Device, &mut Room), Error> {
+        let (dev, rooms) = self.openmls_rooms(what)?;
+        Ok((dev, rooms.get_mut(room).ok_or_else(|| not_in(room))?))
     }
 
     /// A room by its URI, or by the last segment of its URI when that is unique.
@@ -421,13 +698,13 @@ impl Client {
         if let Ok(r) = RoomUri::parse(name) {
             return Ok(r);
         }
-        let hits: Vec<&RoomUri> = self
-            .rooms
-            .keys()
+        let hits: Vec<RoomUri> = self
+            .rooms()
+            .into_iter()
             .filter(|r| r.as_str().rsplit('/').next() == Some(name))
             .collect();
         match hits.as_slice() {
-            [one] => Ok((*one).clone()),
+            [one] => Ok(one.clone()),
             [] => Err(Error::Usage(format!(
                 "no room {name:?} on this device (`mimi rooms` lists them; a room URI looks like mimi://a.example/r/name)"
             ))),
@@ -456,9 +733,20 @@ impl Client {
     /// `ROOM-suites`): `(stored, available)`.
     pub async fn publish_key_packages(&mut self, n: usize) -> Result<(u64, u64), Error> {
         let mut kps = Vec::new();
-        for suite in mimi_room::mls::SUITES {
-            for _ in 0..n.clamp(1, 50) {
-                kps.push(hex::encode(self.dev.key_package_for(suite)?));
+        match &self.mls {
+            Mls::OpenMls { dev, .. } => {
+                for suite in mimi_room::mls::SUITES {
+                    for _ in 0..n.clamp(1, 50) {
+                        kps.push(hex::encode(dev.key_package_for(suite)?));
+                    }
+                }
+            }
+            // The mls-rs device signs with one identity of suite 0x0001: KeyPackages of that
+            // suite only (a room of suite 0x0003 gets the draft's code for this device).
+            Mls::MlsRs { dev, .. } => {
+                for _ in 0..n.clamp(1, 50) {
+                    kps.push(hex::encode(dev.key_package()?));
+                }
             }
         }
         // The private keys must be on disk before anyone can use the KeyPackages.
@@ -509,9 +797,11 @@ impl Client {
             .ok()
             .and_then(|b| ExternalSender::tls_deserialize_exact(b.as_slice()).ok())
             .ok_or_else(|| Error::Usage("the node's hub key does not decode".into()))?;
+        let Mls::OpenMls { dev, .. } = &self.mls else {
+            return Err(openmls_only("creating a room"));
+        };
         let (r, gi, tree) =
-            self.dev
-                .create_room_in(&room, &preset(preset_name)?, sender, title, suite)?;
+            dev.create_room_in(&room, &preset(preset_name)?, sender, title, suite)?;
         let mut w = Writer::new();
         gi.write(&mut w);
         let gi = w.finish();
@@ -525,58 +815,62 @@ impl Client {
             body.to_string().into_bytes(),
         )
         .await?;
-        self.rooms.insert(room.clone(), r);
+        if let Mls::OpenMls { rooms, .. } = &mut self.mls {
+            rooms.insert(room.clone(), r);
+        }
         self.save().await?;
         Ok(room)
     }
 
     /// Sends a commit to the hub: merged on success, discarded otherwise (the error names the
     /// hub's answer).
-    async fn commit(&mut self, room: &RoomUri, out: CommitOutput) -> Result<u64, Error> {
+    async fn commit(&mut self, room: &RoomUri, bundle: HandshakeBundle) -> Result<u64, Error> {
         let answer = self
-            .post(
-                &format!("update/{}", enc(room.as_str())),
-                out.bundle.encode(),
-            )
+            .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
             .await;
         let outcome = answer.and_then(|b| Ok(UpdateRoomResponse::decode(&b)?));
-        let dev = &self.dev;
-        let r = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        let result = match outcome {
+        let accepted = matches!(
+            outcome,
             Ok(UpdateRoomResponse {
                 outcome: UpdateOutcome::Success { .. },
                 ..
-            }) => {
-                r.merge(dev)?;
-                Ok(r.epoch())
+            })
+        );
+        let epoch = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                if accepted {
+                    r.merge(dev)?;
+                } else {
+                    r.discard(dev)?;
+                }
+                r.epoch()
             }
-            Ok(resp) => {
-                r.discard(dev)?;
-                Err(Error::Refused(format!(
-                    "the hub refused the change: {} {}",
-                    outcome_name(&resp.outcome),
-                    resp.error_description
-                )))
-            }
-            Err(e) => {
-                r.discard(dev)?;
-                Err(e)
+            Mls::MlsRs { rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                if accepted {
+                    r.merge()?;
+                } else {
+                    r.discard();
+                }
+                r.epoch()
             }
         };
         self.save().await?;
-        result
+        match outcome {
+            Ok(_) if accepted => Ok(epoch),
+            Ok(resp) => Err(Error::Refused(format!(
+                "the hub refused the change: {} {}",
+                outcome_name(&resp.outcome),
+                resp.error_description
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// The room's state as this device has it.
     pub fn room_state(&self, room: &RoomUri) -> Result<mimi_room::state::RoomState, Error> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        Ok(r.state(&self.dev)?)
+        self.room_ref(room)?.state()
     }
 
     /// Makes a join link for the room (`ROOM-join-links`), setting the room's join link policy
@@ -587,11 +881,8 @@ impl Client {
         multiuser: bool,
         expiration_s: u32,
     ) -> Result<String, Error> {
-        let r = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        let state = r.state(&self.dev)?;
+        let (dev, r) = self.openmls_room(room, "making a join link")?;
+        let state = r.state(dev)?;
         let policy = mimi_room::join_links::JoinLinkPolicy {
             on_request: true,
             join_link: room.to_string(),
@@ -601,19 +892,16 @@ impl Client {
         let policy = (state.join.policy.as_ref() != Some(&policy)).then_some(policy);
         let link = mimi_room::join_links::new_link(room)
             .map_err(|e| Error::Usage(format!("no randomness for the link: {e}")))?;
-        let out = r.set_join_links(&self.dev, policy, vec![link.clone()], &[])?;
-        self.commit(room, out).await?;
+        let out = r.set_join_links(dev, policy, vec![link.clone()], &[])?;
+        self.commit(room, out.bundle).await?;
         Ok(String::from_utf8_lossy(&link).into_owned())
     }
 
     /// Revokes one of the room's join links.
     pub async fn revoke_join_link(&mut self, room: &RoomUri, link: &str) -> Result<u64, Error> {
-        let r = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        let out = r.set_join_links(&self.dev, None, Vec::new(), &[link.as_bytes().to_vec()])?;
-        self.commit(room, out).await
+        let (dev, r) = self.openmls_room(room, "revoking a join link")?;
+        let out = r.set_join_links(dev, None, Vec::new(), &[link.as_bytes().to_vec()])?;
+        self.commit(room, out.bundle).await
     }
 
     /// Claims KeyPackages of `users` through the room's hub and adds them with `role`.
@@ -626,18 +914,36 @@ impl Client {
         self.sync(0).await?;
         let mut kps = Vec::new();
         let mut adds = Vec::new();
-        let suite = self
-            .rooms
-            .get(room)
-            .map(|r| r.group.ciphersuite())
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let r = self.room_ref(room)?;
+        let suite = r.suite();
+        // Devices in the room already get no second leaf: adding a new device of a listed
+        // user claims KeyPackages of all of that user's devices.
+        let members = r.clients();
+        if let RoomRef::MlsRs(_) = r {
+            // An mls-rs commit can add devices of users the room lists already; listing a
+            // new user takes a participant-list AppDataUpdate (spec-notes/interop.md).
+            let listed = r.state()?;
+            if let Some(u) = users
+                .iter()
+                .find(|u| listed.participants.index_of(u).is_none())
+            {
+                return Err(openmls_only(&format!(
+                    "adding {u}, who is not a participant yet,"
+                )));
+            }
+            if suite != u16::from(mimi_room_mlsrs::device::SUITE) {
+                return Err(Error::Usage(format!(
+                    "this mls-rs device asks for KeyPackages of suite 0x0001 only; {room} is of suite {suite:#06x}"
+                )));
+            }
+        }
         for u in users {
             // PROTO-5.7-grant-key-packages: KeyPackages that came with the user's consent grant
             // are used first (one use each), when they are of the room's suite.
             let granted = self
                 .post(
                     "consent/keyPackages",
-                    serde_json::json!({ "target": u.as_str(), "suite": u16::from(suite) })
+                    serde_json::json!({ "target": u.as_str(), "suite": suite })
                         .to_string()
                         .into_bytes(),
                 )
@@ -649,7 +955,7 @@ impl Client {
             let granted: Vec<Vec<u8>> = granted
                 .iter()
                 .filter_map(|h| hex::decode(h.as_str()?).ok())
-                .filter(|k| mimi_wire::key_material::key_package_suite(k) == Some(u16::from(suite)))
+                .filter(|k| mimi_wire::key_material::key_package_suite(k) == Some(suite))
                 .collect();
             if !granted.is_empty() {
                 kps.extend(granted);
@@ -657,7 +963,18 @@ impl Client {
                 continue;
             }
             // ROOM-suites: KeyPackages of the room's suite.
-            let req = self.dev.key_material_request_in(room, u, &[suite])?;
+            let req = match &self.mls {
+                Mls::OpenMls { dev, .. } => {
+                    let suite = mimi_room::mls::SUITES
+                        .into_iter()
+                        .find(|s| u16::from(*s) == suite)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("{room} is of an unknown suite {suite:#06x}"))
+                        })?;
+                    dev.key_material_request_in(room, u, &[suite])?
+                }
+                Mls::MlsRs { dev, .. } => dev.key_material_request(room, u)?,
+            };
             let b = self
                 .post(&format!("keyMaterial/{}", enc(u.as_str())), req.encode())
                 .await?;
@@ -665,11 +982,17 @@ impl Client {
             let got: Vec<Vec<u8>> = resp
                 .clients
                 .iter()
+                .filter(|c| !members.contains(&c.client_uri))
                 .filter_map(|c| match &c.material {
                     ClientMaterial::KeyPackage(k) => Some(k.as_bytes().to_vec()),
                     _ => None,
                 })
                 .collect();
+            if got.is_empty() && resp.clients.iter().any(|c| members.contains(&c.client_uri)) {
+                return Err(Error::Usage(format!(
+                    "every device of {u} that has KeyPackages is in {room} already"
+                )));
+            }
             if got.is_empty() {
                 return Err(Error::Refused(format!(
                     "no KeyPackage for {u}: {} (they may need to run `mimi keys publish`, or to grant you consent)",
@@ -679,25 +1002,25 @@ impl Client {
             kps.extend(got);
             adds.push((u.clone(), role));
         }
-        let dev = &self.dev;
-        let out = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .add_users(dev, &adds, &kps)?;
-        self.commit(room, out).await
+        let bundle = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                r.add_users(dev, &adds, &kps)?.bundle
+            }
+            Mls::MlsRs { rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                r.add_users(&adds, &kps)?
+            }
+        };
+        self.commit(room, bundle).await
     }
 
     /// Removes a user (all their devices).
     pub async fn remove(&mut self, room: &RoomUri, user: &UserUri) -> Result<u64, Error> {
         self.sync(0).await?;
-        let dev = &self.dev;
-        let out = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .remove_user(dev, user)?;
-        self.commit(room, out).await
+        let (dev, r) = self.openmls_room(room, "removing a user")?;
+        let out = r.remove_user(dev, user)?;
+        self.commit(room, out.bundle).await
     }
 
     /// Deletes another device of this user at the home node (`CAPI-device-remove`) and gets
@@ -706,7 +1029,7 @@ impl Client {
     /// own removal of its user's client in rooms hosted elsewhere). Returns the rooms and the
     /// epoch each removal reached, and the rooms where it failed with why.
     pub async fn remove_device(&mut self, client: &ClientUri) -> Result<DeviceRemoval, Error> {
-        if *client == self.dev.client {
+        if *client == self.client {
             return Err(Error::Usage(
                 "a device does not remove itself: run this from another device of the user".into(),
             ));
@@ -724,30 +1047,50 @@ impl Client {
         let mut done = DeviceRemoval::default();
         // The hub's proposals arrive in the queue: take them in before committing.
         self.sync(0).await?;
-        let rooms: Vec<RoomUri> = self.rooms.keys().cloned().collect();
-        for room in rooms {
-            let dev = &self.dev;
-            let Some(r) = self.rooms.get_mut(&room) else {
-                continue;
-            };
-            if !r.is_active() || !r.clients().contains(client) {
-                continue;
-            }
-            let out = if r.group.pending_proposals().next().is_some() {
-                // The hub's Remove (and whatever else waits) is in the commit.
-                r.commit_pending(dev)
-            } else {
-                r.commit_plan(
-                    dev,
-                    mimi_room::client::CommitPlan {
-                        remove_clients: vec![client.clone()],
-                        ..Default::default()
-                    },
-                )
+        for room in self.rooms() {
+            let out = match &mut self.mls {
+                Mls::OpenMls { dev, rooms, .. } => {
+                    let Some(r) = rooms.get_mut(&room) else {
+                        continue;
+                    };
+                    if !r.is_active() || !r.clients().contains(client) {
+                        continue;
+                    }
+                    if r.group.pending_proposals().next().is_some() {
+                        // The hub's Remove (and whatever else waits) is in the commit.
+                        r.commit_pending(dev)
+                    } else {
+                        r.commit_plan(
+                            dev,
+                            mimi_room::client::CommitPlan {
+                                remove_clients: vec![client.clone()],
+                                ..Default::default()
+                            },
+                        )
+                    }
+                    .map(|o| o.bundle)
+                    .map_err(Error::from)
+                }
+                Mls::MlsRs { rooms, .. } => {
+                    let Some(r) = rooms.get_mut(&room) else {
+                        continue;
+                    };
+                    let Some(leaf) = r.leaf_of(client).filter(|_| r.is_active()) else {
+                        continue;
+                    };
+                    if r.has_pending_proposals() {
+                        // The hub's Remove, by reference (mls-rs commits every proposal
+                        // it holds).
+                        r.self_update()
+                    } else {
+                        r.commit(None, &[], &[leaf])
+                    }
+                    .map_err(Error::from)
+                }
             };
             let result = match out {
-                Ok(out) => self.commit(&room, out).await,
-                Err(e) => Err(e.into()),
+                Ok(bundle) => self.commit(&room, bundle).await,
+                Err(e) => Err(e),
             };
             match result {
                 Ok(epoch) => done.removed.push((room.to_string(), epoch)),
@@ -768,13 +1111,9 @@ impl Client {
     /// Bans a user.
     pub async fn ban(&mut self, room: &RoomUri, user: &UserUri) -> Result<u64, Error> {
         self.sync(0).await?;
-        let dev = &self.dev;
-        let out = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .ban(dev, user)?;
-        self.commit(room, out).await
+        let (dev, r) = self.openmls_room(room, "banning a user")?;
+        let out = r.ban(dev, user)?;
+        self.commit(room, out.bundle).await
     }
 
     /// Gives a user a role.
@@ -785,24 +1124,17 @@ impl Client {
         role: u32,
     ) -> Result<u64, Error> {
         self.sync(0).await?;
-        let dev = &self.dev;
-        let out = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .set_role(dev, user, role)?;
-        self.commit(room, out).await
+        let (dev, r) = self.openmls_room(room, "changing a role")?;
+        let out = r.set_role(dev, user, role)?;
+        self.commit(room, out.bundle).await
     }
 
     /// Leaves: proposes this device's removal (SelfRemove); another member commits it.
     pub async fn leave(&mut self, room: &RoomUri) -> Result<(), Error> {
         self.sync(0).await?;
-        let dev = &self.dev;
-        let bundle = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .leave(dev)?;
+        // (mls-rs's SelfRemove is its own type 0xF003, not the draft's 0x000a.)
+        let (dev, r) = self.openmls_room(room, "leaving with a SelfRemove proposal")?;
+        let bundle = r.leave(dev)?;
         self.save().await?;
         let b = self
             .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
@@ -819,16 +1151,41 @@ impl Client {
 
     /// Commits proposals waiting in a room (someone's leave), if any: the new epoch.
     pub async fn commit_pending(&mut self, room: &RoomUri) -> Result<Option<u64>, Error> {
-        let dev = &self.dev;
-        let r = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        if r.group.pending_proposals().next().is_none() {
-            return Ok(None);
-        }
-        let out = r.commit_pending(dev)?;
-        self.commit(room, out).await.map(Some)
+        let bundle = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                if r.group.pending_proposals().next().is_none() {
+                    return Ok(None);
+                }
+                r.commit_pending(dev)?.bundle
+            }
+            Mls::MlsRs { rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                if !r.has_pending_proposals() {
+                    return Ok(None);
+                }
+                r.self_update()?
+            }
+        };
+        self.commit(room, bundle).await.map(Some)
+    }
+
+    /// A self-update (an empty commit with an UpdatePath: fresh keys for this device,
+    /// RFC 9420 §12.4), with the proposals waiting in the room: the new epoch.
+    pub async fn self_update(&mut self, room: &RoomUri) -> Result<u64, Error> {
+        self.sync(0).await?;
+        let bundle = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => {
+                let r = rooms.get_mut(room).ok_or_else(|| not_in(room))?;
+                r.commit_plan(dev, mimi_room::client::CommitPlan::default())?
+                    .bundle
+            }
+            Mls::MlsRs { rooms, .. } => rooms
+                .get_mut(room)
+                .ok_or_else(|| not_in(room))?
+                .self_update()?,
+        };
+        self.commit(room, bundle).await
     }
 
     /// Encrypts and submits MIMI content; adds it to this device's history. Returns its
@@ -842,7 +1199,7 @@ impl Client {
         // and 2), which the frank's context is rebuilt from.
         content.extensions.set(
             mimi_content::ExtensionKey::SENDER_URI,
-            mimi_content::cbor::Value::Text(self.dev.user.to_string()),
+            mimi_content::cbor::Value::Text(self.user.to_string()),
         );
         content.extensions.set(
             mimi_content::ExtensionKey::ROOM_URI,
@@ -850,14 +1207,25 @@ impl Client {
         );
         self.obey_policy(room, &mut content)?;
         let (bytes, id) = content
-            .encode_with_id(Some(self.dev.user.as_str()), Some(room.as_str()))
+            .encode_with_id(Some(self.user.as_str()), Some(room.as_str()))
             .map_err(|e| Error::Usage(format!("encoding the message: {e}")))?;
-        let dev = &self.dev;
-        let req = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?
-            .send(dev, &bytes)?;
+        let req = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => rooms
+                .get_mut(room)
+                .ok_or_else(|| not_in(room))?
+                .send(dev, &bytes)?,
+            Mls::MlsRs { rooms, .. } => {
+                let m = rooms
+                    .get_mut(room)
+                    .ok_or_else(|| not_in(room))?
+                    .send(&bytes)?;
+                SubmitMessageRequest {
+                    app_message: mimi_wire::Mls::from_bytes(m)?,
+                    sending_uri: mimi_wire::id::MimiUri::parse(self.user.as_str())
+                        .map_err(|e| Error::Usage(format!("this device's user URI: {e}")))?,
+                }
+            }
+        };
         self.save().await?;
         let b = self
             .post(
@@ -871,16 +1239,30 @@ impl Client {
                 frank,
             } => {
                 // The sender checks its own frank as any receiver would, and keeps it.
-                let check = self.rooms.get(room).map(|r| {
-                    r.check_frank(
-                        &self.dev,
-                        &self.dev.client,
-                        &bytes,
-                        Ok(frank_aad_for(&bytes)),
-                        frank.as_ref(),
-                        accepted_timestamp,
-                    )
-                });
+                let check = match &self.mls {
+                    Mls::OpenMls { dev, rooms, .. } => rooms.get(room).map(|r| {
+                        r.check_frank(
+                            dev,
+                            &self.client,
+                            &bytes,
+                            Ok(frank_aad_for(&bytes)),
+                            frank.as_ref(),
+                            accepted_timestamp,
+                        )
+                    }),
+                    Mls::MlsRs { rooms, .. } => rooms.get(room).map(|r| {
+                        let aad = frank_aad_for(&bytes)
+                            .map(|a| safe_aad(&a))
+                            .unwrap_or_default();
+                        r.check_frank(
+                            Some(&self.client),
+                            &bytes,
+                            &aad,
+                            frank.as_ref(),
+                            accepted_timestamp,
+                        )
+                    }),
+                };
                 if let Some(check) = check {
                     self.store
                         .set_frank(room.as_str(), &id.0, &stored_frank(&check, frank.as_ref()))
@@ -891,7 +1273,7 @@ impl Client {
                         room.as_str(),
                         &StoredMessage {
                             id: id.0,
-                            sender: self.dev.user.to_string(),
+                            sender: self.user.to_string(),
                             timestamp_ms: accepted_timestamp,
                             content: bytes,
                         },
@@ -937,10 +1319,7 @@ impl Client {
                 let body =
                     hex::decode(item["body"].as_str().unwrap_or_default()).unwrap_or_default();
                 *report.items_by_room.entry(room.clone()).or_default() += 1;
-                let member = RoomUri::parse(&room)
-                    .ok()
-                    .and_then(|u| self.rooms.get(&u))
-                    .is_some_and(|r| r.is_active());
+                let member = RoomUri::parse(&room).is_ok_and(|u| self.is_member(&u));
                 let joined = report.joined.len();
                 if let Err(e) = self.process_item(&room, &body, &mut report).await {
                     report.skipped.push((room.clone(), e.to_string()));
@@ -966,12 +1345,12 @@ impl Client {
         // room; a failure is noted, not fatal (the messages are in the history either way).
         let local = self.store.meta("delivery_receipts").await?.as_deref() != Some("off");
         for (room, ids) in std::mem::take(&mut self.delivered) {
-            let Some(r) = self.rooms.get(&room) else {
+            let Ok(r) = self.room_ref(&room) else {
                 continue;
             };
             // ROOM-policy-status: never when forbidden, always when required, else as the
             // profile says (`delivery_receipts` = off turns them off).
-            let policy = r.state(&self.dev)?.policies.status;
+            let policy = r.state()?.policies.status;
             if !send_receipt(policy.as_ref(), Receipt::Delivery, local) {
                 continue;
             }
@@ -996,8 +1375,7 @@ impl Client {
             }
         }
         // ROOM-policy-expiry: expired messages leave the store on every sync.
-        let rooms: Vec<RoomUri> = self.rooms.keys().cloned().collect();
-        for room in rooms {
+        for room in self.rooms() {
             self.purge_expired(&room).await?;
         }
         Ok(report)
@@ -1014,7 +1392,7 @@ impl Client {
             // STORE-retention: the home node lost part of this room's traffic for good;
             // rejoin as this same device from the hub's GroupInfo.
             // (Not a room this device was removed from: rejoining it is not up to the device.)
-            if self.rooms.get(&room).is_some_and(|r| r.is_active()) {
+            if self.is_member(&room) {
                 self.resync(&room).await?;
                 report.resynced.push(room.to_string());
             }
@@ -1022,27 +1400,63 @@ impl Client {
         }
         let f = FanoutMessage::decode(body)?;
         if let FanoutExtra::Welcome(tree) = &f.extra {
-            match self.rooms.get(&room) {
-                Some(r) if r.is_active() => return Ok(()),
-                // Removed earlier and now added again: the old group is of no more use
-                // (its storage would collide with the new one, same group ID).
-                Some(_) => {
-                    if let Some(old) = self.rooms.remove(&room) {
-                        old.delete(&self.dev)?;
-                    }
-                }
-                None => {}
+            if self.is_member(&room) {
+                return Ok(());
             }
-            let r = self.dev.join_from_welcome(&room, &f.message, tree)?;
-            self.rooms.insert(room.clone(), r);
+            // Removed earlier and now added again: the old group is of no more use (its
+            // storage would collide with the new one, same group ID).
+            match &mut self.mls {
+                Mls::OpenMls { dev, rooms, .. } => {
+                    if let Some(old) = rooms.remove(&room) {
+                        old.delete(dev)?;
+                    }
+                    let r = dev.join_from_welcome(&room, &f.message, tree)?;
+                    rooms.insert(room.clone(), r);
+                }
+                Mls::MlsRs { dev, rooms, .. } => {
+                    if rooms.remove(&room).is_some() {
+                        dev.delete_room(&room);
+                    }
+                    let r = dev.join_from_item(&room, &f)?;
+                    rooms.insert(room.clone(), r);
+                }
+            }
             report.joined.push(room.to_string());
             return Ok(());
         }
-        let dev = &self.dev;
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return Ok(());
+        let event = match &mut self.mls {
+            Mls::OpenMls { dev, rooms, .. } => {
+                let Some(r) = rooms.get_mut(&room) else {
+                    return Ok(());
+                };
+                r.process(dev, &f)?
+            }
+            Mls::MlsRs { rooms, .. } => {
+                let Some(r) = rooms.get_mut(&room) else {
+                    return Ok(());
+                };
+                match r.process_item(&f)? {
+                    RsEvent::Message {
+                        sender,
+                        content,
+                        frank,
+                    } => Event::Message {
+                        sender: sender.ok_or_else(|| {
+                            Error::Usage("a message whose sender's leaf names no client".into())
+                        })?,
+                        content,
+                        frank,
+                    },
+                    RsEvent::Commit { epoch } => Event::Commit {
+                        epoch,
+                        removed: !r.is_active(),
+                    },
+                    RsEvent::Proposal => Event::Proposal,
+                    RsEvent::Ignored => Event::Ignored,
+                }
+            }
         };
-        match r.process(dev, &f)? {
+        match event {
             Event::Message {
                 sender,
                 content,
@@ -1090,10 +1504,10 @@ impl Client {
                     let is_status = matches!(&c.nested_part.body,
                         mimi_content::PartBody::Single { content_type, .. }
                             if content_type == mimi_content::status::MEDIA_TYPE);
-                    if !is_status && sender.user().as_ref() != Some(&self.dev.user) {
+                    if !is_status && sender.user().as_ref() != Some(&self.user) {
                         self.delivered.entry(room.clone()).or_default().push(id);
                     }
-                } else if sender != self.dev.client {
+                } else if sender != self.client {
                     // (The sender's own message coming back from the hub is not a repeat.)
                     report.repeated.push((room.to_string(), hex::encode(id.0)));
                 }
@@ -1127,11 +1541,8 @@ impl Client {
 
     /// A room as this device sees it.
     pub fn info(&self, room: &RoomUri) -> Result<RoomInfo, Error> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        let state = r.state(&self.dev)?;
+        let r = self.room_ref(room)?;
+        let state = r.state()?;
         let clients = r.clients();
         let mut providers: Vec<String> = clients.iter().map(|c| c.provider().to_string()).collect();
         providers.sort();
@@ -1144,7 +1555,8 @@ impl Client {
                 .map(|m| m.room_name.clone())
                 .filter(|n| !n.is_empty()),
             epoch: r.epoch(),
-            epoch_authenticator: hex::encode(r.group.epoch_authenticator().as_slice()),
+            epoch_authenticator: hex::encode(r.epoch_authenticator()?),
+            implementation: self.library().name(),
             participants: state
                 .participants
                 .participants
@@ -1179,7 +1591,7 @@ impl Client {
         Ok(self
             .stored_history(room)
             .await?
-            .view(now_ms(), Some(self.dev.user.as_str())))
+            .view(now_ms(), Some(self.user.as_str())))
     }
 
     /// The room's stored messages as a [`History`] (undecodable ones skipped).
@@ -1205,7 +1617,7 @@ impl Client {
     pub async fn purge_expired(&self, room: &RoomUri) -> Result<u64, Error> {
         let h = self.stored_history(room).await?;
         let expired: Vec<[u8; 32]> = h
-            .view(now_ms(), Some(self.dev.user.as_str()))
+            .view(now_ms(), Some(self.user.as_str()))
             .into_iter()
             .filter(|v| v.expired)
             .map(|v| v.id.0)
@@ -1220,11 +1632,7 @@ impl Client {
     /// forbids is refused (`ROOM-policy-status`), and the expiry is set or checked against the
     /// message expiration policy (`ROOM-policy-expiry`; the client sets an absolute expiry).
     fn obey_policy(&self, room: &RoomUri, content: &mut MimiContent) -> Result<(), Error> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
-        let state = r.state(&self.dev)?;
+        let state = self.room_state(room)?;
         let is_status = matches!(&content.nested_part.body,
             mimi_content::PartBody::Single { content_type, .. }
                 if content_type == mimi_content::status::MEDIA_TYPE);
@@ -1280,12 +1688,8 @@ impl Client {
     /// Whether the room requires read receipts (`ROOM-policy-status`): then showing the
     /// history sends them (see [`Client::send_required_read_receipts`]).
     pub fn read_receipts_required(&self, room: &RoomUri) -> Result<bool, Error> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
         Ok(receipt_required(
-            r.state(&self.dev)?.policies.status.as_ref(),
+            self.room_state(room)?.policies.status.as_ref(),
             Receipt::Read,
         ))
     }
@@ -1300,7 +1704,7 @@ impl Client {
         if !self.read_receipts_required(room)? {
             return Ok(0);
         }
-        let me = self.dev.user.to_string();
+        let me = self.user.to_string();
         let unread: Vec<mimi_content::MessageId> = views
             .iter()
             .filter(|m| m.sender != me && !m.deleted)
@@ -1336,16 +1740,12 @@ impl Client {
         edit: &crate::policy::PolicyEdit,
     ) -> Result<u64, Error> {
         self.sync(0).await?;
-        let dev = &self.dev;
-        let r = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| Error::Usage(format!("this device is not in {room}")))?;
+        let (dev, r) = self.openmls_room(room, "changing the room's policy")?;
         let comps = edit
             .components(&r.state(dev)?, &dev.codepoints)
             .map_err(Error::Usage)?;
         let out = r.set_components(dev, comps)?;
-        self.commit(room, out).await
+        self.commit(room, out.bundle).await
     }
 
     /// Messages of a room whose frank is invalid, as `(message ID, reason)`
@@ -1398,7 +1798,7 @@ impl Client {
         let alleged = UserUri::parse(&m.sender)
             .map_err(|e| Error::Usage(format!("the stored sender {:?}: {e}", m.sender)))?;
         let report = AbuseReport {
-            reporting_user: Some(self.dev.user.clone()),
+            reporting_user: Some(self.user.clone()),
             alleged_abuser_uri: alleged,
             reason_code: 0,
             note: reason.to_owned(),
@@ -1464,7 +1864,7 @@ impl Client {
         target: &mimi_content::MessageId,
         emoji: &str,
     ) -> Result<Option<(mimi_content::MessageId, MimiContent)>, Error> {
-        let me = self.dev.user.as_str();
+        let me = self.user.as_str();
         let mut found = None;
         let mut retracted = std::collections::HashSet::new();
         for m in self.store.history(room.as_str()).await? {
@@ -1509,12 +1909,17 @@ impl Client {
     }
 
     async fn join_by(&mut self, room: &RoomUri, code: Vec<u8>, resync: bool) -> Result<u64, Error> {
-        if !resync && self.rooms.contains_key(room) {
+        if !resync && self.room_ref(room).is_ok() {
             return Err(Error::Usage(format!(
                 "this device is already in {room}; use `mimi resync {room}` if its state is lost"
             )));
         }
-        let pending = self.dev.group_info_request_with_code(code.clone())?;
+        let (dev, _) = self.openmls_rooms(if resync {
+            "resyncing a room (an external commit)"
+        } else {
+            "joining by external commit"
+        })?;
+        let pending = dev.group_info_request_with_code(code.clone())?;
         let b = self
             .post(
                 &format!("groupInfo/{}", enc(room.as_str())),
@@ -1522,34 +1927,35 @@ impl Client {
             )
             .await?;
         let resp = GroupInfoResponse::decode(&b)?;
-        let (gi, tree, proposals) =
-            match self.dev.open_group_info_with_pending(room, &pending, &resp) {
-                Ok(x) => x,
-                Err(mimi_room::client::ClientError::NotParticipant(why)) => {
-                    return Err(Error::Refused(format!(
-                        "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
-                        if pending.request.tbs.joining_code.is_empty() {
-                            "; a join link's code may"
-                        } else {
-                            " with this code: it may be unknown, expired or used"
-                        }
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            };
+        let user = self.user.clone();
+        let (dev, rooms) = self.openmls_rooms("joining by external commit")?;
+        let (gi, tree, proposals) = match dev.open_group_info_with_pending(room, &pending, &resp) {
+            Ok(x) => x,
+            Err(mimi_room::client::ClientError::NotParticipant(why)) => {
+                return Err(Error::Refused(format!(
+                    "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
+                    if pending.request.tbs.joining_code.is_empty() {
+                        "; a join link's code may"
+                    } else {
+                        " with this code: it may be unknown, expired or used"
+                    }
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let state = match &gi {
             mimi_wire::common::GroupInfoOption::Full(g) => {
-                mimi_room::mls::state_of(g.parse()?.group_context(), &self.dev.codepoints)
+                mimi_room::mls::state_of(g.parse()?.group_context(), &dev.codepoints)
                     .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
             }
             _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
         };
-        let list_add = mimi_room::policy::join_role(&state, self.user())
-            .map_err(|d| Error::Refused(d.reason))?;
-        if resync && let Some(old) = self.rooms.remove(room) {
-            old.delete(&self.dev)?;
+        let list_add =
+            mimi_room::policy::join_role(&state, &user).map_err(|d| Error::Refused(d.reason))?;
+        if resync && let Some(old) = rooms.remove(room) {
+            old.delete(dev)?;
         }
-        let (mut r, out) = self.dev.join_external_by(
+        let (mut r, out) = dev.join_external_by(
             room,
             &gi,
             &tree,
@@ -1564,8 +1970,9 @@ impl Client {
             )
             .await?;
         let resp = UpdateRoomResponse::decode(&b)?;
+        let (dev, rooms) = self.openmls_rooms("joining by external commit")?;
         if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
-            r.delete(&self.dev)?;
+            r.delete(dev)?;
             self.save().await?;
             return Err(Error::Refused(format!(
                 "the hub refused the join: {} {}",
@@ -1573,9 +1980,9 @@ impl Client {
                 resp.error_description
             )));
         }
-        r.merge(&self.dev)?;
+        r.merge(dev)?;
         let epoch = r.epoch();
-        self.rooms.insert(room.clone(), r);
+        rooms.insert(room.clone(), r);
         self.save().await?;
         Ok(epoch)
     }

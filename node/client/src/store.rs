@@ -130,19 +130,13 @@ impl DeviceStore {
         Ok(())
     }
 
-    /// Loads the saved MLS state into `storage` and returns it as the baseline for
-    /// [`DeviceStore::save_mls`].
+    /// Loads the openmls key-value storage from the file into `storage`; returns what was
+    /// loaded (the baseline for [`DeviceStore::save_mls`]).
     pub async fn load_mls(
         &self,
         storage: &MemoryStorage,
     ) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
-        let rows = sqlx::query("SELECT key, value FROM mls_kv")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut baseline = HashMap::with_capacity(rows.len());
-        for row in rows {
-            baseline.insert(row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
-        }
+        let baseline = self.load_kv().await?;
         let mut values = storage
             .values
             .write()
@@ -163,6 +157,29 @@ impl DeviceStore {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
+        self.save_kv(current, baseline).await
+    }
+
+    /// The MLS key-value entries of the file (openmls' storage, or an mls-rs device's
+    /// `mimi_room_mlsrs::storage::Storage`: a profile holds one library's).
+    pub async fn load_kv(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM mls_kv")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut kv = HashMap::with_capacity(rows.len());
+        for row in rows {
+            kv.insert(row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
+        }
+        Ok(kv)
+    }
+
+    /// Writes what differs between `current` and `baseline` in one transaction, then makes
+    /// `current` the baseline. Returns the number of rows written and deleted.
+    pub async fn save_kv(
+        &self,
+        current: HashMap<Vec<u8>, Vec<u8>>,
+        baseline: &mut HashMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut changed = 0;
         for (k, v) in &current {

@@ -144,7 +144,7 @@ impl Agent {
         c.publish_key_packages(6).await?;
         let token = c.token().await?;
         let user_uri = c.user().clone();
-        let client = c.dev.client.to_string();
+        let client = c.client().to_string();
         let peek = mimi_client::device::connect(&home)?;
         peek.set_token(&token);
         let (tx, rx) = mpsc::channel(4);
@@ -278,7 +278,7 @@ impl Task {
 
     /// What a deleted device answers: nothing to view, nothing to do.
     fn handle_retired(&mut self, cmd: Cmd) {
-        let gone = || anyhow!("device {} was deleted", self.c.dev.client);
+        let gone = || anyhow!("device {} was deleted", self.c.client());
         match cmd {
             Cmd::View { done, .. } => {
                 let _ = done.send(Ok(None));

@@ -5,6 +5,7 @@ mod attach_cli;
 mod cli_devices;
 mod content_cli;
 mod demo;
+mod mlsrs_cli;
 mod policy_cli;
 mod store;
 

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use mimi_client::device::{Client, HomeNode, SyncReport, salt};
+use mimi_client::device::{Client, HomeNode, MlsLibrary, SyncReport, salt};
 use mimi_client::policy::PolicyEdit;
 use mimi_content::NestedPart;
 use mimi_content::build::ContentBuilder;
@@ -80,6 +80,9 @@ pub enum RoomCommand {
     Leave { room: String },
     /// Commit proposals waiting in the room (for example someone's leave).
     Commit { room: String },
+    /// Update this device's keys in the room (a self-update commit, RFC 9420 §12.4), with
+    /// any proposals waiting.
+    Update { room: String },
     /// Participants, roles, devices, providers, epoch and the room's policy.
     Info { room: String },
     /// Change the room's policy (room-policy-03): active-participant limits of a role,
@@ -250,8 +253,9 @@ pub enum KeysCommand {
 
 #[derive(Subcommand)]
 pub enum DeviceCommand {
-    /// Register another device of the user of profile --from in this profile, and join all of
-    /// that profile's rooms by external commit.
+    /// Register another device of the user of profile --from in this profile, and get it into
+    /// all of that profile's rooms: an openmls device joins each by external commit; an
+    /// mls-rs device (which cannot) is added by the --from device and joins from the Welcome.
     Add {
         /// The profile of an existing device of the same user.
         #[arg(long)]
@@ -259,6 +263,9 @@ pub enum DeviceCommand {
         /// This device's name.
         #[arg(long)]
         device: String,
+        /// The MLS implementation this device runs: openmls or mls-rs.
+        #[arg(long, default_value = "openmls", value_parser = mls_library)]
+        mls: MlsLibrary,
     },
     /// Delete another device of this profile's user (lost, or replaced) at the home node and
     /// remove it from every room this device is in.
@@ -266,6 +273,11 @@ pub enum DeviceCommand {
         /// The device's client URI (mimi://a.example/d/alice/phone) or its name (phone).
         device: String,
     },
+}
+
+/// `--mls`.
+pub fn mls_library(s: &str) -> Result<MlsLibrary, String> {
+    MlsLibrary::from_name(s).map_err(|e| e.to_string())
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -287,38 +299,36 @@ async fn open(ctx: &Ctx) -> Result<Client> {
 
 pub async fn register(
     ctx: &Ctx,
-    node: String,
-    addr: String,
-    ca: PathBuf,
+    home: HomeNode,
     user: String,
     device: String,
     nick: Option<String>,
+    mls: MlsLibrary,
 ) -> Result<()> {
-    let ca = std::fs::canonicalize(&ca).with_context(|| format!("the CA file {}", ca.display()))?;
-    let mut c = Client::register(
+    let ca = std::fs::canonicalize(&home.ca)
+        .with_context(|| format!("the CA file {}", home.ca.display()))?;
+    let mut c = Client::register_with(
         &ctx.dir,
-        HomeNode {
-            domain: node,
-            addr,
-            ca,
-        },
+        HomeNode { ca, ..home },
         &user,
         &device,
         nick.as_deref(),
         None,
+        mls,
     )
     .await?;
     let (stored, available) = c.publish_key_packages(5).await?;
     if ctx.json {
         print_json(&json!({
-            "user": c.user().as_str(), "client": c.dev.client.as_str(),
-            "profile": ctx.dir, "key_packages": available,
+            "user": c.user().as_str(), "client": c.client().as_str(),
+            "profile": ctx.dir, "key_packages": available, "mls": c.library().name(),
         }));
     } else {
         println!(
-            "registered {} as {} (profile {}); {stored} KeyPackages published",
+            "registered {} as {} on {} (profile {}); {stored} KeyPackages published",
             c.user(),
-            c.dev.client,
+            c.client(),
+            c.library().name(),
             ctx.dir.display()
         );
     }
@@ -326,11 +336,11 @@ pub async fn register(
 }
 
 pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
-    let (from, device) = match cmd {
-        DeviceCommand::Add { from, device } => (from, device),
+    let (from, device, mls) = match cmd {
+        DeviceCommand::Add { from, device, mls } => (from, device, mls),
         DeviceCommand::Remove { device } => return remove_device(ctx, &device).await,
     };
-    let other = Client::open(&ctx.home.join(&from)).await?;
+    let mut other = Client::open(&ctx.home.join(&from)).await?;
     let home = other.home_node().await?;
     let token = other.token().await?;
     let user_name = other
@@ -341,21 +351,56 @@ pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
         .unwrap_or_default()
         .to_owned();
     let rooms = other.rooms();
-    drop(other);
-    let mut c = Client::register(&ctx.dir, home, &user_name, &device, None, Some(&token)).await?;
+    let mut c =
+        Client::register_with(&ctx.dir, home, &user_name, &device, None, Some(&token), mls).await?;
     c.publish_key_packages(5).await?;
     let mut joined = Vec::new();
-    for r in &rooms {
-        let epoch = c
-            .join_external(r)
-            .await
-            .with_context(|| format!("joining {r}"))?;
-        joined.push(json!({ "room": r.as_str(), "epoch": epoch }));
+    match mls {
+        MlsLibrary::OpenMls => {
+            drop(other);
+            for r in &rooms {
+                let epoch = c
+                    .join_external(r)
+                    .await
+                    .with_context(|| format!("joining {r}"))?;
+                joined.push(json!({ "room": r.as_str(), "epoch": epoch }));
+            }
+        }
+        MlsLibrary::MlsRs => {
+            // The --from device adds it (its user is listed already: an Add without a list
+            // change), and it joins from the Welcome.
+            let me = other.user().clone();
+            for r in &rooms {
+                other
+                    .add(r, std::slice::from_ref(&me), 0)
+                    .await
+                    .with_context(|| format!("adding {} to {r} from {from}", c.client()))?;
+            }
+            drop(other);
+            // The hub fans the Welcome out to our provider after it accepted the commit, so
+            // it may not be queued yet: long-poll (bounded, ~10 s) until every room's arrived.
+            let mut welcomed = std::collections::BTreeSet::new();
+            for _ in 0..20 {
+                welcomed.extend(c.sync(500).await?.joined);
+                if rooms.iter().all(|r| welcomed.contains(&r.to_string())) {
+                    break;
+                }
+            }
+            for r in &rooms {
+                if !welcomed.contains(&r.to_string()) {
+                    bail!(
+                        "{} was added to {r} but found no Welcome for it",
+                        c.client()
+                    );
+                }
+                joined.push(json!({ "room": r.as_str(), "epoch": c.info(r)?.epoch }));
+            }
+        }
     }
     if ctx.json {
-        print_json(&json!({ "client": c.dev.client.as_str(), "joined": joined }));
+        print_json(&json!({ "client": c.client().as_str(), "joined": joined }));
     } else {
-        println!("added device {}", c.dev.client);
+        println!("added device {}", c.client());
         for j in &joined {
             println!("  joined {} at epoch {}", j["room"], j["epoch"]);
         }
@@ -450,6 +495,12 @@ fn print_info(ctx: &Ctx, c: &Client, room: &RoomUri) -> Result<()> {
             println!("  name: {n}");
         }
         println!("  hub: {}   epoch: {}", info.hub, info.epoch);
+        println!(
+            "  this device: {} on {} (epoch authenticator {})",
+            c.client(),
+            info.implementation,
+            info.epoch_authenticator
+        );
         println!("  providers: {}", info.providers.join(", "));
         for (u, role) in &info.participants {
             println!("  participant {u} (role {role})");
@@ -573,6 +624,11 @@ pub async fn room(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
                     }
                 }
             }
+        }
+        RoomCommand::Update { room } => {
+            let room = c.resolve_room(&room)?;
+            let e = c.self_update(&room).await?;
+            done(ctx, "keys updated", &room, e);
         }
         RoomCommand::Info { room } => {
             let room = c.resolve_room(&room)?;
@@ -934,7 +990,7 @@ pub async fn resync(ctx: &Ctx, room: &str) -> Result<()> {
     if ctx.json {
         print_json(&json!({ "room": room.as_str(), "epoch": epoch, "resynced": true }));
     } else {
-        println!("resynced {room} at epoch {epoch} as {}", c.dev.client);
+        println!("resynced {room} at epoch {epoch} as {}", c.client());
     }
     Ok(())
 }

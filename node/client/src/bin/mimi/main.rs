@@ -52,6 +52,11 @@ enum Command {
         /// A display name others can search for.
         #[arg(long)]
         nick: Option<String>,
+        /// The MLS implementation this device runs: openmls (every room operation) or mls-rs
+        /// (messages, self-updates, adding and removing devices of listed users; see
+        /// spec-notes/interop.md).
+        #[arg(long, default_value = "openmls", value_parser = device::mls_library)]
+        mls: mimi_client::device::MlsLibrary,
     },
     /// Devices of this user.
     #[command(subcommand)]
@@ -201,7 +206,15 @@ fn run(cli: Cli) -> Result<()> {
                 user,
                 device: d,
                 nick,
-            } => device::register(&ctx, node, addr, ca, user, d, nick).await,
+                mls,
+            } => {
+                let home = mimi_client::device::HomeNode {
+                    domain: node,
+                    addr,
+                    ca,
+                };
+                device::register(&ctx, home, user, d, nick, mls).await
+            }
             Command::Device(cmd) => device::device(&ctx, cmd).await,
             Command::Keys(cmd) => device::keys(&ctx, cmd).await,
             Command::Rooms => device::rooms(&ctx).await,
