@@ -1435,7 +1435,7 @@ impl Client {
                 let Some(r) = rooms.get_mut(&room) else {
                     return Ok(());
                 };
-                match r.process_item(&f)? {
+                match r.process_item(&f).map_err(undecodable_on_mlsrs)? {
                     RsEvent::Message {
                         sender,
                         content,
@@ -2074,3 +2074,19 @@ fn enc(s: &str) -> String {
 
 /// The bundle type is re-exported for callers that build their own commits.
 pub type Bundle = HandshakeBundle;
+
+/// The hub (openmls) accepted every item it fans out, so an MLSMessage mls-rs cannot even
+/// decode is, in our rooms, a commit with an AppDataUpdate (INTEROP-cli-mlsrs): say so.
+fn undecodable_on_mlsrs(e: mimi_room_mlsrs::device::DeviceError) -> Error {
+    match e {
+        mimi_room_mlsrs::device::DeviceError::Mls {
+            step: "decode message",
+            error,
+        } => Error::Usage(format!(
+            "this mls-rs device cannot decode a commit the hub accepted ({error}): mls-rs 0.57 \
+             frames AppDataUpdate proposals (users added or removed, roles, policy) differently \
+             from openmls, so this device stays at its epoch; see spec-notes/interop.md"
+        )),
+        e => e.into(),
+    }
+}

@@ -225,6 +225,24 @@ async fn cli_mlsrs_device_in_an_openmls_room() {
             &["room", "agree", &room, "--with", "bob", "--with", "cathy"],
         );
         assert_eq!(v["agree"], true, "{v}");
+
+        // An openmls member adds a user (Add + participant-list AppDataUpdate): the mls-rs
+        // device cannot decode that commit, and its sync says so instead of failing silently.
+        register("dave", "a.example", &addrs[0], "openmls");
+        let before = mimi(&home, "bob", &["room", "info", &room])["epoch"].clone();
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "lab", "mimi://a.example/u/dave"],
+        );
+        let v = mimi(&home, "bob", &["sync"]);
+        let notes = v["skipped"].to_string();
+        assert!(
+            notes.contains("cannot decode") && notes.contains("interop.md"),
+            "{v}"
+        );
+        let after = mimi(&home, "bob", &["room", "info", &room]);
+        assert_eq!(after["epoch"], before, "{after}");
     })
     .await
     .unwrap();
