@@ -7,6 +7,7 @@ use crate::rules::MimiRules;
 use crate::storage::Storage;
 use mimi_room::codepoints::CodePoints;
 use mimi_room::franking::{FrankCheck, frank_aad_for, safe_aad, verify_on_device};
+pub use mimi_room::requests::PendingGroupInfo;
 use mimi_room::state::RoomState;
 use mimi_wire::Mls;
 use mimi_wire::codec::Body as _;
@@ -15,6 +16,7 @@ use mimi_wire::common::{GroupInfoOption, RatchetTreeOption};
 use mimi_wire::components::{ParticipantListUpdate, UserIndexRolePair, UserRolePair};
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
 use mimi_wire::franking::{FRANKING_AGENT, frank_aad_of};
+use mimi_wire::group_info::{GroupInfoResponse, PendingProposal};
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use mimi_wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTbs};
 use mimi_wire::update::HandshakeBundle;
@@ -70,6 +72,9 @@ pub enum DeviceError {
     /// A body or identifier is malformed.
     #[error(transparent)]
     Wire(#[from] mimi_wire::WireError),
+    /// A MIMI request or the hub's answer to one (mimi-room's checks).
+    #[error(transparent)]
+    Request(#[from] mimi_room::client::ClientError),
     /// Something this device cannot use.
     #[error("{0}")]
     Unusable(String),
@@ -81,6 +86,8 @@ fn mls<T>(step: &'static str, r: Result<T, mls_rs::error::MlsError>) -> Result<T
 
 /// RFC 9420 MLSMessage header: mls10, then the wire format.
 const WELCOME_HEADER: [u8; 4] = [0, 1, 0, 3];
+/// The same for a GroupInfo.
+const GROUP_INFO_HEADER: [u8; 4] = [0, 1, 0, 4];
 
 /// The body of an MLSMessage (what mimi-wire carries bare: Welcome, GroupInfo, KeyPackage).
 fn body_of(m: &MlsMessage) -> Result<Vec<u8>, DeviceError> {
@@ -286,11 +293,7 @@ impl Device {
         let caps = mimi_room::mls::required_capabilities();
         let caps = openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&caps)
             .map_err(|e| DeviceError::Unusable(format!("encoding capabilities: {e}")))?;
-        let credential = self
-            .identity
-            .credential
-            .mls_encode_to_vec()
-            .map_err(|e| DeviceError::Unusable(format!("encoding the credential: {e}")))?;
+        let credential = self.credential_bytes()?;
         let tbs = KeyMaterialRequestTbs {
             requesting_user: self.user.clone(),
             target_user: target.clone(),
@@ -302,6 +305,117 @@ impl Device {
         };
         KeyMaterialRequest::sign(tbs, &RsSigner(&self.secret))
             .map_err(|e| DeviceError::Unusable(format!("signing the KeyMaterialRequest: {e}")))
+    }
+
+    fn credential_bytes(&self) -> Result<Vec<u8>, DeviceError> {
+        self.identity
+            .credential
+            .mls_encode_to_vec()
+            .map_err(|e| DeviceError::Unusable(format!("encoding the credential: {e}")))
+    }
+
+    /// A signed GroupInfoRequest for an external join (protocol-06 §5.6,
+    /// `ROOM-client-group-info`): mimi-room's request, signed with this device's mls-rs key.
+    pub fn group_info_request(&self) -> Result<PendingGroupInfo, DeviceError> {
+        Ok(mimi_room::requests::group_info_request_by(
+            &openmls_rust_crypto::RustCrypto::default(),
+            &RsSigner(&self.secret),
+            self.identity.signature_key.to_vec(),
+            Mls::from_bytes(self.credential_bytes()?)?,
+            Vec::new(),
+        )?)
+    }
+
+    /// Opens the hub's answer to [`Device::group_info_request`]: the GroupInfo, the tree and
+    /// the proposals the hub accepted in the current epoch (mimi-room's checks).
+    pub fn open_group_info(
+        &self,
+        room: &RoomUri,
+        pending: &PendingGroupInfo,
+        response: &GroupInfoResponse,
+    ) -> Result<(GroupInfoOption, RatchetTreeOption, Vec<PendingProposal>), DeviceError> {
+        Ok(mimi_room::requests::open_group_info_response(
+            &openmls_rust_crypto::RustCrypto::default(),
+            room,
+            pending,
+            response,
+        )?)
+    }
+
+    /// Joins by external commit (RFC 9420 §12.4.3.2) from the hub's GroupInfo and tree, as
+    /// a new device of a user the room lists (no participant-list change: mls-rs cannot send
+    /// an AppDataUpdate openmls reads, spec-notes/interop.md). If this client already has a
+    /// leaf in the tree (its state was lost), the commit removes it: a resync as the same
+    /// client (protocol-06 §3.6, `ROOM-client-resync`). `pending` (groupInfo's
+    /// `pending_proposals`): a SelfRemove among them would have to be included, which mls-rs
+    /// cannot apply (its SelfRemove is 0xF003), so the join is refused until the next commit.
+    /// The returned room is at the new epoch; if the hub refuses the commit, drop it with
+    /// [`Device::delete_room`].
+    pub fn join_external(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        pending: &[PendingProposal],
+    ) -> Result<(Room, HandshakeBundle), DeviceError> {
+        let GroupInfoOption::Full(gi) = group_info else {
+            return Err(DeviceError::Unusable(
+                "a full GroupInfo is needed to join".into(),
+            ));
+        };
+        let RatchetTreeOption::Full(t) = tree else {
+            return Err(DeviceError::Unusable(
+                "the hub sent no ratchet tree with the GroupInfo".into(),
+            ));
+        };
+        if pending
+            .iter()
+            .any(|p| mimi_room::roster::self_remove_sender(p.proposal.as_bytes()).is_some())
+        {
+            return Err(DeviceError::Unusable(
+                "a member's SelfRemove waits for the next commit, and an external commit must \
+                 include it, which mls-rs cannot (its SelfRemove is 0xF003, not 0x000a; \
+                 spec-notes/interop.md); try again after the room's next commit"
+                    .into(),
+            ));
+        }
+        let tree = mls("decode tree", ExportedTree::from_bytes(t.as_bytes()))?;
+        let old = tree
+            .roster()
+            .members()
+            .iter()
+            .find(|m| client_of_identity(&m.signing_identity).as_ref() == Some(&self.client))
+            .map(|m| m.index);
+        let mut b =
+            mls("external commit", self.mls.external_commit_builder())?.with_tree_data(tree);
+        if let Some(old) = old {
+            b = b.with_removal(old);
+        }
+        let mut bytes = GROUP_INFO_HEADER.to_vec();
+        bytes.extend_from_slice(gi.as_bytes());
+        let gi = mls("decode group info", MlsMessage::from_bytes(&bytes))?;
+        let (group, commit) = mls("external commit", b.build(gi))?;
+        let commit = mls("serialize commit", commit.to_bytes())?;
+        let info = mls(
+            "group info",
+            group.group_info_message_allowing_ext_commit(false),
+        )?;
+        let tree = mls("serialize tree", group.export_tree().to_bytes())?;
+        let mut r = Room {
+            room: room.clone(),
+            group,
+            codepoints: self.codepoints,
+            sent: Default::default(),
+            own: self.client.clone(),
+        };
+        r.sent.insert(commit.clone());
+        let bundle = HandshakeBundle::Commit {
+            commit: Mls::from_bytes(commit)?,
+            welcome: None,
+            group_info: GroupInfoOption::Full(Mls::from_bytes(body_of(&info)?)?),
+            ratchet_tree: RatchetTreeOption::Full(Mls::from_bytes(tree)?),
+        };
+        Ok((r, bundle))
     }
 
     /// A fresh KeyPackage: the RFC 9420 struct's bytes (as mimi-room's `Device::key_package`).

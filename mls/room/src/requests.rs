@@ -84,27 +84,13 @@ impl Device {
         &self,
         joining_code: Vec<u8>,
     ) -> Result<PendingGroupInfo, ClientError> {
-        let mut ikm = [0u8; 32];
-        getrandom::getrandom(&mut ikm)
-            .map_err(|e| ClientError::Unusable(format!("no randomness: {e}")))?;
-        let kp = self
-            .provider
-            .crypto()
-            .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
-            .map_err(|e| ClientError::Unusable(format!("HPKE key: {e:?}")))?;
-        let tbs = GroupInfoRequestTbs {
-            cipher_suite: suite_code(),
-            requesting_signature_key: self.signer.to_public_vec(),
-            requesting_credential: self.credential_bytes()?,
-            group_info_public_key: kp.public.clone(),
+        group_info_request_by(
+            self.provider.crypto(),
+            &self.signer,
+            self.signer.to_public_vec(),
+            self.credential_bytes()?,
             joining_code,
-        };
-        let request = GroupInfoRequest::sign(tbs, &self.signer)
-            .map_err(|e| ClientError::Unusable(format!("signing the GroupInfoRequest: {e}")))?;
-        Ok(PendingGroupInfo {
-            request,
-            private_key: kp.private.to_vec(),
-        })
+        )
     }
 
     /// Opens the hub's answer: checks its signature and decrypts the GroupInfo and tree.
@@ -133,34 +119,85 @@ impl Device {
         ),
         ClientError,
     > {
-        let Some(s) = &response.success else {
-            let code = response.status;
-            return Err(ClientError::NotParticipant(format!(
-                "the hub answered {} for {room}",
-                code.name().unwrap_or("an unknown code")
-            )));
-        };
-        if response.status != GroupInfoCode::SUCCESS || response.room_id != *room {
-            return Err(ClientError::Unusable(
-                "the GroupInfo response is for another room".into(),
-            ));
-        }
-        let crypto = self.provider.crypto();
-        response
-            .verify(crypto)
-            .map_err(|e| ClientError::Unusable(format!("the hub's signature: {e}")))?;
-        let tbe = GroupInfoRatchetTreeTbe::open(
-            crypto,
-            s.cipher_suite,
-            &pending.private_key,
-            room,
-            &s.encrypted_groupinfo_and_tree,
-        )
-        .map_err(|e| ClientError::Unusable(format!("decrypting the GroupInfo: {e}")))?;
-        Ok((
-            GroupInfoOption::Full(tbe.group_info),
-            tbe.ratchet_tree,
-            tbe.pending_proposals,
-        ))
+        open_group_info_response(self.provider.crypto(), room, pending, response)
     }
+}
+
+/// A signed GroupInfoRequest (protocol-06 §5.6) with a fresh one-time HPKE key of suite
+/// 0x0001, from any device: its signature key's `signer` and public key and its credential
+/// (TLS-encoded). mimi-room's devices and mimi-room-mlsrs' (through an openmls `Signer` over
+/// its mls-rs key) both use it, so the request is the same bytes whichever MLS library the
+/// device runs (`ROOM-client-group-info`).
+pub fn group_info_request_by(
+    crypto: &impl OpenMlsCrypto,
+    signer: &impl openmls_traits::signatures::Signer,
+    signature_key: Vec<u8>,
+    credential: Mls<Credential>,
+    joining_code: Vec<u8>,
+) -> Result<PendingGroupInfo, ClientError> {
+    let mut ikm = [0u8; 32];
+    getrandom::getrandom(&mut ikm)
+        .map_err(|e| ClientError::Unusable(format!("no randomness: {e}")))?;
+    let kp = crypto
+        .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
+        .map_err(|e| ClientError::Unusable(format!("HPKE key: {e:?}")))?;
+    let tbs = GroupInfoRequestTbs {
+        cipher_suite: suite_code(),
+        requesting_signature_key: signature_key,
+        requesting_credential: credential,
+        group_info_public_key: kp.public.clone(),
+        joining_code,
+    };
+    let request = GroupInfoRequest::sign(tbs, signer)
+        .map_err(|e| ClientError::Unusable(format!("signing the GroupInfoRequest: {e}")))?;
+    Ok(PendingGroupInfo {
+        request,
+        private_key: kp.private.to_vec(),
+    })
+}
+
+/// Opens the hub's GroupInfoResponse to `pending`: checks the hub's signature, decrypts the
+/// GroupInfo, the tree and the proposals the hub accepted in the current epoch
+/// (`PROTO-5.6-pending`). A refusal is [`ClientError::NotParticipant`] with the hub's code.
+pub fn open_group_info_response(
+    crypto: &impl OpenMlsCrypto,
+    room: &RoomUri,
+    pending: &PendingGroupInfo,
+    response: &GroupInfoResponse,
+) -> Result<
+    (
+        GroupInfoOption,
+        RatchetTreeOption,
+        Vec<mimi_wire::group_info::PendingProposal>,
+    ),
+    ClientError,
+> {
+    let Some(s) = &response.success else {
+        let code = response.status;
+        return Err(ClientError::NotParticipant(format!(
+            "the hub answered {} for {room}",
+            code.name().unwrap_or("an unknown code")
+        )));
+    };
+    if response.status != GroupInfoCode::SUCCESS || response.room_id != *room {
+        return Err(ClientError::Unusable(
+            "the GroupInfo response is for another room".into(),
+        ));
+    }
+    response
+        .verify(crypto)
+        .map_err(|e| ClientError::Unusable(format!("the hub's signature: {e}")))?;
+    let tbe = GroupInfoRatchetTreeTbe::open(
+        crypto,
+        s.cipher_suite,
+        &pending.private_key,
+        room,
+        &s.encrypted_groupinfo_and_tree,
+    )
+    .map_err(|e| ClientError::Unusable(format!("decrypting the GroupInfo: {e}")))?;
+    Ok((
+        GroupInfoOption::Full(tbe.group_info),
+        tbe.ratchet_tree,
+        tbe.pending_proposals,
+    ))
 }

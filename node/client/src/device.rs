@@ -170,8 +170,8 @@ pub enum MlsLibrary {
     /// openmls (mimi-room): every room operation.
     OpenMls,
     /// mls-rs (mimi-room-mlsrs): messages, receipts, franks, self-updates, adding and
-    /// removing devices of users already in the room; no room-state change
-    /// (spec-notes/interop.md).
+    /// removing devices of users already in the room, external joins as a listed user's
+    /// device and resyncs; no room-state change (spec-notes/interop.md).
     MlsRs,
 }
 
@@ -1914,6 +1914,9 @@ impl Client {
                 "this device is already in {room}; use `mimi resync {room}` if its state is lost"
             )));
         }
+        if matches!(self.mls, Mls::MlsRs { .. }) {
+            return self.join_by_mlsrs(room, code, resync).await;
+        }
         let (dev, _) = self.openmls_rooms(if resync {
             "resyncing a room (an external commit)"
         } else {
@@ -1982,6 +1985,87 @@ impl Client {
         }
         r.merge(dev)?;
         let epoch = r.epoch();
+        rooms.insert(room.clone(), r);
+        self.save().await?;
+        Ok(epoch)
+    }
+}
+
+impl Client {
+    /// [`Client::join_by`] on an mls-rs device (`INTEROP-cli-mlsrs`): an external commit
+    /// without AppDataUpdate, so only as a new device of a user the room lists, or a resync
+    /// as this same client; joining as a new participant or with a code is refused.
+    async fn join_by_mlsrs(
+        &mut self,
+        room: &RoomUri,
+        code: Vec<u8>,
+        resync: bool,
+    ) -> Result<u64, Error> {
+        if !code.is_empty() {
+            return Err(openmls_only("joining with a join link"));
+        }
+        let Mls::MlsRs { dev, .. } = &self.mls else {
+            return Err(Error::Usage("not an mls-rs device".into()));
+        };
+        let pending = dev.group_info_request()?;
+        let b = self
+            .post(
+                &format!("groupInfo/{}", enc(room.as_str())),
+                pending.request.encode(),
+            )
+            .await?;
+        let resp = GroupInfoResponse::decode(&b)?;
+        let Mls::MlsRs { dev, rooms, .. } = &mut self.mls else {
+            return Err(Error::Usage("not an mls-rs device".into()));
+        };
+        let (gi, tree, proposals) = match dev.open_group_info(room, &pending, &resp) {
+            Ok(x) => x,
+            Err(mimi_room_mlsrs::device::DeviceError::Request(
+                mimi_room::client::ClientError::NotParticipant(why),
+            )) => {
+                return Err(Error::Refused(format!(
+                    "{why} (protocol-06 §5.6: the room's policy does not let this user join)"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let state = match &gi {
+            mimi_wire::common::GroupInfoOption::Full(g) => {
+                mimi_room::mls::state_of(g.parse()?.group_context(), &dev.codepoints)
+                    .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
+            }
+            _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
+        };
+        if mimi_room::policy::join_role(&state, &self.user)
+            .map_err(|d| Error::Refused(d.reason))?
+            .is_some()
+        {
+            return Err(openmls_only(&format!(
+                "joining {room} as a new participant (it adds {} to the participant list)",
+                self.user
+            )));
+        }
+        if resync && rooms.remove(room).is_some() {
+            dev.delete_room(room);
+        }
+        let (mut r, bundle) = dev.join_external(room, &gi, &tree, &proposals)?;
+        let b = self
+            .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
+            .await?;
+        let resp = UpdateRoomResponse::decode(&b)?;
+        if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            self.save().await?;
+            return Err(Error::Refused(format!(
+                "the hub refused the join: {} {}",
+                outcome_name(&resp.outcome),
+                resp.error_description
+            )));
+        }
+        r.save()?;
+        let epoch = r.epoch();
+        let Mls::MlsRs { rooms, .. } = &mut self.mls else {
+            return Err(Error::Usage("not an mls-rs device".into()));
+        };
         rooms.insert(room.clone(), r);
         self.save().await?;
         Ok(epoch)

@@ -245,6 +245,34 @@ impl Mixed {
         }
     }
 
+    /// `joiner`'s external commit (`bundle`) goes to the hub; on acceptance every member
+    /// processes it and the joiner (already at the new epoch) becomes a member.
+    pub fn join_external(
+        &mut self,
+        joiner: Member,
+        bundle: HandshakeBundle,
+    ) -> Result<(), UpdateRejection> {
+        self.members.push(joiner);
+        let sender = self.members.len() - 1;
+        let bundle = HandshakeBundle::decode(&bundle.encode()).unwrap();
+        if let Err(e) = self.hub.handle_update(&bundle) {
+            self.members.pop();
+            return Err(e);
+        }
+        let HandshakeBundle::Commit { commit, .. } = &bundle else {
+            panic!("not a commit")
+        };
+        let item = FanoutMessage {
+            timestamp: 1,
+            message: commit.clone(),
+            extra: FanoutExtra::Commit(vec![]),
+        };
+        for m in &mut self.members[..sender] {
+            m.process_handshake(&item);
+        }
+        Ok(())
+    }
+
     /// Every member sends one message; every other member decrypts it.
     pub fn everyone_sends(&mut self, tag: &str) {
         for s in 0..self.members.len() {

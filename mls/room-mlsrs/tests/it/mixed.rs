@@ -282,3 +282,70 @@ fn mlsrs_to_mlsrs_app_data_update_agrees() {
         "the hub did not see it"
     );
 }
+
+/// External joins by mls-rs (`INTEROP-cli-mlsrs`, RFC 9420 §12.4.3.2): Bob's second device,
+/// on mls-rs, joins by external commit from the hub's GroupInfo and tree (no list change: Bob
+/// is listed); the hub accepts it, the openmls and mls-rs members process it and agree. Then
+/// that device loses its state and resyncs as the same client (the external commit removes
+/// its old leaf, protocol-06 §3.6); an openmls device joins externally after it. A user the
+/// room does not list is refused by the hub exactly as an openmls joiner is.
+#[test]
+fn mlsrs_external_join_and_resync_agree() {
+    let mut room = alice_adds_mlsrs_bob();
+    let bob2 = rs_device("mimi://b.example/d/bob/2");
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, bundle) = bob2.join_external(&room_uri(), &gi, &tree, &[]).unwrap();
+    room.join_external(Member::Rs(bob2, r), bundle).unwrap();
+    assert_eq!(room.hub.epoch(), 2);
+    room.assert_agree();
+    room.everyone_sends("after the mls-rs external join");
+
+    // The device loses its state (same key, empty storage) and resyncs as itself.
+    let Some(Member::Rs(lost, _)) = room.members.pop() else {
+        unreachable!()
+    };
+    let (secret, public) = lost.key_pair();
+    let again = mimi_room_mlsrs::device::Device::restore(
+        lost.client.clone(),
+        secret,
+        public,
+        mimi_room_mlsrs::storage::Storage::new(),
+    )
+    .unwrap();
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, bundle) = again.join_external(&room_uri(), &gi, &tree, &[]).unwrap();
+    room.join_external(Member::Rs(again, r), bundle).unwrap();
+    assert_eq!(room.hub.epoch(), 3);
+    assert_eq!(room.hub.clients().len(), 3, "the old leaf is gone");
+    room.assert_agree();
+    room.everyone_sends("after the mls-rs resync");
+
+    // An openmls device of a listed user joins externally from the tree mls-rs made.
+    let bob3 = om_device("mimi://b.example/d/bob/3");
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, out) = bob3.join_external(&room_uri(), &gi, &tree, None).unwrap();
+    room.join_external(Member::Om(bob3, r), out.bundle).unwrap();
+    room.assert_agree();
+    room.everyone_sends("after the openmls external join");
+
+    // Dan is not listed (a private group): refused from either library, nothing changes.
+    let epoch = room.hub.epoch();
+    let dan = rs_device("mimi://c.example/d/dan/1");
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, bundle) = dan.join_external(&room_uri(), &gi, &tree, &[]).unwrap();
+    let rs = room.join_external(Member::Rs(dan, r), bundle).unwrap_err();
+    let dan = om_device("mimi://c.example/d/dan/2");
+    let (r, out) = dan.join_external(&room_uri(), &gi, &tree, None).unwrap();
+    let om = room
+        .join_external(Member::Om(dan, r), out.bundle)
+        .unwrap_err();
+    assert_eq!(
+        std::mem::discriminant(&rs),
+        std::mem::discriminant(&om),
+        "{rs:?} / {om:?}"
+    );
+    assert_eq!(rs.to_string(), om.to_string());
+    assert!(rs.to_string().contains("not an active participant"), "{rs}");
+    assert_eq!(room.hub.epoch(), epoch);
+    room.assert_agree();
+}

@@ -140,8 +140,8 @@ async fn cli_mlsrs_device_in_an_openmls_room() {
         mimi(&home, "cathy", &["sync"]);
         agree("after Alice's (openmls) self-update");
 
-        // Bob's second device, also mls-rs: his first device adds it (an mls-rs Add of a
-        // listed user's device), it joins from the Welcome and talks.
+        // Bob's second device, also mls-rs: it joins by an mls-rs external commit (a listed
+        // user's new device, no list change) and talks.
         let v = mimi(
             &home,
             "bob-tablet",
@@ -215,9 +215,22 @@ async fn cli_mlsrs_device_in_an_openmls_room() {
             &["room", "policy", "lab", "--read-receipts", "required"],
         );
         assert!(e.contains("mls-rs"), "{e}");
-        let e = mimi_fails(&home, "bob", &["resync", "lab"]);
-        assert!(e.contains("mls-rs"), "{e}");
         let infos = agree("after the refusals");
+        // A resync works on mls-rs: an external commit as the same client, removing its old
+        // leaf (protocol-06 §3.6); everyone follows it.
+        let v = mimi(&home, "bob", &["resync", "lab"]);
+        assert_eq!(
+            v["epoch"].as_u64(),
+            Some(infos[0]["epoch"].as_u64().unwrap() + 1),
+            "{v}"
+        );
+        mimi(&home, "alice", &["sync"]);
+        mimi(&home, "cathy", &["sync"]);
+        let infos = agree("after Bob's resync");
+        assert_eq!(infos[1]["clients"], infos[0]["clients"]);
+        mimi(&home, "bob", &["send", "lab", "after the resync"]);
+        let t = texts(&mimi(&home, "alice", &["history", &room]));
+        assert!(t.contains(&"after the resync".to_owned()), "{t:?}");
         assert_eq!(infos[1]["implementation"], "mls-rs");
         let v = mimi(
             &home,

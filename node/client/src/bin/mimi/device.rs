@@ -254,8 +254,7 @@ pub enum KeysCommand {
 #[derive(Subcommand)]
 pub enum DeviceCommand {
     /// Register another device of the user of profile --from in this profile, and get it into
-    /// all of that profile's rooms: an openmls device joins each by external commit; an
-    /// mls-rs device (which cannot) is added by the --from device and joins from the Welcome.
+    /// all of that profile's rooms: it joins each by external commit (either library).
     Add {
         /// The profile of an existing device of the same user.
         #[arg(long)]
@@ -340,7 +339,7 @@ pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
         DeviceCommand::Add { from, device, mls } => (from, device, mls),
         DeviceCommand::Remove { device } => return remove_device(ctx, &device).await,
     };
-    let mut other = Client::open(&ctx.home.join(&from)).await?;
+    let other = Client::open(&ctx.home.join(&from)).await?;
     let home = other.home_node().await?;
     let token = other.token().await?;
     let user_name = other
@@ -354,48 +353,15 @@ pub async fn device(ctx: &Ctx, cmd: DeviceCommand) -> Result<()> {
     let mut c =
         Client::register_with(&ctx.dir, home, &user_name, &device, None, Some(&token), mls).await?;
     c.publish_key_packages(5).await?;
+    drop(other);
+    // Either library joins by external commit, as a new device of a listed user.
     let mut joined = Vec::new();
-    match mls {
-        MlsLibrary::OpenMls => {
-            drop(other);
-            for r in &rooms {
-                let epoch = c
-                    .join_external(r)
-                    .await
-                    .with_context(|| format!("joining {r}"))?;
-                joined.push(json!({ "room": r.as_str(), "epoch": epoch }));
-            }
-        }
-        MlsLibrary::MlsRs => {
-            // The --from device adds it (its user is listed already: an Add without a list
-            // change), and it joins from the Welcome.
-            let me = other.user().clone();
-            for r in &rooms {
-                other
-                    .add(r, std::slice::from_ref(&me), 0)
-                    .await
-                    .with_context(|| format!("adding {} to {r} from {from}", c.client()))?;
-            }
-            drop(other);
-            // The hub fans the Welcome out to our provider after it accepted the commit, so
-            // it may not be queued yet: long-poll (bounded, ~10 s) until every room's arrived.
-            let mut welcomed = std::collections::BTreeSet::new();
-            for _ in 0..20 {
-                welcomed.extend(c.sync(500).await?.joined);
-                if rooms.iter().all(|r| welcomed.contains(&r.to_string())) {
-                    break;
-                }
-            }
-            for r in &rooms {
-                if !welcomed.contains(&r.to_string()) {
-                    bail!(
-                        "{} was added to {r} but found no Welcome for it",
-                        c.client()
-                    );
-                }
-                joined.push(json!({ "room": r.as_str(), "epoch": c.info(r)?.epoch }));
-            }
-        }
+    for r in &rooms {
+        let epoch = c
+            .join_external(r)
+            .await
+            .with_context(|| format!("joining {r}"))?;
+        joined.push(json!({ "room": r.as_str(), "epoch": epoch }));
     }
     if ctx.json {
         print_json(&json!({ "client": c.client().as_str(), "joined": joined }));
