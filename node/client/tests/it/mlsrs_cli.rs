@@ -256,6 +256,23 @@ async fn cli_mlsrs_device_in_an_openmls_room() {
         );
         let after = mimi(&home, "bob", &["room", "info", &room]);
         assert_eq!(after["epoch"], before, "{after}");
+        // The way back: a resync. The hub's GroupInfo carries the new room state as a
+        // GroupContext extension (which mls-rs reads), and the external commit needs no
+        // AppDataUpdate; Bob is at the room's epoch again, sees Dave, and reads what follows.
+        mimi(&home, "bob", &["resync", "lab"]);
+        mimi(&home, "alice", &["sync"]);
+        mimi(&home, "cathy", &["sync"]);
+        let infos = agree("after Bob's resync past the AppDataUpdate");
+        assert!(
+            infos[1]["participants"]
+                .to_string()
+                .contains("a.example/u/dave"),
+            "{}",
+            infos[1]
+        );
+        mimi(&home, "alice", &["send", "lab", "welcome Dave"]);
+        let t = texts(&mimi(&home, "bob", &["history", &room]));
+        assert!(t.contains(&"welcome Dave".to_owned()), "{t:?}");
     })
     .await
     .unwrap();
