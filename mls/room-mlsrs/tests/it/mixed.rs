@@ -349,3 +349,45 @@ fn mlsrs_external_join_and_resync_agree() {
     assert_eq!(room.hub.epoch(), epoch);
     room.assert_agree();
 }
+
+/// `ROOM-late-application` on mls-rs: a message an openmls member sent in epoch 1 and the hub
+/// accepted before a commit still decrypts on the mls-rs device that has already processed
+/// that commit (mls-rs' `prior_epoch` store); once the group has been saved to this crate's
+/// `Storage` (which keeps `PAST_EPOCHS` = 4 epochs), one of an epoch more than that back is an
+/// error ("Epoch not found"), never a silent drop. Unsaved, mls-rs keeps every prior epoch
+/// in memory (the CLI saves after every call).
+#[test]
+fn mlsrs_reads_a_late_message_of_a_past_epoch() {
+    let mut room = alice_adds_mlsrs_bob();
+    let late = room.members[0].send(b"sent in epoch 1");
+    let Member::Om(d, r) = &mut room.members[0] else {
+        unreachable!()
+    };
+    let out = r.commit_plan(d, CommitPlan::default()).unwrap();
+    room.commit(0, out.bundle).unwrap();
+    assert_eq!(room.members[1].epoch(), 2);
+    let (sender, content) = room.members[1].receive(&late);
+    assert_eq!(sender, room.members[0].client());
+    assert_eq!(content, b"sent in epoch 1");
+
+    let too_late = room.members[0].send(b"sent in epoch 2");
+    for _ in 0..5 {
+        let Member::Om(d, r) = &mut room.members[0] else {
+            unreachable!()
+        };
+        let out = r.commit_plan(d, CommitPlan::default()).unwrap();
+        room.commit(0, out.bundle).unwrap();
+        // As the CLI does after every operation: the group goes to the device's storage,
+        // which keeps the last PAST_EPOCHS epochs.
+        let Member::Rs(_, bob) = &mut room.members[1] else {
+            unreachable!()
+        };
+        bob.save().unwrap();
+    }
+    room.assert_agree();
+    let Member::Rs(_, bob) = &mut room.members[1] else {
+        unreachable!()
+    };
+    let e = bob.process(&too_late).unwrap_err();
+    assert!(e.to_string().contains("Epoch not found"), "{e}");
+}
