@@ -333,7 +333,7 @@ impl Device {
         room: &RoomUri,
         pending: &PendingGroupInfo,
         response: &GroupInfoResponse,
-    ) -> Result<(GroupInfoOption, RatchetTreeOption, Vec<PendingProposal>), DeviceError> {
+    ) -> Result<mimi_room::requests::OpenedGroupInfo, DeviceError> {
         Ok(mimi_room::requests::open_group_info_response(
             &openmls_rust_crypto::RustCrypto::default(),
             room,

@@ -25,6 +25,14 @@ pub struct PendingGroupInfo {
     pub private_key: Vec<u8>,
 }
 
+/// What the hub's GroupInfoResponse holds once opened: the GroupInfo, the tree and the
+/// proposals the hub accepted in the current epoch.
+pub type OpenedGroupInfo = (
+    GroupInfoOption,
+    RatchetTreeOption,
+    Vec<mimi_wire::group_info::PendingProposal>,
+);
+
 fn suite_code() -> CipherSuite {
     CipherSuite(u16::from(CIPHERSUITE))
 }
@@ -111,14 +119,7 @@ impl Device {
         room: &RoomUri,
         pending: &PendingGroupInfo,
         response: &GroupInfoResponse,
-    ) -> Result<
-        (
-            GroupInfoOption,
-            RatchetTreeOption,
-            Vec<mimi_wire::group_info::PendingProposal>,
-        ),
-        ClientError,
-    > {
+    ) -> Result<OpenedGroupInfo, ClientError> {
         open_group_info_response(self.provider.crypto(), room, pending, response)
     }
 }
@@ -164,14 +165,7 @@ pub fn open_group_info_response(
     room: &RoomUri,
     pending: &PendingGroupInfo,
     response: &GroupInfoResponse,
-) -> Result<
-    (
-        GroupInfoOption,
-        RatchetTreeOption,
-        Vec<mimi_wire::group_info::PendingProposal>,
-    ),
-    ClientError,
-> {
+) -> Result<OpenedGroupInfo, ClientError> {
     let Some(s) = &response.success else {
         let code = response.status;
         return Err(ClientError::NotParticipant(format!(

@@ -1923,36 +1923,17 @@ impl Client {
             "joining by external commit"
         })?;
         let pending = dev.group_info_request_with_code(code.clone())?;
-        let b = self
-            .post(
-                &format!("groupInfo/{}", enc(room.as_str())),
-                pending.request.encode(),
-            )
-            .await?;
-        let resp = GroupInfoResponse::decode(&b)?;
+        let resp = self.fetch_group_info(room, &pending.request).await?;
         let user = self.user.clone();
         let (dev, rooms) = self.openmls_rooms("joining by external commit")?;
         let (gi, tree, proposals) = match dev.open_group_info_with_pending(room, &pending, &resp) {
             Ok(x) => x,
             Err(mimi_room::client::ClientError::NotParticipant(why)) => {
-                return Err(Error::Refused(format!(
-                    "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
-                    if pending.request.tbs.joining_code.is_empty() {
-                        "; a join link's code may"
-                    } else {
-                        " with this code: it may be unknown, expired or used"
-                    }
-                )));
+                return Err(join_refused(&why, !code.is_empty()));
             }
             Err(e) => return Err(e.into()),
         };
-        let state = match &gi {
-            mimi_wire::common::GroupInfoOption::Full(g) => {
-                mimi_room::mls::state_of(g.parse()?.group_context(), &dev.codepoints)
-                    .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
-            }
-            _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
-        };
+        let state = group_info_state(&gi, &dev.codepoints)?;
         let list_add =
             mimi_room::policy::join_role(&state, &user).map_err(|d| Error::Refused(d.reason))?;
         if resync && let Some(old) = rooms.remove(room) {
@@ -1966,22 +1947,12 @@ impl Client {
             &proposals,
             (!code.is_empty()).then_some(code.as_slice()),
         )?;
-        let b = self
-            .post(
-                &format!("update/{}", enc(room.as_str())),
-                out.bundle.encode(),
-            )
-            .await?;
-        let resp = UpdateRoomResponse::decode(&b)?;
+        let sent = self.submit_join(room, &out.bundle).await;
         let (dev, rooms) = self.openmls_rooms("joining by external commit")?;
-        if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+        if let Err(e) = sent {
             r.delete(dev)?;
             self.save().await?;
-            return Err(Error::Refused(format!(
-                "the hub refused the join: {} {}",
-                outcome_name(&resp.outcome),
-                resp.error_description
-            )));
+            return Err(e);
         }
         r.merge(dev)?;
         let epoch = r.epoch();
@@ -1989,9 +1960,7 @@ impl Client {
         self.save().await?;
         Ok(epoch)
     }
-}
 
-impl Client {
     /// [`Client::join_by`] on an mls-rs device (`INTEROP-cli-mlsrs`): an external commit
     /// without AppDataUpdate, so only as a new device of a user the room lists, or a resync
     /// as this same client; joining as a new participant or with a code is refused.
@@ -2008,13 +1977,7 @@ impl Client {
             return Err(Error::Usage("not an mls-rs device".into()));
         };
         let pending = dev.group_info_request()?;
-        let b = self
-            .post(
-                &format!("groupInfo/{}", enc(room.as_str())),
-                pending.request.encode(),
-            )
-            .await?;
-        let resp = GroupInfoResponse::decode(&b)?;
+        let resp = self.fetch_group_info(room, &pending.request).await?;
         let Mls::MlsRs { dev, rooms, .. } = &mut self.mls else {
             return Err(Error::Usage("not an mls-rs device".into()));
         };
@@ -2022,20 +1985,10 @@ impl Client {
             Ok(x) => x,
             Err(mimi_room_mlsrs::device::DeviceError::Request(
                 mimi_room::client::ClientError::NotParticipant(why),
-            )) => {
-                return Err(Error::Refused(format!(
-                    "{why} (protocol-06 §5.6: the room's policy does not let this user join)"
-                )));
-            }
+            )) => return Err(join_refused(&why, false)),
             Err(e) => return Err(e.into()),
         };
-        let state = match &gi {
-            mimi_wire::common::GroupInfoOption::Full(g) => {
-                mimi_room::mls::state_of(g.parse()?.group_context(), &dev.codepoints)
-                    .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))?
-            }
-            _ => return Err(Error::Refused("the hub sent a partial GroupInfo".into())),
-        };
+        let state = group_info_state(&gi, &dev.codepoints)?;
         if mimi_room::policy::join_role(&state, &self.user)
             .map_err(|d| Error::Refused(d.reason))?
             .is_some()
@@ -2049,17 +2002,9 @@ impl Client {
             dev.delete_room(room);
         }
         let (mut r, bundle) = dev.join_external(room, &gi, &tree, &proposals)?;
-        let b = self
-            .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
-            .await?;
-        let resp = UpdateRoomResponse::decode(&b)?;
-        if !matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+        if let Err(e) = self.submit_join(room, &bundle).await {
             self.save().await?;
-            return Err(Error::Refused(format!(
-                "the hub refused the join: {} {}",
-                outcome_name(&resp.outcome),
-                resp.error_description
-            )));
+            return Err(e);
         }
         r.save()?;
         let epoch = r.epoch();
@@ -2069,6 +2014,64 @@ impl Client {
         rooms.insert(room.clone(), r);
         self.save().await?;
         Ok(epoch)
+    }
+
+    /// Posts a GroupInfoRequest to the room's hub (protocol-06 §5.6) through this device's
+    /// provider; the hub's answer, not yet opened.
+    async fn fetch_group_info(
+        &mut self,
+        room: &RoomUri,
+        request: &mimi_wire::group_info::GroupInfoRequest,
+    ) -> Result<GroupInfoResponse, Error> {
+        let b = self
+            .post(
+                &format!("groupInfo/{}", enc(room.as_str())),
+                request.encode(),
+            )
+            .await?;
+        Ok(GroupInfoResponse::decode(&b)?)
+    }
+
+    /// Submits an external commit; a refusal is [`Error::Refused`] with the hub's code.
+    async fn submit_join(&mut self, room: &RoomUri, bundle: &HandshakeBundle) -> Result<(), Error> {
+        let b = self
+            .post(&format!("update/{}", enc(room.as_str())), bundle.encode())
+            .await?;
+        let resp = UpdateRoomResponse::decode(&b)?;
+        if matches!(resp.outcome, UpdateOutcome::Success { .. }) {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "the hub refused the join: {} {}",
+            outcome_name(&resp.outcome),
+            resp.error_description
+        )))
+    }
+}
+
+/// The hub refused the GroupInfo: say why, citing the draft.
+fn join_refused(why: &str, with_code: bool) -> Error {
+    Error::Refused(format!(
+        "{why} (protocol-06 §5.6: the room's policy does not let this user join{})",
+        if with_code {
+            " with this code: it may be unknown, expired or used"
+        } else {
+            "; a join link's code may"
+        }
+    ))
+}
+
+/// The room state a GroupInfo's GroupContext carries.
+fn group_info_state(
+    gi: &mimi_wire::common::GroupInfoOption,
+    codepoints: &mimi_room::codepoints::CodePoints,
+) -> Result<mimi_room::state::RoomState, Error> {
+    match gi {
+        mimi_wire::common::GroupInfoOption::Full(g) => {
+            mimi_room::mls::state_of(g.parse()?.group_context(), codepoints)
+                .map_err(|e| Error::Refused(format!("the room state in the GroupInfo: {e}")))
+        }
+        _ => Err(Error::Refused("the hub sent a partial GroupInfo".into())),
     }
 }
 

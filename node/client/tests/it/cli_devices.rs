@@ -1,32 +1,8 @@
 //! The `mimi` CLI with `--json`, as a script drives it, for a user with two devices: nodes in
 //! this process (mimi-harness), the CLI as a process per call.
 
-use crate::mimi;
+use crate::{mimi, mimi_fails, texts};
 use mimi_harness::federation;
-use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
-
-fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mimi"))
-        .arg("--home")
-        .arg(home)
-        .args(["--profile", profile])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "mimi {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn texts(history: &Value) -> Vec<String> {
-    history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["text"].as_str().map(str::to_owned))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_cli_for_a_user_with_two_devices() {

@@ -42,3 +42,13 @@ pub fn mimi_fails(home: &Path, profile: &str, args: &[&str]) -> String {
     assert!(!out.status.success(), "mimi {args:?} should fail");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The texts of a `mimi --json history` answer, in order.
+pub fn texts(history: &Value) -> Vec<String> {
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}

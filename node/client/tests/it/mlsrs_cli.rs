@@ -2,18 +2,9 @@
 //! each call a new process (its groups and KeyPackage keys saved in the profile's state file
 //! and loaded again), in a room an openmls device created, across three providers.
 
-use crate::{mimi, mimi_fails};
+use crate::{mimi, mimi_fails, texts};
 use mimi_harness::federation;
 use serde_json::Value;
-
-fn texts(history: &Value) -> Vec<String> {
-    history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["text"].as_str().map(str::to_owned))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_mlsrs_device_in_an_openmls_room() {
