@@ -606,6 +606,9 @@ async fn case2_hub_crash_loses_nothing_acknowledged_and_retries_cleanly(pg: Opti
     assert_converged(&r, &[&alice, &bob, &cathy]);
     drop(hub);
     fed.shutdown().await;
+    if pg.is_some() {
+        drop_pg_database(&hub_db).await;
+    }
 }
 
 /// Case 5: a device that lost its state and queue (Cathy's phone, reinstalled) comes back as a
@@ -915,8 +918,9 @@ async fn case8_two_mimi_node_processes_share_postgres() {
         .collect();
     assert_eq!(seqs, (1..=(2 + 2 * N) as u64).collect::<Vec<_>>());
     assert_converged(&r, &[&alice, &dave, &bob]);
-    drop((a1, a2));
+    drop((a1, a2, store));
     fed.shutdown().await;
+    drop_pg_database(&db).await;
 }
 
 /// Retention (`STORE-retention`, issue 15 item 7): b.example is away longer than the hub keeps

@@ -67,6 +67,35 @@ pub async fn pg_database(url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// Drops a database [`pg_database`] made (`db` is its URL), once nothing uses it: tests
+/// clean up after themselves, also on a PostgreSQL server that outlives the run. Connects to
+/// the server's `postgres` database; `WITH (FORCE)` ends connections a stopped node's pool
+/// may still hold. A failure is printed, not fatal (the test's result stands).
+pub async fn drop_pg_database(db: &str) {
+    use sqlx::Connection;
+    let Some((base, name)) = db.rsplit_once('/') else {
+        return;
+    };
+    let name = name.split('?').next().unwrap_or(name);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        eprintln!("not dropping {db:?}: not a database name pg_database makes");
+        return;
+    }
+    let result = async {
+        let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres")).await?;
+        sqlx::Executor::execute(
+            &mut c,
+            sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+        )
+        .await?;
+        c.close().await
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("dropping the test database {name}: {e}");
+    }
+}
+
 pub struct Federation {
     /// The nodes (`None` while stopped).
     pub nodes: Vec<Option<Running>>,
@@ -346,9 +375,22 @@ impl Federation {
     }
 
     /// Stops every node; the federation's directory goes when the value is dropped.
+    /// Stops every node, then drops the federation's PostgreSQL databases (each once, also
+    /// when several nodes share one).
     pub async fn shutdown(mut self) {
         for n in std::mem::take(&mut self.nodes).into_iter().flatten() {
             n.shutdown().await;
+        }
+        let mut pg: Vec<String> = self
+            .databases
+            .iter()
+            .filter(|d| d.starts_with("postgres"))
+            .cloned()
+            .collect();
+        pg.sort();
+        pg.dedup();
+        for db in pg {
+            drop_pg_database(&db).await;
         }
     }
 }
