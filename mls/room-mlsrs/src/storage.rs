@@ -81,14 +81,6 @@ impl Storage {
         map.retain(|k, _| !k.starts_with(&prefix));
     }
 
-    /// How many KeyPackages' private keys are kept (unused KeyPackages).
-    pub fn key_packages(&self) -> usize {
-        self.lock()
-            .keys()
-            .filter(|k| k.first() == Some(&b'k'))
-            .count()
-    }
-
     fn lock(&self) -> MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
         self.map
             .lock()

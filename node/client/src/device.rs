@@ -220,6 +220,15 @@ fn openmls_only(what: &str) -> Error {
     ))
 }
 
+/// Each room's messages sent and not yet seen back, hex, as the profile keeps them.
+fn echoes_of<'a, E: Iterator<Item = &'a Vec<u8>>>(
+    rooms: impl Iterator<Item = (&'a RoomUri, E)>,
+) -> Vec<(RoomUri, Vec<String>)> {
+    rooms
+        .map(|(u, e)| (u.clone(), e.map(hex::encode).collect()))
+        .collect()
+}
+
 fn not_in(room: &RoomUri) -> Error {
     Error::Usage(format!("this device is not in {room}"))
 }
@@ -570,10 +579,7 @@ impl Client {
                 self.store
                     .save_mls(dev.provider.storage(), baseline)
                     .await?;
-                rooms
-                    .iter()
-                    .map(|(u, r)| (u.clone(), r.pending_echoes().map(hex::encode).collect()))
-                    .collect()
+                echoes_of(rooms.iter().map(|(u, r)| (u, r.pending_echoes())))
             }
             Mls::MlsRs {
                 dev,
@@ -586,10 +592,7 @@ impl Client {
                 let current: HashMap<Vec<u8>, Vec<u8>> =
                     dev.storage().entries().into_iter().collect();
                 self.store.save_kv(current, baseline).await?;
-                rooms
-                    .iter()
-                    .map(|(u, r)| (u.clone(), r.pending_echoes().map(hex::encode).collect()))
-                    .collect()
+                echoes_of(rooms.iter().map(|(u, r)| (u, r.pending_echoes())))
             }
         };
         let names: Vec<&str> = echoes.iter().map(|(u, _)| u.as_str()).collect();
@@ -684,6 +687,14 @@ impl Client {
         match &mut self.mls {
             Mls::OpenMls { dev, rooms, .. } => Ok((&*dev, rooms)),
             Mls::MlsRs { .. } => Err(openmls_only(what)),
+        }
+    }
+
+    /// The mls-rs device and its rooms (`None` on an openmls device).
+    fn mlsrs_rooms(&mut self) -> Option<(&RsDevice, &mut BTreeMap<RoomUri, RsRoom>)> {
+        match &mut self.mls {
+            Mls::MlsRs { dev, rooms, .. } => Some((&*dev, rooms)),
+            Mls::OpenMls { .. } => None,
         }
     }
 
@@ -1914,14 +1925,10 @@ impl Client {
                 "this device is already in {room}; use `mimi resync {room}` if its state is lost"
             )));
         }
-        if matches!(self.mls, Mls::MlsRs { .. }) {
+        if self.mlsrs_rooms().is_some() {
             return self.join_by_mlsrs(room, code, resync).await;
         }
-        let (dev, _) = self.openmls_rooms(if resync {
-            "resyncing a room (an external commit)"
-        } else {
-            "joining by external commit"
-        })?;
+        let (dev, _) = self.openmls_rooms("joining by external commit")?;
         let pending = dev.group_info_request_with_code(code.clone())?;
         let resp = self.fetch_group_info(room, &pending.request).await?;
         let user = self.user.clone();
@@ -1973,14 +1980,15 @@ impl Client {
         if !code.is_empty() {
             return Err(openmls_only("joining with a join link"));
         }
-        let Mls::MlsRs { dev, .. } = &self.mls else {
-            return Err(Error::Usage("not an mls-rs device".into()));
-        };
-        let pending = dev.group_info_request()?;
+        let not_mlsrs = || Error::Usage("not an mls-rs device".into());
+        let pending = self
+            .mlsrs_rooms()
+            .ok_or_else(not_mlsrs)?
+            .0
+            .group_info_request()?;
         let resp = self.fetch_group_info(room, &pending.request).await?;
-        let Mls::MlsRs { dev, rooms, .. } = &mut self.mls else {
-            return Err(Error::Usage("not an mls-rs device".into()));
-        };
+        let user = self.user.clone();
+        let (dev, rooms) = self.mlsrs_rooms().ok_or_else(not_mlsrs)?;
         let (gi, tree, proposals) = match dev.open_group_info(room, &pending, &resp) {
             Ok(x) => x,
             Err(mimi_room_mlsrs::device::DeviceError::Request(
@@ -1989,13 +1997,12 @@ impl Client {
             Err(e) => return Err(e.into()),
         };
         let state = group_info_state(&gi, &dev.codepoints)?;
-        if mimi_room::policy::join_role(&state, &self.user)
+        if mimi_room::policy::join_role(&state, &user)
             .map_err(|d| Error::Refused(d.reason))?
             .is_some()
         {
             return Err(openmls_only(&format!(
-                "joining {room} as a new participant (it adds {} to the participant list)",
-                self.user
+                "joining {room} as a new participant (it adds {user} to the participant list)"
             )));
         }
         if resync && rooms.remove(room).is_some() {
@@ -2008,10 +2015,10 @@ impl Client {
         }
         r.save()?;
         let epoch = r.epoch();
-        let Mls::MlsRs { rooms, .. } = &mut self.mls else {
-            return Err(Error::Usage("not an mls-rs device".into()));
-        };
-        rooms.insert(room.clone(), r);
+        self.mlsrs_rooms()
+            .ok_or_else(not_mlsrs)?
+            .1
+            .insert(room.clone(), r);
         self.save().await?;
         Ok(epoch)
     }

@@ -53,8 +53,8 @@ enum Command {
         #[arg(long)]
         nick: Option<String>,
         /// The MLS implementation this device runs: openmls (every room operation) or mls-rs
-        /// (messages, self-updates, adding and removing devices of listed users; see
-        /// spec-notes/interop.md).
+        /// (messages, self-updates, adding and removing devices of listed users, external
+        /// joins as such a device, resyncs; no room-state change: spec-notes/interop.md).
         #[arg(long, default_value = "openmls", value_parser = device::mls_library)]
         mls: mimi_client::device::MlsLibrary,
     },
