@@ -43,7 +43,7 @@ type Config = IntoConfigOutput<
             WithMlsRules<
                 MimiRules,
                 WithIdentityProvider<
-                    BasicIdentityProvider,
+                    MimiIdentity,
                     WithCryptoProvider<RustCryptoProvider, BaseConfig>,
                 >,
             >,
@@ -107,6 +107,69 @@ pub struct Device {
     identity: SigningIdentity,
     secret: SignatureSecretKey,
     storage: Storage,
+    identities: MimiIdentity,
+}
+
+/// The identity rules of a MIMI device on mls-rs: a BasicCredential whose identity is the
+/// client URI (mls-rs' `BasicIdentityProvider`), and a leaf may only be succeeded by the
+/// same client (an Update, or the Remove of an external commit: RFC 9420 §12.4.3.2,
+/// `ROOM-resync`). The one exception is the device's own [`Device::join_external_replacing`],
+/// which builds a commit a correct device never sends, for conformance runners.
+#[derive(Clone, Debug, Default)]
+pub struct MimiIdentity {
+    any_successor: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl mls_rs::IdentityProvider for MimiIdentity {
+    type Error = <BasicIdentityProvider as mls_rs::IdentityProvider>::Error;
+
+    fn validate_member(
+        &self,
+        signing_identity: &SigningIdentity,
+        timestamp: Option<mls_rs::time::MlsTime>,
+        context: mls_rs_core::identity::MemberValidationContext<'_>,
+    ) -> Result<(), Self::Error> {
+        BasicIdentityProvider::new().validate_member(signing_identity, timestamp, context)
+    }
+
+    fn validate_external_sender(
+        &self,
+        signing_identity: &SigningIdentity,
+        timestamp: Option<mls_rs::time::MlsTime>,
+        extensions: Option<&ExtensionList>,
+    ) -> Result<(), Self::Error> {
+        BasicIdentityProvider::new().validate_external_sender(
+            signing_identity,
+            timestamp,
+            extensions,
+        )
+    }
+
+    fn identity(
+        &self,
+        signing_identity: &SigningIdentity,
+        extensions: &ExtensionList,
+    ) -> Result<Vec<u8>, Self::Error> {
+        BasicIdentityProvider::new().identity(signing_identity, extensions)
+    }
+
+    fn valid_successor(
+        &self,
+        predecessor: &SigningIdentity,
+        successor: &SigningIdentity,
+        extensions: &ExtensionList,
+    ) -> Result<bool, Self::Error> {
+        let same =
+            BasicIdentityProvider::new().valid_successor(predecessor, successor, extensions)?;
+        Ok(same
+            || self
+                .any_successor
+                .load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn supported_types(&self) -> Vec<mls_rs::identity::CredentialType> {
+        BasicIdentityProvider::new().supported_types()
+    }
 }
 
 /// The device's signature key as an openmls `Signer`, for the MIMI requests mimi-wire signs
@@ -219,9 +282,10 @@ impl Device {
         );
         let kept = (identity.clone(), secret.clone());
         let codepoints = CodePoints::DRAFT;
+        let identities = MimiIdentity::default();
         let mls = mls_rs::Client::builder()
             .crypto_provider(RustCryptoProvider::new())
-            .identity_provider(BasicIdentityProvider::new())
+            .identity_provider(identities.clone())
             .mls_rules(MimiRules { codepoints })
             .key_package_repo(storage.clone())
             .group_state_storage(storage.clone())
@@ -237,6 +301,7 @@ impl Device {
             identity: kept.0,
             secret: kept.1,
             storage,
+            identities,
         })
     }
 
@@ -358,6 +423,39 @@ impl Device {
         tree: &RatchetTreeOption,
         pending: &[PendingProposal],
     ) -> Result<(Room, HandshakeBundle), DeviceError> {
+        self.external_commit(room, group_info, tree, pending, &self.client)
+    }
+
+    /// An external commit like [`Device::join_external`] whose Remove is of `replaced`'s
+    /// leaf, whoever that is. A correct device removes only its own old leaf, and a hub must
+    /// refuse this commit when `replaced` is another client (RFC 9420 §12.4.3.2,
+    /// `ROOM-resync`): this is for conformance runners, which send it to check that the hub
+    /// does. `replaced` must have a leaf in the tree.
+    pub fn join_external_replacing(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        pending: &[PendingProposal],
+        replaced: &ClientUri,
+    ) -> Result<(Room, HandshakeBundle), DeviceError> {
+        use std::sync::atomic::Ordering;
+        self.identities.any_successor.store(true, Ordering::Relaxed);
+        let out = self.external_commit(room, group_info, tree, pending, replaced);
+        self.identities
+            .any_successor
+            .store(false, Ordering::Relaxed);
+        out
+    }
+
+    fn external_commit(
+        &self,
+        room: &RoomUri,
+        group_info: &GroupInfoOption,
+        tree: &RatchetTreeOption,
+        pending: &[PendingProposal],
+        replaced: &ClientUri,
+    ) -> Result<(Room, HandshakeBundle), DeviceError> {
         let GroupInfoOption::Full(gi) = group_info else {
             return Err(DeviceError::Unusable(
                 "a full GroupInfo is needed to join".into(),
@@ -384,8 +482,13 @@ impl Device {
             .roster()
             .members()
             .iter()
-            .find(|m| client_of_identity(&m.signing_identity).as_ref() == Some(&self.client))
+            .find(|m| client_of_identity(&m.signing_identity).as_ref() == Some(replaced))
             .map(|m| m.index);
+        if old.is_none() && *replaced != self.client {
+            return Err(DeviceError::Unusable(format!(
+                "{replaced} has no leaf in the room's tree"
+            )));
+        }
         let mut b =
             mls("external commit", self.mls.external_commit_builder())?.with_tree_data(tree);
         if let Some(old) = old {

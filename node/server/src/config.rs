@@ -67,6 +67,7 @@
 //! consent_request_any_operation = false  # requestConsent answers 201 to a grant or revoke
 //! consent_grant_unchecked = false       # updateConsent keeps a grant's KeyPackages unchecked
 //! resync_refused = false               # the hub refuses a member's external commit (resync)
+//! external_commit_removes_any_leaf = false  # the hub takes an external commit removing another client
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -283,6 +284,9 @@ pub struct Faults {
     /// The hub refuses an external commit by a client that is a member already (a resync,
     /// RFC 9420 §12.4.3.2; breaks `ROOM-resync`).
     pub resync_refused: bool,
+    /// The hub accepts an external commit whose Remove is of another client than the
+    /// joiner (breaks `ROOM-resync`, RFC 9420 §12.4.3.2).
+    pub external_commit_removes_any_leaf: bool,
     /// The node's clock runs this many milliseconds ahead of the system clock (negative:
     /// behind): the accepted timestamps it stamps, join-link expiry, retention (mimi-lab's
     /// `clock-skew`). TLS certificate checks keep the system clock.

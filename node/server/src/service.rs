@@ -556,6 +556,8 @@ impl Node {
         let old_version = tx.room().state_version;
         let mut hub = self.hub_in_tx(&mut tx).await?;
         hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
+        hub.fault_external_commit_removes_any_leaf =
+            self.options.faults.external_commit_removes_any_leaf;
         // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit comes from a
         // client the hub gave the GroupInfo to.
         if let HandshakeBundle::Commit { commit, .. } = &bundle

@@ -1176,6 +1176,48 @@ async fn mls_rs_device_at_hub(r: &Runner, report: &mut Report) {
         Outcome::Fail(problems.join("; "))
     };
     report.add(id, sect, req, outcome);
+
+    // ROOM-resync, the refused half (RFC 9420 §12.4.3.2: the Remove of an external commit is
+    // of the joiner's own old leaf): a second mls-rs device of the runner's user joins with
+    // an external commit that removes the first device's leaf, another client. openmls
+    // cannot build this commit; mls-rs can. The hub must refuse it and keep the first device.
+    let id = "update.resync-other-client-refused";
+    let sect = "§3.6, RFC 9420 §12.4.3.2";
+    let mut rs2 = mimi_harness::mlsrs::RsPerson::register_via(
+        r.my_api(),
+        &format!("rs{t}"),
+        "2",
+        Some(&rs.token),
+    )
+    .await;
+    let first = rs.dev.client.clone();
+    let (sent, outcome) = rs2.join_replacing(&room, &first).await;
+    let sent = sent.map(|b| b.encode()).unwrap_or_default();
+    match outcome {
+        Ok(UpdateOutcome::InvalidProposal { .. } | UpdateOutcome::NotAllowed) => {
+            report.add(id, sect, "ROOM-resync", Outcome::Pass)
+        }
+        Ok(other) => report.add_x(
+            id,
+            sect,
+            "ROOM-resync",
+            Outcome::Fail(format!(
+                "an external commit by {} that removes {first}'s leaf (another client) got {other:?}, not invalidProposal or notAllowed",
+                rs2.dev.client
+            )),
+            &sent,
+            200,
+            &[],
+        ),
+        Err(why) => report.add(
+            id,
+            sect,
+            "ROOM-resync",
+            Outcome::NotApplicable(format!(
+                "a new device of a listed user could not make an external commit: {why}"
+            )),
+        ),
+    }
 }
 
 async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {

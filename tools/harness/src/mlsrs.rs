@@ -121,6 +121,60 @@ impl RsPerson {
         outcome
     }
 
+    /// An external commit into `room` through the home node (groupInfo, then update) whose
+    /// Remove is of `replaced`'s leaf (`RsDevice::join_external_replacing`): a resync when
+    /// `replaced` is this client, a commit a hub must refuse otherwise (`ROOM-resync`). On
+    /// success the device is in the room at the new epoch. Returns the bundle sent (None when
+    /// groupInfo failed or the commit could not be built) and the outcome or the reason.
+    pub async fn join_replacing(
+        &mut self,
+        room: &RoomUri,
+        replaced: &ClientUri,
+    ) -> (Option<HandshakeBundle>, Result<UpdateOutcome, String>) {
+        let pending = match self.dev.group_info_request() {
+            Ok(p) => p,
+            Err(e) => return (None, Err(format!("groupInfo request: {e}"))),
+        };
+        let (st, b) = crate::call(
+            &self.api,
+            http::Method::POST,
+            &format!("groupInfo/{}", crate::enc(room.as_str())),
+            pending.request.encode(),
+        )
+        .await;
+        if st != http::StatusCode::OK {
+            return (
+                None,
+                Err(format!("groupInfo: {st} {}", String::from_utf8_lossy(&b))),
+            );
+        }
+        let opened = mimi_wire::group_info::GroupInfoResponse::decode(&b)
+            .map_err(|e| e.to_string())
+            .and_then(|resp| {
+                self.dev
+                    .open_group_info(room, &pending, &resp)
+                    .map_err(|e| e.to_string())
+            });
+        let (gi, tree, proposals) = match opened {
+            Ok(o) => o,
+            Err(e) => return (None, Err(format!("groupInfo: {e}"))),
+        };
+        let (r, bundle) = match self
+            .dev
+            .join_external_replacing(room, &gi, &tree, &proposals, replaced)
+        {
+            Ok(j) => j,
+            Err(e) => return (None, Err(format!("external commit: {e}"))),
+        };
+        let outcome = post_update(&self.api, room, &bundle).await;
+        if matches!(outcome, UpdateOutcome::Success { .. }) {
+            self.rooms.insert(room.clone(), r);
+        } else if !self.rooms.contains_key(room) {
+            self.dev.delete_room(room);
+        }
+        (Some(bundle), Ok(outcome))
+    }
+
     /// Claims `target`'s KeyPackages through the home node with a request this mls-rs device
     /// signed (`PROTO-5.2-key-material`).
     pub async fn claim(&self, room: &RoomUri, target: &UserUri) -> KeyMaterialResponse {

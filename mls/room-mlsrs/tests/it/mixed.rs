@@ -3,6 +3,7 @@
 use super::harness::*;
 use mimi_room::client::CommitPlan;
 use mimi_room_mlsrs::device::DeviceError;
+use mimi_wire::id::ClientUri;
 
 /// Alice (openmls) creates the room and adds Bob's mls-rs device (Add + participant-list
 /// AppDataUpdate in one commit); Bob joins from the Welcome.
@@ -348,6 +349,54 @@ fn mlsrs_external_join_and_resync_agree() {
     assert!(rs.to_string().contains("not an active participant"), "{rs}");
     assert_eq!(room.hub.epoch(), epoch);
     room.assert_agree();
+}
+
+/// `ROOM-resync`, the refused half: an external commit may remove only the joiner's own old
+/// leaf (RFC 9420 §12.4.3.2). openmls cannot build one that removes another leaf; mls-rs can
+/// (`join_external_replacing`). Bob's second device joining with a Remove of Bob's first
+/// device (another client, even of the same user) is refused and changes nothing; with the
+/// conformance fault set, the same commit is accepted and the first device is gone.
+#[test]
+fn an_external_commit_removing_another_client_is_refused() {
+    let mut room = alice_adds_mlsrs_bob();
+    let epoch = room.hub.epoch();
+    let bob1 = ClientUri::parse("mimi://b.example/d/bob/1").unwrap();
+    let bob2 = rs_device("mimi://b.example/d/bob/2");
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, bundle) = bob2
+        .join_external_replacing(&room_uri(), &gi, &tree, &[], &bob1)
+        .unwrap();
+    let e = room
+        .join_external(Member::Rs(bob2, r), bundle.clone())
+        .unwrap_err();
+    assert!(
+        matches!(e, mimi_room::hub::UpdateRejection::InvalidProposal { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("ROOM-resync"), "{e}");
+    assert_eq!(room.hub.epoch(), epoch);
+    assert!(room.hub.clients().contains(&bob1));
+    room.assert_agree();
+
+    // A client with no leaf cannot be named.
+    let bob3 = rs_device("mimi://b.example/d/bob/3");
+    let nobody = ClientUri::parse("mimi://b.example/d/bob/9").unwrap();
+    let Err(err) = bob3.join_external_replacing(&room_uri(), &gi, &tree, &[], &nobody) else {
+        panic!("a commit removing a client with no leaf")
+    };
+    assert!(err.to_string().contains("has no leaf"), "{err}");
+
+    // The same commit with `[faults] external_commit_removes_any_leaf`: accepted.
+    room.hub.fault_external_commit_removes_any_leaf = true;
+    let bob2 = rs_device("mimi://b.example/d/bob/2");
+    let (gi, tree) = room.hub.group_info_for_join().unwrap();
+    let (r, bundle) = bob2
+        .join_external_replacing(&room_uri(), &gi, &tree, &[], &bob1)
+        .unwrap();
+    room.hub.handle_update(&bundle).unwrap();
+    assert_eq!(room.hub.epoch(), epoch + 1);
+    assert!(!room.hub.clients().contains(&bob1));
+    assert_eq!(r.epoch(), epoch + 1);
 }
 
 /// `ROOM-late-application` on mls-rs: a message an openmls member sent in epoch 1 and the hub

@@ -174,8 +174,11 @@ impl HubRoom {
         if external_join {
             for q in staged.queued_proposals() {
                 if let (Proposal::Remove(r), Sender::NewMemberCommit) = (q.proposal(), q.sender()) {
-                    if self.client_at(r.removed()).as_ref() != Some(&committer) || resync.is_some()
-                    {
+                    let other = self.client_at(r.removed()).as_ref() != Some(&committer);
+                    if other && self.fault_external_commit_removes_any_leaf && resync.is_none() {
+                        continue;
+                    }
+                    if other || resync.is_some() {
                         return Err(UpdateRejection::InvalidProposal {
                             reason: format!(
                                 "an external commit may remove only the joiner's own old leaf ({committer}); ROOM-resync"

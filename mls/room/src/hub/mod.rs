@@ -191,6 +191,10 @@ pub struct HubRoom {
     /// Conformance testing only (`[faults] join_link_reuse`): accept a code join that keeps a
     /// single-use link. Never set otherwise; not persisted.
     pub fault_join_link_reuse: bool,
+    /// Conformance testing only (`[faults] external_commit_removes_any_leaf`): accept an
+    /// external commit whose Remove is of another client than the joiner (breaks
+    /// `ROOM-resync`). Never set otherwise; not persisted.
+    pub fault_external_commit_removes_any_leaf: bool,
 }
 
 /// A joining code accepted at groupInfo, waiting for the joiner's external commit.
@@ -277,6 +281,7 @@ impl HubRoom {
             link_times: Vec::new(),
             grants: Vec::new(),
             fault_join_link_reuse: false,
+            fault_external_commit_removes_any_leaf: false,
             view,
             pending: Vec::new(),
         }

@@ -209,6 +209,7 @@ impl HubRoom {
             link_times,
             grants,
             fault_join_link_reuse: false,
+            fault_external_commit_removes_any_leaf: false,
         })
     }
 }

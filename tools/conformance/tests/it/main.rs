@@ -104,6 +104,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "groupInfo.joining-code-expired",
         "update.resync-same-client",
         "hub.mls-rs-device",
+        "update.resync-other-client-refused",
     ] {
         let c = report
             .get(id)
@@ -129,7 +130,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          report_abuse_accepts_malformed = true\nidentifier_query_not_found_success = true\n\
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
          consent_request_any_operation = true\nresync_refused = true\nconsent_grant_unchecked = true\n\
-         external_commit_any_key = true\nfollower_drops_hub_proposals = true\n",
+         external_commit_any_key = true\nfollower_drops_hub_proposals = true\n\
+         external_commit_removes_any_leaf = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -168,6 +170,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "consent.request-wrong-operation",
         "update.resync-same-client",
         "consent.grant-foreign-key-package",
+        "update.resync-other-client-refused",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }
