@@ -26,21 +26,48 @@ pub struct OutboxConfig {
     pub retry: RetryPolicy,
 }
 
-/// One pass over every follower with work; returns how many items were delivered. The due
-/// work of every follower is claimed in one transaction (`STORE-outbox-claim-batch`).
+/// One pass over every follower with work, its deliveries recorded before it returns;
+/// returns how many items were delivered. The due work of every follower is claimed in one
+/// transaction (`STORE-outbox-claim-batch`) and what was delivered is completed in one more.
 pub async fn run_once(
     node: &Node,
     connector: &Connector,
     cfg: &OutboxConfig,
     clock: &Clock,
 ) -> usize {
+    let mut done = Vec::new();
+    let n = run_pass(node, connector, cfg, clock, &mut done).await;
+    if let Err(e) = node.store.complete_outbox(&done).await {
+        tracing::warn!(error = %e, "outbox: cannot record the deliveries");
+    }
+    n
+}
+
+/// One pass of the outbox worker (`STORE-outbox-complete-claim`): completes `done` (what the
+/// previous pass delivered) and claims every follower's due work in one write transaction,
+/// sends it, and leaves in `done` the rows this pass delivered, for the next pass (or
+/// [`mimi_store::Store::complete_outbox`]) to complete. Returns how many items were
+/// delivered. A row delivered but not yet completed is sent again only if this worker stops
+/// without completing it and its lease runs out; the follower acknowledges a repeat without
+/// delivering it twice (`PROTO-5.5-dedup`). Retries are recorded at once. If the claim
+/// fails, `done` is kept for the next pass.
+pub async fn run_pass(
+    node: &Node,
+    connector: &Connector,
+    cfg: &OutboxConfig,
+    clock: &Clock,
+    done: &mut Vec<OutboxRow>,
+) -> usize {
     let now = clock();
     let rows = match node
         .store
-        .claim_outbox_all(&cfg.owner, now, cfg.lease_ms, 256)
+        .complete_and_claim_outbox(done, &cfg.owner, now, cfg.lease_ms, 256)
         .await
     {
-        Ok(r) => r,
+        Ok(r) => {
+            done.clear();
+            r
+        }
         Err(e) => {
             tracing::warn!(error = %e, "outbox: claim failed");
             return 0;
@@ -56,18 +83,22 @@ pub async fn run_once(
     }
     // Followers are served at once (each on its own connection); a slow or absent follower
     // does not hold back the others.
-    futures_util::future::join_all(
+    let mut delivered = 0;
+    for rows in futures_util::future::join_all(
         by_follower
             .into_iter()
             .map(|(f, rows)| deliver_to(node, connector, cfg, now, f, rows)),
     )
     .await
-    .into_iter()
-    .sum()
+    {
+        delivered += rows.len();
+        done.extend(rows);
+    }
+    delivered
 }
 
-/// One follower's claimed work, sent as notify bodies in stream order, completed or
-/// scheduled for a retry. Returns how many items were delivered.
+/// One follower's claimed work, sent as notify bodies in stream order; what fails is
+/// scheduled for a retry. Returns the rows delivered (the caller completes them).
 async fn deliver_to(
     node: &Node,
     connector: &Connector,
@@ -75,8 +106,8 @@ async fn deliver_to(
     now: u64,
     follower: String,
     rows: Vec<OutboxRow>,
-) -> usize {
-    let mut delivered = 0;
+) -> Vec<OutboxRow> {
+    let mut delivered = Vec::new();
     let items: Vec<OutboxItem> = rows
         .iter()
         .map(|r| OutboxItem {
@@ -132,13 +163,13 @@ async fn deliver_to(
             now / 1000,
         ) {
             Outcome::Delivered => {
-                delivered += part.len();
                 node.events.emit(crate::events::NodeEvent::FanoutDelivered {
                     peer: follower.clone(),
                     room: batch.room.to_string(),
                     items: part.len(),
                 });
-                node.store.complete_outbox(&part).await
+                delivered.extend(part);
+                Ok(())
             }
             Outcome::Retry {
                 after,

@@ -4,7 +4,7 @@
 use crate::config::{Config, Database};
 use crate::http::{NodeHandler, skewed_clock};
 use crate::metrics::Registry;
-use crate::outbox::{OutboxConfig, run_once};
+use crate::outbox::{OutboxConfig, run_pass};
 use crate::service::{Node, NodeOptions};
 use mimi_net::NetLimits;
 use mimi_net::client::Connector;
@@ -194,10 +194,16 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         // not after every batch, so that a long catch-up does not rescan its backlog per
         // notify (issue 16).
         let mut depth_at: Option<std::time::Instant> = None;
+        // Rows the last pass delivered, completed in the next pass's claim transaction
+        // (`STORE-outbox-complete-claim`).
+        let mut done: Vec<mimi_store::OutboxRow> = Vec::new();
         loop {
-            let n = run_once(&worker_node, &connector, &outbox, &clock).await;
+            let n = run_pass(&worker_node, &connector, &outbox, &clock, &mut done).await;
             let _ = delivered.add(&[], n as u64);
-            let due = depth_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+            // While a pass's deliveries wait for the next claim the depth counts them too:
+            // refreshed then at most every second (else every 250 ms).
+            let every = if done.is_empty() { 250 } else { 1000 };
+            let due = depth_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(every));
             if due && let Ok(d) = worker_node.store.outbox_depth().await {
                 depth_at = Some(std::time::Instant::now());
                 // Followers whose queue emptied read 0, not their last depth.
@@ -224,6 +230,9 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
+        }
+        if let Err(e) = worker_node.store.complete_outbox(&done).await {
+            tracing::warn!(error = %e, "outbox: cannot record the last deliveries at shutdown");
         }
         // Give this worker's leases back so that the next process goes on at once.
         if let Err(e) = worker_node.store.release_outbox(&outbox.owner).await {

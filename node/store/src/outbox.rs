@@ -162,7 +162,7 @@ impl Store {
         lease_ms: u64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.claim(Some(follower), owner, now_ms, lease_ms, limit)
+        self.claim(Some(follower), &[], owner, now_ms, lease_ms, limit)
             .await
     }
 
@@ -177,18 +177,36 @@ impl Store {
         lease_ms: u64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.claim(None, owner, now_ms, lease_ms, limit).await
+        self.claim(None, &[], owner, now_ms, lease_ms, limit).await
+    }
+
+    /// [`Store::complete_outbox`] of `done` and [`Store::claim_outbox_all`] in one write
+    /// transaction (`STORE-outbox-complete-claim`): the worker's next pass records what its
+    /// last pass delivered and takes the next work with one durable commit, not one per
+    /// follower plus one for the claim. The completion comes first, so the claim does not hand
+    /// out the rows it removes. If it fails, nothing is completed or claimed.
+    pub async fn complete_and_claim_outbox(
+        &self,
+        done: &[OutboxRow],
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.claim(None, done, owner, now_ms, lease_ms, limit).await
     }
 
     async fn claim(
         &self,
         follower: Option<&str>,
+        done: &[OutboxRow],
         owner: &str,
         now_ms: u64,
         lease_ms: u64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut tx = self.begin_write().await?;
+        complete_in(&mut tx, done).await?;
         // One statement leases the streams that are free (or ours) and whose head is due, at
         // most STREAMS_PER_CLAIM of them (`STORE-outbox-claim-batch`: before, three
         // statements per stream and a transaction per follower). On PostgreSQL only the
@@ -331,34 +349,11 @@ impl Store {
     /// claimed rows as [`Store::claim_outbox`] hands them out (consecutive in their stream):
     /// every row of a stream between the lowest and the highest number passed goes.
     pub async fn complete_outbox(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for (follower, room, owner) in streams_of(rows) {
-            // A stream's claimed rows are consecutive from its head: one range per stream.
-            let seqs = rows
-                .iter()
-                .filter(|o| o.follower == follower && o.room_uri == room)
-                .map(|o| o.stream_seq);
-            let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
-            sqlx::query(
-                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq >= $3 AND stream_seq <= $4",
-            )
-            .bind(follower)
-            .bind(room)
-            .bind(i(lo))
-            .bind(i(hi))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
-                 WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
-                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2)",
-            )
-            .bind(follower)
-            .bind(room)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        let mut tx = self.begin_write().await?;
+        complete_in(&mut tx, rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -451,4 +446,37 @@ fn streams_of(rows: &[OutboxRow]) -> Vec<(&str, &str, &str)> {
         }
     }
     v
+}
+
+/// The statements of [`Store::complete_outbox`] inside `tx`: each stream's run of rows goes,
+/// and a stream left empty is released.
+async fn complete_in(tx: &mut WriteTx, rows: &[OutboxRow]) -> Result<(), StoreError> {
+    for (follower, room, owner) in streams_of(rows) {
+        // A stream's claimed rows are consecutive from its head: one range per stream.
+        let seqs = rows
+            .iter()
+            .filter(|o| o.follower == follower && o.room_uri == room)
+            .map(|o| o.stream_seq);
+        let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        sqlx::query(
+                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq >= $3 AND stream_seq <= $4",
+            )
+            .bind(follower)
+            .bind(room)
+            .bind(i(lo))
+            .bind(i(hi))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+                "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
+                 WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2)",
+            )
+            .bind(follower)
+            .bind(room)
+            .bind(owner)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -363,3 +363,71 @@ async fn store_outbox_claim_batch_all_followers_in_one_claim() {
     }
     drop_isolated(dbs).await;
 }
+
+/// STORE-outbox-complete-claim: the worker's next claim completes what its last pass
+/// delivered in the same transaction; the claim never hands out a row it completes, gives the
+/// rest of a partly completed stream to its owner from the new head, releases a stream it
+/// emptied (another worker can then take new rows of it), and leaves other owners' streams
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outbox_complete_and_claim_in_one_transaction() {
+    let dbs = backends_isolated("completeclaim").await;
+    for db in &dbs {
+        let s = &db.store;
+        let t = tag("f");
+        let (f1, f2) = (format!("{t}1.example"), format!("{t}2.example"));
+        let r1 = fill(s, &f1, 3).await;
+        let r2 = fill(s, &f2, 2).await;
+        let first = s.claim_outbox_all("w", 100, 10_000, 100).await.unwrap();
+        assert_eq!(first.len(), 5, "{:?}", s.backend());
+        // Delivered: r1's first two rows and all of r2.
+        let done: Vec<OutboxRow> = first
+            .iter()
+            .filter(|r| r.room_uri == r2 || r.stream_seq <= 2)
+            .cloned()
+            .collect();
+        let next = s
+            .complete_and_claim_outbox(&done, "w", 100, 10_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            next.iter()
+                .map(|r| (r.room_uri.clone(), r.stream_seq))
+                .collect::<Vec<_>>(),
+            vec![(r1.clone(), 3)],
+            "only the row not completed, from the stream's new head"
+        );
+        // r2's stream was emptied and released: a new row of it goes to another worker.
+        let mut tx = s.begin_room(&r2).await.unwrap();
+        let ev = tx.append_event(9, b"e").await.unwrap();
+        tx.enqueue_outbox(&f2, ev, b"late", 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let other = s.claim_outbox(&f2, "x", 100, 10_000, 100).await.unwrap();
+        assert_eq!(
+            other.iter().map(|r| r.stream_seq).collect::<Vec<_>>(),
+            vec![3]
+        );
+        // "w" completes its last row while "x" holds r2: only w's own stream changes.
+        let last = s
+            .complete_and_claim_outbox(&next, "w", 100, 10_000, 100)
+            .await
+            .unwrap();
+        assert!(
+            last.iter().all(|r| r.follower != f1 && r.follower != f2),
+            "{last:?}"
+        );
+        s.complete_outbox(&other).await.unwrap();
+        // Nothing to complete and nothing to claim: an empty claim.
+        s.complete_and_claim_outbox(&[], "w", 100, 10_000, 100)
+            .await
+            .unwrap();
+        assert!(
+            !s.outbox_depth()
+                .await
+                .unwrap()
+                .iter()
+                .any(|(f, _)| *f == f1 || *f == f2)
+        );
+    }
+    drop_isolated(dbs).await;
+}
