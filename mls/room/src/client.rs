@@ -16,7 +16,7 @@ use mimi_wire::components::{
     ParticipantListData, ParticipantListUpdate, RoomMetaData, UserIndexRolePair, UserRolePair,
 };
 use mimi_wire::fanout::{FanoutExtra, FanoutMessage};
-use mimi_wire::franking::{FRANKING_AGENT, FrankAad, frank_aad_of};
+use mimi_wire::franking::{FRANKING_AGENT, FrankAad, FrankingAgentData, frank_aad_of};
 use mimi_wire::id::{ClientUri, MimiUri, RoomUri, UserUri};
 use mimi_wire::submit::SubmitMessageRequest;
 use mimi_wire::update::HandshakeBundle;
@@ -232,12 +232,30 @@ impl Device {
         self.create_room_in(room, preset, hub_sender, name, CIPHERSUITE)
     }
 
-    /// [`Device::create_room`] in `suite` (0x0001 or 0x0003, `ROOM-suites`).
+    /// [`Device::create_room`] in `suite` (0x0001 or 0x0003, `ROOM-suites`). The room's
+    /// franking agent is the hub's ExternalSender key ([`crate::franking::agent_of`]); use
+    /// [`Device::create_room_with_agent`] with the hub's own franking key when it has one.
     pub fn create_room_in(
         &self,
         room: &RoomUri,
         preset: &Preset,
         hub_sender: ExternalSender,
+        name: Option<&str>,
+        suite: Ciphersuite,
+    ) -> Result<(Room, GroupInfoOption, RatchetTreeOption), ClientError> {
+        let agent = agent_of(&hub_sender).map_err(|e| ClientError::Unusable(e.to_string()))?;
+        self.create_room_with_agent(room, preset, hub_sender, agent, name, suite)
+    }
+
+    /// [`Device::create_room_in`] naming `agent` as the room's franking agent
+    /// (`PROTO-5.4.1-frank-agent`): the key the hub franks the room's messages with, which a
+    /// mimi-node hub hands out beside its ExternalSender (`PROTO-5.4.1-frank-agent-key`).
+    pub fn create_room_with_agent(
+        &self,
+        room: &RoomUri,
+        preset: &Preset,
+        hub_sender: ExternalSender,
+        agent: FrankingAgentData,
         name: Option<&str>,
         suite: Ciphersuite,
     ) -> Result<(Room, GroupInfoOption, RatchetTreeOption), ClientError> {
@@ -266,7 +284,6 @@ impl Device {
         }
         // PROTO-5.4.1-frank-agent: the hub franks every message; receivers verify its franks
         // with the key named here, and every message carries its FrankAAD in a Safe AAD.
-        let agent = agent_of(&hub_sender).map_err(|e| ClientError::Unusable(e.to_string()))?;
         for (id, bytes) in room_components(&agent) {
             dict.insert(id, bytes);
         }

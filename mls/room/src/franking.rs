@@ -126,6 +126,13 @@ pub fn room_components(agent: &FrankingAgentData) -> [(u16, Vec<u8>); 1] {
     [(FRANKING_AGENT, agent.encode())]
 }
 
+/// The franking signature key a room's `franking_agent` component names, if it has one
+/// that decodes (the hub picks the key it franks that room's messages with).
+pub fn agent_key(dictionary_entry: Option<&[u8]>) -> Option<Vec<u8>> {
+    let agent = FrankingAgentData::decode(dictionary_entry?).ok()?;
+    Some(agent.franking_signature_key)
+}
+
 /// The `authenticated_data` of a franked message: a SafeAAD struct with the one `frank_aad`
 /// item (mls-extensions-09's encoding).
 pub fn safe_aad(aad: &FrankAad) -> Vec<u8> {
@@ -137,9 +144,11 @@ pub fn safe_aad(aad: &FrankAad) -> Vec<u8> {
     w.finish()
 }
 
-/// The franking agent a hub puts in its rooms: its signature key and credential (we use the
-/// hub's ExternalSender key; see `spec-notes/decisions.md`). FrankingAgentData is shaped like
-/// RFC 9420's ExternalSender, so the one's encoding is the other's.
+/// A franking agent named by the hub's ExternalSender (its MLS signature key and credential).
+/// FrankingAgentData is shaped like RFC 9420's ExternalSender, so the one's encoding is the
+/// other's. mimi-node hubs have a franking key of their own (`PROTO-5.4.1-frank-agent-key`,
+/// `spec-notes/decisions.md`) and hand it out; this is the fallback of
+/// [`crate::client::Device::create_room_in`] for callers that have only the ExternalSender.
 pub fn agent_of(
     sender: &openmls::prelude::ExternalSender,
 ) -> Result<FrankingAgentData, FrankError> {
@@ -333,12 +342,13 @@ fn check_agent(agent: &FrankingAgentData, hub: &ProviderId) -> Result<(), FrankE
 /// The hub's check of a reported message (`PROTO-5.9-report-frank`, protocol-06 §5.9): the
 /// tag and context rebuilt from the reported content (its salt, sender and room) and the
 /// reported time, the server frank recomputed with the hub's key, the signature checked with
-/// the hub's franking key; the content must name this room and the alleged abuser. Returns the
-/// context on success.
+/// the hub's franking keys (one of them must verify it: a hub that changed the key it franks
+/// with still knows its older franks); the content must name this room and the alleged abuser.
+/// Returns the context on success.
 pub fn check_reported(
     crypto: &impl OpenMlsCrypto,
     hub_key: &[u8],
-    franking_public_key: &[u8],
+    franking_public_keys: &[&[u8]],
     room: &RoomUri,
     alleged_abuser: &UserUri,
     m: &AbusiveMessage,
@@ -363,8 +373,12 @@ pub fn check_reported(
     if !ct_eq(&expected, &m.frank.server_frank) {
         return Err(FrankError::ServerFrank);
     }
-    verify_frank(crypto, franking_public_key, &m.frank, &context)
-        .map_err(|_| FrankError::Signature)?;
+    if !franking_public_keys
+        .iter()
+        .any(|k| verify_frank(crypto, k, &m.frank, &context).is_ok())
+    {
+        return Err(FrankError::Signature);
+    }
     Ok(context)
 }
 

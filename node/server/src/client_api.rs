@@ -229,11 +229,14 @@ impl Node {
                     &self.hub_sender(),
                 )
                 .map_err(|e| NodeError::RoomState(e.to_string()))?;
+                // PROTO-5.4.1-frank-agent-key: the franking agent a room created here names.
+                let agent = self.franking_agent()?.encode();
                 Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({
                         "domain": self.domain.as_str(),
                         "external_sender": hex::encode(sender),
+                        "franking_agent": hex::encode(agent),
                     }),
                 ))
             }

@@ -125,6 +125,10 @@ pub struct Node {
     /// `server_frank`), created once and shared by every process through the database. Never
     /// leaves the node.
     franking_key: Arc<[u8; 32]>,
+    /// The hub's franking signature key (`PROTO-5.4.1-frank-agent-key`): signs the
+    /// FrankingIntegrityTBS of rooms whose `franking_agent` names it; not the MLS key, so that
+    /// the one cannot stand in for the other. Created once, shared through the database.
+    franking_signer: Arc<SignatureKeyPair>,
     /// Connections to other providers (forwarding to hubs and targets); `None`: this node
     /// cannot reach others (502 when it would have to).
     pub peers: Option<Arc<Connector>>,
@@ -150,6 +154,25 @@ type HubCache = Arc<std::sync::Mutex<(HashMap<String, (u64, u64, HubRoom)>, u64)
 const HUB_KEY: &str = "hub-signature-key-ed25519";
 /// The name of the hub's franking HMAC key in the store's secrets.
 const FRANKING_KEY: &str = "hub-franking-key-hmac-sha256";
+/// The name of the hub's franking signature key in the store's secrets.
+const FRANKING_SIGNER: &str = "hub-franking-signature-key-ed25519";
+
+/// An Ed25519 key pair kept in the store's secrets under `name`, created on first use (the
+/// same key for every process of the provider).
+async fn stored_key_pair(
+    store: &Store,
+    name: &str,
+    what: &str,
+    now_ms: u64,
+) -> Result<SignatureKeyPair, NodeError> {
+    let fresh = SignatureKeyPair::new(SignatureScheme::ED25519)
+        .map_err(|e| NodeError::RoomState(format!("creating the {what}: {e:?}")))?
+        .tls_serialize_detached()
+        .map_err(|e| NodeError::RoomState(format!("encoding the {what}: {e}")))?;
+    let stored = store.secret_or_insert(name, &fresh, now_ms).await?;
+    SignatureKeyPair::tls_deserialize_exact(stored.as_slice())
+        .map_err(|e| NodeError::RoomState(format!("the stored {what} does not decode: {e}")))
+}
 
 impl Node {
     /// A node's services over `store`: loads the hub key (creating it on first use).
@@ -159,14 +182,9 @@ impl Node {
         options: NodeOptions,
         now_ms: u64,
     ) -> Result<Self, NodeError> {
-        let fresh = SignatureKeyPair::new(SignatureScheme::ED25519)
-            .map_err(|e| NodeError::RoomState(format!("creating the hub key: {e:?}")))?
-            .tls_serialize_detached()
-            .map_err(|e| NodeError::RoomState(format!("encoding the hub key: {e}")))?;
-        let stored = store.secret_or_insert(HUB_KEY, &fresh, now_ms).await?;
-        let hub_key = SignatureKeyPair::tls_deserialize_exact(stored.as_slice()).map_err(|e| {
-            NodeError::RoomState(format!("the stored hub key does not decode: {e}"))
-        })?;
+        let hub_key = stored_key_pair(&store, HUB_KEY, "hub key", now_ms).await?;
+        let franking_signer =
+            stored_key_pair(&store, FRANKING_SIGNER, "franking signature key", now_ms).await?;
         // PROTO-5.4.1-frank-key: created once, like the hub key, so that a report to any
         // process of this provider verifies franks made by another.
         let mut fresh = [0u8; 32];
@@ -185,6 +203,7 @@ impl Node {
             limits: Limits::DEFAULT,
             hub_key: Arc::new(hub_key),
             franking_key: Arc::new(franking_key),
+            franking_signer: Arc::new(franking_signer),
             peers: None,
             options,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
@@ -310,6 +329,16 @@ impl Node {
         )
     }
 
+    /// The franking agent a room created here names (`PROTO-5.4.1-frank-agent-key`): the
+    /// hub's franking signature key with the hub's credential `mimi://<domain>`.
+    pub fn franking_agent(&self) -> Result<mimi_wire::franking::FrankingAgentData, NodeError> {
+        mimi_room::franking::agent_of(&ExternalSender::new(
+            self.franking_signer.to_public_vec().into(),
+            BasicCredential::new(format!("mimi://{}", self.domain).into_bytes()).into(),
+        ))
+        .map_err(|e| NodeError::RoomState(e.to_string()))
+    }
+
     /// POSTs `body` to `endpoint/{id}` of provider `to` and returns its answer, whatever its
     /// status; a provider that cannot be reached is [`NodeError::Upstream`].
     async fn post(
@@ -369,6 +398,7 @@ impl Node {
         &self,
         req: &SubmitMessageRequest,
         room: &RoomUri,
+        agent_key: Option<Vec<u8>>,
         accepted_timestamp: u64,
     ) -> Result<Option<Frank>, NodeError> {
         let Some(aad) = frank_aad_in(req)? else {
@@ -386,7 +416,16 @@ impl Node {
                 .map(Some)
                 .map_err(|e| NodeError::RoomState(e.to_string()));
         }
-        make_frank(&self.franking_key[..], &*self.hub_key, &aad, &context)
+        // PROTO-5.4.1-frank-agent-key: sign with the key the room names. Rooms created
+        // before the hub had a franking key of its own (or by clients that only know the
+        // ExternalSender) name the hub's MLS key.
+        let hub_public = self.hub_key.to_public_vec();
+        let signer: &SignatureKeyPair = if agent_key.as_deref() == Some(hub_public.as_slice()) {
+            &self.hub_key
+        } else {
+            &self.franking_signer
+        };
+        make_frank(&self.franking_key[..], signer, &aad, &context)
             .map(Some)
             .map_err(|e| NodeError::RoomState(e.to_string()))
     }
@@ -401,7 +440,10 @@ impl Node {
         mimi_room::franking::check_reported(
             &openmls_rust_crypto::RustCrypto::default(),
             &self.franking_key[..],
-            &self.hub_key.to_public_vec(),
+            &[
+                &self.franking_signer.to_public_vec(),
+                &self.hub_key.to_public_vec(),
+            ],
             room,
             alleged_abuser,
             m,
@@ -811,10 +853,15 @@ impl Node {
         // sends the same bytes again) gets its first answer and is not fanned out twice.
         let msg_hash = sha2::Sha256::digest(req.app_message.as_bytes()).to_vec();
         if let Some(ts) = tx.submitted(&msg_hash).await? {
+            // The same frank as the first answer (deterministic, with the same key).
+            let version = tx.room().state_version;
+            let hub = self.hub_in_tx(&mut tx).await?;
+            let agent_key = hub.franking_agent_key();
+            self.put_hub(room.as_str(), version, hub);
             return Ok(SubmitMessageResponse {
                 outcome: SubmitOutcome::Accepted {
                     accepted_timestamp: ts,
-                    frank: self.frank(&req, room, ts)?,
+                    frank: self.frank(&req, room, agent_key, ts)?,
                 },
             });
         }
@@ -830,6 +877,7 @@ impl Node {
         let providers = hub.providers();
         let local = self.store_members_local(&hub, &[]);
         let epoch = hub.epoch();
+        let agent_key = hub.franking_agent_key();
         self.put_hub(room.as_str(), version, hub);
         let outcome = match checked {
             Ok(()) => None,
@@ -842,7 +890,7 @@ impl Node {
             return Ok(SubmitMessageResponse { outcome });
         }
         let ts = next_timestamp(Some(tx.room().last_ts_ms).filter(|t| *t > 0), now_ms);
-        let frank = self.frank(&req, room, ts)?;
+        let frank = self.frank(&req, room, agent_key, ts)?;
         let item = FanoutMessage {
             timestamp: ts,
             message: req.app_message.clone(),

@@ -664,9 +664,11 @@ impl Person {
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         let sender_bytes = hex::decode(v["external_sender"].as_str().unwrap()).unwrap();
         let sender = ExternalSender::tls_deserialize_exact(sender_bytes.as_slice()).unwrap();
+        let agent = hex::decode(v["franking_agent"].as_str().unwrap()).unwrap();
+        let agent = mimi_wire::franking::FrankingAgentData::decode(&agent).unwrap();
         let (r, gi, tree) = self
             .dev
-            .create_room_in(room, preset, sender, Some("Clubhouse"), suite)
+            .create_room_with_agent(room, preset, sender, agent, Some("Clubhouse"), suite)
             .unwrap();
         let mut w = Writer::new();
         gi.write(&mut w);

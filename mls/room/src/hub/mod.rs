@@ -401,6 +401,18 @@ impl HubRoom {
         Ok(self.view.state.clone())
     }
 
+    /// The franking signature key the room's `franking_agent` component names, if any
+    /// (`PROTO-5.4.1-frank-agent-key`: the hub franks with the key the room names).
+    pub fn franking_agent_key(&self) -> Option<Vec<u8>> {
+        crate::franking::agent_key(
+            self.group
+                .group_context()
+                .extensions()
+                .app_data_dictionary()
+                .and_then(|d| d.dictionary().get(&mimi_wire::franking::FRANKING_AGENT)),
+        )
+    }
+
     /// The room state, borrowed.
     pub fn room_state(&self) -> &RoomState {
         &self.view.state

@@ -240,7 +240,7 @@ fn proto_5_4_1_frank_created_verified_and_tampering_refused() {
         accepted_timestamp: TS,
     };
     let check = |m: &AbusiveMessage, key: &[u8], room: &RoomUri, abuser: &UserUri| {
-        check_reported(&crypto, key, &public, room, abuser, m)
+        check_reported(&crypto, key, &[&public], room, abuser, m)
     };
     assert_eq!(
         check(&reported, &HMAC_KEY, &room_uri(), &alice_uri).unwrap(),

@@ -361,9 +361,16 @@ async fn follower_notify(follower: &Node, hub: &Node, body: &[u8], seq: u64) {
 /// fanout; the same frank for a repeated submit), the receiver verifies it, a report with
 /// the frank is accepted and stored — also by another process of the provider, since the
 /// franking key is in the database — and reports with an altered frank, content or time are
-/// refused with 400 and a reason, storing nothing.
+/// refused with 400 and a reason, storing nothing. Run for a room naming the hub's own
+/// franking key (what mimi-node hands out, `PROTO-5.4.1-frank-agent-key`) and for one naming
+/// the hub's MLS key (rooms of clients that know only the ExternalSender).
 #[tokio::test]
 async fn proto_5_4_1_frank_hub_franks_and_reports_are_verified() {
+    franks_and_reports(true).await;
+    franks_and_reports(false).await;
+}
+
+async fn franks_and_reports(own_franking_key: bool) {
     let dir = std::env::temp_dir().join(format!(
         "mimi-node-frank-{}-{}",
         std::process::id(),
@@ -385,16 +392,33 @@ async fn proto_5_4_1_frank_hub_franks_and_reports_are_verified() {
     let a = open().await;
     let b = node("b.example").await;
 
-    // Alice creates the room with the hub's real key as ExternalSender and franking agent.
+    // Alice creates the room with the hub's real key as ExternalSender and, as franking
+    // agent, the hub's franking key or its MLS key.
     let alice = Device::new(ClientUri::parse("mimi://a.example/d/alice/1").unwrap()).unwrap();
-    let (mut alice_room, gi, tree) = alice
-        .create_room(
+    let agent = a.franking_agent().unwrap();
+    assert_ne!(
+        agent.franking_signature_key,
+        a.hub_key.to_public_vec(),
+        "the franking key is not the MLS key"
+    );
+    let (mut alice_room, gi, tree) = if own_franking_key {
+        alice.create_room_with_agent(
+            &room(),
+            &private_group(&CodePoints::DRAFT),
+            a.hub_sender(),
+            agent.clone(),
+            None,
+            mimi_room::mls::CIPHERSUITE,
+        )
+    } else {
+        alice.create_room(
             &room(),
             &private_group(&CodePoints::DRAFT),
             a.hub_sender(),
             None,
         )
-        .unwrap();
+    }
+    .unwrap();
     a.create_room(&room(), &alice.client, &gi, &tree)
         .await
         .unwrap();
@@ -463,6 +487,25 @@ async fn proto_5_4_1_frank_hub_franks_and_reports_are_verified() {
             if *f == frank && context.accepted_timestamp == 2_000 && context.sender_uri.as_str() == bob_user),
         "{check:?}"
     );
+    // Signed with the key the room names, and only with it.
+    let context = mimi_wire::submit::ServerFrankingContext {
+        sender_uri: mimi_wire::id::MimiUri::parse(bob_user).unwrap(),
+        room_uri: room(),
+        accepted_timestamp: 2_000,
+    };
+    let crypto = openmls_rust_crypto::RustCrypto::default();
+    let named = if own_franking_key {
+        agent.franking_signature_key.clone()
+    } else {
+        a.hub_key.to_public_vec()
+    };
+    let other = if own_franking_key {
+        a.hub_key.to_public_vec()
+    } else {
+        agent.franking_signature_key.clone()
+    };
+    assert!(mimi_wire::sign::verify_frank(&crypto, &named, &frank, &context).is_ok());
+    assert!(mimi_wire::sign::verify_frank(&crypto, &other, &frank, &context).is_err());
 
     // Alice reports it: accepted and stored.
     let report = |content: Vec<u8>, frank: mimi_wire::common::Frank, ts: u64| {
