@@ -342,9 +342,9 @@ fn check_agent(agent: &FrankingAgentData, hub: &ProviderId) -> Result<(), FrankE
 /// The hub's check of a reported message (`PROTO-5.9-report-frank`, protocol-06 §5.9): the
 /// tag and context rebuilt from the reported content (its salt, sender and room) and the
 /// reported time, the server frank recomputed with the hub's key, the signature checked with
-/// the hub's franking keys (one of them must verify it: a hub that changed the key it franks
-/// with still knows its older franks); the content must name this room and the alleged abuser.
-/// Returns the context on success.
+/// the hub's franking keys (one of them must verify it: a mimi-node hub franks each room with
+/// the key the room names, its franking key or its MLS key, `PROTO-5.4.1-frank-agent-key`);
+/// the content must name this room and the alleged abuser. Returns the context on success.
 pub fn check_reported(
     crypto: &impl OpenMlsCrypto,
     hub_key: &[u8],

@@ -811,30 +811,18 @@ impl Client {
         // PROTO-5.4.1-frank-agent-key: the node's franking key, when it has one of its own;
         // else the room names the hub key (franks are signed with it then).
         let agent = match v["franking_agent"].as_str() {
-            Some(h) => Some(
-                hex::decode(h)
-                    .ok()
-                    .and_then(|b| mimi_wire::franking::FrankingAgentData::decode(&b).ok())
-                    .ok_or_else(|| {
-                        Error::Usage("the node's franking agent does not decode".into())
-                    })?,
-            ),
-            None => None,
+            Some(h) => hex::decode(h)
+                .ok()
+                .and_then(|b| mimi_wire::franking::FrankingAgentData::decode(&b).ok())
+                .ok_or_else(|| Error::Usage("the node's franking agent does not decode".into()))?,
+            None => mimi_room::franking::agent_of(&sender)
+                .map_err(|e| Error::Usage(format!("the node's hub key: {e}")))?,
         };
         let Mls::OpenMls { dev, .. } = &self.mls else {
             return Err(openmls_only("creating a room"));
         };
-        let (r, gi, tree) = match agent {
-            Some(agent) => dev.create_room_with_agent(
-                &room,
-                &preset(preset_name)?,
-                sender,
-                agent,
-                title,
-                suite,
-            )?,
-            None => dev.create_room_in(&room, &preset(preset_name)?, sender, title, suite)?,
-        };
+        let (r, gi, tree) =
+            dev.create_room_with_agent(&room, &preset(preset_name)?, sender, agent, title, suite)?;
         let mut w = Writer::new();
         gi.write(&mut w);
         let gi = w.finish();
