@@ -2,8 +2,8 @@
 
 use crate::db::{Store, i, u};
 use crate::error::StoreError;
+use crate::sql::query;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 /// One consent entry: what `target` said about `requester` (for one room, or any room).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,13 +46,13 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2")
+        query("DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2")
             .bind(requester)
             .bind(target)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         for (n, kp) in kps.iter().enumerate() {
-            sqlx::query(
+            query(
                 "INSERT INTO granted_key_packages (requester, target, n, key_package, received_ms) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(requester)
@@ -60,7 +60,7 @@ impl Store {
             .bind(i64::try_from(n).unwrap_or(i64::MAX))
             .bind(kp.as_slice())
             .bind(crate::db::i(now_ms))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -80,12 +80,12 @@ impl Store {
         drop: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT n, key_package FROM granted_key_packages WHERE requester = $1 AND target = $2 ORDER BY n",
         )
         .bind(requester)
         .bind(target)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut out = Vec::new();
         for r in &rows {
@@ -94,13 +94,13 @@ impl Store {
             let dropped = drop(&kp);
             let taken = !dropped && take(&kp);
             if dropped || taken {
-                sqlx::query(
+                query(
                     "DELETE FROM granted_key_packages WHERE requester = $1 AND target = $2 AND n = $3",
                 )
                 .bind(requester)
                 .bind(target)
                 .bind(n)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             }
             if taken {
@@ -120,8 +120,8 @@ impl Store {
         state: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(
+        let mut turn = self.write_turn().await?;
+        query(
             "INSERT INTO consent (requester, target, room_uri, state, updated_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (requester, target, room_uri) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
         )
@@ -130,7 +130,7 @@ impl Store {
         .bind(room)
         .bind(state)
         .bind(i(now_ms))
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await?;
         Ok(())
     }
@@ -143,14 +143,14 @@ impl Store {
         target: &str,
         room: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT state FROM consent WHERE requester = $1 AND target = $2 AND (room_uri = $3 OR room_uri = '')
              ORDER BY room_uri DESC LIMIT 1",
         )
         .bind(requester)
         .bind(target)
         .bind(room)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -160,12 +160,12 @@ impl Store {
 
     /// Every consent entry about `target` (requests to show it, grants it gave), oldest first.
     pub async fn consent_entries(&self, target: &str) -> Result<Vec<ConsentEntry>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT requester, target, room_uri, state, updated_ms FROM consent WHERE target = $1
              ORDER BY updated_ms, requester, room_uri",
         )
         .bind(target)
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         rows.iter()
             .map(|r| {
@@ -190,8 +190,8 @@ impl Store {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let hash = Sha256::digest(body).to_vec();
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query(
+        let mut turn = self.write_turn().await?;
+        let done = query(
             "INSERT INTO abuse_reports (report_hash, room_uri, reporter, body, received_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (report_hash) DO NOTHING",
         )
@@ -200,7 +200,7 @@ impl Store {
         .bind(reporter)
         .bind(body)
         .bind(i(now_ms))
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -211,13 +211,13 @@ impl Store {
         since_ms: u64,
         limit: u32,
     ) -> Result<Vec<AbuseReport>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT report_hash, room_uri, reporter, body, received_ms FROM abuse_reports
              WHERE received_ms >= $1 ORDER BY received_ms, report_hash LIMIT $2",
         )
         .bind(i(since_ms))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         rows.iter()
             .map(|r| {

@@ -2,12 +2,14 @@
 
 use crate::error::StoreError;
 use crate::queue::QueueWaker;
-use sqlx::AnyConnection;
+use crate::sql::{lite_err, run_lite};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,50 +20,154 @@ pub enum Backend {
     Postgres,
 }
 
+/// The database behind a store.
+#[derive(Clone)]
+pub(crate) enum Db {
+    /// PostgreSQL through sqlx's pool.
+    Pg(AnyPool),
+    /// An SQLite file, its connections held by this process (`STORE-sqlite-inline`).
+    Lite(Arc<Lite>),
+}
+
+/// The connections of one SQLite file in this process: one writer, taken in turn
+/// (`STORE-sqlite-writer-turn`: writers queue here in order instead of colliding in SQLite,
+/// whose busy handler sleeps and polls), and read-only readers beside it (WAL). Every
+/// [`Store`] this process opens on the same file shares them (`STORE-sqlite-shared`), so two
+/// stores of one process never wait for each other inside SQLite, which would block a thread.
+pub(crate) struct Lite {
+    writer: Arc<Mutex<rusqlite::Connection>>,
+    readers: Vec<Arc<Mutex<rusqlite::Connection>>>,
+    next: AtomicUsize,
+    /// The file (device, inode), to find it again.
+    id: (u64, u64),
+}
+
+impl Lite {
+    /// A reader connection: a free one, else the next in turn once it is free.
+    pub(crate) async fn reader(&self) -> OwnedMutexGuard<rusqlite::Connection> {
+        let n = self.readers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Ok(g) = self.readers[(start + k) % n].clone().try_lock_owned() {
+                return g;
+            }
+        }
+        self.readers[start % n].clone().lock_owned().await
+    }
+
+    /// The writer connection, in turn. Waits as long as SQLite's busy timeout at most, then
+    /// fails as SQLite would ("database is locked"), so that a writer that waits for itself is
+    /// an error, not a hang.
+    async fn writer(&self) -> Result<OwnedMutexGuard<rusqlite::Connection>, StoreError> {
+        let wait = Duration::from_millis(u64::from(SQLITE_BUSY_TIMEOUT_MS));
+        match tokio::time::timeout(wait, self.writer.clone().lock_owned()).await {
+            Ok(g) => Ok(g),
+            Err(_) => Err(StoreError::Busy(format!(
+                "database is locked: no write turn within {} s",
+                wait.as_secs()
+            ))),
+        }
+    }
+}
+
 /// A node's database: a cheap handle (clone it freely; all clones share one pool).
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: AnyPool,
+    pub(crate) db: Db,
     pub(crate) backend: Backend,
     pub(crate) waker: Arc<QueueWaker>,
     pub(crate) room_bytes: Arc<std::sync::atomic::AtomicU64>,
-    /// SQLite's one write lock, taken in this process before SQLite is asked for it
-    /// (`STORE-sqlite-writer-turn`): writers queue here in order instead of colliding in
-    /// SQLite, whose busy handler sleeps (1, 2, 5, 10 ms …) and polls. `None` on PostgreSQL.
-    pub(crate) writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Set by [`Store::close`]: statements of this handle (and its clones) fail after it.
+    closed: Arc<AtomicBool>,
 }
 
-/// A write transaction ([`Store::begin_write`]): derefs to the connection, so statements run
-/// on `&mut *tx`. On SQLite it holds this process's writer turn until it commits, rolls back
-/// or is dropped (the transaction is dropped first, then the turn).
-pub(crate) struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// An SQLite transaction on a connection this process holds: rolled back when dropped open.
+pub(crate) struct LiteTx {
+    conn: OwnedMutexGuard<rusqlite::Connection>,
+    open: bool,
+}
+
+impl LiteTx {
+    fn begin(conn: OwnedMutexGuard<rusqlite::Connection>, sql: &str) -> Result<Self, sqlx::Error> {
+        let mut t = Self { conn, open: false };
+        run_lite(&mut t.conn, sql, &[], false)?;
+        t.open = true;
+        Ok(t)
+    }
+
+    /// The connection.
+    pub(crate) fn conn(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+
+    /// `COMMIT` or `ROLLBACK`; a failed `COMMIT` rolls back.
+    fn finish(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.open = false;
+        let r = run_lite(&mut self.conn, sql, &[], false).map(|_| ());
+        if r.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        r
+    }
+}
+
+impl Drop for LiteTx {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A write transaction ([`Store::begin_write`]); statements run on `&mut tx`. On SQLite it
+/// holds this process's writer connection (its turn) until it commits, rolls back or is
+/// dropped (which rolls back).
+pub(crate) enum WriteTx {
+    Pg(Transaction<'static, Any>),
+    Lite(LiteTx),
 }
 
 impl WriteTx {
     /// Commits, then gives the turn back.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        match self {
+            Self::Pg(t) => t.commit().await,
+            Self::Lite(mut t) => t.finish("COMMIT"),
+        }
     }
 
     /// Rolls back, then gives the turn back.
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
+        match self {
+            Self::Pg(t) => t.rollback().await,
+            Self::Lite(mut t) => t.finish("ROLLBACK"),
+        }
     }
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.tx
+/// A read transaction ([`Store::begin_read`]): one snapshot for several reads.
+pub(crate) enum ReadTx {
+    Pg(Transaction<'static, Any>),
+    Lite(LiteTx),
+}
+
+impl ReadTx {
+    /// Ends it.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Pg(t) => t.commit().await,
+            Self::Lite(mut t) => t.finish("COMMIT"),
+        }
     }
 }
 
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
-    }
+/// This process's turn to write a single statement outside a transaction
+/// ([`Store::write_turn`]); the statement runs on `&mut turn`.
+pub(crate) enum Turn {
+    /// PostgreSQL: no turn (rows are locked instead); the statement runs on the pool.
+    Pg(AnyPool),
+    /// SQLite: the writer connection.
+    Lite(OwnedMutexGuard<rusqlite::Connection>),
 }
 
 impl std::fmt::Debug for Store {
@@ -77,8 +183,11 @@ pub const SQLITE_FILE: &str = "mimi-node.sqlite";
 
 /// How long a SQLite writer waits for the write lock before it fails with "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
-/// Connections to SQLite: one writer at a time (`BEGIN IMMEDIATE`), readers beside it (WAL).
-const SQLITE_POOL: u32 = 4;
+/// Reader connections to one SQLite file per process (statements run on the caller's thread,
+/// so more readers than threads that read at once would sit idle).
+const SQLITE_READERS: usize = 4;
+/// Prepared statements kept per SQLite connection.
+const SQLITE_STATEMENTS: usize = 256;
 /// Connections to PostgreSQL per node process.
 const POSTGRES_POOL: u32 = 8;
 
@@ -92,6 +201,82 @@ pub(crate) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The SQLite files this process has open (`STORE-sqlite-shared`).
+type OpenFiles = Mutex<Vec<Weak<Lite>>>;
+static OPEN_FILES: OnceLock<OpenFiles> = OnceLock::new();
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Opens a connection to an SQLite file that exists (`STORE-sqlite-pragmas`: foreign keys,
+/// `synchronous = NORMAL`, the busy timeout; WAL is the file's, set when it was migrated).
+fn open_conn(path: &Path, read_only: bool) -> Result<rusqlite::Connection, sqlx::Error> {
+    use rusqlite::OpenFlags;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let mut c = rusqlite::Connection::open_with_flags(path, flags).map_err(lite_err)?;
+    c.busy_timeout(Duration::from_millis(u64::from(SQLITE_BUSY_TIMEOUT_MS)))
+        .map_err(lite_err)?;
+    c.set_prepared_statement_cache_capacity(SQLITE_STATEMENTS);
+    for pragma in ["PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"] {
+        run_lite(&mut c, pragma, &[], true)?;
+    }
+    Ok(c)
+}
+
+/// This process's connections to the SQLite file at `url` (`file`), opened and migrated if
+/// no store of this process has it open.
+async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
+    let mut files = OPEN_FILES.get_or_init(OpenFiles::default).lock().await;
+    files.retain(|w| w.strong_count() > 0);
+    if let Some(id) = file_id(file)
+        && let Some(l) = files.iter().filter_map(Weak::upgrade).find(|l| l.id == id)
+    {
+        return Ok(l);
+    }
+    // Created and migrated through sqlx (`STORE-migrate`), then left to our connections.
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON"] {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                )))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(url)
+        .await?;
+    let migrated = sqlx::migrate!("./migrations").run(&pool).await;
+    pool.close().await;
+    migrated?;
+    let id = file_id(file)
+        .ok_or_else(|| StoreError::Location(format!("{} vanished", file.display())))?;
+    let writer = Arc::new(Mutex::new(open_conn(file, false)?));
+    let readers = (0..SQLITE_READERS)
+        .map(|_| open_conn(file, true).map(|c| Arc::new(Mutex::new(c))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lite = Arc::new(Lite {
+        writer,
+        readers,
+        next: AtomicUsize::new(0),
+        id,
+    });
+    files.push(Arc::downgrade(&lite));
+    Ok(lite)
+}
+
 impl Store {
     /// Opens a database and applies the embedded migrations (`STORE-migrate`).
     ///
@@ -99,47 +284,25 @@ impl Store {
     /// file path; an SQLite file is created if missing, but its directory must exist.
     pub async fn open(location: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let (url, backend) =
+        let (db, backend) =
             if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-                (location.to_owned(), Backend::Postgres)
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(location)
+                    .await?;
+                sqlx::migrate!("./migrations").run(&pool).await?;
+                (Db::Pg(pool), Backend::Postgres)
             } else {
-                (sqlite_url(location)?, Backend::Sqlite)
+                let (url, file) = sqlite_url(location)?;
+                (Db::Lite(open_lite(&url, &file).await?), Backend::Sqlite)
             };
-        let opts = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(SQLITE_POOL)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // Per connection (`STORE-sqlite-pragmas`): WAL is per file, the rest
-                        // per connection.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA synchronous = NORMAL",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-                        )))
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(POSTGRES_POOL),
-        };
-        let pool = opts
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self {
-            pool,
+            db,
             backend,
             waker: Arc::new(QueueWaker::default()),
             room_bytes: Arc::default(),
-            writer: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            closed: Arc::default(),
         })
     }
 
@@ -158,42 +321,64 @@ impl Store {
         self.backend
     }
 
-    /// Closes the pool (waits for connections in use to come back).
+    /// Closes this handle and its clones: PostgreSQL's pool waits for connections in use to
+    /// come back; on SQLite a write in progress finishes first, and the connections close
+    /// when the last store of this process on the file is dropped.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.closed.store(true, Ordering::SeqCst);
+        match &self.db {
+            Db::Pg(pool) => pool.close().await,
+            Db::Lite(l) => drop(l.writer().await),
+        }
+    }
+
+    /// Fails once the store is closed (as sqlx's closed pool does).
+    pub(crate) fn check_open(&self) -> Result<(), sqlx::Error> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(sqlx::Error::PoolClosed)
+        } else {
+            Ok(())
+        }
     }
 
     /// A transaction that will write: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
     /// at the start and a later upgrade cannot fail with a stale snapshot
     /// (`STORE-room-serial`); a plain `BEGIN` on PostgreSQL, where rows are locked explicitly.
-    /// On SQLite the writer turn is taken first (`STORE-sqlite-writer-turn`), before a
-    /// connection: writers waiting for their turn hold no connection, so readers go on.
+    /// On SQLite the writer turn is taken first (`STORE-sqlite-writer-turn`): writers waiting
+    /// for their turn hold no connection, so readers go on.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let turn = self.write_turn().await?;
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn })
+        match &self.db {
+            Db::Pg(pool) => Ok(WriteTx::Pg(pool.begin().await?)),
+            Db::Lite(l) => {
+                self.check_open()?;
+                let conn = l.writer().await?;
+                Ok(WriteTx::Lite(LiteTx::begin(conn, "BEGIN IMMEDIATE")?))
+            }
+        }
     }
 
-    /// The writer turn for a single statement that writes outside a transaction (SQLite;
-    /// `None` on PostgreSQL, where rows are locked instead). Hold it while the statement runs.
-    /// Waits as long as SQLite's busy timeout at most, then fails as SQLite would ("database
-    /// is locked"), so that a writer that waits for itself is an error, not a hang.
-    pub(crate) async fn write_turn(
-        &self,
-    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
-        let Some(m) = &self.writer else {
-            return Ok(None);
-        };
-        let wait = Duration::from_millis(u64::from(SQLITE_BUSY_TIMEOUT_MS));
-        match tokio::time::timeout(wait, m.clone().lock_owned()).await {
-            Ok(g) => Ok(Some(g)),
-            Err(_) => Err(StoreError::Busy(format!(
-                "database is locked: no write turn within {} s",
-                wait.as_secs()
-            ))),
+    /// A read-only transaction: one snapshot for several reads (a reader connection on
+    /// SQLite).
+    pub(crate) async fn begin_read(&self) -> Result<ReadTx, StoreError> {
+        match &self.db {
+            Db::Pg(pool) => Ok(ReadTx::Pg(pool.begin().await?)),
+            Db::Lite(l) => {
+                self.check_open()?;
+                let conn = l.reader().await;
+                Ok(ReadTx::Lite(LiteTx::begin(conn, "BEGIN")?))
+            }
+        }
+    }
+
+    /// The writer turn for a single statement that writes outside a transaction (on
+    /// PostgreSQL there is none: rows are locked instead). The statement runs on it.
+    pub(crate) async fn write_turn(&self) -> Result<Turn, StoreError> {
+        match &self.db {
+            Db::Pg(pool) => Ok(Turn::Pg(pool.clone())),
+            Db::Lite(l) => {
+                self.check_open()?;
+                Ok(Turn::Lite(l.writer().await?))
+            }
         }
     }
 
@@ -210,7 +395,7 @@ impl Store {
 /// The `sqlite://` URL sqlx opens for `location` (a bare file path or a `sqlite:` URL), after
 /// checking that it can name a database file (`STORE-migrate`: bad locations are clear
 /// errors, not driver failures).
-fn sqlite_url(location: &str) -> Result<String, StoreError> {
+fn sqlite_url(location: &str) -> Result<(String, PathBuf), StoreError> {
     if let Some((scheme, _)) = location.split_once("://")
         && scheme != "sqlite"
         && !scheme.is_empty()
@@ -265,7 +450,10 @@ fn sqlite_url(location: &str) -> Result<String, StoreError> {
     let abs = abs
         .to_str()
         .ok_or_else(|| StoreError::Location(format!("{} is not UTF-8", abs.display())))?;
-    Ok(format!("sqlite://{}?mode=rwc", percent_encode(abs)))
+    Ok((
+        format!("sqlite://{}?mode=rwc", percent_encode(abs)),
+        PathBuf::from(abs),
+    ))
 }
 
 /// `%`, `?` and `#` escaped, the characters that would change how a URL path is read.

@@ -7,7 +7,7 @@
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
 use crate::queue::{PendingItem, write_client_items};
-use sqlx::Row;
+use crate::sql::query;
 
 const SEEN: &str = "INSERT INTO inbox_seen (item_hash, seen_ms) VALUES ($1, $2) ON CONFLICT (item_hash) DO NOTHING";
 
@@ -23,10 +23,10 @@ impl Store {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(SEEN)
+        let done = query(SEEN)
             .bind(item_hash)
             .bind(i(now_ms))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if done.rows_affected() != 1 {
             tx.rollback().await?;
@@ -55,11 +55,11 @@ impl Store {
         item_hash: &[u8],
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query(SEEN)
+        let mut turn = self.write_turn().await?;
+        let done = query(SEEN)
             .bind(item_hash)
             .bind(i(now_ms))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -67,10 +67,10 @@ impl Store {
     /// Forgets item hashes seen before `before_ms` (a hub repeats a body within hours, not
     /// weeks). Returns how many.
     pub async fn prune_inbox_seen(&self, before_ms: u64) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("DELETE FROM inbox_seen WHERE seen_ms < $1")
+        let mut turn = self.write_turn().await?;
+        let done = query("DELETE FROM inbox_seen WHERE seen_ms < $1")
             .bind(i(before_ms))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(done.rows_affected())
     }
@@ -81,34 +81,29 @@ impl Store {
     /// arrived early are loaded.
     pub async fn begin_inbox(&self, hub: &str, room: &str) -> Result<InboxTx, StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(
             "INSERT INTO inbox_streams (hub, room_uri, next_seq) VALUES ($1, $2, 1)
              ON CONFLICT (hub, room_uri) DO NOTHING",
         )
         .bind(hub)
         .bind(room)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let sql = self.sql_for(
             "SELECT next_seq FROM inbox_streams WHERE hub = $1 AND room_uri = $2",
             "SELECT next_seq FROM inbox_streams WHERE hub = $1 AND room_uri = $2 FOR UPDATE",
         );
-        let row = sqlx::query(sql)
-            .bind(hub)
-            .bind(room)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = query(sql).bind(hub).bind(room).fetch_one(&mut tx).await?;
         let next_seq = u(row.try_get(0)?);
-        let held = sqlx::query(
-            "SELECT seq, body FROM inbox_held WHERE hub = $1 AND room_uri = $2 ORDER BY seq",
-        )
-        .bind(hub)
-        .bind(room)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| Ok((u(r.try_get(0)?), r.try_get(1)?)))
-        .collect::<Result<Vec<(u64, Vec<u8>)>, StoreError>>()?;
+        let held =
+            query("SELECT seq, body FROM inbox_held WHERE hub = $1 AND room_uri = $2 ORDER BY seq")
+                .bind(hub)
+                .bind(room)
+                .fetch_all(&mut tx)
+                .await?
+                .iter()
+                .map(|r| Ok((u(r.try_get(0)?), r.try_get(1)?)))
+                .collect::<Result<Vec<(u64, Vec<u8>)>, StoreError>>()?;
         Ok(InboxTx {
             store: self.clone(),
             tx,
@@ -166,17 +161,17 @@ impl InboxTx {
     /// Records an item hash with this transaction; `true` if it was new
     /// (`STORE-inbox-dedupe`).
     pub async fn first_seen(&mut self, item_hash: &[u8], now_ms: u64) -> Result<bool, StoreError> {
-        let done = sqlx::query(SEEN)
+        let done = query(SEEN)
             .bind(item_hash)
             .bind(i(now_ms))
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Holds an item that arrived early (holding the same number again keeps the first).
     pub async fn hold(&mut self, seq: u64, body: &[u8]) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO inbox_held (hub, room_uri, seq, body) VALUES ($1, $2, $3, $4)
              ON CONFLICT (hub, room_uri, seq) DO NOTHING",
         )
@@ -184,18 +179,18 @@ impl InboxTx {
         .bind(&self.room)
         .bind(i(seq))
         .bind(body)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     /// Drops a held item (it was delivered or is obsolete).
     pub async fn release_held(&mut self, seq: u64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM inbox_held WHERE hub = $1 AND room_uri = $2 AND seq = $3")
+        query("DELETE FROM inbox_held WHERE hub = $1 AND room_uri = $2 AND seq = $3")
             .bind(&self.hub)
             .bind(&self.room)
             .bind(i(seq))
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -221,12 +216,11 @@ impl InboxTx {
         if let Some(m) = &self.members {
             return Ok(m.clone());
         }
-        let rows = sqlx::query(
-            "SELECT client_uri FROM room_members WHERE room_uri = $1 ORDER BY client_uri",
-        )
-        .bind(&self.room)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows =
+            query("SELECT client_uri FROM room_members WHERE room_uri = $1 ORDER BY client_uri")
+                .bind(&self.room)
+                .fetch_all(&mut self.tx)
+                .await?;
         let m = rows
             .iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
@@ -237,10 +231,10 @@ impl InboxTx {
 
     /// Adds a local client to the room, with the transaction (a Welcome delivered to it).
     pub async fn add_member(&mut self, client: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO room_members (room_uri, client_uri) VALUES ($1, $2) ON CONFLICT (room_uri, client_uri) DO NOTHING")
+        query("INSERT INTO room_members (room_uri, client_uri) VALUES ($1, $2) ON CONFLICT (room_uri, client_uri) DO NOTHING")
             .bind(&self.room)
             .bind(client)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if let Some(m) = self.members.as_mut()
             && !m.iter().any(|c| c == client)
@@ -253,10 +247,10 @@ impl InboxTx {
 
     /// Removes a local client from the room, with the transaction.
     pub async fn remove_member(&mut self, client: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM room_members WHERE room_uri = $1 AND client_uri = $2")
+        query("DELETE FROM room_members WHERE room_uri = $1 AND client_uri = $2")
             .bind(&self.room)
             .bind(client)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if let Some(m) = self.members.as_mut() {
             m.retain(|c| c != client);
@@ -266,9 +260,9 @@ impl InboxTx {
 
     /// The room's stored roster (`STORE-roster`), read with the transaction.
     pub async fn roster(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT roster FROM follower_rosters WHERE room_uri = $1")
+        let row = query("SELECT roster FROM follower_rosters WHERE room_uri = $1")
             .bind(&self.room)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -278,15 +272,15 @@ impl InboxTx {
 
     /// Replaces the room's roster (`None`: the follower drops it), with the transaction.
     pub async fn set_roster(&mut self, roster: Option<&[u8]>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM follower_rosters WHERE room_uri = $1")
+        query("DELETE FROM follower_rosters WHERE room_uri = $1")
             .bind(&self.room)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if let Some(r) = roster {
-            sqlx::query("INSERT INTO follower_rosters (room_uri, roster) VALUES ($1, $2)")
+            query("INSERT INTO follower_rosters (room_uri, roster) VALUES ($1, $2)")
                 .bind(&self.room)
                 .bind(r)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         Ok(())
@@ -298,9 +292,9 @@ impl InboxTx {
         &mut self,
         kp_ref: &[u8],
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT client_uri FROM key_packages WHERE kp_ref = $1")
+        let row = query("SELECT client_uri FROM key_packages WHERE kp_ref = $1")
             .bind(kp_ref)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -311,11 +305,11 @@ impl InboxTx {
     /// Writes the stream position and the client-queue rows and commits everything at once;
     /// wakes the clients waiting on their queues.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        sqlx::query("UPDATE inbox_streams SET next_seq = $1 WHERE hub = $2 AND room_uri = $3")
+        query("UPDATE inbox_streams SET next_seq = $1 WHERE hub = $2 AND room_uri = $3")
             .bind(i(self.next_seq))
             .bind(&self.hub)
             .bind(&self.room)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         let woken = write_client_items(&mut self.tx, &mut self.clients).await?;
         self.tx.commit().await?;

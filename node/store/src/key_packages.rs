@@ -2,7 +2,7 @@
 
 use crate::db::{Backend, Store, i, u};
 use crate::error::StoreError;
-use sqlx::Row;
+use crate::sql::query;
 
 /// A KeyPackage uploaded by a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,14 +39,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for kp in kps {
-            sqlx::query("INSERT INTO key_packages (kp_ref, client_uri, key_package, not_after_s, last_resort, claimed_ms, cipher_suite) VALUES ($1, $2, $3, $4, $5, NULL, $6)")
+            query("INSERT INTO key_packages (kp_ref, client_uri, key_package, not_after_s, last_resort, claimed_ms, cipher_suite) VALUES ($1, $2, $3, $4, $5, NULL, $6)")
                 .bind(kp.kp_ref.as_slice())
                 .bind(client)
                 .bind(kp.key_package.as_slice())
                 .bind(i(kp.not_after_s))
                 .bind(i64::from(kp.last_resort))
                 .bind(i64::from(kp.cipher_suite))
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await
                 .map_err(|e| StoreError::from_insert(e, || "a KeyPackage with this reference".into()))?;
         }
@@ -114,13 +114,13 @@ impl Store {
                  RETURNING kp_ref, key_package"
             }
         };
-        let _turn = self.write_turn().await?;
-        let row = sqlx::query(sql)
+        let mut turn = self.write_turn().await?;
+        let row = query(sql)
             .bind(i(now_ms))
             .bind(client)
             .bind(now_s)
             .bind(suite)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut turn)
             .await?;
         if let Some(r) = row {
             return Ok(Some(ClaimedKeyPackage {
@@ -129,7 +129,7 @@ impl Store {
                 last_resort: false,
             }));
         }
-        let row = sqlx::query(
+        let row = query(
             "SELECT kp_ref, key_package FROM key_packages
              WHERE client_uri = $1 AND last_resort = 1 AND not_after_s > $2
                AND ($3 < 0 OR cipher_suite = $3)
@@ -138,7 +138,7 @@ impl Store {
         .bind(client)
         .bind(now_s)
         .bind(suite)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         Ok(match row {
             Some(r) => Some(ClaimedKeyPackage {
@@ -178,13 +178,13 @@ impl Store {
     /// How many KeyPackages a client still has to give out (unclaimed, unexpired, not
     /// last-resort), so that it knows when to upload more.
     pub async fn key_packages_left(&self, client: &str, now_ms: u64) -> Result<u64, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT COUNT(*) FROM key_packages
              WHERE client_uri = $1 AND claimed_ms IS NULL AND last_resort = 0 AND not_after_s > $2",
         )
         .bind(client)
         .bind(i(now_ms / 1000))
-        .fetch_one(&self.pool)
+        .fetch_one(self)
         .await?;
         Ok(u(row.try_get(0)?))
     }
@@ -196,10 +196,10 @@ impl Store {
         now_ms: u64,
         grace_ms: u64,
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("DELETE FROM key_packages WHERE not_after_s < $1")
+        let mut turn = self.write_turn().await?;
+        let done = query("DELETE FROM key_packages WHERE not_after_s < $1")
             .bind(i(now_ms.saturating_sub(grace_ms) / 1000))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(done.rows_affected())
     }
@@ -207,9 +207,9 @@ impl Store {
     /// The local client a KeyPackageRef belongs to (target side routing of Welcomes,
     /// `STORE-kp-route-target`).
     pub async fn client_of_key_package(&self, kp_ref: &[u8]) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT client_uri FROM key_packages WHERE kp_ref = $1")
+        let row = query("SELECT client_uri FROM key_packages WHERE kp_ref = $1")
             .bind(kp_ref)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -226,8 +226,8 @@ impl Store {
         room: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(
+        let mut turn = self.write_turn().await?;
+        query(
             "INSERT INTO kp_routes (kp_ref, provider, room_uri, created_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (kp_ref) DO UPDATE SET provider = excluded.provider, room_uri = excluded.room_uri, created_ms = excluded.created_ms",
         )
@@ -235,16 +235,16 @@ impl Store {
         .bind(provider)
         .bind(room)
         .bind(i(now_ms))
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await?;
         Ok(())
     }
 
     /// The provider of a KeyPackageRef the hub proxied (hub side).
     pub async fn route(&self, kp_ref: &[u8]) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT provider FROM kp_routes WHERE kp_ref = $1")
+        let row = query("SELECT provider FROM kp_routes WHERE kp_ref = $1")
             .bind(kp_ref)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),

@@ -1,9 +1,10 @@
 //! # mimi-store
 //!
 //! A node's persistence, one schema on SQLite (the embedded default: a file in the data
-//! directory, WAL, foreign keys, busy timeout) and PostgreSQL (a `postgres://` URL), through
-//! sqlx's Any driver with portable SQL (`$N` placeholders, TEXT/BYTEA/BIGINT, no
-//! auto-increment). Migrations are embedded and applied at open. The store never interprets
+//! directory, WAL, foreign keys, busy timeout) and PostgreSQL (a `postgres://` URL), with
+//! portable SQL (`$N` placeholders, TEXT/BYTEA/BIGINT, no auto-increment): PostgreSQL through
+//! sqlx's Any driver, SQLite through rusqlite on the calling thread (`STORE-sqlite-inline`,
+//! the `sql` module). Migrations are embedded and applied at open (by sqlx on both). The store never interprets
 //! what it keeps: MLS state and protocol bodies are bytes, identifiers are text.
 //!
 //! Ordering and exactly-once rest on transactions (`STORE-*` IDs in `spec-notes/storage.md`):
@@ -34,6 +35,7 @@ mod outbox;
 mod queue;
 mod rooms;
 mod secrets;
+mod sql;
 mod submitted;
 mod users;
 

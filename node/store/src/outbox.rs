@@ -10,7 +10,7 @@
 
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use sqlx::Row;
+use crate::sql::{AssertSqlSafe, query};
 
 /// One outbox item claimed by a worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,17 +56,17 @@ pub(crate) async fn enqueue(
     body: &[u8],
     now_ms: u64,
 ) -> Result<u64, StoreError> {
-    let row = sqlx::query(
+    let row = query(
         "INSERT INTO outbox_streams (follower, room_uri, next_seq) VALUES ($1, $2, 2)
          ON CONFLICT (follower, room_uri) DO UPDATE SET next_seq = outbox_streams.next_seq + 1
          RETURNING next_seq",
     )
     .bind(follower)
     .bind(room)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let stream_seq = u(row.try_get::<i64, _>(0)?).saturating_sub(1);
-    sqlx::query(
+    query(
         "INSERT INTO outbox (follower, room_uri, stream_seq, event_seq, body, attempts, next_attempt_ms, lease_owner, lease_until_ms)
          VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)",
     )
@@ -76,7 +76,7 @@ pub(crate) async fn enqueue(
     .bind(i(event_seq))
     .bind(body)
     .bind(i(now_ms))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(stream_seq)
 }
@@ -101,11 +101,11 @@ pub(crate) async fn enqueue_many(
              ON CONFLICT (follower, room_uri) DO UPDATE SET next_seq = outbox_streams.next_seq + 1",
             values.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room);
+        let mut q = query(AssertSqlSafe(sql)).bind(room);
         for f in chunk {
             q = q.bind(*f);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
         let names: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 5)).collect();
         let sql = format!(
             "INSERT INTO outbox (follower, room_uri, stream_seq, event_seq, body, attempts, next_attempt_ms, lease_owner, lease_until_ms)
@@ -113,7 +113,7 @@ pub(crate) async fn enqueue_many(
              WHERE room_uri = $4 AND follower IN ({})",
             names.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = query(AssertSqlSafe(sql))
             .bind(i(event_seq))
             .bind(body)
             .bind(i(now_ms))
@@ -121,7 +121,7 @@ pub(crate) async fn enqueue_many(
         for f in chunk {
             q = q.bind(*f);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -215,13 +215,13 @@ impl Store {
         // instead of one of them finding every stream locked and getting nothing.
         let sql = self.sql_for(lease_sql!(""), lease_sql!(" FOR UPDATE SKIP LOCKED"));
         let until = now_ms.saturating_add(lease_ms);
-        let leased = sqlx::query(sql)
+        let leased = query(sql)
             .bind(follower.unwrap_or(""))
             .bind(i(now_ms))
             .bind(owner)
             .bind(i(until))
             .bind(i(STREAMS_PER_CLAIM))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
         let mut streams: Vec<(String, String, u64)> = leased
             .iter()
@@ -242,7 +242,7 @@ impl Store {
         // Their rows, from each head, `limit` at most per follower, by follower, room and
         // number: a stream cut short stays leased to this owner, which goes on with it at its
         // next claim. The streams just leased are the ones with this owner and lease end.
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT follower, room_uri, stream_seq, event_seq, body, attempts FROM (
                SELECT o.follower, o.room_uri, o.stream_seq, o.event_seq, o.body, o.attempts,
                       ROW_NUMBER() OVER (PARTITION BY o.follower ORDER BY o.room_uri, o.stream_seq) AS rn
@@ -254,7 +254,7 @@ impl Store {
         .bind(owner)
         .bind(i(until))
         .bind(i(u64::from(limit)))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         for r in rows {
             let f: String = r.try_get(0)?;
@@ -285,14 +285,14 @@ impl Store {
             .iter()
             .filter(|(f, r, _)| !served.contains(&(f.as_str(), r.as_str())))
         {
-            sqlx::query(
+            query(
                 "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
                  WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3",
             )
             .bind(f)
             .bind(room)
             .bind(owner)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -308,35 +308,33 @@ impl Store {
         before_ms: u64,
     ) -> Result<Vec<(String, String, u64)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT o.follower, o.room_uri, MAX(o.stream_seq) FROM outbox o
              JOIN room_events e ON e.room_uri = o.room_uri AND e.seq = o.event_seq
              WHERE e.ts_ms < $1 GROUP BY o.follower, o.room_uri",
         )
         .bind(i(before_ms))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut cut = Vec::new();
         for r in &rows {
             let follower: String = r.try_get(0)?;
             let room: String = r.try_get(1)?;
             let last = u(r.try_get(2)?);
-            sqlx::query(
-                "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq <= $3",
-            )
-            .bind(&follower)
-            .bind(&room)
-            .bind(i(last))
-            .execute(&mut *tx)
-            .await?;
+            query("DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq <= $3")
+                .bind(&follower)
+                .bind(&room)
+                .bind(i(last))
+                .execute(&mut tx)
+                .await?;
             let resume = last.saturating_add(1);
-            sqlx::query(
+            query(
                 "UPDATE outbox_streams SET resume_seq = $1 WHERE follower = $2 AND room_uri = $3 AND resume_seq < $1",
             )
             .bind(i(resume))
             .bind(&follower)
             .bind(&room)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             cut.push((follower, room, resume));
         }
@@ -367,7 +365,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for o in rows {
-            sqlx::query(
+            query(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $1
                  WHERE follower = $2 AND room_uri = $3 AND stream_seq = $4",
             )
@@ -375,18 +373,18 @@ impl Store {
             .bind(&o.follower)
             .bind(&o.room_uri)
             .bind(i(o.stream_seq))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         for (follower, room, owner) in streams_of(rows) {
-            sqlx::query(
+            query(
                 "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
                  WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3",
             )
             .bind(follower)
             .bind(room)
             .bind(owner)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -395,12 +393,12 @@ impl Store {
 
     /// Gives back every stream leased to `owner` (a worker that stops); returns how many.
     pub async fn release_outbox(&self, owner: &str) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query(
+        let mut turn = self.write_turn().await?;
+        let done = query(
             "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0 WHERE lease_owner = $1",
         )
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await?;
         Ok(done.rows_affected())
     }
@@ -417,11 +415,11 @@ impl Store {
 
     /// Outbox figures per follower, by follower (metrics: depth and retries).
     pub async fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT follower, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), MAX(attempts)
              FROM outbox GROUP BY follower ORDER BY follower",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         rows.iter()
             .map(|r| {
@@ -458,16 +456,16 @@ async fn complete_in(tx: &mut WriteTx, rows: &[OutboxRow]) -> Result<(), StoreEr
             .filter(|o| o.follower == follower && o.room_uri == room)
             .map(|o| o.stream_seq);
         let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
-        sqlx::query(
+        query(
                 "DELETE FROM outbox WHERE follower = $1 AND room_uri = $2 AND stream_seq >= $3 AND stream_seq <= $4",
             )
             .bind(follower)
             .bind(room)
             .bind(i(lo))
             .bind(i(hi))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        query(
                 "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0
                  WHERE follower = $1 AND room_uri = $2 AND lease_owner = $3
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.follower = $1 AND o.room_uri = $2)",
@@ -475,7 +473,7 @@ async fn complete_in(tx: &mut WriteTx, rows: &[OutboxRow]) -> Result<(), StoreEr
             .bind(follower)
             .bind(room)
             .bind(owner)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use sqlx::Row;
+use crate::sql::{AssertSqlSafe, query};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -64,11 +64,11 @@ pub(crate) async fn write_client_items(
              RETURNING client_uri, next_seq",
             values.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(AssertSqlSafe(sql));
         for (c, n) in chunk {
             q = q.bind(c.as_str()).bind(i(n + 1));
         }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = q.fetch_all(&mut *tx).await?;
         for r in &rows {
             let c: String = r.try_get(0)?;
             let next = u(r.try_get::<i64, _>(1)?);
@@ -106,7 +106,7 @@ pub(crate) async fn write_client_items(
             "INSERT INTO client_queue (client_uri, seq, room_uri, body, created_ms) VALUES {}",
             values.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(AssertSqlSafe(sql));
         for (seq, it) in chunk {
             q = q
                 .bind(it.client.as_str())
@@ -115,7 +115,7 @@ pub(crate) async fn write_client_items(
                 .bind(it.body.as_slice())
                 .bind(i(it.now_ms));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(counts.into_iter().map(|(c, _)| c).collect())
 }
@@ -187,11 +187,11 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        let rows = sqlx::query("SELECT seq, room_uri, body FROM client_queue WHERE client_uri = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        let rows = query("SELECT seq, room_uri, body FROM client_queue WHERE client_uri = $1 AND seq > $2 ORDER BY seq LIMIT $3")
             .bind(client)
             .bind(i(after))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self)
             .await?;
         rows.iter()
             .map(|r| {
@@ -235,20 +235,20 @@ impl Store {
     /// Acknowledges a client's queue up to and including `cursor`: those items are removed.
     /// Returns how many.
     pub async fn ack(&self, client: &str, cursor: u64) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("DELETE FROM client_queue WHERE client_uri = $1 AND seq <= $2")
+        let mut turn = self.write_turn().await?;
+        let done = query("DELETE FROM client_queue WHERE client_uri = $1 AND seq <= $2")
             .bind(client)
             .bind(i(cursor))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(done.rows_affected())
     }
 
     /// How many items wait in a client's queue.
     pub async fn queue_len(&self, client: &str) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM client_queue WHERE client_uri = $1")
+        let row = query("SELECT COUNT(*) FROM client_queue WHERE client_uri = $1")
             .bind(client)
-            .fetch_one(&self.pool)
+            .fetch_one(self)
             .await?;
         Ok(u(row.try_get(0)?))
     }

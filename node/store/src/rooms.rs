@@ -3,8 +3,7 @@
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
 use crate::queue::{PendingItem, write_client_items};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::sql::{AssertSqlSafe, Exec, Row, query};
 
 /// A room as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +55,7 @@ pub struct RoomEvent {
 pub(crate) const ROOM_COLS: &str =
     "room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms";
 
-pub(crate) fn room_row(r: &AnyRow) -> Result<RoomRow, StoreError> {
+pub(crate) fn room_row(r: &Row) -> Result<RoomRow, StoreError> {
     Ok(RoomRow {
         room_uri: r.try_get(0)?,
         hub: r.try_get(1)?,
@@ -71,23 +70,16 @@ pub(crate) fn room_row(r: &AnyRow) -> Result<RoomRow, StoreError> {
 const ENTRIES: &str = "SELECT k, v FROM room_state_entries WHERE room_uri = $1 ORDER BY k";
 
 async fn read_state(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut impl Exec,
     room: &str,
     head_sql: &'static str,
 ) -> Result<Option<StoredState>, StoreError> {
-    let Some(row) = sqlx::query(head_sql)
-        .bind(room)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let Some(row) = query(head_sql).bind(room).fetch_optional(conn.on()).await? else {
         return Ok(None);
     };
     let head: Vec<u8> = row.try_get(0)?;
     let version = u(row.try_get(1)?);
-    let rows = sqlx::query(ENTRIES)
-        .bind(room)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = query(ENTRIES).bind(room).fetch_all(conn.on()).await?;
     let entries = rows
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -121,14 +113,14 @@ impl Store {
         policy: &[u8],
         epoch: u64,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query("INSERT INTO rooms (room_uri, hub, state, policy, epoch, next_seq, last_ts_ms) VALUES ($1, $2, $3, $4, $5, 1, 0)")
+        let mut turn = self.write_turn().await?;
+        query("INSERT INTO rooms (room_uri, hub, state, policy, epoch, next_seq, last_ts_ms) VALUES ($1, $2, $3, $4, $5, 1, 0)")
             .bind(room)
             .bind(hub)
             .bind(state)
             .bind(policy)
             .bind(i(epoch))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await
             .map_err(|e| StoreError::from_insert(e, || format!("room {room}")))?;
         Ok(())
@@ -136,11 +128,8 @@ impl Store {
 
     /// Reads a room without locking it.
     pub async fn room(&self, room: &str) -> Result<Option<RoomRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ROOM_COLS} FROM rooms WHERE room_uri = $1"));
-        let row = sqlx::query(sql)
-            .bind(room)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql = AssertSqlSafe(format!("SELECT {ROOM_COLS} FROM rooms WHERE room_uri = $1"));
+        let row = query(sql).bind(room).fetch_optional(self).await?;
         row.as_ref().map(room_row).transpose()
     }
 
@@ -148,7 +137,7 @@ impl Store {
     /// PostgreSQL the room row is share-locked so that no room transaction commits between
     /// the two reads).
     pub async fn room_state(&self, room: &str) -> Result<Option<StoredState>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let sql = self.sql_for(
             "SELECT state, state_version FROM rooms WHERE room_uri = $1",
             "SELECT state, state_version FROM rooms WHERE room_uri = $1 FOR SHARE",
@@ -167,9 +156,7 @@ impl Store {
 
     /// How many rooms (metrics).
     pub async fn room_count(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM rooms")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = query("SELECT COUNT(*) FROM rooms").fetch_one(self).await?;
         Ok(u(row.try_get(0)?))
     }
 
@@ -184,9 +171,9 @@ impl Store {
             "SELECT room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1",
             "SELECT room_uri, hub, state_version, policy, epoch, next_seq, last_ts_ms FROM rooms WHERE room_uri = $1 FOR UPDATE",
         );
-        let row = sqlx::query(sql)
+        let row = query(sql)
             .bind(room)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("room {room}")))?;
         let row = room_row(&row)?;
@@ -205,10 +192,10 @@ impl Store {
     /// `before_ms`. Returns how many went. (Expire the outbox first: it finds the age of its
     /// rows through their events.)
     pub async fn prune_room_events(&self, before_ms: u64) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("DELETE FROM room_events WHERE ts_ms < $1")
+        let mut turn = self.write_turn().await?;
+        let done = query("DELETE FROM room_events WHERE ts_ms < $1")
             .bind(i(before_ms))
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(done.rows_affected())
     }
@@ -221,13 +208,13 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<RoomEvent>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT seq, ts_ms, body FROM room_events WHERE room_uri = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(room)
         .bind(i(after))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         rows.iter()
             .map(|r| {
@@ -242,32 +229,29 @@ impl Store {
 
     /// Adds a local client to a room (a delivery target); adding it again changes nothing.
     pub async fn add_member(&self, room: &str, client: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(ADD_MEMBER)
+        let mut turn = self.write_turn().await?;
+        query(ADD_MEMBER)
             .bind(room)
             .bind(client)
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(())
     }
 
     /// Removes a local client from a room.
     pub async fn remove_member(&self, room: &str, client: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(REMOVE_MEMBER)
+        let mut turn = self.write_turn().await?;
+        query(REMOVE_MEMBER)
             .bind(room)
             .bind(client)
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         Ok(())
     }
 
     /// The local clients of a room, by URI.
     pub async fn members(&self, room: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(MEMBERS)
-            .bind(room)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query(MEMBERS).bind(room).fetch_all(self).await?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
             .collect()
@@ -275,12 +259,11 @@ impl Store {
 
     /// The rooms a local client is in, by URI.
     pub async fn rooms_of_client(&self, client: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room_uri FROM room_members WHERE client_uri = $1 ORDER BY room_uri",
-        )
-        .bind(client)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            query("SELECT room_uri FROM room_members WHERE client_uri = $1 ORDER BY room_uri")
+                .bind(client)
+                .fetch_all(self)
+                .await?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
             .collect()
@@ -327,12 +310,12 @@ impl RoomTx {
     pub async fn append_event(&mut self, ts_ms: u64, body: &[u8]) -> Result<u64, StoreError> {
         let seq = self.row.next_seq;
         self.written += body.len() as u64;
-        sqlx::query("INSERT INTO room_events (room_uri, seq, ts_ms, body) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO room_events (room_uri, seq, ts_ms, body) VALUES ($1, $2, $3, $4)")
             .bind(&self.row.room_uri)
             .bind(i(seq))
             .bind(i(ts_ms))
             .bind(body)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.row.next_seq += 1;
         self.row.last_ts_ms = ts_ms;
@@ -402,29 +385,29 @@ impl RoomTx {
 
     /// Adds a local client to this room, with the transaction.
     pub async fn add_member(&mut self, client: &str) -> Result<(), StoreError> {
-        sqlx::query(ADD_MEMBER)
+        query(ADD_MEMBER)
             .bind(&self.row.room_uri)
             .bind(client)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     /// Removes a local client from this room, with the transaction.
     pub async fn remove_member(&mut self, client: &str) -> Result<(), StoreError> {
-        sqlx::query(REMOVE_MEMBER)
+        query(REMOVE_MEMBER)
             .bind(&self.row.room_uri)
             .bind(client)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     /// The local clients of this room as this transaction sees them.
     pub async fn members(&mut self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(MEMBERS)
+        let rows = query(MEMBERS)
             .bind(&self.row.room_uri)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
@@ -470,30 +453,30 @@ impl RoomTx {
         if let Some((head, changes)) = self.state.take() {
             self.row.state_version += 1;
             self.written += head.len() as u64;
-            sqlx::query(
+            query(
                 "UPDATE rooms SET state = $1, state_version = $2, epoch = $3 WHERE room_uri = $4",
             )
             .bind(head.as_slice())
             .bind(i(self.row.state_version))
             .bind(i(self.row.epoch))
             .bind(&self.row.room_uri)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
             self.write_entries(&changes).await?;
         }
         if self.policy_changed {
             self.written += self.row.policy.len() as u64;
-            sqlx::query("UPDATE rooms SET policy = $1 WHERE room_uri = $2")
+            query("UPDATE rooms SET policy = $1 WHERE room_uri = $2")
                 .bind(self.row.policy.as_slice())
                 .bind(&self.row.room_uri)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
-        sqlx::query("UPDATE rooms SET next_seq = $1, last_ts_ms = $2 WHERE room_uri = $3")
+        query("UPDATE rooms SET next_seq = $1, last_ts_ms = $2 WHERE room_uri = $3")
             .bind(i(self.row.next_seq))
             .bind(i(self.row.last_ts_ms))
             .bind(&self.row.room_uri)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         let woken = write_client_items(&mut self.tx, &mut self.clients).await?;
         self.tx.commit().await?;
@@ -516,16 +499,16 @@ impl RoomTx {
         for (k, v) in changes {
             match v {
                 None if k.is_empty() => {
-                    sqlx::query("DELETE FROM room_state_entries WHERE room_uri = $1")
+                    query("DELETE FROM room_state_entries WHERE room_uri = $1")
                         .bind(&room)
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?;
                 }
                 None => {
-                    sqlx::query("DELETE FROM room_state_entries WHERE room_uri = $1 AND k = $2")
+                    query("DELETE FROM room_state_entries WHERE room_uri = $1 AND k = $2")
                         .bind(&room)
                         .bind(k.as_slice())
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?;
                 }
                 Some(v) => {
@@ -543,11 +526,11 @@ impl RoomTx {
                 "INSERT INTO room_state_entries (room_uri, k, v) VALUES {} ON CONFLICT (room_uri, k) DO UPDATE SET v = excluded.v",
                 values.join(", ")
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&room);
+            let mut q = query(AssertSqlSafe(sql)).bind(&room);
             for (k, v) in chunk {
                 q = q.bind(*k).bind(*v);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use crate::db::{Store, i};
 use crate::error::StoreError;
-use sqlx::Row;
+use crate::sql::query;
 
 impl Store {
     /// The secret `name`: the stored one if there is one, else `fresh` is stored and returned.
@@ -14,18 +14,18 @@ impl Store {
         fresh: &[u8],
         now_ms: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(
+        let mut turn = self.write_turn().await?;
+        query(
             "INSERT INTO node_secrets (name, value, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(fresh)
         .bind(i(now_ms))
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await?;
-        let row = sqlx::query("SELECT value FROM node_secrets WHERE name = $1")
+        let row = query("SELECT value FROM node_secrets WHERE name = $1")
             .bind(name)
-            .fetch_one(&self.pool)
+            .fetch_one(self)
             .await?;
         Ok(row.try_get(0)?)
     }

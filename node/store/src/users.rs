@@ -2,9 +2,8 @@
 
 use crate::db::{Store, i, u};
 use crate::error::StoreError;
+use crate::sql::{AssertSqlSafe, Row, query};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// Who may invite a user into a room without asking first (consent, basic).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -58,7 +57,7 @@ pub fn token_hash(token: &[u8]) -> Vec<u8> {
 
 const USER_COLS: &str = "user_uri, handle, nick, consent_policy, created_ms";
 
-fn user_row(r: &AnyRow) -> Result<UserRow, StoreError> {
+fn user_row(r: &Row) -> Result<UserRow, StoreError> {
     Ok(UserRow {
         user_uri: r.try_get(0)?,
         handle: r.try_get(1)?,
@@ -77,8 +76,8 @@ impl Store {
         nick: Option<&str>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        sqlx::query(
+        let mut turn = self.write_turn().await?;
+        query(
             "INSERT INTO users (user_uri, handle, nick, consent_policy, created_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(user)
@@ -86,7 +85,7 @@ impl Store {
         .bind(nick)
         .bind(ConsentPolicy::default().as_str())
         .bind(i(now_ms))
-        .execute(&self.pool)
+        .execute(&mut turn)
         .await
         .map_err(|e| StoreError::from_insert(e, || format!("user {user} or its handle")))?;
         Ok(())
@@ -94,30 +93,24 @@ impl Store {
 
     /// A user.
     pub async fn user(&self, user: &str) -> Result<Option<UserRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE user_uri = $1"));
-        let row = sqlx::query(sql)
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql = AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE user_uri = $1"));
+        let row = query(sql).bind(user).fetch_optional(self).await?;
         row.as_ref().map(user_row).transpose()
     }
 
     /// The user with exactly this handle (identifier query).
     pub async fn user_by_handle(&self, handle: &str) -> Result<Option<UserRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE handle = $1"));
-        let row = sqlx::query(sql)
-            .bind(handle)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql = AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE handle = $1"));
+        let row = query(sql).bind(handle).fetch_optional(self).await?;
         row.as_ref().map(user_row).transpose()
     }
 
     /// The users with exactly this nick (identifier query), by URI.
     pub async fn users_by_nick(&self, nick: &str) -> Result<Vec<UserRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users WHERE nick = $1 ORDER BY user_uri"
         ));
-        let rows = sqlx::query(sql).bind(nick).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(nick).fetch_all(self).await?;
         rows.iter().map(user_row).collect()
     }
 
@@ -127,11 +120,11 @@ impl Store {
         user: &str,
         policy: ConsentPolicy,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("UPDATE users SET consent_policy = $1 WHERE user_uri = $2")
+        let mut turn = self.write_turn().await?;
+        let done = query("UPDATE users SET consent_policy = $1 WHERE user_uri = $2")
             .bind(policy.as_str())
             .bind(user)
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {user}")));
@@ -150,21 +143,21 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(
             "INSERT INTO users (user_uri, handle, nick, consent_policy, created_ms) VALUES ($1, NULL, NULL, $2, $3)
              ON CONFLICT (user_uri) DO NOTHING",
         )
         .bind(user)
         .bind(ConsentPolicy::default().as_str())
         .bind(i(now_ms))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("INSERT INTO devices (client_uri, user_uri, token_hash, created_ms) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO devices (client_uri, user_uri, token_hash, created_ms) VALUES ($1, $2, $3, $4)")
             .bind(client)
             .bind(user)
             .bind(token_hash(token))
             .bind(i(now_ms))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| StoreError::from_insert(e, || format!("device {client} or its token")))?;
         tx.commit().await?;
@@ -176,9 +169,9 @@ impl Store {
         &self,
         token: &[u8],
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT user_uri, client_uri FROM devices WHERE token_hash = $1")
+        let row = query("SELECT user_uri, client_uri FROM devices WHERE token_hash = $1")
             .bind(token_hash(token))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?;
         Ok(match row {
             Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
@@ -188,11 +181,11 @@ impl Store {
 
     /// Replaces a device's bearer token (the old one stops working at once).
     pub async fn rotate_token(&self, client: &str, new_token: &[u8]) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
-        let done = sqlx::query("UPDATE devices SET token_hash = $1 WHERE client_uri = $2")
+        let mut turn = self.write_turn().await?;
+        let done = query("UPDATE devices SET token_hash = $1 WHERE client_uri = $2")
             .bind(token_hash(new_token))
             .bind(client)
-            .execute(&self.pool)
+            .execute(&mut turn)
             .await
             .map_err(|e| StoreError::from_insert(e, || "this token".into()))?;
         if done.rows_affected() == 0 {
@@ -203,9 +196,9 @@ impl Store {
 
     /// The user a client belongs to.
     pub async fn user_of_client(&self, client: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT user_uri FROM devices WHERE client_uri = $1")
+        let row = query("SELECT user_uri FROM devices WHERE client_uri = $1")
             .bind(client)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -215,11 +208,10 @@ impl Store {
 
     /// The clients of a user, by URI.
     pub async fn clients_of(&self, user: &str) -> Result<Vec<String>, StoreError> {
-        let rows =
-            sqlx::query("SELECT client_uri FROM devices WHERE user_uri = $1 ORDER BY client_uri")
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = query("SELECT client_uri FROM devices WHERE user_uri = $1 ORDER BY client_uri")
+            .bind(user)
+            .fetch_all(self)
+            .await?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(StoreError::from))
             .collect()
@@ -229,9 +221,9 @@ impl Store {
     /// Claimed KeyPackages stay, so Welcomes naming them still route (and are dropped later).
     pub async fn remove_device(&self, client: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM devices WHERE client_uri = $1")
+        let done = query("DELETE FROM devices WHERE client_uri = $1")
             .bind(client)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("device {client}")));
@@ -242,7 +234,7 @@ impl Store {
             "DELETE FROM client_cursors WHERE client_uri = $1",
             "DELETE FROM room_members WHERE client_uri = $1",
         ] {
-            sqlx::query(sql).bind(client).execute(&mut *tx).await?;
+            query(sql).bind(client).execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,12 +1,10 @@
 //! Two `Store` instances on one database, as two node processes would have: on PostgreSQL
-//! (when `MIMI_TEST_POSTGRES_URL` is set) two `Store::open(url)`, on SQLite two
-//! `Store::open(file)` on one file. Each has its own pool; nothing is shared in memory, so
-//! only the database's locks keep them apart.
-//!
-//! SQLite can do it: every write transaction starts with `BEGIN IMMEDIATE` (the file's single
-//! write lock, taken at the start, so no read-to-write upgrade can fail), WAL lets readers
-//! run beside the writer, and a writer that finds the lock taken waits (busy timeout, 30 s)
-//! instead of failing. The two instances only take turns.
+//! (when `MIMI_TEST_POSTGRES_URL` is set) two `Store::open(url)`, each with its own pool, so
+//! only the database's locks keep them apart. On SQLite two `Store::open(file)` on one file:
+//! within one process they share the file's connections (`STORE-sqlite-shared`: a second
+//! store must not wait for the first inside SQLite, whose busy handler would block the thread
+//! the first needs), so here they take turns at the one writer connection; separate processes
+//! are kept apart by SQLite's file lock (`BEGIN IMMEDIATE`, WAL, busy timeout 30 s).
 
 use crate::{postgres_url, tag};
 use mimi_store::{NewKeyPackage, OutboxRow, Store};
