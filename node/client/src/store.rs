@@ -1,4 +1,5 @@
-//! The device's own state, in one SQLite file per profile (sqlx): the MLS state of every group
+//! The device's own state, in one SQLite file per profile (rusqlite, one connection, its
+//! statements run on the calling thread): the MLS state of every group
 //! it is in (openmls' key-value storage, saved as a diff after each operation, in one
 //! transaction), the profile's settings, and the decrypted history of each room.
 //!
@@ -8,11 +9,11 @@
 //! never half of it).
 
 use openmls_rust_crypto::MemoryStorage;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// What this file's layout is; bumped with every schema change.
 const SCHEMA_VERSION: i64 = 2;
@@ -49,7 +50,10 @@ const SCHEMA: &[&str] = &[
 pub enum StoreError {
     /// SQLite said no.
     #[error("device state file: {0}")]
-    Sqlite(#[from] sqlx::Error),
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was closed ([`DeviceStore::close`]).
+    #[error("device state file: closed")]
+    Closed,
     /// The file was written by a newer mimi.
     #[error(
         "device state file has schema version {found}; this mimi understands {SCHEMA_VERSION}: upgrade mimi"
@@ -87,46 +91,77 @@ pub struct StoredFrank {
 }
 
 /// The device's state file.
+///
+/// One connection, shared by the clones; its statements run on the calling thread (in WAL
+/// mode a commit does not wait for the disk, so a statement costs microseconds), not as round
+/// trips to a driver thread (`STORE-sqlite-inline` in mimi-store).
 #[derive(Clone)]
 pub struct DeviceStore {
-    pool: SqlitePool,
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+/// The connection of a [`DeviceStore`] while it is held.
+struct Held<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl Held<'_> {
+    fn conn(&mut self) -> Result<&mut Connection, StoreError> {
+        self.0.as_mut().ok_or(StoreError::Closed)
+    }
+}
+
+/// A 32-octet message ID from a column (zero if the row held another length).
+fn id32(v: &[u8]) -> [u8; 32] {
+    let mut fixed = [0u8; 32];
+    if v.len() == 32 {
+        fixed.copy_from_slice(v);
+    }
+    fixed
 }
 
 impl DeviceStore {
     /// Opens (creating if needed) the state file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        let store = Self { pool };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        // Answers the mode it is in (a file system without shared memory keeps another).
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        let store = Self {
+            conn: Arc::new(Mutex::new(Some(conn))),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
+    async fn held(&self) -> Held<'_> {
+        Held(self.conn.lock().await)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut held = self.held().await;
+        let tx = held.conn()?.transaction()?;
         for statement in SCHEMA {
-            sqlx::query(*statement).execute(&mut *tx).await?;
+            tx.execute(statement, [])?;
         }
-        let found: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE name = ?1")
-            .bind("schema_version")
-            .fetch_optional(&mut *tx)
-            .await?;
+        let found: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                ["schema_version"],
+                |r| r.get(0),
+            )
+            .optional()?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema { found: v }),
             Some(v) if v == SCHEMA_VERSION => {}
-            _ => {
-                set_meta(&mut tx, "schema_version", &SCHEMA_VERSION.to_string()).await?;
-            }
+            _ => set_meta(&tx, "schema_version", &SCHEMA_VERSION.to_string())?,
         }
-        tx.commit().await?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -163,12 +198,16 @@ impl DeviceStore {
     /// The MLS key-value entries of the file (openmls' storage, or an mls-rs device's
     /// `mimi_room_mlsrs::storage::Storage`: a profile holds one library's).
     pub async fn load_kv(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
-        let rows = sqlx::query("SELECT key, value FROM mls_kv")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut kv = HashMap::with_capacity(rows.len());
+        let mut held = self.held().await;
+        let conn = held.conn()?;
+        let mut st = conn.prepare_cached("SELECT key, value FROM mls_kv")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut kv = HashMap::new();
         for row in rows {
-            kv.insert(row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
+            let (k, v) = row?;
+            kv.insert(k, v);
         }
         Ok(kv)
     }
@@ -180,68 +219,65 @@ impl DeviceStore {
         current: HashMap<Vec<u8>, Vec<u8>>,
         baseline: &mut HashMap<Vec<u8>, Vec<u8>>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut held = self.held().await;
+        let tx = held.conn()?.transaction()?;
         let mut changed = 0;
-        for (k, v) in &current {
-            if baseline.get(k) != Some(v) {
-                sqlx::query(
-                    "INSERT INTO mls_kv (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-                changed += 1;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO mls_kv (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (k, v) in &current {
+                if baseline.get(k) != Some(v) {
+                    put.execute(params![k, v])?;
+                    changed += 1;
+                }
+            }
+            let mut del = tx.prepare_cached("DELETE FROM mls_kv WHERE key = ?1")?;
+            for k in baseline.keys() {
+                if !current.contains_key(k) {
+                    del.execute([k])?;
+                    changed += 1;
+                }
             }
         }
-        for k in baseline.keys() {
-            if !current.contains_key(k) {
-                sqlx::query("DELETE FROM mls_kv WHERE key = ?1")
-                    .bind(k)
-                    .execute(&mut *tx)
-                    .await?;
-                changed += 1;
-            }
-        }
-        tx.commit().await?;
+        tx.commit()?;
         *baseline = current;
         Ok(changed)
     }
 
     /// A profile setting.
     pub async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        let mut held = self.held().await;
+        Ok(held
+            .conn()?
+            .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
     }
 
     /// Sets a profile setting.
     pub async fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        set_meta(&mut conn, name, value).await
+        let mut held = self.held().await;
+        set_meta(held.conn()?, name, value)
     }
 
     /// Adds a received message to a room's history; `false` if its ID was there already
     /// (content-08 §9.1: a repeated message ID is logged and discarded).
     pub async fn add_received(&self, room: &str, m: &StoredMessage) -> Result<bool, StoreError> {
         let ts = i64::try_from(m.timestamp_ms).unwrap_or(i64::MAX);
-        let done = sqlx::query(
-            "INSERT INTO received (room, id, position, sender, timestamp_ms, content)
-             VALUES (?1, ?2,
-                     (SELECT COALESCE(MAX(position), 0) + 1 FROM received WHERE room = ?1),
-                     ?3, ?4, ?5)
-             ON CONFLICT (room, id) DO NOTHING",
-        )
-        .bind(room)
-        .bind(m.id.as_slice())
-        .bind(&m.sender)
-        .bind(ts)
-        .bind(&m.content)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut held = self.held().await;
+        let n = held
+            .conn()?
+            .prepare_cached(
+                "INSERT INTO received (room, id, position, sender, timestamp_ms, content)
+                 VALUES (?1, ?2,
+                         (SELECT COALESCE(MAX(position), 0) + 1 FROM received WHERE room = ?1),
+                         ?3, ?4, ?5)
+                 ON CONFLICT (room, id) DO NOTHING",
+            )?
+            .execute(params![room, m.id.as_slice(), m.sender, ts, m.content])?;
+        Ok(n == 1)
     }
 
     /// Keeps the frank of a message (replacing what was there).
@@ -251,20 +287,22 @@ impl DeviceStore {
         id: &[u8; 32],
         f: &StoredFrank,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO franks (room, id, status, reason, frank, context)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
-                 reason = excluded.reason, frank = excluded.frank, context = excluded.context",
-        )
-        .bind(room)
-        .bind(id.as_slice())
-        .bind(&f.status)
-        .bind(&f.reason)
-        .bind(f.frank.as_deref())
-        .bind(f.context.as_deref())
-        .execute(&self.pool)
-        .await?;
+        let mut held = self.held().await;
+        held.conn()?
+            .prepare_cached(
+                "INSERT INTO franks (room, id, status, reason, frank, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
+                     reason = excluded.reason, frank = excluded.frank, context = excluded.context",
+            )?
+            .execute(params![
+                room,
+                id.as_slice(),
+                f.status,
+                f.reason,
+                f.frank.as_deref(),
+                f.context.as_deref()
+            ])?;
         Ok(())
     }
 
@@ -274,106 +312,87 @@ impl DeviceStore {
         room: &str,
         id: &[u8; 32],
     ) -> Result<Option<StoredFrank>, StoreError> {
-        let row = sqlx::query(
-            "SELECT status, reason, frank, context FROM franks WHERE room = ?1 AND id = ?2",
-        )
-        .bind(room)
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(StoredFrank {
-                status: r.try_get(0)?,
-                reason: r.try_get(1)?,
-                frank: r.try_get(2)?,
-                context: r.try_get(3)?,
+        let mut held = self.held().await;
+        Ok(held
+            .conn()?
+            .prepare_cached(
+                "SELECT status, reason, frank, context FROM franks WHERE room = ?1 AND id = ?2",
+            )?
+            .query_row(params![room, id.as_slice()], |r| {
+                Ok(StoredFrank {
+                    status: r.get(0)?,
+                    reason: r.get(1)?,
+                    frank: r.get(2)?,
+                    context: r.get(3)?,
+                })
             })
-        })
-        .transpose()
+            .optional()?)
     }
 
     /// The messages of a room whose frank is invalid: `(id, reason)`.
     pub async fn flagged(&self, room: &str) -> Result<Vec<([u8; 32], String)>, StoreError> {
-        let rows = sqlx::query(
+        let mut held = self.held().await;
+        let conn = held.conn()?;
+        let mut st = conn.prepare_cached(
             "SELECT id, reason FROM franks WHERE room = ?1 AND status = 'invalid' ORDER BY id",
-        )
-        .bind(room)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: Vec<u8> = row.try_get(0)?;
-            let mut fixed = [0u8; 32];
-            if id.len() == 32 {
-                fixed.copy_from_slice(&id);
-            }
-            out.push((fixed, row.try_get(1)?));
-        }
-        Ok(out)
+        )?;
+        let rows = st.query_map([room], |r| {
+            Ok((id32(&r.get::<_, Vec<u8>>(0)?), r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// A room's history in the order it was received.
     pub async fn history(&self, room: &str) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows = sqlx::query(
+        let mut held = self.held().await;
+        let conn = held.conn()?;
+        let mut st = conn.prepare_cached(
             "SELECT id, sender, timestamp_ms, content FROM received
              WHERE room = ?1 ORDER BY position",
-        )
-        .bind(room)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: Vec<u8> = row.try_get(0)?;
-            let mut fixed = [0u8; 32];
-            if id.len() == 32 {
-                fixed.copy_from_slice(&id);
-            }
-            out.push(StoredMessage {
-                id: fixed,
-                sender: row.try_get(1)?,
-                timestamp_ms: u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
-                content: row.try_get(3)?,
-            });
-        }
-        Ok(out)
+        )?;
+        let rows = st.query_map([room], |r| {
+            Ok(StoredMessage {
+                id: id32(&r.get::<_, Vec<u8>>(0)?),
+                sender: r.get(1)?,
+                timestamp_ms: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                content: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Deletes messages of a room from the history (and their franks), e.g. expired ones
     /// (`ROOM-policy-expiry`). Returns how many were deleted.
     pub async fn delete_received(&self, room: &str, ids: &[[u8; 32]]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = 0;
-        for id in ids {
-            n += sqlx::query("DELETE FROM received WHERE room = ?1 AND id = ?2")
-                .bind(room)
-                .bind(&id[..])
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM franks WHERE room = ?1 AND id = ?2")
-                .bind(room)
-                .bind(&id[..])
-                .execute(&mut *tx)
-                .await?;
+        let mut held = self.held().await;
+        let tx = held.conn()?.transaction()?;
+        let mut n = 0u64;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM received WHERE room = ?1 AND id = ?2")?;
+            let mut del_frank =
+                tx.prepare_cached("DELETE FROM franks WHERE room = ?1 AND id = ?2")?;
+            for id in ids {
+                n += del.execute(params![room, &id[..]])? as u64;
+                del_frank.execute(params![room, &id[..]])?;
+            }
         }
-        tx.commit().await?;
+        tx.commit()?;
         Ok(n)
     }
 
-    /// Closes the file (flushing the WAL).
+    /// Closes the file for every clone (the last connection's close checkpoints the WAL);
+    /// later calls fail with [`StoreError::Closed`].
     pub async fn close(self) {
-        self.pool.close().await;
+        let conn = self.conn.lock().await.take();
+        drop(conn);
     }
 }
 
-async fn set_meta(conn: &mut SqliteConnection, name: &str, value: &str) -> Result<(), StoreError> {
-    sqlx::query(
+fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "INSERT INTO meta (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(value)
-    .execute(conn)
-    .await?;
+    )?
+    .execute([name, value])?;
     Ok(())
 }
