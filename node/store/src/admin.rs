@@ -16,7 +16,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<RoomRow>, StoreError> {
         let sql = AssertSqlSafe(format!(
-            "SELECT {ROOM_COLS} FROM rooms WHERE hub = $1 AND room_uri > $2 ORDER BY room_uri LIMIT $3"
+            "SELECT {ROOM_COLS} FROM rooms WHERE hub = $1 AND room_uri > $2 ORDER BY room_uri LIMIT CAST($3 AS BIGINT)"
         ));
         let rows = query(sql)
             .bind(hub)

@@ -213,7 +213,7 @@ impl Store {
     ) -> Result<Vec<AbuseReport>, StoreError> {
         let rows = query(
             "SELECT report_hash, room_uri, reporter, body, received_ms FROM abuse_reports
-             WHERE received_ms >= $1 ORDER BY received_ms, report_hash LIMIT $2",
+             WHERE received_ms >= $1 ORDER BY received_ms, report_hash LIMIT CAST($2 AS BIGINT)",
         )
         .bind(i(since_ms))
         .bind(i64::from(limit))

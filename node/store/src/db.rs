@@ -40,6 +40,50 @@ pub(crate) struct Lite {
     next: AtomicUsize,
     /// The file (device, inode), to find it again.
     id: (u64, u64),
+    /// Dropped with the file's connections: the checkpointer thread then ends
+    /// (`STORE-sqlite-checkpoint`).
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the checkpointer looks for new WAL frames (`STORE-sqlite-checkpoint`).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// `STORE-sqlite-checkpoint`: WAL checkpoints of a file run on a thread of their own, on a
+/// connection of their own, not inside whichever commit crossed SQLite's threshold. SQLite's
+/// automatic checkpoint (every 1,000 WAL pages, in the committing call) copies pages into the
+/// database file and syncs it and the WAL: milliseconds in which that commit's async worker
+/// thread runs nothing else (the message path's p99). The writer connection has
+/// `wal_autocheckpoint = 0`; this thread runs a PASSIVE checkpoint (it never waits for, nor
+/// blocks, readers or the writer) every [`CHECKPOINT_EVERY`] in which something was committed,
+/// and ends when the file's connections are dropped. The last connection to close
+/// checkpoints what is left, as before.
+fn spawn_checkpointer(file: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let mut conn = open_conn(file, false)?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let name = file.display().to_string();
+    std::thread::Builder::new()
+        .name("mimi-store-checkpoint".into())
+        .spawn(move || {
+            let mut seen: Option<i64> = None;
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                // `data_version` changes when another connection committed.
+                let version = match run_lite(&mut conn, "PRAGMA data_version", &[], true) {
+                    Ok((_, rows)) => rows.first().and_then(|r| r.try_get::<i64, _>(0).ok()),
+                    Err(_) => None,
+                };
+                if version.is_some() && version == seen {
+                    continue;
+                }
+                seen = version;
+                if let Err(e) = run_lite(&mut conn, "PRAGMA wal_checkpoint(PASSIVE)", &[], true) {
+                    tracing::warn!(file = %name, error = %e, "SQLite checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Location(format!("cannot start the checkpointer: {e}")))?;
+    Ok(tx)
 }
 
 impl Lite {
@@ -263,7 +307,10 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
     migrated?;
     let id = file_id(file)
         .ok_or_else(|| StoreError::Location(format!("{} vanished", file.display())))?;
-    let writer = Arc::new(Mutex::new(open_conn(file, false)?));
+    // STORE-sqlite-checkpoint: this connection's commits never checkpoint.
+    let mut writer = open_conn(file, false)?;
+    run_lite(&mut writer, "PRAGMA wal_autocheckpoint = 0", &[], true)?;
+    let writer = Arc::new(Mutex::new(writer));
     let readers = (0..SQLITE_READERS)
         .map(|_| open_conn(file, true).map(|c| Arc::new(Mutex::new(c))))
         .collect::<Result<Vec<_>, _>>()?;
@@ -272,6 +319,7 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
         readers,
         next: AtomicUsize::new(0),
         id,
+        _checkpointer: spawn_checkpointer(file)?,
     });
     files.push(Arc::downgrade(&lite));
     Ok(lite)

@@ -136,7 +136,7 @@ macro_rules! lease_sql {
                WHERE ($1 = '' OR s.follower = $1) AND (s.lease_until_ms <= $2 OR s.lease_owner = $3)
                  AND (SELECT o.next_attempt_ms FROM outbox o WHERE o.follower = s.follower AND o.room_uri = s.room_uri
                       ORDER BY o.stream_seq LIMIT 1) <= $2
-               ORDER BY s.follower, s.room_uri LIMIT $5",
+               ORDER BY s.follower, s.room_uri LIMIT CAST($5 AS BIGINT)",
             $lock,
             ")
              RETURNING follower, room_uri, resume_seq"

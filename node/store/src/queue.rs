@@ -187,7 +187,7 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        let rows = query("SELECT seq, room_uri, body FROM client_queue WHERE client_uri = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        let rows = query("SELECT seq, room_uri, body FROM client_queue WHERE client_uri = $1 AND seq > $2 ORDER BY seq LIMIT CAST($3 AS BIGINT)")
             .bind(client)
             .bind(i(after))
             .bind(i64::from(limit))

@@ -209,7 +209,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RoomEvent>, StoreError> {
         let rows = query(
-            "SELECT seq, ts_ms, body FROM room_events WHERE room_uri = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, ts_ms, body FROM room_events WHERE room_uri = $1 AND seq > $2 ORDER BY seq LIMIT CAST($3 AS BIGINT)",
         )
         .bind(room)
         .bind(i(after))

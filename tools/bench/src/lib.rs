@@ -1028,8 +1028,9 @@ async fn run_phase(
         }
         let before = obs.seen.len();
         obs.sync_until("more", |q| q.seen.len() > before).await;
-        let now = Instant::now();
-        for ev in &obs.seen[before..] {
+        // Delivered = decrypted by the observer's device, before it acknowledges its queue
+        // (the acknowledgement is a round trip of its own, after the message is shown).
+        for (ev, &now) in obs.seen[before..].iter().zip(&obs.seen_at[before..]) {
             if let Event::Message { content, .. } = ev
                 && let Ok(c) = MimiContent::decode(content)
                 && let Some(tx) = c.nested_part.display_text()

@@ -413,6 +413,9 @@ pub struct Person {
     pub cursor: u64,
     /// Every event this device saw, by room.
     pub seen: Vec<Event>,
+    /// When each of `seen` was processed (decrypted), before the queue was acknowledged:
+    /// what mimi-bench counts as delivered.
+    pub seen_at: Vec<std::time::Instant>,
     /// Resync notices its home node sent it (`STORE-retention`).
     pub resyncs: usize,
 }
@@ -617,6 +620,7 @@ impl Person {
             rooms: HashMap::new(),
             cursor: 0,
             seen: Vec::new(),
+            seen_at: Vec::new(),
             resyncs: 0,
         };
         p.publish(2).await;
@@ -970,9 +974,13 @@ impl Person {
                         epoch: self.rooms[&room].epoch(),
                         removed: false,
                     });
+                    self.seen_at.push(std::time::Instant::now());
                 } else if let Some(r) = self.rooms.get_mut(&room) {
                     match r.process(&self.dev, &f) {
-                        Ok(e) => self.seen.push(e),
+                        Ok(e) => {
+                            self.seen.push(e);
+                            self.seen_at.push(std::time::Instant::now());
+                        }
                         // After a resync the device is a new leaf: what the old one would
                         // have read is not for it (STORE-retention).
                         Err(_) if resynced.contains(&room) => {}

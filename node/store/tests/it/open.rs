@@ -123,6 +123,42 @@ async fn store_migrate_reopen_applies_nothing_twice_and_keeps_data() {
     );
 }
 
+/// STORE-sqlite-checkpoint: what is committed reaches the database file through the
+/// store's checkpointer thread, while the store stays open (no commit checkpoints inline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sqlite_checkpoint_on_its_own_thread() {
+    let d = dir("open-ckpt");
+    let s = Store::open_in_dir(&d).await.unwrap();
+    let main = d.join(SQLITE_FILE);
+    let before = std::fs::metadata(&main).unwrap().len();
+    let c = format!("mimi://b.example/d/{}/1", tag("ckpt"));
+    let body = vec![7u8; 16 * 1024];
+    for k in 0..64u64 {
+        let items = vec![(
+            c.clone(),
+            "mimi://a.example/r/ckpt".to_owned(),
+            body.clone(),
+        )];
+        s.enqueue(&items, k).await.unwrap();
+    }
+    // 1 MiB committed: far below SQLite's own threshold (1,000 pages), so only the
+    // checkpointer (every 250 ms) moves it into the file. Bounded wait: 20 s.
+    let mut grown = 0;
+    for _ in 0..200 {
+        grown = std::fs::metadata(&main).unwrap().len();
+        if grown >= before + 1024 * 1024 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        grown >= before + 1024 * 1024,
+        "the database file did not grow: {before} -> {grown} bytes"
+    );
+    assert_eq!(s.fetch_queue(&c, 0, 100).await.unwrap().len(), 64);
+    s.close().await;
+}
+
 #[tokio::test]
 async fn store_sqlite_pragmas_wal_mode() {
     let d = dir("open-wal");

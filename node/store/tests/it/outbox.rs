@@ -361,6 +361,10 @@ async fn store_outbox_claim_batch_all_followers_in_one_claim() {
                 .any(|(f, _)| *f == f1 || *f == f2)
         );
     }
+    // STORE-sqlite-no-reprepare: the claims above ran their cached statements as compiled
+    // (a bare `LIMIT $n` made SQLite compile the lease statement again on every claim). The
+    // count is the process's: no statement of any test recompiles.
+    assert_eq!(mimi_store::sqlite_reprepares(), 0);
     drop_isolated(dbs).await;
 }
 
@@ -429,5 +433,9 @@ async fn store_outbox_complete_and_claim_in_one_transaction() {
                 .any(|(f, _)| *f == f1 || *f == f2)
         );
     }
+    // STORE-sqlite-no-reprepare: the claims above ran their cached statements as compiled
+    // (a bare `LIMIT $n` made SQLite compile the lease statement again on every claim). The
+    // count is the process's: no statement of any test recompiles.
+    assert_eq!(mimi_store::sqlite_reprepares(), 0);
     drop_isolated(dbs).await;
 }

@@ -48,6 +48,9 @@ async fn store_queue_cursor_fetch_ack() {
         assert!(s.fetch_queue(&c, 3, 10).await.unwrap().is_empty());
         // Fetching removes nothing (STORE-queue): the same items again.
         assert_eq!(s.fetch_queue(&c, 0, 10).await.unwrap(), all);
+        // STORE-sqlite-no-reprepare: fetches with other limits ran the cached statement as
+        // compiled.
+        assert_eq!(mimi_store::sqlite_reprepares(), 0);
         assert_eq!(s.queue_len(&c).await.unwrap(), 3);
         // Ack up to 2 removes 1 and 2 only; acking again removes nothing.
         assert_eq!(s.ack(&c, 2).await.unwrap(), 2);
