@@ -134,7 +134,8 @@ pub struct Node {
     pub peers: Option<Arc<Connector>>,
     /// Settings.
     pub options: NodeOptions,
-    /// Woken when outbox work was committed, so that the worker sends it at once.
+    /// Woken when outbox work was committed, so that the worker sends it at once: the
+    /// store's (`STORE-wake`), which on PostgreSQL other processes of this provider wake too.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Rooms kept decoded between requests, with the state version they were decoded at
     /// (`PROTO-hub-cache`): a request whose room row still has that version skips reading and
@@ -197,6 +198,7 @@ impl Node {
                 stored.len()
             ))
         })?;
+        let outbox_wake = store.outbox_wake();
         Ok(Self {
             domain,
             store,
@@ -206,7 +208,7 @@ impl Node {
             franking_signer: Arc::new(franking_signer),
             peers: None,
             options,
-            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            outbox_wake,
             hubs: Arc::default(),
             events: crate::events::Events::new(),
         })

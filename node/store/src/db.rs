@@ -40,6 +40,8 @@ pub(crate) struct Lite {
     next: AtomicUsize,
     /// The file (device, inode), to find it again.
     id: (u64, u64),
+    /// The file as its connections name it (`STORE-sqlite-no-reprepare`'s count).
+    path: String,
     /// Dropped with the file's connections: the checkpointer thread then ends
     /// (`STORE-sqlite-checkpoint`).
     _checkpointer: std::sync::mpsc::Sender<()>,
@@ -123,6 +125,47 @@ pub struct Store {
     pub(crate) room_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Set by [`Store::close`]: statements of this handle (and its clones) fail after it.
     closed: Arc<AtomicBool>,
+    /// PostgreSQL: the task listening for other processes' wake-ups (`STORE-wake`), ended
+    /// when the last clone of this store is dropped or closed.
+    listener: Option<Arc<Listener>>,
+}
+
+/// The task behind [`Store`]'s `listener`, aborted when dropped.
+pub(crate) struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `STORE-wake`: listens on PostgreSQL for the announcements of the other stores on the
+/// database and applies them to `waker`. Connected before the store is returned, so no
+/// commit after [`Store::open`] goes unseen. When the connection drops, sqlx's listener
+/// reconnects and every waiter is woken (announcements in between are lost; a waiter that
+/// finds nothing waits again).
+async fn spawn_listener(location: &str, waker: &Arc<QueueWaker>) -> Result<Listener, StoreError> {
+    let mut l = sqlx::postgres::PgListener::connect(location).await?;
+    l.listen(crate::queue::WAKE_CHANNEL).await?;
+    let waker = Arc::downgrade(waker);
+    Ok(Listener(tokio::spawn(async move {
+        loop {
+            let got = l.try_recv().await;
+            let Some(w) = waker.upgrade() else { return };
+            match got {
+                Ok(Some(n)) => w.received(n.payload()),
+                Ok(None) => {
+                    tracing::warn!("wake-up listener reconnected to PostgreSQL");
+                    w.wake_all();
+                }
+                Err(e) => {
+                    drop(w);
+                    tracing::warn!(error = %e, "wake-up listener: PostgreSQL error, retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })))
 }
 
 /// An SQLite transaction on a connection this process holds: rolled back when dropped open.
@@ -310,6 +353,7 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
     // STORE-sqlite-checkpoint: this connection's commits never checkpoint.
     let mut writer = open_conn(file, false)?;
     run_lite(&mut writer, "PRAGMA wal_autocheckpoint = 0", &[], true)?;
+    let path = writer.path().unwrap_or_default().to_owned();
     let writer = Arc::new(Mutex::new(writer));
     let readers = (0..SQLITE_READERS)
         .map(|_| open_conn(file, true).map(|c| Arc::new(Mutex::new(c))))
@@ -319,6 +363,7 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
         readers,
         next: AtomicUsize::new(0),
         id,
+        path,
         _checkpointer: spawn_checkpointer(file)?,
     });
     files.push(Arc::downgrade(&lite));
@@ -345,13 +390,41 @@ impl Store {
                 let (url, file) = sqlite_url(location)?;
                 (Db::Lite(open_lite(&url, &file).await?), Backend::Sqlite)
             };
+        let waker = Arc::new(QueueWaker::default());
+        let listener = match backend {
+            Backend::Postgres => Some(Arc::new(spawn_listener(location, &waker).await?)),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             db,
             backend,
-            waker: Arc::new(QueueWaker::default()),
+            waker,
             room_bytes: Arc::default(),
             closed: Arc::default(),
+            listener,
         })
+    }
+
+    /// Woken (`notify_one`) when outbox rows were committed by this store, or, on
+    /// PostgreSQL, by another process on the same database, and when another process's
+    /// worker gave its streams back (`STORE-wake`): what an outbox worker sleeps on.
+    pub fn outbox_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.waker.outbox.clone()
+    }
+
+    /// Tells the other processes on the database that there is outbox work (`STORE-wake`);
+    /// nothing on SQLite.
+    pub(crate) async fn announce_outbox(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            for payload in self.waker.announcements(&[], true) {
+                crate::sql::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::queue::WAKE_CHANNEL)
+                    .bind(payload)
+                    .execute(self)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Opens (creating if needed) the SQLite database [`SQLITE_FILE`] in a node's data
@@ -364,6 +437,16 @@ impl Store {
         Self::open(file).await
     }
 
+    /// SQLite: how many times a cached statement on this store's file was compiled again
+    /// before it ran, in this process, and the last such statement
+    /// (`STORE-sqlite-no-reprepare`); none on PostgreSQL.
+    pub fn sqlite_reprepares(&self) -> (u64, Option<String>) {
+        match &self.db {
+            Db::Lite(l) => crate::sql::reprepares_of(&l.path),
+            Db::Pg(_) => (0, None),
+        }
+    }
+
     /// Which backend.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -374,6 +457,9 @@ impl Store {
     /// when the last store of this process on the file is dropped.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some(l) = &self.listener {
+            l.0.abort();
+        }
         match &self.db {
             Db::Pg(pool) => pool.close().await,
             Db::Lite(l) => drop(l.writer().await),

@@ -6,7 +6,7 @@
 
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use crate::queue::{PendingItem, write_client_items};
+use crate::queue::{PendingItem, announce, write_client_items};
 use crate::sql::query;
 
 const SEEN: &str = "INSERT INTO inbox_seen (item_hash, seen_ms) VALUES ($1, $2) ON CONFLICT (item_hash) DO NOTHING";
@@ -42,6 +42,7 @@ impl Store {
             })
             .collect();
         let woken = write_client_items(&mut tx, &mut pending).await?;
+        announce(self, &mut tx, &woken, false).await?;
         tx.commit().await?;
         self.waker.wake(&woken);
         Ok(true)
@@ -312,6 +313,7 @@ impl InboxTx {
             .execute(&mut self.tx)
             .await?;
         let woken = write_client_items(&mut self.tx, &mut self.clients).await?;
+        announce(&self.store, &mut self.tx, &woken, false).await?;
         self.tx.commit().await?;
         self.store.waker.wake(&woken);
         Ok(())

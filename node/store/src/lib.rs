@@ -47,5 +47,4 @@ pub use key_packages::{ClaimedKeyPackage, NewKeyPackage};
 pub use outbox::{OutboxRow, OutboxStats};
 pub use queue::QueueItem;
 pub use rooms::{EntryChanges, RoomEvent, RoomRow, RoomTx, StoredState};
-pub use sql::sqlite_reprepares;
 pub use users::{ConsentPolicy, UserRow, token_hash};

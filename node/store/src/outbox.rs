@@ -400,6 +400,11 @@ impl Store {
         .bind(owner)
         .execute(&mut turn)
         .await?;
+        drop(turn);
+        // Another process's worker may take these streams now (`STORE-wake`).
+        if done.rows_affected() > 0 {
+            self.announce_outbox().await?;
+        }
         Ok(done.rows_affected())
     }
 

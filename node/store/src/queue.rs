@@ -125,12 +125,45 @@ const CLIENTS_PER_STATEMENT: usize = 200;
 /// Queue rows per insert (5 parameters each).
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// Wakes long-polls of this process when their client's queue grows. (Other processes
-/// sharing a PostgreSQL database are not seen: their waiters find new rows at their timeout.)
-#[derive(Default)]
+/// Wakes long-polls when their client's queue grows, and the outbox worker when outbox rows
+/// are committed (`STORE-wake`). Commits of this store wake at once, in this process; on
+/// PostgreSQL the same commits also announce themselves with `NOTIFY` (delivered when the
+/// transaction commits, never for a rolled-back one), and every store listens, so several
+/// node processes of one provider sharing a database wake each other's waiters too. A store
+/// ignores its own announcements (`origin`): they were delivered in-process already.
 pub(crate) struct QueueWaker {
     waiting: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Woken (`notify_one`) when outbox work was committed, here or by another process.
+    pub(crate) outbox: Arc<Notify>,
+    /// This store's name in its announcements: random, one per opened store.
+    pub(crate) origin: String,
 }
+
+impl Default for QueueWaker {
+    fn default() -> Self {
+        let mut r = [0u8; 8];
+        // An origin only has to differ from the other stores' on the database; without
+        // randomness the process id and time do.
+        if getrandom::getrandom(&mut r).is_err() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default();
+            r = (t ^ u64::from(std::process::id())).to_be_bytes();
+        }
+        Self {
+            waiting: Mutex::default(),
+            outbox: Arc::new(Notify::new()),
+            origin: r.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+/// The PostgreSQL channel of [`QueueWaker`]'s announcements (`STORE-wake`).
+pub(crate) const WAKE_CHANNEL: &str = "mimi_wake";
+
+/// Longest announcement payload (PostgreSQL refuses 8,000 bytes or more).
+const WAKE_PAYLOAD_MAX: usize = 7_000;
 
 impl QueueWaker {
     fn subscribe(&self, client: &str) -> Arc<Notify> {
@@ -154,6 +187,80 @@ impl QueueWaker {
             }
         }
     }
+
+    /// Wakes every waiter and the outbox worker: after the listener lost its connection,
+    /// announcements may have been missed (a waiter that finds nothing waits again).
+    pub(crate) fn wake_all(&self) {
+        let m = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        for n in m.values() {
+            n.notify_waiters();
+        }
+        self.outbox.notify_one();
+    }
+
+    /// The payloads announcing a commit that wrote to `clients`' queues and, if `outbox`,
+    /// outbox rows: `<origin> <o|->` and then one client per line, split so that no payload
+    /// is too long for PostgreSQL. None when there is nothing to announce.
+    pub(crate) fn announcements(&self, clients: &[String], outbox: bool) -> Vec<String> {
+        if clients.is_empty() && !outbox {
+            return Vec::new();
+        }
+        let head = format!("{} {}", self.origin, if outbox { 'o' } else { '-' });
+        let mut out = vec![head.clone()];
+        for c in clients {
+            let last = out.last_mut().map(|p| p.len()).unwrap_or_default();
+            if last + 1 + c.len() > WAKE_PAYLOAD_MAX {
+                out.push(head.clone());
+            }
+            if let Some(p) = out.last_mut() {
+                p.push('\n');
+                p.push_str(c);
+            }
+        }
+        out
+    }
+
+    /// Applies an announcement received from the database; its own are ignored.
+    pub(crate) fn received(&self, payload: &str) {
+        let mut lines = payload.split('\n');
+        let Some(head) = lines.next() else { return };
+        let Some((origin, flag)) = head.split_once(' ') else {
+            return;
+        };
+        if origin == self.origin {
+            return;
+        }
+        if flag == "o" {
+            self.outbox.notify_one();
+        }
+        let m = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        for c in lines {
+            if let Some(n) = m.get(c) {
+                n.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Announces a transaction's wake-ups to the other processes on the database before it
+/// commits (`STORE-wake`); nothing on SQLite, whose files are one process's.
+pub(crate) async fn announce(
+    store: &Store,
+    tx: &mut WriteTx,
+    clients: &[String],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    if !matches!(tx, WriteTx::Pg(_)) {
+        return Ok(());
+    }
+    for payload in store.waker.announcements(clients, outbox) {
+        query("SELECT pg_notify($1, $2)")
+            .bind(WAKE_CHANNEL)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -174,6 +281,7 @@ impl Store {
             .collect();
         let mut tx = self.begin_write().await?;
         let woken = write_client_items(&mut tx, &mut pending).await?;
+        announce(self, &mut tx, &woken, false).await?;
         tx.commit().await?;
         self.waker.wake(&woken);
         Ok(())
@@ -205,8 +313,10 @@ impl Store {
     }
 
     /// [`Store::fetch_queue`] that waits up to `wait` for an item when there is none
-    /// (long-poll). An item committed by this process wakes it at once; one committed by
-    /// another process sharing the database is found when the wait ends.
+    /// (long-poll). An item committed by this store wakes it at once; on PostgreSQL so does
+    /// one committed by another process sharing the database (`STORE-wake`). A wake-up that
+    /// finds nothing (another process's announcement that lost a race, a reconnect) waits
+    /// again for what is left of `wait`.
     pub async fn wait_queue(
         &self,
         client: &str,
@@ -214,18 +324,20 @@ impl Store {
         limit: u32,
         wait: Duration,
     ) -> Result<Vec<QueueItem>, StoreError> {
+        let until = tokio::time::Instant::now() + wait;
         let n = self.waker.subscribe(client);
-        let items = {
+        let items = loop {
             let notified = n.notified();
             tokio::pin!(notified);
             // Registered before the fetch, so a commit between the fetch and the wait wakes us.
             notified.as_mut().enable();
-            let items = self.fetch_queue(client, after, limit).await?;
-            if items.is_empty() {
-                let _ = tokio::time::timeout(wait, notified).await;
-                self.fetch_queue(client, after, limit).await
-            } else {
-                Ok(items)
+            match self.fetch_queue(client, after, limit).await {
+                Ok(items) if items.is_empty() && tokio::time::Instant::now() < until => {
+                    if tokio::time::timeout_at(until, notified).await.is_err() {
+                        break self.fetch_queue(client, after, limit).await;
+                    }
+                }
+                other => break other,
             }
         };
         self.waker.unsubscribe(client, n);

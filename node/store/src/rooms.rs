@@ -2,7 +2,7 @@
 
 use crate::db::{Store, WriteTx, i, u};
 use crate::error::StoreError;
-use crate::queue::{PendingItem, write_client_items};
+use crate::queue::{PendingItem, announce, write_client_items};
 use crate::sql::{AssertSqlSafe, Exec, Row, query};
 
 /// A room as stored.
@@ -184,6 +184,7 @@ impl Store {
             clients: Vec::new(),
             state: None,
             policy_changed: false,
+            outbox_written: false,
             written: 0,
         })
     }
@@ -286,6 +287,8 @@ pub struct RoomTx {
     /// The new head and the entry changes, written at commit.
     state: Option<(Vec<u8>, EntryChanges)>,
     policy_changed: bool,
+    /// Whether outbox rows were written (the commit wakes the outbox workers, `STORE-wake`).
+    outbox_written: bool,
     /// Bytes of row values written through this transaction.
     written: u64,
 }
@@ -332,6 +335,7 @@ impl RoomTx {
         now_ms: u64,
     ) -> Result<u64, StoreError> {
         self.written += body.len() as u64;
+        self.outbox_written = true;
         crate::outbox::enqueue(
             &mut self.tx,
             follower,
@@ -353,6 +357,7 @@ impl RoomTx {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         self.written += (body.len() * followers.len()) as u64;
+        self.outbox_written = !followers.is_empty() || self.outbox_written;
         crate::outbox::enqueue_many(
             &mut self.tx,
             followers,
@@ -479,6 +484,7 @@ impl RoomTx {
             .execute(&mut self.tx)
             .await?;
         let woken = write_client_items(&mut self.tx, &mut self.clients).await?;
+        announce(&self.store, &mut self.tx, &woken, self.outbox_written).await?;
         self.tx.commit().await?;
         self.store
             .room_bytes

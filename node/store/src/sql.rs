@@ -20,7 +20,6 @@ use sqlx::Any;
 use sqlx::any::AnyRow;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A value bound to a statement; a NULL keeps its type (PostgreSQL needs it).
 #[derive(Debug)]
@@ -320,19 +319,43 @@ impl<'q> Query<'q> {
 
 /// Runs one statement on an SQLite connection: binds `$N` by its number, steps it to the end,
 /// copies the rows out when asked for them.
-/// Statements SQLite compiled again before running them, since the process started
-/// (`STORE-sqlite-no-reprepare`).
-static REPREPARES: AtomicU64 = AtomicU64::new(0);
+/// Statements SQLite compiled again before running them, by database file, since the
+/// process started, with the last such statement (`STORE-sqlite-no-reprepare`). Touched
+/// only when it happens.
+type Reprepared = (String, u64, String);
+static REPREPARES: std::sync::Mutex<Vec<Reprepared>> = std::sync::Mutex::new(Vec::new());
 
-/// How many times a cached SQLite statement was compiled again before it ran, in this
-/// process (`STORE-sqlite-no-reprepare`). SQLite (built with `SQLITE_ENABLE_STAT4`, as
+/// How many times a cached statement on the SQLite file `path` (as the store opened it) was
+/// compiled again before it ran, in this process, and the last one
+/// (`STORE-sqlite-no-reprepare`). SQLite (built with `SQLITE_ENABLE_STAT4`, as
 /// libsqlite3-sys bundles it) recompiles a statement whose bound value may change its plan on
 /// every run, a bare `LIMIT $n` among them: that cost a parse and a plan per claim of the
 /// outbox and per device fetch (5–7% of the message path's CPU). The store's statements give
-/// no such place to a bound value (`LIMIT CAST($n AS BIGINT)`), and this count stays 0; the
-/// store tests check it.
-pub fn sqlite_reprepares() -> u64 {
-    REPREPARES.load(Ordering::Relaxed)
+/// no such place to a bound value (`LIMIT CAST($n AS BIGINT)`), and the count stays 0 unless
+/// the file's schema changes under an open store; the store tests check it. Read it through
+/// [`crate::Store::sqlite_reprepares`].
+pub(crate) fn reprepares_of(path: &str) -> (u64, Option<String>) {
+    let m = REPREPARES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    m.iter()
+        .find(|(p, _, _)| p == path)
+        .map(|(_, n, sql)| (*n, Some(sql.clone())))
+        .unwrap_or((0, None))
+}
+
+fn count_reprepares(conn: &rusqlite::Connection, n: u64, sql: &str) {
+    let path = conn.path().unwrap_or_default().to_owned();
+    let mut m = REPREPARES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match m.iter_mut().find(|(p, _, _)| *p == path) {
+        Some((_, k, last)) => {
+            *k += n;
+            sql.clone_into(last);
+        }
+        None => m.push((path, n, sql.to_owned())),
+    }
 }
 
 pub(crate) fn run_lite(
@@ -381,7 +404,7 @@ pub(crate) fn run_lite(
     }
     let again = st.reset_status(rusqlite::StatementStatus::RePrepare);
     if again > 0 {
-        REPREPARES.fetch_add(u64::try_from(again).unwrap_or(0), Ordering::Relaxed);
+        count_reprepares(conn, u64::try_from(again).unwrap_or(0), sql);
         tracing::debug!(
             sql,
             "SQLite compiled a cached statement again (STORE-sqlite-no-reprepare)"

@@ -363,8 +363,10 @@ async fn store_outbox_claim_batch_all_followers_in_one_claim() {
     }
     // STORE-sqlite-no-reprepare: the claims above ran their cached statements as compiled
     // (a bare `LIMIT $n` made SQLite compile the lease statement again on every claim). The
-    // count is the process's: no statement of any test recompiles.
-    assert_eq!(mimi_store::sqlite_reprepares(), 0);
+    // count is the file's (other tests' files are theirs).
+    for db in &dbs {
+        assert_eq!(db.store.sqlite_reprepares(), (0, None), "{}", db.location);
+    }
     drop_isolated(dbs).await;
 }
 
@@ -435,7 +437,9 @@ async fn store_outbox_complete_and_claim_in_one_transaction() {
     }
     // STORE-sqlite-no-reprepare: the claims above ran their cached statements as compiled
     // (a bare `LIMIT $n` made SQLite compile the lease statement again on every claim). The
-    // count is the process's: no statement of any test recompiles.
-    assert_eq!(mimi_store::sqlite_reprepares(), 0);
+    // count is the file's (other tests' files are theirs).
+    for db in &dbs {
+        assert_eq!(db.store.sqlite_reprepares(), (0, None), "{}", db.location);
+    }
     drop_isolated(dbs).await;
 }

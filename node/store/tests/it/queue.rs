@@ -50,7 +50,7 @@ async fn store_queue_cursor_fetch_ack() {
         assert_eq!(s.fetch_queue(&c, 0, 10).await.unwrap(), all);
         // STORE-sqlite-no-reprepare: fetches with other limits ran the cached statement as
         // compiled.
-        assert_eq!(mimi_store::sqlite_reprepares(), 0);
+        assert_eq!(s.sqlite_reprepares(), (0, None));
         assert_eq!(s.queue_len(&c).await.unwrap(), 3);
         // Ack up to 2 removes 1 and 2 only; acking again removes nothing.
         assert_eq!(s.ack(&c, 2).await.unwrap(), 2);
@@ -202,9 +202,10 @@ async fn store_queue_wait_wakes_on_item_from_another_task() {
 }
 
 #[tokio::test]
-async fn store_queue_wait_sees_rows_of_another_process_at_its_timeout() {
-    // Two node processes sharing one PostgreSQL database: the writer's commit does not wake
-    // the other process's poll, which finds the row when its wait ends. Bounded polls.
+async fn store_wake_across_processes_on_postgres() {
+    // STORE-wake: two stores on one PostgreSQL database (two node processes of a provider).
+    // A long-poll of one is woken by the other's commit, not found at the end of its wait:
+    // the wait is ten minutes, the test gives up after LONG (a failure, not a slow pass).
     let Some(url) = postgres_url() else {
         return;
     };
@@ -213,26 +214,39 @@ async fn store_queue_wait_sees_rows_of_another_process_at_its_timeout() {
         Store::open(&url).await.unwrap(),
     );
     let c = client("xproc");
-    // The poll starts before or after the other process commits; each round is short and
-    // the rounds are bounded.
     let poller = {
-        let c = c.clone();
+        let (p1, c) = (p1.clone(), c.clone());
         tokio::spawn(async move {
-            for _ in 0..100 {
-                let got = p1
-                    .wait_queue(&c, 0, 10, Duration::from_millis(100))
-                    .await
-                    .unwrap();
-                if !got.is_empty() {
-                    return got;
-                }
-            }
-            Vec::new()
+            tokio::time::timeout(LONG, p1.wait_queue(&c, 0, 10, Duration::from_secs(600))).await
         })
     };
     tokio::task::yield_now().await;
     p2.enqueue(&[item(&c, "mimi://a.example/r/x", "across")], 1)
         .await
         .unwrap();
-    assert_eq!(bodies(&poller.await.unwrap()), ["across"]);
+    let got = poller
+        .await
+        .unwrap()
+        .expect("the other process's commit did not wake the long-poll");
+    assert_eq!(bodies(&got.unwrap()), ["across"]);
+
+    // Outbox rows committed by one process wake the other's outbox worker.
+    let wake = p1.outbox_wake();
+    let notified = wake.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let room = format!("mimi://a.example/r/{}", tag("wake"));
+    p2.create_room(&room, "a.example", b"s", 0).await.unwrap();
+    let mut tx = p2.begin_room(&room).await.unwrap();
+    let ev = tx.append_event(1, b"e").await.unwrap();
+    tx.enqueue_outbox(&format!("{}.example", tag("f")), ev, b"n", 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::timeout(LONG, notified)
+        .await
+        .expect("the other process's outbox rows did not wake this store's outbox worker");
+
+    p1.close().await;
+    p2.close().await;
 }
