@@ -1328,3 +1328,218 @@ pub async fn idle_rooms(exe: &str, counts: &[usize], cache_rooms: usize, work: &
         figures,
     }
 }
+
+/// CPU time (user + system) of a process in clock ticks (Linux `/proc/<pid>/stat`), 0
+/// elsewhere.
+fn cpu_ticks_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // After the command name in parentheses: state is field 3, utime 14, stime 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// Busy and total clock ticks of the whole machine (Linux `/proc/stat`), zero elsewhere.
+fn machine_ticks() -> (u64, u64) {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return (0, 0);
+    };
+    let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    // idle and iowait are not busy.
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// One run of [`two_processes`]: `k` node processes of a.example on the database `db`.
+struct ProcsRun {
+    rate: f64,
+    node_cpu_ms_per_msg: f64,
+    machine_busy: f64,
+}
+
+async fn procs_run(
+    exe: &str,
+    k: usize,
+    rooms: usize,
+    messages: usize,
+    db: &str,
+    work: &Path,
+) -> ProcsRun {
+    use mimi_net::client::ClientApi;
+    let t = tag();
+    let dir = work.join(format!("procs-{k}-{t}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = mimi_net::pki::Ca::new("mimi-bench two processes").expect("ca");
+    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).expect("ca.crt");
+    let mut nodes = Vec::new();
+    for i in 0..k {
+        let cfg =
+            mimi_harness::write_config(&dir, &ca, "a.example", &format!("a{i}"), db, &[], 30_000);
+        nodes.push(mimi_harness::ProcNode::spawn_with(exe, &["node"], &cfg).await);
+    }
+    let roots = mimi_net::pki::certs_from_pem(&ca.cert_pem, "ca").expect("roots");
+    let api = |i: usize| {
+        ClientApi::new(
+            "a.example",
+            &nodes[i % k].addr,
+            &roots,
+            mimi_net::NetLimits::default(),
+        )
+        .expect("client api")
+    };
+    // Room r: its sender's device talks to process r, its reader's to process r + 1 (with
+    // two processes every message crosses from one to the other through the database).
+    let mut pairs = Vec::new();
+    for r in 0..rooms {
+        let room = RoomUri::parse(&format!("mimi://a.example/r/procs{r}x{t}")).expect("room");
+        let mut s = Person::register_via(api(r), &format!("s{r}"), "1", None).await;
+        let mut o = Person::register_via(api(r + 1), &format!("o{r}"), "1", None).await;
+        s.create_room(&room).await;
+        s.add(&room, o.dev.user.as_str()).await;
+        let e = s.epoch(&room);
+        o.sync_until("join", |q| q.epoch(&room) == e).await;
+        // Warm-up: one message each way is through before the clock starts.
+        s.send(&room, "warm-up").await;
+        o.sync_until("warm-up", |q| {
+            q.seen.iter().any(|e| matches!(e, Event::Message { .. }))
+        })
+        .await;
+        pairs.push((room, s, o));
+    }
+    let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
+    let cpu0: u64 = pids.iter().map(|p| cpu_ticks_of(*p)).sum();
+    let m0 = machine_ticks();
+    let started = Instant::now();
+    let tasks: Vec<_> = pairs
+        .into_iter()
+        .map(|(room, mut s, mut o)| {
+            tokio::spawn(async move {
+                let sender = {
+                    let room = room.clone();
+                    tokio::spawn(async move {
+                        for i in 0..messages {
+                            s.send(&room, &format!("procs #{i}")).await;
+                        }
+                    })
+                };
+                let count = |q: &Person| {
+                    q.seen
+                        .iter()
+                        .filter(|e| matches!(e, Event::Message { .. }))
+                        .count()
+                };
+                // Bounded: every round returns at least one more item or ends the test.
+                for _ in 0..100_000 {
+                    if count(&o) > messages {
+                        break;
+                    }
+                    let before = o.seen.len();
+                    o.sync_until("more", |q| q.seen.len() > before).await;
+                }
+                sender.await.expect("sender");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("room");
+    }
+    let elapsed = started.elapsed();
+    let cpu1: u64 = pids.iter().map(|p| cpu_ticks_of(*p)).sum();
+    let m1 = machine_ticks();
+    for n in nodes {
+        n.kill();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let total = (rooms * messages) as f64;
+    // Clock ticks are 1/100 s on Linux (USER_HZ).
+    let tick_ms = 10.0;
+    ProcsRun {
+        rate: total / elapsed.as_secs_f64(),
+        node_cpu_ms_per_msg: (cpu1.saturating_sub(cpu0)) as f64 * tick_ms / total,
+        machine_busy: (m1.0.saturating_sub(m0.0)) as f64
+            / (m1.1.saturating_sub(m0.1)).max(1) as f64,
+    }
+}
+
+/// Scenario 1b (issue 16, "two node processes of one provider on one database carry ≥ 1.6x
+/// one process"): node processes of a.example (`exe node CONFIG`, the code of `mimi-node
+/// run`) on one PostgreSQL database, `rooms` rooms of two local users, each room's sender on
+/// one process and its reader on the next (rooms spread over the processes; with two, every
+/// message is accepted by one process and long-polled from the other: `STORE-wake`). All
+/// senders at once, flat out, `messages` each; delivered = read by the room's reader.
+/// Baseline: the same with one process (a fresh database each). Also printed: the node
+/// processes' CPU per message and how busy the whole machine was (its 2 cores carry the
+/// nodes, PostgreSQL and the bench's own devices).
+pub async fn two_processes(
+    exe: &str,
+    url: &str,
+    rooms: usize,
+    messages: usize,
+    work: &Path,
+) -> Table {
+    progress(&format!(
+        "two processes: {rooms} rooms, {messages} messages each, on one and on two node processes (PostgreSQL)"
+    ));
+    let mut runs = Vec::new();
+    for k in [1usize, 2] {
+        let db = pg_database(
+            url,
+            &format!("bench_procs{k}_{}", tag().replace(['-', '.'], "_")),
+        )
+        .await;
+        runs.push(procs_run(exe, k, rooms, messages, &db, work).await);
+        mimi_harness::drop_pg_database(&db).await;
+    }
+    let (one, two) = (&runs[0], &runs[1]);
+    let ratio = two.rate / one.rate.max(f64::MIN_POSITIVE);
+    let figure = Figure {
+        scenario: "message path, PostgreSQL".into(),
+        size: Some(2),
+        figure:
+            "two node processes of one provider on one database vs one process: delivered msg/s"
+                .into(),
+        unit: "msg/s".into(),
+        value: Some(two.rate),
+        baseline: Some(one.rate),
+        ratio: Some(ratio),
+        target: ">= 1.6x".into(),
+        met: ratio >= 1.6,
+    };
+    let row = |name: &str, r: &ProcsRun, ratio: &str| {
+        vec![
+            name.to_owned(),
+            format!("{:.0}", r.rate),
+            format!("{:.2} ms", r.node_cpu_ms_per_msg),
+            format!("{:.0}%", r.machine_busy * 100.0),
+            ratio.to_owned(),
+        ]
+    };
+    Table {
+        figures: vec![figure],
+        title: format!("Scenario 1b: node processes of one provider on one PostgreSQL database ({rooms} rooms)"),
+        columns: vec![
+            "processes".into(),
+            "delivered msg/s".into(),
+            "node CPU per message".into(),
+            "machine busy".into(),
+            "ratio".into(),
+        ],
+        rows: vec![
+            row("1", one, "baseline"),
+            row("2", two, &format!("{ratio:.2}x")),
+        ],
+        note: "All rooms' senders at once, flat out; each room's reader on the next process, so with two processes every message crosses through the database (STORE-wake). Node CPU: user + system time of the node processes per delivered message; machine busy: share of both cores in use during the run (nodes, PostgreSQL and the bench's devices together). A second process can only add throughput where the first leaves a core idle.".into(),
+    }
+}

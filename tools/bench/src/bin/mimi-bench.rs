@@ -9,7 +9,7 @@
 
 use mimi_bench::{
     Figure, Table, catch_up, commit_acceptance, fanout_width, idle_rooms, key_package_claims,
-    message_path, percentile, results_dir, svg_plot,
+    message_path, percentile, results_dir, svg_plot, two_processes,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,11 +100,18 @@ fn main() -> ExitCode {
             } else {
                 extra.push(Figure::not_measured("message path, PostgreSQL", "throughput and p99", ">= 1500 msg/s; p99 <= 8 ms (no PostgreSQL: set MIMI_TEST_POSTGRES_URL)"));
             }
-            extra.push(Figure::not_measured("message path, PostgreSQL", "two node processes of one provider on one database vs one process", ">= 1.6x (mimi-bench has no two-process scenario yet)"));
             let _ = std::fs::write(
                 out.join("message-latency.svg"),
                 svg_plot("Submit→delivered latency percentiles (paced senders)", "percentile", "ms", &curves, false),
             );
+        }
+        if want("procs") {
+            let (rooms, msgs) = if quick { (2, 5) } else { (8, 100) };
+            match (&postgres, std::env::current_exe()) {
+                (Some(url), Ok(exe)) => tables.push(two_processes(&exe.to_string_lossy(), url, rooms, msgs, &work).await),
+                (None, _) => extra.push(Figure::not_measured("message path, PostgreSQL", "two node processes of one provider on one database vs one process", ">= 1.6x (no PostgreSQL: set MIMI_TEST_POSTGRES_URL)")),
+                (_, Err(e)) => extra.push(Figure::not_measured("message path, PostgreSQL", "two node processes of one provider on one database vs one process", &format!(">= 1.6x (not measured: no path to this binary: {e})"))),
+            }
         }
         let (small, big) = if quick { (20, 100) } else { (1_000, 10_000) };
         if want("catchup") {
@@ -220,7 +227,7 @@ fn lat_curve(lat: &[std::time::Duration]) -> Vec<(f64, f64)> {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("mimi-bench: {msg}");
     eprintln!(
-        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|catchup|idle|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
+        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|procs|catchup|idle|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
     );
     ExitCode::from(2)
 }
