@@ -412,21 +412,6 @@ impl Store {
         self.waker.outbox.clone()
     }
 
-    /// Tells the other processes on the database that there is outbox work (`STORE-wake`);
-    /// nothing on SQLite.
-    pub(crate) async fn announce_outbox(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            for payload in self.waker.announcements(&[], true) {
-                crate::sql::query("SELECT pg_notify($1, $2)")
-                    .bind(crate::queue::WAKE_CHANNEL)
-                    .bind(payload)
-                    .execute(self)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Opens (creating if needed) the SQLite database [`SQLITE_FILE`] in a node's data
     /// directory, which must exist.
     pub async fn open_in_dir(data_dir: &Path) -> Result<Self, StoreError> {

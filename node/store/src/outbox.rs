@@ -393,18 +393,16 @@ impl Store {
 
     /// Gives back every stream leased to `owner` (a worker that stops); returns how many.
     pub async fn release_outbox(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut turn = self.write_turn().await?;
+        let mut tx = self.begin_write().await?;
         let done = query(
             "UPDATE outbox_streams SET lease_owner = '', lease_until_ms = 0 WHERE lease_owner = $1",
         )
         .bind(owner)
-        .execute(&mut turn)
+        .execute(&mut tx)
         .await?;
-        drop(turn);
         // Another process's worker may take these streams now (`STORE-wake`).
-        if done.rows_affected() > 0 {
-            self.announce_outbox().await?;
-        }
+        crate::queue::announce(self, &mut tx, &[], done.rows_affected() > 0).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

@@ -357,7 +357,7 @@ impl RoomTx {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         self.written += (body.len() * followers.len()) as u64;
-        self.outbox_written = !followers.is_empty() || self.outbox_written;
+        self.outbox_written |= !followers.is_empty();
         crate::outbox::enqueue_many(
             &mut self.tx,
             followers,

@@ -1197,36 +1197,21 @@ pub fn rss_kib_of(pid: u32) -> u64 {
 /// Welcomes (idle rooms), so the node keeps nothing for them in memory but what its
 /// decoded-room cache holds.
 pub async fn idle_rooms(exe: &str, counts: &[usize], cache_rooms: usize, work: &Path) -> Table {
-    use mimi_net::client::ClientApi;
     let max = counts.iter().copied().max().unwrap_or(0);
     progress(&format!(
         "idle rooms: up to {max} rooms of 10 members on one hub process (cache_rooms = {cache_rooms})"
     ));
-    let dir = work.join(format!("idle-{}", tag()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ca = mimi_net::pki::Ca::new("mimi-bench idle rooms").expect("ca");
-    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).expect("ca.crt");
-    let cfg = mimi_harness::write_config_with(
-        &dir,
-        &ca,
-        "a.example",
-        "a",
+    let provider = ProcProvider::start(
+        exe,
+        "idle",
+        1,
         "sqlite",
-        &[],
-        30_000,
         &format!("[hub]\ncache_rooms = {cache_rooms}\n"),
-    );
-    let node = mimi_harness::ProcNode::spawn_with(exe, &["node"], &cfg).await;
-    let roots = mimi_net::pki::certs_from_pem(&ca.cert_pem, "ca").expect("roots");
-    let api = || {
-        ClientApi::new(
-            "a.example",
-            &node.addr,
-            &roots,
-            mimi_net::NetLimits::default(),
-        )
-        .expect("client api")
-    };
+        work,
+    )
+    .await;
+    let node = &provider.nodes[0];
+    let api = || provider.api(0);
     let mut owner = Person::register_via(api(), "owner", "1", None).await;
     let mut members = Vec::new();
     for k in 0..9 {
@@ -1267,8 +1252,7 @@ pub async fn idle_rooms(exe: &str, counts: &[usize], cache_rooms: usize, work: &
             ));
         }
     }
-    node.kill();
-    let _ = std::fs::remove_dir_all(&dir);
+    provider.stop();
     let mib = |k: u64| k as f64 / 1024.0;
     let first = points.first().map_or(base, |p| p.1);
     let mut rows = vec![vec![
@@ -1329,6 +1313,70 @@ pub async fn idle_rooms(exe: &str, counts: &[usize], cache_rooms: usize, work: &
     }
 }
 
+/// The provider a.example as node processes of their own (`exe node CONFIG`, the code of
+/// `mimi-node run`) on one database, in a fresh directory under `work` with a CA of its own.
+struct ProcProvider {
+    dir: PathBuf,
+    nodes: Vec<mimi_harness::ProcNode>,
+    /// The CA's certificate (PEM), the devices' trust root.
+    ca_pem: String,
+}
+
+impl ProcProvider {
+    /// `count` processes on `database`, each with `extra` at the end of its node.toml.
+    async fn start(
+        exe: &str,
+        what: &str,
+        count: usize,
+        database: &str,
+        extra: &str,
+        work: &Path,
+    ) -> Self {
+        let dir = work.join(format!("{what}-{}", tag()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca = mimi_net::pki::Ca::new(&format!("mimi-bench {what}")).expect("ca");
+        std::fs::write(dir.join("ca.crt"), &ca.cert_pem).expect("ca.crt");
+        let mut nodes = Vec::new();
+        for i in 0..count {
+            let cfg = mimi_harness::write_config_with(
+                &dir,
+                &ca,
+                "a.example",
+                &format!("a{i}"),
+                database,
+                &[],
+                30_000,
+                extra,
+            );
+            nodes.push(mimi_harness::ProcNode::spawn_with(exe, &["node"], &cfg).await);
+        }
+        Self {
+            dir,
+            nodes,
+            ca_pem: ca.cert_pem.clone(),
+        }
+    }
+
+    /// A client API connection to process `i`.
+    fn api(&self, i: usize) -> mimi_net::client::ClientApi {
+        mimi_net::client::ClientApi::new(
+            "a.example",
+            &self.nodes[i].addr,
+            &mimi_net::pki::certs_from_pem(&self.ca_pem, "ca").expect("roots"),
+            mimi_net::NetLimits::default(),
+        )
+        .expect("client api")
+    }
+
+    /// Kills the processes and removes the directory.
+    fn stop(self) {
+        for n in self.nodes {
+            n.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// CPU time (user + system) of a process in clock ticks (Linux `/proc/<pid>/stat`), 0
 /// elsewhere.
 fn cpu_ticks_of(pid: u32) -> u64 {
@@ -1377,28 +1425,9 @@ async fn procs_run(
     db: &str,
     work: &Path,
 ) -> ProcsRun {
-    use mimi_net::client::ClientApi;
     let t = tag();
-    let dir = work.join(format!("procs-{k}-{t}"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ca = mimi_net::pki::Ca::new("mimi-bench two processes").expect("ca");
-    std::fs::write(dir.join("ca.crt"), &ca.cert_pem).expect("ca.crt");
-    let mut nodes = Vec::new();
-    for i in 0..k {
-        let cfg =
-            mimi_harness::write_config(&dir, &ca, "a.example", &format!("a{i}"), db, &[], 30_000);
-        nodes.push(mimi_harness::ProcNode::spawn_with(exe, &["node"], &cfg).await);
-    }
-    let roots = mimi_net::pki::certs_from_pem(&ca.cert_pem, "ca").expect("roots");
-    let api = |i: usize| {
-        ClientApi::new(
-            "a.example",
-            &nodes[i % k].addr,
-            &roots,
-            mimi_net::NetLimits::default(),
-        )
-        .expect("client api")
-    };
+    let provider = ProcProvider::start(exe, "procs", k, db, "", work).await;
+    let api = |i: usize| provider.api(i % k);
     // Room r: its sender's device talks to process r, its reader's to process r + 1 (with
     // two processes every message crosses from one to the other through the database).
     let mut pairs = Vec::new();
@@ -1418,7 +1447,7 @@ async fn procs_run(
         .await;
         pairs.push((room, s, o));
     }
-    let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
+    let pids: Vec<u32> = provider.nodes.iter().map(|n| n.pid()).collect();
     let cpu0: u64 = pids.iter().map(|p| cpu_ticks_of(*p)).sum();
     let m0 = machine_ticks();
     let started = Instant::now();
@@ -1458,10 +1487,7 @@ async fn procs_run(
     let elapsed = started.elapsed();
     let cpu1: u64 = pids.iter().map(|p| cpu_ticks_of(*p)).sum();
     let m1 = machine_ticks();
-    for n in nodes {
-        n.kill();
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    provider.stop();
     let total = (rooms * messages) as f64;
     // Clock ticks are 1/100 s on Linux (USER_HZ).
     let tick_ms = 10.0;
