@@ -5,7 +5,10 @@
 //! the same bytes; Alice on the hub downloads directly from b.example. A blob altered on
 //! b.example's disk is refused with a hash error; an upload over the provider's limit is 413;
 //! someone outside the room gets 403. The hub refuses its own members' uploads that the room's
-//! asset policy forbids (`PROTO-5.10-policy`); a follower cannot know the policy.
+//! asset policy forbids (`PROTO-5.10-policy`); a follower cannot know the policy. The room's
+//! download privacy and upload domains are enforced where the hub can see them
+//! (`ROOM-policy-download-privacy`, `PROTO-5.10-policy-host`), and a member's provider may
+//! fetch directly from the asset server (`PROTO-5.10-direct`).
 
 use http::StatusCode;
 use mimi_content::attachment::AttachmentError;
@@ -50,9 +53,20 @@ async fn download(
     room: &RoomUri,
     part: &ExternalPart,
 ) -> Result<Vec<u8>, Result<(StatusCode, String), AttachmentError>> {
+    download_via(api, room, part, None).await
+}
+
+/// [`download`] by a mechanism (`?via=`).
+async fn download_via(
+    api: &ClientApi,
+    room: &RoomUri,
+    part: &ExternalPart,
+    via: Option<&str>,
+) -> Result<Vec<u8>, Result<(StatusCode, String), AttachmentError>> {
+    let via = via.map_or(String::new(), |v| format!("&via={v}"));
     let mut d = api
         .download(&format!(
-            "download/{}?url={}",
+            "download/{}?url={}{via}",
             enc(room.as_str()),
             enc(&part.url)
         ))
@@ -165,6 +179,7 @@ async fn attachments(fed: &Federation) {
 
     // The hub's and the asset server's own checks, called as provider c.example directly.
     provider_checks(fed, &room, &got).await;
+    download_privacy(&room, &mut alice, &cathy, &got, &data).await;
 
     // CONTENT-external-hash: one octet altered on the asset server's disk.
     let blob = fed.configs[1].parent().unwrap().join("assets").join(&id);
@@ -304,11 +319,137 @@ async fn provider_checks(fed: &Federation, room: &RoomUri, part: &ExternalPart) 
     let (st, why) = provider_get(fed, "c.example", "a.example", &proxy(&other)).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
     assert!(why.contains("has no clients in"), "{why}");
-    // The asset server gives the ciphertext only to the room's hub.
+    // PROTO-5.10-direct: the asset server (a follower) gives the ciphertext to the room's
+    // hub and to a provider that its roster of the room has clients of (c.example: Cathy),
+    // nobody else (c.example has none in the private room, which b.example does not follow).
     let path = part.url.strip_prefix("https://b.example").unwrap();
     let (st, why) = provider_get(fed, "c.example", "b.example", path).await;
+    assert_eq!(st, StatusCode::OK, "{why}");
+    let path = other.strip_prefix("https://b.example").unwrap();
+    let (st, why) = provider_get(fed, "c.example", "b.example", path).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
-    assert!(why.contains("only the hub"), "{why}");
+    assert!(why.contains("has no clients"), "{why}");
+}
+
+/// ROOM-policy-download-privacy and PROTO-5.10-policy-host at the hub; PROTO-5.10-direct and
+/// the `via` of the client API.
+async fn download_privacy(
+    room: &RoomUri,
+    alice: &mut Person,
+    cathy: &Person,
+    part: &ExternalPart,
+    data: &[u8],
+) {
+    use mimi_room::room_policy::AssetPolicy;
+    use mimi_wire::room_policy::{
+        AssetUploadLocation, DownloadPrivacy, DownloadPrivacyType, ProviderAssetUploadDomains,
+    };
+    let open = AssetPolicy {
+        max_image: u64::MAX,
+        max_audio: u64::MAX,
+        max_video: u64::MAX,
+        max_attachment: u64::MAX,
+        ..AssetPolicy::default()
+    };
+    let no_proxy = AssetPolicy {
+        download_privacy: DownloadPrivacy {
+            allowed_download_types: vec![],
+            forbidden_download_types: vec![DownloadPrivacyType::HubProxy],
+            default_download_type: DownloadPrivacyType::Direct,
+        },
+        ..open.clone()
+    };
+    let outcome = alice.set_asset_policy(room, &no_proxy).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    // Through the hub's proxy: the hub refuses (c.example passes its 403 on).
+    let e = download_via(&cathy.api, room, part, Some("hubProxy"))
+        .await
+        .unwrap_err()
+        .unwrap();
+    assert_eq!(e.0, StatusCode::FORBIDDEN, "{}", e.1);
+    assert!(e.1.contains("download_privacy"), "{}", e.1);
+    // Direct: c.example fetches from b.example itself.
+    assert_eq!(
+        download_via(&cathy.api, room, part, Some("direct"))
+            .await
+            .unwrap(),
+        data
+    );
+    // The hub's own member asked for hubProxy: refused at the hub too; direct is fine.
+    let e = download_via(&alice.api, room, part, Some("hubProxy"))
+        .await
+        .unwrap_err()
+        .unwrap();
+    assert_eq!(e.0, StatusCode::FORBIDDEN, "{}", e.1);
+    assert_eq!(
+        download_via(&alice.api, room, part, Some("direct"))
+            .await
+            .unwrap(),
+        data
+    );
+    // OHTTP is not implemented (501, naming it); an unknown mechanism is 400.
+    let e = download_via(&cathy.api, room, part, Some("ohttp"))
+        .await
+        .unwrap_err()
+        .unwrap();
+    assert_eq!(e.0, StatusCode::NOT_IMPLEMENTED, "{}", e.1);
+    assert!(e.1.contains("OHTTP"), "{}", e.1);
+    let e = download_via(&cathy.api, room, part, Some("pigeon"))
+        .await
+        .unwrap_err()
+        .unwrap();
+    assert_eq!(e.0, StatusCode::BAD_REQUEST, "{}", e.1);
+
+    // PROTO-5.10-policy-host: assets at each sender's provider, b.example not listed. The
+    // hub fetches nothing from b.example for its member or by proxy, and takes no upload of
+    // its own members when its own domain is not listed.
+    let listed = |ps: &[&str]| {
+        ps.iter()
+            .map(|p| ProviderAssetUploadDomains {
+                provider: (*p).into(),
+                asset_upload_destinations: vec![(*p).into()],
+            })
+            .collect::<Vec<_>>()
+    };
+    let not_b = AssetPolicy {
+        asset_upload_location: AssetUploadLocation::LocalProvider,
+        upload_domains: listed(&["a.example", "c.example"]),
+        ..open.clone()
+    };
+    let outcome = alice.set_asset_policy(room, &not_b).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    for who in [&alice.api, &cathy.api] {
+        let e = download(who, room, part).await.unwrap_err().unwrap();
+        assert_eq!(e.0, StatusCode::FORBIDDEN, "{}", e.1);
+        assert!(e.1.contains("upload_domains"), "{}", e.1);
+    }
+    let (st, why, _) = upload(&alice.api, room, b"fine").await;
+    assert_eq!(st, StatusCode::CREATED, "{why}");
+    let only_b = AssetPolicy {
+        upload_domains: listed(&["b.example"]),
+        ..not_b
+    };
+    let outcome = alice.set_asset_policy(room, &only_b).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    let (st, why, _) = upload(&alice.api, room, b"nope").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{why}");
+    assert!(why.contains("upload destinations"), "{why}");
+    assert_eq!(download(&cathy.api, room, part).await.unwrap(), data);
+
+    let outcome = alice.set_asset_policy(room, &open).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]

@@ -289,6 +289,16 @@ pub enum AssetUploadLocation {
 }
 
 impl AssetUploadLocation {
+    /// The location of a name (the draft's, or `local`).
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "unspecified" => Some(Self::Unspecified),
+            "localProvider" | "local" => Some(Self::LocalProvider),
+            "hub" => Some(Self::Hub),
+            _ => None,
+        }
+    }
+
     /// The draft's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -318,6 +328,16 @@ impl DownloadPrivacyType {
             Self::Direct => "direct",
             Self::HubProxy => "hubProxy",
             Self::Ohttp => "ohttp",
+        }
+    }
+
+    /// The type of a name (the draft's, or `hub-proxy` / `proxy` for hubProxy).
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(Self::Direct),
+            "hubProxy" | "hub-proxy" | "proxy" => Some(Self::HubProxy),
+            "ohttp" => Some(Self::Ohttp),
+            _ => None,
         }
     }
 
@@ -357,6 +377,79 @@ pub struct DownloadPrivacy {
     pub forbidden_download_types: Vec<DownloadPrivacyType>,
     /// `default_download_type`.
     pub default_download_type: DownloadPrivacyType,
+}
+
+impl DownloadPrivacy {
+    /// Whether the room lets a client download by `t` (`ROOM-policy-download-privacy`): `t`
+    /// is not in `forbidden_download_types` and, when `allowed_download_types` is not empty,
+    /// is in it. An empty allowed list restricts nothing (a decision: the draft does not say;
+    /// read as "no list", like an absent `permitted_media_types`; spec-notes/decisions.md).
+    pub fn allows(&self, t: DownloadPrivacyType) -> bool {
+        !self.forbidden_download_types.contains(&t)
+            && (self.allowed_download_types.is_empty() || self.allowed_download_types.contains(&t))
+    }
+
+    /// The download mechanism a client that implements `supported` (in its order of
+    /// preference) uses (`ROOM-policy-download-privacy`): `requested` if the person asked for
+    /// one (it must be allowed and supported), else `default_download_type` if it is allowed
+    /// and supported, else the first supported one the room allows.
+    pub fn choose(
+        &self,
+        supported: &[DownloadPrivacyType],
+        requested: Option<DownloadPrivacyType>,
+    ) -> Result<DownloadPrivacyType, AssetRefusal> {
+        let usable = |t: DownloadPrivacyType| self.allows(t) && supported.contains(&t);
+        if let Some(t) = requested {
+            if !self.allows(t) {
+                return Err(AssetRefusal::DownloadForbidden {
+                    by: t.name(),
+                    allowed: self.allowed_names(),
+                });
+            }
+            if !supported.contains(&t) {
+                return Err(AssetRefusal::DownloadUnsupported {
+                    allowed: vec![t.name()],
+                });
+            }
+            return Ok(t);
+        }
+        if usable(self.default_download_type) {
+            return Ok(self.default_download_type);
+        }
+        supported
+            .iter()
+            .copied()
+            .find(|t| usable(*t))
+            .ok_or_else(|| AssetRefusal::DownloadUnsupported {
+                allowed: self.allowed_names(),
+            })
+    }
+
+    fn allowed_names(&self) -> Vec<&'static str> {
+        [
+            DownloadPrivacyType::Direct,
+            DownloadPrivacyType::HubProxy,
+            DownloadPrivacyType::Ohttp,
+        ]
+        .into_iter()
+        .filter(|t| self.allows(*t))
+        .map(DownloadPrivacyType::name)
+        .collect()
+    }
+}
+
+/// The host of an `https://` (or any `scheme://`) URL, lower-cased, without user info or port;
+/// `None` when there is none.
+pub fn url_host(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split_once(']').map(|(h, _)| h)?
+    } else {
+        host.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// `AssetPolicy` (room-policy-03 §6.4).
@@ -405,6 +498,42 @@ pub enum AssetRefusal {
     /// Not in `permitted_media_types`.
     #[error("the room permits only listed media types, and {0} is not one of them")]
     NotPermitted(String),
+    /// The external part's URL has no host.
+    #[error("{0:?} is not a URL with a host")]
+    BadUrl(String),
+    /// The URL's host is not an upload destination the room lists for the sender's provider
+    /// (`localProvider`) or the hub (`hub`).
+    #[error(
+        "the room's assets are uploaded to {location} ({whose}); {host} is not one of its \
+         upload destinations {allowed:?}"
+    )]
+    UploadDomain {
+        /// The URL's host.
+        host: String,
+        /// `localProvider` or `hub`.
+        location: &'static str,
+        /// Whose entry was consulted: the sender's provider or the hub.
+        whose: String,
+        /// The destinations listed there (empty when the provider has no entry).
+        allowed: Vec<String>,
+    },
+    /// The room forbids (or does not list) the download mechanism.
+    #[error("the room's download privacy forbids {by} downloads; it allows {allowed:?}")]
+    DownloadForbidden {
+        /// The mechanism asked for.
+        by: &'static str,
+        /// What the room allows.
+        allowed: Vec<&'static str>,
+    },
+    /// No mechanism the room allows is one this client implements.
+    #[error(
+        "the room allows downloads only by {allowed:?}, and this client implements direct and \
+         hubProxy (not ohttp)"
+    )]
+    DownloadUnsupported {
+        /// What the room allows.
+        allowed: Vec<&'static str>,
+    },
 }
 
 impl AssetPolicy {
@@ -425,7 +554,8 @@ impl AssetPolicy {
     /// §6.4: `max_image`, `max_audio`, `max_video`, `max_attachment`, in bytes; a maximum of 0
     /// accepts no asset of that kind), then the media type against `forbidden_media_types` and,
     /// when present, `permitted_media_types` (an entry without parameters matches every
-    /// parameterized variant). Upload domains and download privacy are not checked here.
+    /// parameterized variant). Upload domains are checked by [`Self::check_url`], download
+    /// privacy by [`DownloadPrivacy::choose`].
     pub fn check(&self, size: u64, media_type: &str) -> Result<(), AssetRefusal> {
         let mt = MediaType::parse(media_type)
             .ok_or_else(|| AssetRefusal::BadMediaType(media_type.to_owned()))?;
@@ -442,6 +572,74 @@ impl AssetPolicy {
             return Err(AssetRefusal::NotPermitted(mt.to_string()));
         }
         Ok(())
+    }
+}
+
+impl AssetPolicy {
+    /// The upload destinations an asset sent by a user of `sender_domain` may be at, in a room
+    /// whose hub is `hub_domain` (`ROOM-policy-upload-domains`, room-policy-03 §6.4): `None`
+    /// when the location is `unspecified` (anywhere); for `localProvider` the entry whose
+    /// `provider` is exactly the sender's domain, for `hub` the hub's entry (empty when the
+    /// policy lists none). Returns whose entry it is and its destinations.
+    pub fn upload_destinations(
+        &self,
+        sender_domain: &str,
+        hub_domain: &str,
+    ) -> Option<(String, Vec<String>)> {
+        let provider = match self.asset_upload_location {
+            AssetUploadLocation::Unspecified => return None,
+            AssetUploadLocation::LocalProvider => sender_domain,
+            AssetUploadLocation::Hub => hub_domain,
+        };
+        let list = self
+            .upload_domains
+            .iter()
+            .find(|d| d.provider.eq_ignore_ascii_case(provider))
+            .map(|d| d.asset_upload_destinations.clone())
+            .unwrap_or_default();
+        Some((provider.to_owned(), list))
+    }
+
+    /// Whether an external part at `url`, sent by a user of `sender_domain` in a room hosted by
+    /// `hub_domain`, is where the room's policy says assets are uploaded
+    /// (`ROOM-policy-upload-domains`): unless the location is `unspecified`, the URL's host must
+    /// be one of [`Self::upload_destinations`] (compared without case). The sending client
+    /// checks before it sends, the receiving client before it downloads.
+    pub fn check_url(
+        &self,
+        url: &str,
+        sender_domain: &str,
+        hub_domain: &str,
+    ) -> Result<(), AssetRefusal> {
+        let Some((whose, allowed)) = self.upload_destinations(sender_domain, hub_domain) else {
+            return Ok(());
+        };
+        let host = url_host(url).ok_or_else(|| AssetRefusal::BadUrl(url.to_owned()))?;
+        if allowed.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
+            return Ok(());
+        }
+        let whose = match self.asset_upload_location {
+            AssetUploadLocation::Hub => format!("the hub {whose}"),
+            _ => format!("the sender's provider {whose}"),
+        };
+        Err(AssetRefusal::UploadDomain {
+            host,
+            location: self.asset_upload_location.name(),
+            whose,
+            allowed,
+        })
+    }
+
+    /// Whether `host` is an upload destination of any provider the policy lists (what a hub
+    /// that does not know the sender can check, `PROTO-5.10-policy-host`); `true` when the
+    /// location is `unspecified`.
+    pub fn lists_host(&self, host: &str) -> bool {
+        self.asset_upload_location == AssetUploadLocation::Unspecified
+            || self.upload_domains.iter().any(|d| {
+                d.asset_upload_destinations
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(host))
+            })
     }
 }
 

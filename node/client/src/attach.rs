@@ -15,10 +15,18 @@ use mimi_content::build::ContentBuilder;
 use mimi_content::{ExternalPart, MessageId, NestedPart, PartBody};
 use mimi_net::paths::percent_encode;
 use mimi_net::stream::pieces;
+use mimi_room::room_policy::AssetRefusal;
 use mimi_wire::id::RoomUri;
+use mimi_wire::room_policy::DownloadPrivacyType;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
+
+/// The download mechanisms this client implements, in its order of preference
+/// (`ROOM-policy-download-privacy`): through the hub's proxy (RECOMMENDED, protocol-06 §5.10),
+/// or direct (its provider fetches from the asset server itself). Not OHTTP.
+pub const SUPPORTED_DOWNLOADS: &[DownloadPrivacyType] =
+    &[DownloadPrivacyType::HubProxy, DownloadPrivacyType::Direct];
 
 /// Plaintext is read and encrypted in pieces of this size.
 const PIECE: usize = 64 * 1024;
@@ -109,13 +117,36 @@ impl Client {
         // states (ciphertext and tag), as the hub and the receivers do.
         let stored = meta.len() + 16;
         let state = self.room_state(room)?;
-        if let Some(policy) = &state.policies.assets {
-            policy.check(stored, content_type_for(file)).map_err(|e| {
-                Error::Refused(format!(
-                    "{} is refused by the room's asset policy (room-policy-03): {e}",
-                    file.display()
-                ))
-            })?;
+        let policy = state.policies.assets.clone();
+        let refused = |e: AssetRefusal| {
+            Error::Refused(format!(
+                "{} is refused by the room's asset policy (room-policy-03): {e}",
+                file.display()
+            ))
+        };
+        let home = self.user().provider();
+        let hub = room.provider();
+        if let Some(policy) = &policy {
+            policy
+                .check(stored, content_type_for(file))
+                .map_err(refused)?;
+            // ROOM-policy-upload-domains: this client uploads to its own provider, whose
+            // asset URLs have the provider's domain as host; a room that wants its assets
+            // elsewhere is told so before anything is uploaded.
+            if let Some((whose, allowed)) = policy.upload_destinations(home.as_str(), hub.as_str())
+                && !allowed
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(home.as_str()))
+            {
+                return Err(Error::Refused(format!(
+                    "{} is not sent: the room's asset policy (room-policy-03) has assets \
+                     uploaded to {} ({}) at {allowed:?}, and this client uploads to its own \
+                     provider {home}",
+                    file.display(),
+                    policy.asset_upload_location.name(),
+                    whose
+                )));
+            }
         }
         let mut f = std::fs::File::open(file).map_err(cant)?;
         let mut sealer = Sealer::new().map_err(|e| Error::Usage(e.to_string()))?;
@@ -180,6 +211,12 @@ impl Client {
         let url = v["url"]
             .as_str()
             .ok_or_else(|| Error::Usage("the node's upload answer has no url".into()))?;
+        // ROOM-policy-upload-domains: the URL the provider gave, before it is sent.
+        if let Some(policy) = &policy {
+            policy
+                .check_url(url, home.as_str(), hub.as_str())
+                .map_err(refused)?;
+        }
         if sealed.size != stored {
             return Err(Error::Usage(format!(
                 "{} changed while it was being sent",
@@ -203,8 +240,9 @@ impl Client {
         room: &RoomUri,
         id: &str,
         out: Option<&Path>,
+        via: Option<DownloadPrivacyType>,
     ) -> Result<PathBuf, Error> {
-        let (mid, content) = self.find_message(room, id).await?;
+        let (mid, sender, content) = self.find_stored(room, id).await?;
         let part = external_part(&content.nested_part)
             .ok_or_else(|| Error::Usage(format!("message {mid} has no attachment")))?
             .clone();
@@ -221,20 +259,39 @@ impl Client {
             )));
         }
         // ROOM-policy-assets: the receiving client checks it too (a sender may not have).
-        if let Some(policy) = &self.room_state(room)?.policies.assets {
-            policy.check(part.size, &part.content_type).map_err(|e| {
-                Error::Refused(format!(
-                    "the attachment of {mid} is refused by the room's asset policy (room-policy-03): {e}"
-                ))
-            })?;
-        }
+        let refused = |e: AssetRefusal| {
+            Error::Refused(format!(
+                "the attachment of {mid} is refused by the room's asset policy (room-policy-03): {e}"
+            ))
+        };
+        let policy = self.room_state(room)?.policies.assets.clone();
+        let via = match &policy {
+            Some(policy) => {
+                policy
+                    .check(part.size, &part.content_type)
+                    .map_err(refused)?;
+                // ROOM-policy-upload-domains: the URL is where the room's policy says the
+                // sender's assets are uploaded.
+                let from = sender.as_deref().unwrap_or("");
+                policy
+                    .check_url(&part.url, from, room.provider().as_str())
+                    .map_err(refused)?;
+                // ROOM-policy-download-privacy.
+                policy
+                    .download_privacy
+                    .choose(SUPPORTED_DOWNLOADS, via)
+                    .map_err(refused)?
+            }
+            None => via.unwrap_or(DownloadPrivacyType::HubProxy),
+        };
         let mut opener = Opener::new(&part).map_err(|e| attachment_error(e, &out))?;
         let mut d = self
             .api()
             .download(&format!(
-                "download/{}?url={}",
+                "download/{}?url={}&via={}",
                 percent_encode(room.as_str()),
-                percent_encode(&part.url)
+                percent_encode(&part.url),
+                via.name()
             ))
             .await?;
         if d.status != StatusCode::OK {

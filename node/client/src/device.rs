@@ -1763,7 +1763,7 @@ impl Client {
         self.sync(0).await?;
         let (dev, r) = self.openmls_room(room, "changing the room's policy")?;
         let comps = edit
-            .components(&r.state(dev)?, &dev.codepoints)
+            .components(&r.state(dev)?, &dev.codepoints, &room.provider())
             .map_err(Error::Usage)?;
         let out = r.set_components(dev, comps)?;
         self.commit(room, out.bundle).await
@@ -1854,6 +1854,17 @@ impl Client {
         room: &RoomUri,
         id: &str,
     ) -> Result<(mimi_content::MessageId, MimiContent), Error> {
+        let (mid, _, content) = self.find_stored(room, id).await?;
+        Ok((mid, content))
+    }
+
+    /// [`Self::find_message`] with the sending user's provider domain (`None` when the stored
+    /// sender is not a MIMI URI).
+    pub async fn find_stored(
+        &self,
+        room: &RoomUri,
+        id: &str,
+    ) -> Result<(mimi_content::MessageId, Option<String>, MimiContent), Error> {
         let id = id.to_ascii_lowercase();
         let hits: Vec<StoredMessage> = self
             .store
@@ -1865,6 +1876,9 @@ impl Client {
         match hits.as_slice() {
             [m] => Ok((
                 mimi_content::MessageId(m.id),
+                UserUri::parse(&m.sender)
+                    .ok()
+                    .map(|u| u.provider().to_string()),
                 MimiContent::decode(&m.content)
                     .map_err(|e| Error::Usage(format!("stored message: {e}")))?,
             )),

@@ -9,7 +9,10 @@ use mimi_room::room_policy::{
 };
 use mimi_room::state::RoomState;
 use mimi_wire::codec::Body;
-use mimi_wire::room_policy::AssetUploadLocation;
+use mimi_wire::id::ProviderId;
+use mimi_wire::room_policy::{
+    AssetUploadLocation, DownloadPrivacy, DownloadPrivacyType, ProviderAssetUploadDomains,
+};
 use serde_json::{Value, json};
 
 /// What to change; `None` leaves a field as it is (a component the room does not have yet
@@ -42,6 +45,14 @@ pub struct PolicyEdit {
     pub permit_types: Option<Vec<String>>,
     /// Upload location: unspecified, localProvider, hub.
     pub upload_location: Option<String>,
+    /// Upload destinations, `PROVIDER[=HOST,HOST...]` each (replaces the list when given).
+    pub upload_domains: Option<Vec<String>>,
+    /// Allowed download types (`any` or empty: no list).
+    pub download_allow: Option<Vec<String>>,
+    /// Forbidden download types (`none` or empty: none).
+    pub download_forbid: Option<Vec<String>>,
+    /// The default download type.
+    pub download_default: Option<String>,
     /// History sharing.
     pub history: Option<Optionality>,
     /// Roles that may share history.
@@ -86,6 +97,7 @@ impl PolicyEdit {
         &self,
         s: &RoomState,
         cp: &CodePoints,
+        hub: &ProviderId,
     ) -> Result<Vec<(u16, Vec<u8>)>, String> {
         let mut out = Vec::new();
         let p = &s.policies;
@@ -128,12 +140,20 @@ impl PolicyEdit {
             || self.forbid_types.is_some()
             || self.permit_types.is_some()
             || self.upload_location.is_some()
+            || self.upload_domains.is_some()
+            || self.download_allow.is_some()
+            || self.download_forbid.is_some()
+            || self.download_default.is_some()
         {
             let mut v = p.assets.clone().unwrap_or(AssetPolicy {
                 max_image: u64::MAX,
                 max_audio: u64::MAX,
                 max_video: u64::MAX,
                 max_attachment: u64::MAX,
+                download_privacy: DownloadPrivacy {
+                    default_download_type: DownloadPrivacyType::HubProxy,
+                    ..Default::default()
+                },
                 ..Default::default()
             });
             v.max_image = self.max_image.unwrap_or(v.max_image);
@@ -147,16 +167,46 @@ impl PolicyEdit {
                 v.permitted_media_types = (!f.is_empty()).then(|| media(f)).transpose()?;
             }
             if let Some(l) = &self.upload_location {
-                v.asset_upload_location = match l.as_str() {
-                    "unspecified" => AssetUploadLocation::Unspecified,
-                    "localProvider" | "local" => AssetUploadLocation::LocalProvider,
-                    "hub" => AssetUploadLocation::Hub,
-                    other => {
-                        return Err(format!(
-                            "upload location {other:?}: use unspecified, localProvider or hub"
-                        ));
-                    }
-                };
+                v.asset_upload_location = AssetUploadLocation::from_name(l).ok_or_else(|| {
+                    format!("upload location {l:?}: use unspecified, localProvider or hub")
+                })?;
+            }
+            if let Some(list) = &self.upload_domains {
+                v.upload_domains = list
+                    .iter()
+                    .map(|d| upload_domain(d))
+                    .collect::<Result<_, _>>()?;
+            } else if self.upload_location.is_some() && v.upload_domains.is_empty() {
+                // ROOM-policy-upload-domains: a location with no destinations would refuse
+                // every attachment; list what this federation's nodes use (each provider
+                // keeps its assets at its own domain): the members' providers for
+                // localProvider, the hub for hub.
+                v.upload_domains = default_upload_domains(s, hub, v.asset_upload_location);
+            }
+            let hub_only = v.asset_upload_location == AssetUploadLocation::Hub;
+            if hub_only && v.upload_domains.len() > 1 {
+                return Err(
+                    "with upload location hub only the hub's provider is listed (room-policy-03 \
+                     §6.4); give one --upload-domain"
+                        .into(),
+                );
+            }
+            let d = &mut v.download_privacy;
+            if let Some(l) = &self.download_allow {
+                d.allowed_download_types = download_types(l, "any")?;
+            }
+            if let Some(l) = &self.download_forbid {
+                d.forbidden_download_types = download_types(l, "none")?;
+            }
+            if let Some(t) = &self.download_default {
+                d.default_download_type = download_type(t)?;
+            }
+            if !d.allows(d.default_download_type) {
+                return Err(format!(
+                    "the default download type {} would not be allowed; change \
+                     --download-default, --download-allow or --download-forbid",
+                    d.default_download_type.name()
+                ));
             }
             out.push((cp.asset_policy, valid(&v)?));
         }
@@ -232,6 +282,72 @@ impl PolicyEdit {
     }
 }
 
+fn download_type(s: &str) -> Result<DownloadPrivacyType, String> {
+    DownloadPrivacyType::from_name(s)
+        .ok_or_else(|| format!("download type {s:?}: use direct, hubProxy or ohttp"))
+}
+
+fn download_types(list: &[String], empty: &str) -> Result<Vec<DownloadPrivacyType>, String> {
+    if list.iter().all(|s| s.is_empty() || s == empty) {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<DownloadPrivacyType> = Vec::new();
+    for s in list {
+        let t = download_type(s)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// `PROVIDER[=HOST,HOST...]`.
+fn upload_domain(s: &str) -> Result<ProviderAssetUploadDomains, String> {
+    let (provider, hosts) = s.split_once('=').unwrap_or((s, ""));
+    let ok = |d: &str| ProviderId::parse(d).map(|p| p.to_string());
+    let provider = ok(provider.trim())
+        .map_err(|e| format!("--upload-domain {s:?}: {provider:?} is not a domain: {e}"))?;
+    let hosts: Vec<String> = if hosts.trim().is_empty() {
+        vec![provider.clone()]
+    } else {
+        hosts
+            .split(',')
+            .map(|h| {
+                ok(h.trim())
+                    .map_err(|e| format!("--upload-domain {s:?}: {h:?} is not a domain: {e}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok(ProviderAssetUploadDomains {
+        provider,
+        asset_upload_destinations: hosts,
+    })
+}
+
+/// Each member's provider (and the hub) at its own domain, or the hub alone.
+fn default_upload_domains(
+    s: &RoomState,
+    hub: &ProviderId,
+    location: AssetUploadLocation,
+) -> Vec<ProviderAssetUploadDomains> {
+    let mut providers = vec![hub.to_string()];
+    if location == AssetUploadLocation::LocalProvider {
+        for p in &s.participants.participants {
+            let d = p.user.provider().to_string();
+            if !providers.contains(&d) {
+                providers.push(d);
+            }
+        }
+    }
+    providers
+        .into_iter()
+        .map(|p| ProviderAssetUploadDomains {
+            provider: p.clone(),
+            asset_upload_destinations: vec![p],
+        })
+        .collect()
+}
+
 fn opt(o: Optionality) -> &'static str {
     o.name()
 }
@@ -261,7 +377,9 @@ pub fn policy_json(s: &RoomState) -> Value {
             "forbidden_media_types": v.forbidden_media_types.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "permitted_media_types": v.permitted_media_types.as_ref().map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>()),
             "upload_domains": v.upload_domains.iter().map(|d| json!({"provider": d.provider, "destinations": d.asset_upload_destinations})).collect::<Vec<_>>(),
-            "download_default": v.download_privacy.default_download_type.name() })),
+            "download_default": v.download_privacy.default_download_type.name(),
+            "download_allowed": v.download_privacy.allowed_download_types.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            "download_forbidden": v.download_privacy.forbidden_download_types.iter().map(|t| t.name()).collect::<Vec<_>>() })),
         "history": p.history.as_ref().map(|v| json!({
             "history_sharing": opt(v.history_sharing),
             "roles_that_can_share": v.sharing.roles_that_can_share,
@@ -343,6 +461,30 @@ pub fn policy_lines(s: &RoomState) -> Vec<String> {
             let l: Vec<String> = l.iter().map(ToString::to_string).collect();
             out.push(format!("assets: permitted types {}", l.join(", ")));
         }
+        for d in &v.upload_domains {
+            out.push(format!(
+                "assets: {} uploads to {}",
+                d.provider,
+                d.asset_upload_destinations.join(", ")
+            ));
+        }
+        let d = &v.download_privacy;
+        let names =
+            |l: &[DownloadPrivacyType]| l.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+        out.push(format!(
+            "assets: download by {} (default), allowed {}, forbidden {}",
+            d.default_download_type.name(),
+            if d.allowed_download_types.is_empty() {
+                "any".to_owned()
+            } else {
+                names(&d.allowed_download_types)
+            },
+            if d.forbidden_download_types.is_empty() {
+                "none".to_owned()
+            } else {
+                names(&d.forbidden_download_types)
+            }
+        ));
     }
     if let Some(v) = &p.history {
         if v.history_sharing == Optionality::Forbidden {

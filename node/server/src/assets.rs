@@ -27,6 +27,7 @@ use mimi_net::server::BodyStream;
 use mimi_net::stream::{Reply, StreamedResponse, pieces};
 use mimi_room::room_policy::AssetRefusal;
 use mimi_wire::id::{ProviderId, RoomUri};
+use mimi_wire::room_policy::DownloadPrivacyType;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -191,16 +192,28 @@ impl Node {
         let Some(policy) = policies.assets else {
             return Ok(());
         };
-        policy.check(size, media_type).map_err(|e| {
-            let why = format!("{room}'s asset policy (room-policy-03) refuses this upload: {e}");
-            match e {
-                AssetRefusal::BadMediaType(_) => NodeError::BadRequest(why),
-                AssetRefusal::TooLarge { .. } => NodeError::TooLarge(why),
-                AssetRefusal::Forbidden(_) | AssetRefusal::NotPermitted(_) => {
-                    NodeError::UnsupportedMedia(why)
+        // ROOM-policy-upload-domains: this node's assets are at its own domain; a room whose
+        // policy puts its members' (the hub's users') assets elsewhere gets none here.
+        let here = format!("https://{}/", self.domain);
+        policy
+            .check(size, media_type)
+            .and_then(|()| policy.check_url(&here, self.domain.as_str(), self.domain.as_str()))
+            .map_err(|e| {
+                let why =
+                    format!("{room}'s asset policy (room-policy-03) refuses this upload: {e}");
+                match e {
+                    AssetRefusal::BadMediaType(_) | AssetRefusal::BadUrl(_) => {
+                        NodeError::BadRequest(why)
+                    }
+                    AssetRefusal::TooLarge { .. } => NodeError::TooLarge(why),
+                    AssetRefusal::Forbidden(_) | AssetRefusal::NotPermitted(_) => {
+                        NodeError::UnsupportedMedia(why)
+                    }
+                    AssetRefusal::UploadDomain { .. }
+                    | AssetRefusal::DownloadForbidden { .. }
+                    | AssetRefusal::DownloadUnsupported { .. } => NodeError::Forbidden(why),
                 }
-            }
-        })
+            })
     }
 
     /// `POST /client/v1/assets/{room}[?type=<media type>]`: stores the body (an attachment's ciphertext) for
@@ -394,8 +407,14 @@ impl Node {
 
     /// `GET /client/v1/download/{room}?url=<asset URL>`: a member's download
     /// (`PROTO-5.10-download`).
-    pub async fn capi_download(&self, caller: &Caller, room: &RoomUri, url: &str) -> Reply {
-        self.download(caller, room, url)
+    pub async fn capi_download(
+        &self,
+        caller: &Caller,
+        room: &RoomUri,
+        url: &str,
+        via: DownloadPrivacyType,
+    ) -> Reply {
+        self.download(caller, room, url, via)
             .await
             .unwrap_or_else(|e| error_reply(&e))
     }
@@ -405,6 +424,7 @@ impl Node {
         caller: &Caller,
         room: &RoomUri,
         url: &str,
+        via: DownloadPrivacyType,
     ) -> Result<Reply, NodeError> {
         // PROTO-5.10-member (downloader's provider).
         self.member(caller, room).await?;
@@ -415,20 +435,75 @@ impl Node {
                 asset.room
             )));
         }
+        if via == DownloadPrivacyType::Ohttp {
+            return Err(NodeError::NotImplemented(
+                "OHTTP downloads (protocol-06 §5.10.3) are not implemented by this node; use \
+                 hubProxy or direct where the room's asset policy allows"
+                    .into(),
+            ));
+        }
+        if room.provider() == self.domain {
+            // ROOM-policy-download-privacy at the hub, which knows the room's policy: a
+            // download of its own member goes by the mechanism the member asked for.
+            self.check_download_privacy(room, &asset, via).await?;
+        }
         if asset.provider == self.domain {
             // Our own asset: no provider in between.
             self.local_asset(&asset).await
         } else if room.provider() == self.domain {
             // We are the hub: the hub fetches from the asset server itself (§5.10).
             self.hub_fetch(&asset).await
+        } else if via == DownloadPrivacyType::Direct {
+            // PROTO-5.10-direct: from the asset server itself, not through the hub (the room's
+            // policy allows it; the asset server checks that this provider has members).
+            self.fetch(&asset.provider, &asset.path()).await
         } else {
-            // PROTO-5.10-proxy: through the room's hub, never directly (hubProxy).
+            // PROTO-5.10-proxy: through the room's hub (hubProxy).
             self.fetch(
                 &room.provider(),
                 &format!("{BASE}/{PROXY_DOWNLOAD}/{}", percent_encode(&asset.url())),
             )
             .await
         }
+    }
+
+    /// `ROOM-policy-download-privacy` and `PROTO-5.10-policy-host` at the hub of `room`: the
+    /// room's asset policy allows downloads `via` that mechanism, and lists the asset's host
+    /// as an upload destination (unless its location is unspecified). The hub does not know
+    /// which message (and so which sender) the URL came from, so it checks the host against
+    /// every provider's destinations; the receiving client checks the sender's own.
+    async fn check_download_privacy(
+        &self,
+        room: &RoomUri,
+        asset: &AssetUrl,
+        via: DownloadPrivacyType,
+    ) -> Result<(), NodeError> {
+        if self.options.faults.asset_policy_ignored {
+            return Ok(());
+        }
+        let Some(row) = self.store.room(room.as_str()).await? else {
+            return Err(NodeError::NoRoom(room.to_string()));
+        };
+        if row.hub != self.domain.as_str() {
+            return Ok(());
+        }
+        let Some(policy) = self.room_policies(&row).await?.assets else {
+            return Ok(());
+        };
+        if !policy.download_privacy.allows(via) {
+            return Err(NodeError::Forbidden(format!(
+                "{room}'s asset policy (room-policy-03 download_privacy) forbids {} downloads",
+                via.name()
+            )));
+        }
+        if !policy.lists_host(asset.provider.as_str()) {
+            return Err(NodeError::Forbidden(format!(
+                "{room}'s asset policy (room-policy-03 upload_domains) lists no upload \
+                 destination {}; the hub fetches only from the room's asset locations",
+                asset.provider
+            )));
+        }
+        Ok(())
     }
 
     /// The hub's fetch from an asset server, which must be a peer provider
@@ -461,6 +536,8 @@ impl Node {
     async fn proxy(&self, from: &ProviderId, url: &str) -> Result<Reply, NodeError> {
         let asset = AssetUrl::parse(url)?;
         self.has_clients(&asset.room, from).await?;
+        self.check_download_privacy(&asset.room, &asset, DownloadPrivacyType::HubProxy)
+            .await?;
         self.hub_fetch(&asset).await
     }
 
@@ -491,14 +568,39 @@ impl Node {
 
     async fn asset_for_peer(&self, from: &ProviderId, rest: &str) -> Result<Reply, NodeError> {
         let asset = AssetUrl::parse(&format!("https://{}{BASE}/{ASSETS}/{rest}", self.domain))?;
-        // PROTO-5.10-member (asset server): the hub of the asset's room asks for its members.
+        // PROTO-5.10-member (asset server): the hub of the asset's room asks for its members,
+        // or (PROTO-5.10-direct) a provider with clients in the room fetches directly.
         if asset.room.provider() != *from {
-            return Err(NodeError::Forbidden(format!(
-                "only the hub of {} ({}) may fetch its attachments from here",
-                asset.room,
-                asset.room.provider()
-            )));
+            if asset.room.provider() == self.domain {
+                // The asset server is the hub: it knows the room and its policy.
+                self.has_clients(&asset.room, from).await?;
+                self.check_download_privacy(&asset.room, &asset, DownloadPrivacyType::Direct)
+                    .await?;
+            } else if !self.roster_has_provider(&asset.room, from).await? {
+                return Err(NodeError::Forbidden(format!(
+                    "{from} has no clients in {} as this provider's roster of the room knows \
+                     it; only the room's hub ({}) or a provider with members may fetch its \
+                     attachments from here",
+                    asset.room,
+                    asset.room.provider()
+                )));
+            }
         }
         self.local_asset(&asset).await
+    }
+
+    /// Whether this follower's roster of `room` (`STORE-roster`) has a client of `provider`.
+    /// A follower that keeps no roster of the room cannot tell, and says no.
+    async fn roster_has_provider(
+        &self,
+        room: &RoomUri,
+        provider: &ProviderId,
+    ) -> Result<bool, NodeError> {
+        let Some(bytes) = self.store.follower_roster(room.as_str()).await? else {
+            return Ok(false);
+        };
+        let roster = mimi_room::roster::Roster::decode(&bytes)
+            .map_err(|e| NodeError::RoomState(format!("the stored roster of {room}: {e}")))?;
+        Ok(roster.clients().iter().any(|c| c.provider() == *provider))
     }
 }

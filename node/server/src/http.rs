@@ -12,6 +12,7 @@ use mimi_net::{Peer, Request, Response};
 use mimi_wire::codec::Body;
 use mimi_wire::directory::Directory;
 use mimi_wire::id::{ProviderId, RoomUri, UserUri};
+use mimi_wire::room_policy::DownloadPrivacyType;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub(crate) fn status_of(e: &NodeError) -> StatusCode {
         NodeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         NodeError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
         NodeError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        NodeError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
     }
 }
 
@@ -368,8 +370,28 @@ impl NodeHandler {
                     Ok(r) => r,
                     Err(e) => return refuse(&mut body, e),
                 };
+                // ROOM-policy-download-privacy: `?via=` direct, hubProxy (the default) or
+                // ohttp (not implemented).
+                let via = match query_param(&full, "via") {
+                    None => DownloadPrivacyType::HubProxy,
+                    Some(Ok(v)) => match DownloadPrivacyType::from_name(&v) {
+                        Some(t) => t,
+                        None => {
+                            return refuse(
+                                &mut body,
+                                NodeError::BadRequest(format!(
+                                    "via {v:?}: use hubProxy, direct or ohttp \
+                                     (room-policy-03 DownloadPrivacyType)"
+                                )),
+                            );
+                        }
+                    },
+                    Some(Err(e)) => {
+                        return refuse(&mut body, NodeError::BadRequest(format!("via: {e}")));
+                    }
+                };
                 return match query_param(&full, "url") {
-                    Some(Ok(url)) => self.node.capi_download(&caller, &room, &url).await,
+                    Some(Ok(url)) => self.node.capi_download(&caller, &room, &url, via).await,
                     Some(Err(e)) => refuse(&mut body, NodeError::BadRequest(format!("url: {e}"))),
                     None => refuse(
                         &mut body,

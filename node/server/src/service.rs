@@ -82,6 +82,9 @@ pub enum NodeError {
     /// The body's media type is not taken here (415).
     #[error("{0}")]
     UnsupportedMedia(String),
+    /// A mechanism this node does not implement (501).
+    #[error("{0}")]
+    NotImplemented(String),
 }
 
 /// Settings of a node's services.

@@ -258,6 +258,19 @@ impl Store {
             .collect()
     }
 
+    /// A followed room's roster (`STORE-roster`: the leaves of its tree as this follower
+    /// tracks them), `None` when it keeps none.
+    pub async fn follower_roster(&self, room: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = query("SELECT roster FROM follower_rosters WHERE room_uri = $1")
+            .bind(room)
+            .fetch_optional(self)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
     /// The rooms a local client is in, by URI.
     pub async fn rooms_of_client(&self, client: &str) -> Result<Vec<String>, StoreError> {
         let rows =

@@ -407,7 +407,7 @@ impl Task {
             .dir
             .join(format!("download-{}", &id[..16.min(id.len())]));
         let _ = std::fs::remove_file(&out);
-        let r = self.c.download(&uri, id, Some(&out)).await;
+        let r = self.c.download(&uri, id, Some(&out), None).await;
         match r {
             Ok(path) => {
                 let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());

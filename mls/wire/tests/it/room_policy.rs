@@ -1,8 +1,10 @@
 //! The room-policy-03 §6 components clients notice: byte-exact encodings, round-trips and the
 //! draft's invariants refused (`ROOM-policy-status`, `ROOM-policy-link-preview`,
-//! `ROOM-policy-assets`, `ROOM-policy-history`, `ROOM-policy-expiry`).
+//! `ROOM-policy-assets`, `ROOM-policy-upload-domains`, `ROOM-policy-download-privacy`,
+//! `ROOM-policy-history`, `ROOM-policy-expiry`).
 
 use mimi_wire::codec::Body;
+use mimi_wire::room_policy::url_host;
 use mimi_wire::room_policy::{
     AssetPolicy, AssetRefusal, AssetUploadLocation, DownloadPrivacy, DownloadPrivacyType,
     ExpirationDurations, HistoryPolicy, HistorySharing, LinkPreviewPolicy, MediaType,
@@ -197,6 +199,120 @@ fn room_policy_assets_check_sizes_and_media_types() {
         ..asset_policy()
     };
     assert_eq!(open.check(10, "image/gif"), Ok(()));
+}
+
+/// ROOM-policy-upload-domains (room-policy-03 §6.4): unless the location is unspecified, the
+/// host of an ExternalPart's URL must be an upload destination of the sender's provider
+/// (localProvider: the entry whose provider is exactly the sender's domain) or of the hub.
+#[test]
+fn room_policy_upload_domains_checked_by_sender_and_hub() {
+    assert_eq!(
+        url_host("https://Up.A.x:8443/v1/assets/r/1"),
+        Some("up.a.x".into())
+    );
+    assert_eq!(url_host("https://u@up.a.x/x"), Some("up.a.x".into()));
+    assert_eq!(url_host("https://[::1]:4/x"), Some("::1".into()));
+    assert_eq!(url_host("https://up.a.x?x"), Some("up.a.x".into()));
+    assert_eq!(url_host("up.a.x/x"), None);
+    assert_eq!(url_host("https:///x"), None);
+
+    let p = asset_policy();
+    let url = "https://up.a.x/v1/assets/r/1";
+    assert_eq!(p.check_url(url, "a.x", "hub.x"), Ok(()));
+    assert_eq!(p.check_url("https://UP.a.x/z", "a.x", "hub.x"), Ok(()));
+    // Another provider's destination, the sender's own domain, a provider with no entry.
+    match p.check_url("https://a.x/v1/assets/r/1", "a.x", "hub.x") {
+        Err(AssetRefusal::UploadDomain {
+            host,
+            location,
+            allowed,
+            ..
+        }) => {
+            assert_eq!(host, "a.x");
+            assert_eq!(location, "localProvider");
+            assert_eq!(allowed, vec!["up.a.x".to_owned()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match p.check_url(url, "b.x", "hub.x") {
+        Err(AssetRefusal::UploadDomain { allowed, whose, .. }) => {
+            assert!(allowed.is_empty());
+            assert!(whose.contains("b.x"), "{whose}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        p.check_url("not a url", "a.x", "hub.x"),
+        Err(AssetRefusal::BadUrl(_))
+    ));
+    // hub: only the hub's entry counts, whoever sent it.
+    let hub = AssetPolicy {
+        asset_upload_location: AssetUploadLocation::Hub,
+        upload_domains: vec![ProviderAssetUploadDomains {
+            provider: "hub.x".into(),
+            asset_upload_destinations: vec!["cdn.hub.x".into()],
+        }],
+        ..asset_policy()
+    };
+    assert_eq!(hub.check_url("https://cdn.hub.x/1", "b.x", "hub.x"), Ok(()));
+    assert!(hub.check_url(url, "a.x", "hub.x").is_err());
+    assert!(hub.lists_host("cdn.hub.x") && !hub.lists_host("up.a.x"));
+    // unspecified: anywhere.
+    let any = AssetPolicy {
+        asset_upload_location: AssetUploadLocation::Unspecified,
+        ..asset_policy()
+    };
+    assert_eq!(
+        any.check_url("https://else.where/1", "z.x", "hub.x"),
+        Ok(())
+    );
+    assert_eq!(any.check_url("not a url", "z.x", "hub.x"), Ok(()));
+    assert!(any.lists_host("else.where"));
+}
+
+/// ROOM-policy-download-privacy: allowed minus forbidden (an empty allowed list restricts
+/// nothing); the client takes what it was asked for, else the default, else the first of its
+/// own it may use.
+#[test]
+fn room_policy_download_privacy_chooses_an_allowed_mechanism() {
+    use DownloadPrivacyType::{Direct, HubProxy, Ohttp};
+    let ours = [HubProxy, Direct];
+    let d = asset_policy().download_privacy; // allowed direct, ohttp; forbidden hubProxy
+    assert!(d.allows(Direct) && d.allows(Ohttp) && !d.allows(HubProxy));
+    // The default (ohttp) is not ours: the first of ours that is allowed.
+    assert_eq!(d.choose(&ours, None), Ok(Direct));
+    assert!(matches!(
+        d.choose(&ours, Some(HubProxy)),
+        Err(AssetRefusal::DownloadForbidden { by: "hubProxy", .. })
+    ));
+    assert!(matches!(
+        d.choose(&ours, Some(Ohttp)),
+        Err(AssetRefusal::DownloadUnsupported { .. })
+    ));
+    let only_ohttp = DownloadPrivacy {
+        allowed_download_types: vec![Ohttp],
+        forbidden_download_types: vec![],
+        default_download_type: Ohttp,
+    };
+    match only_ohttp.choose(&ours, None) {
+        Err(e @ AssetRefusal::DownloadUnsupported { .. }) => {
+            assert!(e.to_string().contains("ohttp"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let open = DownloadPrivacy {
+        allowed_download_types: vec![],
+        forbidden_download_types: vec![Direct],
+        default_download_type: HubProxy,
+    };
+    assert!(open.allows(HubProxy) && open.allows(Ohttp) && !open.allows(Direct));
+    assert_eq!(open.choose(&ours, None), Ok(HubProxy));
+    let direct_default = DownloadPrivacy {
+        default_download_type: Direct,
+        ..DownloadPrivacy::default()
+    };
+    assert_eq!(direct_default.choose(&ours, None), Ok(Direct));
+    assert_eq!(direct_default.choose(&ours, Some(HubProxy)), Ok(HubProxy));
 }
 
 #[test]

@@ -179,11 +179,143 @@ async fn cli_send_file_and_download_across_three_providers() {
         assert!(e.contains("asset policy"), "{e}");
         let small = dir.join("note.pdf");
         std::fs::write(&small, vec![7u8; 100]).unwrap();
-        mimi(
+        let note = mimi(
             &home,
             "bob",
             &["send", &room, "--file", small.to_str().unwrap()],
         );
+        let note = note["id"].as_str().unwrap().to_owned();
+        mimi(&home, "cathy", &["sync"]);
+        let got = |name: &str| dir.join(name);
+        // By the room's default download type (hubProxy, what `mimi room policy` sets).
+        let v = mimi(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--out",
+                got("n1.pdf").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["size"], 100);
+
+        // ROOM-policy-upload-domains: assets at each sender's own provider, and b.example is
+        // not listed. Bob's client refuses before uploading; Cathy's refuses Bob's earlier
+        // attachment, whose URL is now outside the room's upload destinations.
+        mimi(
+            &home,
+            "alice",
+            &[
+                "room",
+                "policy",
+                "files",
+                "--upload-location",
+                "localProvider",
+                "--upload-domain",
+                "a.example",
+                "--upload-domain",
+                "c.example=c.example",
+            ],
+        );
+        mimi(&home, "bob", &["sync"]);
+        mimi(&home, "cathy", &["sync"]);
+        let e = mimi_fails(
+            &home,
+            "bob",
+            &["send", &room, "--file", small.to_str().unwrap()],
+        );
+        assert!(
+            e.contains("localProvider") && e.contains("b.example"),
+            "{e}"
+        );
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--out",
+                got("n2.pdf").to_str().unwrap(),
+            ],
+        );
+        assert!(e.contains("upload destinations"), "{e}");
+        assert!(!got("n2.pdf").exists());
+        let info = mimi(&home, "alice", &["room", "info", "files"]);
+        let domains = &info["policy"]["assets"]["upload_domains"];
+        assert_eq!(domains.as_array().map(Vec::len), Some(2), "{info}");
+
+        // ROOM-policy-download-privacy: hubProxy forbidden, direct the default. Cathy's client
+        // downloads directly (c.example fetches from b.example, whose roster has Cathy) and
+        // refuses to go through the hub when asked to.
+        mimi(
+            &home,
+            "alice",
+            &[
+                "room",
+                "policy",
+                "files",
+                "--upload-domain",
+                "a.example",
+                "--upload-domain",
+                "b.example",
+                "--upload-domain",
+                "c.example",
+                "--download-forbid",
+                "hubProxy",
+                "--download-default",
+                "direct",
+            ],
+        );
+        mimi(&home, "cathy", &["sync"]);
+        let v = mimi(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--out",
+                got("n3.pdf").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["size"], 100);
+        assert_eq!(std::fs::read(got("n3.pdf")).unwrap(), vec![7u8; 100]);
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--via",
+                "hubProxy",
+                "--out",
+                got("n4.pdf").to_str().unwrap(),
+            ],
+        );
+        assert!(e.contains("forbids hubProxy"), "{e}");
+        let e = mimi_fails(
+            &home,
+            "cathy",
+            &["download", &room, &note[..12], "--via", "pigeon"],
+        );
+        assert!(e.contains("--via") && e.contains("pigeon"), "{e}");
+        // A default the room would not allow is refused by the editing client.
+        let e = mimi_fails(
+            &home,
+            "alice",
+            &["room", "policy", "files", "--download-default", "hubProxy"],
+        );
+        assert!(e.contains("would not be allowed"), "{e}");
+        let e = mimi_fails(
+            &home,
+            "alice",
+            &["room", "policy", "files", "--upload-domain", "not a domain"],
+        );
+        assert!(e.contains("--upload-domain"), "{e}");
     })
     .await
     .unwrap();

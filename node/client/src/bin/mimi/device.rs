@@ -11,6 +11,7 @@ use mimi_content::view::MessageView;
 use mimi_content::{MessageId, MimiContent};
 use mimi_room::room_policy::Optionality;
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
+use mimi_wire::room_policy::DownloadPrivacyType;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -170,6 +171,20 @@ pub struct PolicyArgs {
     /// Where assets are uploaded: unspecified, localProvider or hub.
     #[arg(long)]
     upload_location: Option<String>,
+    /// A provider's asset upload destinations, `PROVIDER[=HOST,HOST...]` (no hosts: the
+    /// provider's own domain, where mimi-node keeps assets); repeat; replaces the list. With
+    /// --upload-location and no list yet, the providers of the room's members are listed.
+    #[arg(long = "upload-domain", value_name = "PROVIDER[=HOSTS]")]
+    upload_domains: Vec<String>,
+    /// Download types allowed (comma-separated: direct, hubProxy, ohttp; `any`: no list).
+    #[arg(long, value_delimiter = ',')]
+    download_allow: Option<Vec<String>>,
+    /// Download types forbidden (comma-separated; `none`: empty list).
+    #[arg(long, value_delimiter = ',')]
+    download_forbid: Option<Vec<String>>,
+    /// The default (suggested) download type.
+    #[arg(long)]
+    download_default: Option<String>,
     /// History sharing with new joiners: optional, required or forbidden.
     #[arg(long, value_parser = optionality)]
     history: Option<Optionality>,
@@ -225,6 +240,10 @@ impl PolicyArgs {
                 (!self.permit_types.is_empty()).then(|| self.permit_types.clone())
             },
             upload_location: self.upload_location.clone(),
+            upload_domains: (!self.upload_domains.is_empty()).then(|| self.upload_domains.clone()),
+            download_allow: self.download_allow.clone(),
+            download_forbid: self.download_forbid.clone(),
+            download_default: self.download_default.clone(),
             history: self.history,
             history_roles: self.history_roles.clone(),
             history_auto: self.history_auto,
@@ -831,11 +850,23 @@ pub async fn send_file(ctx: &Ctx, room: &str, file: &Path, description: &str) ->
 }
 
 /// `mimi download <room> <id> [--out PATH]`.
-pub async fn download(ctx: &Ctx, room: &str, id: &str, out: Option<&Path>) -> Result<()> {
+pub async fn download(
+    ctx: &Ctx,
+    room: &str,
+    id: &str,
+    out: Option<&Path>,
+    via: Option<&str>,
+) -> Result<()> {
+    let via = via
+        .map(|v| {
+            DownloadPrivacyType::from_name(v)
+                .ok_or_else(|| anyhow::anyhow!("--via {v:?}: use hubProxy, direct or ohttp"))
+        })
+        .transpose()?;
     let mut c = open(ctx).await?;
     let room = c.resolve_room(room)?;
     c.sync(0).await?;
-    let path = c.download(&room, id, out).await?;
+    let path = c.download(&room, id, out, via).await?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     if ctx.json {
         print_json(&json!({

@@ -104,6 +104,11 @@ enum Command {
         /// Where to write it [default: the sender's file name, in this directory].
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
+        /// How: hubProxy (through the room's hub) or direct (your provider fetches from the
+        /// asset server) [default: the room's default download type if this client has it,
+        /// else hubProxy]. The room's asset policy decides which are allowed.
+        #[arg(long, value_name = "TYPE")]
+        via: Option<String>,
     },
     /// Reply to a message (by ID or the start of it, as `mimi history` shows).
     Reply {
@@ -257,8 +262,8 @@ fn run(cli: Cli) -> Result<()> {
                 )
                 .await
             }
-            Command::Download { room, id, out } => {
-                device::download(&ctx, &room, &id, out.as_deref()).await
+            Command::Download { room, id, out, via } => {
+                device::download(&ctx, &room, &id, out.as_deref(), via.as_deref()).await
             }
             Command::Reply { room, id, text } => {
                 device::compose(&ctx, &room, Compose::Reply { to: id, text }).await
