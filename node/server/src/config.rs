@@ -55,7 +55,7 @@
 //! external_commit_any_requester = false # the hub takes external commits without a groupInfo request
 //! external_commit_any_key = false      # ... with a groupInfo request by the same client URI, any key
 //! follower_drops_hub_proposals = false # a follower does not deliver the hub's own proposals
-//! asset_policy_ignored = false         # the hub takes uploads its room's asset policy forbids
+//! asset_policy_ignored = false         # the hub ignores its room's asset policy (uploads, downloads)
 //! proxy_download_any_provider = false  # proxyDownload serves providers without clients in the room
 //! join_link_never_expires = false      # groupInfo takes an expired join link's code
 //! directory_http_templates = false     # the directory's templates are http://
@@ -250,8 +250,8 @@ pub struct Faults {
     /// The follower does not deliver the hub's own (external) proposals to its members
     /// (breaks `PROTO-hub-removal` at the follower).
     pub follower_drops_hub_proposals: bool,
-    /// The hub takes uploads its room's asset policy forbids (breaks `ROOM-policy-assets`
-    /// at the node, `PROTO-5.10-policy`).
+    /// The hub takes uploads and serves downloads its room's asset policy forbids (breaks
+    /// `ROOM-policy-assets` at the node, `PROTO-5.10-policy`, `PROTO-5.10-policy-host`).
     pub asset_policy_ignored: bool,
     /// proxyDownload serves any calling provider, with clients in the asset's room or not
     /// (breaks `PROTO-5.10-member` at the hub).

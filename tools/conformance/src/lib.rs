@@ -395,6 +395,13 @@ pub async fn run(opts: &Options) -> Report {
             "INTEROP-mixed-federation",
             "the flow with an mls-rs device"
         );
+        guarded!(
+            download_privacy_at_hub(&runner, &mut report),
+            "proxyDownload.privacy-forbidden",
+            "§5.10, room-policy-03 DownloadPrivacy",
+            "ROOM-policy-download-privacy",
+            "the download-privacy check"
+        );
     }
     if matches!(opts.role, Role::Follower | Role::Both) {
         guarded!(
@@ -1084,7 +1091,91 @@ async fn as_hub(r: &Runner, report: &mut Report) {
     report.add("update.resync-same-client", "§3.6", "ROOM-resync", outcome);
 }
 
-/// `GET /v1/proxyDownload/{url}` at the target, as the runner's provider: status and body.
+/// room-policy-03 DownloadPrivacy at the target as hub (`ROOM-policy-download-privacy`): in a
+/// room of the target's user with a member of the runner's provider, whose asset policy
+/// forbids hubProxy, the runner's proxyDownload of the room's attachment is refused. A room of
+/// its own, so that no proposal queued by the other checks stands in the way of the policy
+/// commit.
+async fn download_privacy_at_hub(r: &Runner, report: &mut Report) {
+    use mimi_room::room_policy::AssetPolicy;
+    use mimi_wire::room_policy::{DownloadPrivacy, DownloadPrivacyType};
+    let (id, sect, req) = (
+        "proxyDownload.privacy-forbidden",
+        "§5.10, room-policy-03 DownloadPrivacy",
+        "ROOM-policy-download-privacy",
+    );
+    let Some(tapi) = r.target_api() else {
+        report.add(
+            id,
+            sect,
+            req,
+            Outcome::NotApplicable(
+                "needs users on the target: run with the target's client API".into(),
+            ),
+        );
+        return;
+    };
+    let t = tag();
+    let room = RoomUri::parse(&format!("mimi://{}/r/confdp{t}", r.opts.target)).expect("room");
+    let mut host = Person::register_via(tapi, &format!("dphost{t}"), "1", None).await;
+    let guest = Person::register_via(r.my_api(), &format!("dpguest{t}"), "1", None).await;
+    host.create_room(&room).await;
+    host.add(&room, guest.dev.user.as_str()).await;
+    let data = b"an attachment the room's policy keeps from the hub's proxy".repeat(20);
+    let (st, why, part) =
+        mimi_harness::upload_attachment(&host.api, &room, Some("text/plain"), &data).await;
+    let Some(part) = part.filter(|_| st.is_success()) else {
+        report.add(
+            id,
+            sect,
+            req,
+            Outcome::NotApplicable(format!(
+                "the target's user could not upload an attachment: {st} {why}"
+            )),
+        );
+        return;
+    };
+    let no_proxy = AssetPolicy {
+        max_image: u64::MAX,
+        max_audio: u64::MAX,
+        max_video: u64::MAX,
+        max_attachment: u64::MAX,
+        download_privacy: DownloadPrivacy {
+            allowed_download_types: vec![],
+            forbidden_download_types: vec![DownloadPrivacyType::HubProxy],
+            default_download_type: DownloadPrivacyType::Direct,
+        },
+        ..AssetPolicy::default()
+    };
+    match host.set_asset_policy(&room, &no_proxy).await {
+        UpdateOutcome::Success { .. } => {
+            let (st, b) = proxy_download(r, &part.url).await;
+            report.add_x(
+                id,
+                sect,
+                req,
+                pass_if((400..500).contains(&st), || {
+                    format!(
+                        "proxyDownload in a room whose download_privacy forbids hubProxy \
+                         answered {st} (a 4xx expected)"
+                    )
+                }),
+                part.url.as_bytes(),
+                st,
+                &b,
+            );
+        }
+        other => report.add(
+            id,
+            sect,
+            req,
+            Outcome::NotApplicable(format!(
+                "the target's user could not set an asset policy: {other:?}"
+            )),
+        ),
+    }
+}
+
 /// A device of a second MLS implementation in a room the target hosts (issue 18): the
 /// runner's user on an mls-rs device (mimi-room-mlsrs). The target claims its mls-rs
 /// KeyPackage from the runner and adds it; it joins from the Welcome; its franked message is
@@ -1220,6 +1311,7 @@ async fn mls_rs_device_at_hub(r: &Runner, report: &mut Report) {
     }
 }
 
+/// `GET /v1/proxyDownload/{url}` at the target, as the runner's provider: status and body.
 async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
     let path = format!(
         "{}/proxyDownload/{}",

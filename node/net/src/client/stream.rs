@@ -216,11 +216,20 @@ impl Connector {
         headers: HeaderMap,
     ) -> Result<Download, CallError> {
         let (mut stream, _) = self.open_stream(domain, method, path, headers, 0).await?;
-        stream.finish().await.map_err(|e| CallError::Request {
-            peer: domain.to_owned(),
-            reason: e.to_string(),
-        })?;
-        self.answer(domain, stream).await
+        // RFC 9114 §4.1.2: a server that needs no more of the request may stop our sending
+        // half before our FIN went out (a handler that drops the empty body of a GET does);
+        // that is no error by itself, the answer on the other half is what counts.
+        let finished = stream.finish().await;
+        match self.answer(domain, stream).await {
+            Err(CallError::Request { peer, reason }) if finished.is_err() => {
+                let f = finished.err().map(|e| e.to_string()).unwrap_or_default();
+                Err(CallError::Request {
+                    peer,
+                    reason: format!("{reason} (while finishing the request: {f})"),
+                })
+            }
+            answer => answer,
+        }
     }
 
     /// A request whose body of `length` octets comes from `body`, piece by piece; the answer

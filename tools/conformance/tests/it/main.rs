@@ -99,6 +99,7 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "follower.hub-proposal-delivered",
         "proxyDownload.member",
         "proxyDownload.non-member",
+        "proxyDownload.privacy-forbidden",
         "assets.policy-size",
         "assets.policy-media-type",
         "groupInfo.joining-code-expired",
@@ -160,6 +161,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "assets.policy-size",
         "assets.policy-media-type",
         "proxyDownload.non-member",
+        "proxyDownload.privacy-forbidden",
         "groupInfo.joining-code-expired",
         "directory.templates",
         "notify.malformed",
@@ -218,6 +220,7 @@ async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
             "assets.policy-size",
             "groupInfo.joining-code-expired",
             "proxyDownload.non-member",
+            "proxyDownload.privacy-forbidden",
             "update.external-commit-requester-key",
         ],
         "{text}"
