@@ -315,6 +315,31 @@ impl Runner {
     }
 
     /// The target's client API (its test users), if we may use it.
+    /// The target's client API, or every check of `ids` reported not applicable (the runner
+    /// needs users on the target for them).
+    fn target_users(
+        &self,
+        report: &mut Report,
+        ids: &[&str],
+        section: &str,
+        req: &str,
+    ) -> Option<ClientApi> {
+        let api = self.target_api();
+        if api.is_none() {
+            for id in ids {
+                report.add(
+                    id,
+                    section,
+                    req,
+                    Outcome::NotApplicable(
+                        "needs users on the target: run with the target's client API".into(),
+                    ),
+                );
+            }
+        }
+        api
+    }
+
     fn target_api(&self) -> Option<ClientApi> {
         self.opts.target_client_api.then(|| {
             ClientApi::new(
@@ -554,23 +579,18 @@ fn user_of(domain: &str, name: &str) -> UserUri {
 
 /// The target hosts a room: its user T creates it and adds the runner's user U.
 async fn as_hub(r: &Runner, report: &mut Report) {
-    let Some(tapi) = r.target_api() else {
-        for id in [
+    let Some(tapi) = r.target_users(
+        report,
+        &[
             "hub.flow",
             "keyMaterial.success",
             "update.accepted",
             "submitMessage.accepted",
             "groupInfo.authorized",
-        ] {
-            report.add(
-                id,
-                "§5",
-                "-",
-                Outcome::NotApplicable(
-                    "needs users on the target: run with the target's client API".into(),
-                ),
-            );
-        }
+        ],
+        "§5",
+        "-",
+    ) else {
         return;
     };
     let t = tag();
@@ -1104,15 +1124,7 @@ async fn download_privacy_at_hub(r: &Runner, report: &mut Report) {
         "§5.10, room-policy-03 DownloadPrivacy",
         "ROOM-policy-download-privacy",
     );
-    let Some(tapi) = r.target_api() else {
-        report.add(
-            id,
-            sect,
-            req,
-            Outcome::NotApplicable(
-                "needs users on the target: run with the target's client API".into(),
-            ),
-        );
+    let Some(tapi) = r.target_users(report, &[id], sect, req) else {
         return;
     };
     let t = tag();
@@ -1188,15 +1200,7 @@ async fn mls_rs_device_at_hub(r: &Runner, report: &mut Report) {
         "§5.2, §5.4, §5.5",
         "INTEROP-mixed-federation",
     );
-    let Some(tapi) = r.target_api() else {
-        report.add(
-            id,
-            sect,
-            req,
-            Outcome::NotApplicable(
-                "needs users on the target: run with the target's client API".into(),
-            ),
-        );
+    let Some(tapi) = r.target_users(report, &[id], sect, req) else {
         return;
     };
     let t = tag();
@@ -1877,15 +1881,7 @@ async fn joins_at_hub(
 
 /// The runner hosts a room; the target's user joins it and takes the fanout.
 async fn as_follower(r: &Runner, report: &mut Report) {
-    let Some(tapi) = r.target_api() else {
-        report.add(
-            "follower.flow",
-            "§3",
-            "-",
-            Outcome::NotApplicable(
-                "needs users on the target: run with the target's client API".into(),
-            ),
-        );
+    let Some(tapi) = r.target_users(report, &["follower.flow"], "§3", "-") else {
         return;
     };
     let t = tag();
@@ -2210,17 +2206,7 @@ async fn identifier_query(r: &Runner, report: &mut Report) {
         "identifierQuery.not-found",
         "identifierQuery.all-elements",
     ];
-    let Some(tapi) = r.target_api() else {
-        for id in IDS {
-            report.add(
-                id,
-                "§5.8",
-                "PROTO-5.8-query",
-                Outcome::NotApplicable(
-                    "needs users on the target: run with the target's client API".into(),
-                ),
-            );
-        }
+    let Some(tapi) = r.target_users(report, &IDS, "§5.8", "PROTO-5.8-query") else {
         return;
     };
     let t = tag();

@@ -220,15 +220,12 @@ impl Connector {
         // half before our FIN went out (a handler that drops the empty body of a GET does);
         // that is no error by itself, the answer on the other half is what counts.
         let finished = stream.finish().await;
-        match self.answer(domain, stream).await {
-            Err(CallError::Request { peer, reason }) if finished.is_err() => {
-                let f = finished.err().map(|e| e.to_string()).unwrap_or_default();
-                Err(CallError::Request {
-                    peer,
-                    reason: format!("{reason} (while finishing the request: {f})"),
-                })
-            }
-            answer => answer,
+        match (self.answer(domain, stream).await, finished) {
+            (Err(CallError::Request { peer, reason }), Err(f)) => Err(CallError::Request {
+                peer,
+                reason: format!("{reason} (while finishing the request: {f})"),
+            }),
+            (answer, _) => answer,
         }
     }
 
