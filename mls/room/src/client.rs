@@ -344,11 +344,13 @@ impl Device {
             StagedWelcome::new_from_welcome(&self.provider, &cfg, w, tree)
         )?;
         let group = mls!("join from welcome", staged.into_group(&self.provider))?;
-        Ok(Room {
+        let mut r = Room {
             room: room.clone(),
             group,
             sent: Default::default(),
-        })
+        };
+        r.apply_operational(self, None)?;
+        Ok(r)
     }
 
     /// Joins by external commit from the hub's GroupInfo and tree (a new device of a listed
@@ -517,6 +519,7 @@ impl Device {
             group,
             sent: Default::default(),
         };
+        r.apply_operational(self, None)?;
         let out = r.bundle_of(self, bundle)?;
         Ok((r, out))
     }
@@ -946,9 +949,54 @@ impl Room {
 
     /// After the hub accepted this device's commit: merge it.
     pub fn merge(&mut self, dev: &Device) -> Result<(), ClientError> {
+        let before = self.operational_bytes(dev);
         mls!(
             "merge pending commit",
             self.group.merge_pending_commit(&dev.provider)
+        )?;
+        self.apply_operational(dev, before)
+    }
+
+    /// The encoded MLS operational parameters of the current epoch (read from the dictionary
+    /// without decoding the rest of the room state).
+    fn operational_bytes(&self, dev: &Device) -> Option<Vec<u8>> {
+        self.group
+            .public_group()
+            .group_context()
+            .extensions()
+            .app_data_dictionary()
+            .and_then(|d| {
+                d.dictionary()
+                    .get(&dev.codepoints.mls_operational_policy)
+                    .map(<[u8]>::to_vec)
+            })
+    }
+
+    /// `ROOM-policy-operational-app`: the group's configuration follows the room's
+    /// `app_message_policy`; `before` is the component as it was (`None` after a join, where
+    /// it is applied whenever present).
+    fn apply_operational(
+        &mut self,
+        dev: &Device,
+        before: Option<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        let now = self.operational_bytes(dev);
+        if now == before {
+            return Ok(());
+        }
+        let params = match &now {
+            Some(b) => Some(
+                <crate::room_policy::OperationalParameters as mimi_wire::codec::Body>::decode(b)
+                    .map_err(|e| {
+                        ClientError::Unusable(format!("MLS operational parameters: {e}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let cfg = crate::operational::join_config(params.as_ref());
+        mls!(
+            "set group configuration",
+            self.group.set_configuration(dev.provider.storage(), &cfg)
         )
     }
 
@@ -1161,10 +1209,12 @@ impl Room {
                 let state = self.state(dev)?;
                 self.check_active_limits(&sc, &state, &state, sender.as_ref(), external)?;
                 let removed = sc.self_removed();
+                let before = self.operational_bytes(dev);
                 mls!(
                     "merge commit",
                     self.group.merge_staged_commit(&dev.provider, *sc)
                 )?;
+                self.apply_operational(dev, before)?;
                 Ok(Event::Commit {
                     epoch: self.epoch(),
                     removed,
@@ -1182,10 +1232,12 @@ impl Room {
                 identity_kept(&self.group, &sc, sender.as_ref())?;
                 self.check_active_limits(&sc, &state, &res.state, sender.as_ref(), external)?;
                 let removed = sc.self_removed();
+                let before = self.operational_bytes(dev);
                 mls!(
                     "merge commit",
                     self.group.merge_staged_commit(&dev.provider, sc)
                 )?;
+                self.apply_operational(dev, before)?;
                 Ok(Event::Commit {
                     epoch: self.epoch(),
                     removed,

@@ -22,10 +22,17 @@ pub struct CodePoints {
     pub link_preview_policy: u16,
     /// Asset policy (§6.4, suggested; `ROOM-policy-assets`).
     pub asset_policy: u16,
+    /// Logging policy (§6.5, suggested; `ROOM-policy-logging`).
+    pub logging_policy: u16,
     /// Chat history policy (§6.6, suggested; `ROOM-policy-history`).
     pub chat_history_policy: u16,
+    /// Chat bot policy (§6.7, suggested; `ROOM-policy-bots`).
+    pub bot_policy: u16,
     /// Message expiration policy (§6.8, suggested; `ROOM-policy-expiry`).
     pub message_expiration_policy: u16,
+    /// MLS operational parameters (§7, `mls_operational_policy`, suggested;
+    /// `ROOM-policy-operational`).
+    pub mls_operational_policy: u16,
     /// Join link policy (room-policy-03, suggested).
     pub join_link_policy: u16,
     /// Join links (room-policy-03, suggested; a delta component).
@@ -43,8 +50,11 @@ impl CodePoints {
         status_notification_policy: 0x0028,
         link_preview_policy: 0x002B,
         asset_policy: 0x002C,
+        logging_policy: 0x002D,
         chat_history_policy: 0x002E,
+        bot_policy: 0x002F,
         message_expiration_policy: 0x0030,
+        mls_operational_policy: 0x0024,
         join_link_policy: 0x0029,
         join_links: 0x002A,
     };

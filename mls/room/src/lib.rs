@@ -13,7 +13,9 @@
 //!   active-participant limits.
 //! - [`preauth`]: the preauthorization list and its matching; [`room_policy`]: the
 //!   room-policy-03 §6 components clients notice (status notifications, link previews, assets
-//!   with `AssetPolicy::check`, history, message expiration) and the client rules they set.
+//!   with `AssetPolicy::check`, logging, history, bots, message expiration) and the client
+//!   rules they set; [`operational`]: what the hub and clients do with the MLS operational
+//!   parameters.
 //! - [`mls`]: the MLS settings of a room (cipher suite, capabilities) and the bridge between
 //!   openmls' AppDataUpdate API and the resolver.
 //! - [`client`]: a user's device over `MlsGroup`: [`client::Device`] (keys, KeyPackages,
@@ -35,6 +37,7 @@ pub mod franking;
 pub mod hub;
 pub mod join_links;
 pub mod mls;
+pub mod operational;
 pub mod policy;
 pub mod preauth;
 pub mod presets;

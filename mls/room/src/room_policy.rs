@@ -1,9 +1,12 @@
 //! The room-policy-03 §6 components that clients and people notice, as room state, and the
 //! client-side rules they set: status notifications (`ROOM-policy-status`), link previews
 //! (`ROOM-policy-link-preview`, parsed and shown), assets (`ROOM-policy-assets`:
-//! [`AssetPolicy::check`]), chat history (`ROOM-policy-history`, parsed and shown) and message
-//! expiration (`ROOM-policy-expiry`). The structs and their encodings are in
-//! [`mimi_wire::room_policy`]; they are re-exported here.
+//! [`AssetPolicy::check`]), logging (`ROOM-policy-logging`: [`LoggingPolicy::active`]), chat
+//! history (`ROOM-policy-history`, parsed and shown), chat bots (`ROOM-policy-bots`), message
+//! expiration (`ROOM-policy-expiry`) and the MLS operational parameters
+//! (`ROOM-policy-operational`: [`crate::operational`] has what the hub and clients do with
+//! them). The structs and their encodings are in [`mimi_wire::room_policy`] and
+//! [`mimi_wire::operational`]; they are re-exported here.
 //!
 //! Each is optional in the GroupContext (absent = the room takes no position), replaced
 //! wholesale by an AppDataUpdate (at most one per component per commit), never removed (set
@@ -20,10 +23,12 @@
 use crate::codepoints::CodePoints;
 use crate::state::StateError;
 use mimi_wire::codec::Body;
+pub use mimi_wire::operational::OperationalParameters;
 pub use mimi_wire::room_policy::{
     AssetPolicy, AssetRefusal, ExpirationDurations, HistoryPolicy, HistorySharing,
     LinkPreviewPolicy, MediaType, MessageExpiration, Optionality, StatusNotificationPolicy,
 };
+pub use mimi_wire::room_policy::{Bot, BotPolicy, LoggingPolicy};
 
 /// The §6 policy components of a room (each `None` when the GroupContext does not have it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,10 +39,16 @@ pub struct PolicyComponents {
     pub link_preview: Option<LinkPreviewPolicy>,
     /// `asset_policy`.
     pub assets: Option<AssetPolicy>,
+    /// `logging_policy`.
+    pub logging: Option<LoggingPolicy>,
     /// `chat_history_policy`.
     pub history: Option<HistoryPolicy>,
+    /// `bot_policy`.
+    pub bots: Option<BotPolicy>,
     /// `message_expiration_policy`.
     pub expiration: Option<MessageExpiration>,
+    /// `mls_operational_policy`.
+    pub operational: Option<OperationalParameters>,
 }
 
 fn decode<T: Body>(component: &'static str, b: &[u8]) -> Result<T, StateError> {
@@ -52,8 +63,11 @@ impl PolicyComponents {
             x if x == cp.status_notification_policy => Some("status notification policy"),
             x if x == cp.link_preview_policy => Some("link preview policy"),
             x if x == cp.asset_policy => Some("asset policy"),
+            x if x == cp.logging_policy => Some("logging policy"),
             x if x == cp.chat_history_policy => Some("chat history policy"),
+            x if x == cp.bot_policy => Some("bot policy"),
             x if x == cp.message_expiration_policy => Some("message expiration policy"),
+            x if x == cp.mls_operational_policy => Some("MLS operational parameters"),
             _ => None,
         }
     }
@@ -68,8 +82,11 @@ impl PolicyComponents {
             cp.status_notification_policy,
             cp.link_preview_policy,
             cp.asset_policy,
+            cp.logging_policy,
             cp.chat_history_policy,
+            cp.bot_policy,
             cp.message_expiration_policy,
+            cp.mls_operational_policy,
         ] {
             if let Some(b) = get(id) {
                 p.set(cp, id, b)?;
@@ -85,7 +102,10 @@ impl PolicyComponents {
             x if x == cp.status_notification_policy => self.status = Some(decode(name, b)?),
             x if x == cp.link_preview_policy => self.link_preview = Some(decode(name, b)?),
             x if x == cp.asset_policy => self.assets = Some(decode(name, b)?),
+            x if x == cp.logging_policy => self.logging = Some(decode(name, b)?),
             x if x == cp.chat_history_policy => self.history = Some(decode(name, b)?),
+            x if x == cp.bot_policy => self.bots = Some(decode(name, b)?),
+            x if x == cp.mls_operational_policy => self.operational = Some(decode(name, b)?),
             _ => self.expiration = Some(decode(name, b)?),
         }
         Ok(())
@@ -97,8 +117,11 @@ impl PolicyComponents {
             x if x == cp.status_notification_policy => self.status.as_ref().map(Body::encode),
             x if x == cp.link_preview_policy => self.link_preview.as_ref().map(Body::encode),
             x if x == cp.asset_policy => self.assets.as_ref().map(Body::encode),
+            x if x == cp.logging_policy => self.logging.as_ref().map(Body::encode),
             x if x == cp.chat_history_policy => self.history.as_ref().map(Body::encode),
+            x if x == cp.bot_policy => self.bots.as_ref().map(Body::encode),
             x if x == cp.message_expiration_policy => self.expiration.as_ref().map(Body::encode),
+            x if x == cp.mls_operational_policy => self.operational.as_ref().map(Body::encode),
             _ => None,
         }
     }
@@ -109,8 +132,11 @@ impl PolicyComponents {
             cp.status_notification_policy,
             cp.link_preview_policy,
             cp.asset_policy,
+            cp.logging_policy,
             cp.chat_history_policy,
+            cp.bot_policy,
             cp.message_expiration_policy,
+            cp.mls_operational_policy,
         ]
         .into_iter()
         .filter_map(|id| self.get(cp, id).map(|b| (id, b)))

@@ -73,6 +73,15 @@ pub enum StateError {
     /// and roles with a maximum of 0 active participants; `ROOM-policy-history`).
     #[error("role {0} may not share history (it may have no active participants)")]
     HistoryRole(u32),
+    /// A bot of the bot policy acts in a role the room does not define
+    /// (`ROOM-policy-bots`).
+    #[error("bot {name:?} acts in role {role}, which the room does not define")]
+    BotRole {
+        /// The bot's name.
+        name: String,
+        /// Its `bot_role_index`.
+        role: u32,
+    },
 }
 
 /// Limits for room state components (`ROOM-state-limits`): the bytes come out of the
@@ -328,6 +337,18 @@ impl RoomState {
             })
         {
             return Err(StateError::HistoryRole(*bad));
+        }
+        if (roles_changed || policies_changed.contains(&cp.bot_policy))
+            && let Some(b) = &next.policies.bots
+            && let Some(bad) = b
+                .allowed_bots
+                .iter()
+                .find(|b| next.roles.role(b.bot_role_index).is_none())
+        {
+            return Err(StateError::BotRole {
+                name: bad.name.clone(),
+                role: bad.bot_role_index,
+            });
         }
         let mut changes = Vec::new();
         if !list_updates.is_empty() {

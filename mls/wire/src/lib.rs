@@ -54,6 +54,7 @@ pub mod identifier;
 pub mod json;
 pub mod key_material;
 pub mod mls_kind;
+pub mod operational;
 pub mod room_policy;
 pub mod sign;
 pub mod submit;

@@ -1,8 +1,10 @@
 //! The room-policy-03 §6 policy components that clients and people notice, with their exact TLS
 //! encodings: status notifications (§6.1, `ROOM-policy-status`), link previews (§6.3,
 //! `ROOM-policy-link-preview`), assets (§6.4, `ROOM-policy-assets`), chat history (§6.6,
-//! `ROOM-policy-history`) and message expiration (§6.8, `ROOM-policy-expiry`). Each `…Update`
-//! has the same format as its `…Data` and replaces it wholesale.
+//! `ROOM-policy-history`), logging (§6.5, `ROOM-policy-logging`), chat bots (§6.7,
+//! `ROOM-policy-bots`) and message expiration (§6.8, `ROOM-policy-expiry`). Each `…Update`
+//! has the same format as its `…Data` and replaces it wholesale. The operational parameters
+//! (§7) are in [`crate::operational`].
 //!
 //! The draft's `select` arms say `mandatory` where its `Optionality` enum says `required(1)`;
 //! we read `mandatory` as `required` (spec-notes/decisions.md).
@@ -15,6 +17,10 @@ pub const STATUS_NOTIFICATION_POLICY: u16 = 0x0028;
 pub const LINK_PREVIEW_POLICY: u16 = 0x002B;
 /// Suggested component ID of `asset_policy` (§10.1.9).
 pub const ASSET_POLICY: u16 = 0x002C;
+/// Suggested component ID of `logging_policy` (§10.1.10).
+pub const LOGGING_POLICY: u16 = 0x002D;
+/// Suggested component ID of `bot_policy` (§10.1.12).
+pub const BOT_POLICY: u16 = 0x002F;
 /// Suggested component ID of `chat_history_policy` (§10.1.11).
 pub const CHAT_HISTORY_POLICY: u16 = 0x002E;
 /// Suggested component ID of `message_expiration_policy` (§10.1.13).
@@ -61,7 +67,7 @@ impl Optionality {
         }
     }
 
-    fn read(r: &mut Reader<'_>, f: &'static str) -> Result<Self, WireError> {
+    pub(crate) fn read(r: &mut Reader<'_>, f: &'static str) -> Result<Self, WireError> {
         match r.u8(f)? {
             0 => Ok(Self::Optional),
             1 => Ok(Self::Required),
@@ -70,12 +76,12 @@ impl Optionality {
         }
     }
 
-    fn write(self, w: &mut Writer) {
+    pub(crate) fn write(self, w: &mut Writer) {
         w.u8(self.value());
     }
 }
 
-fn read_bool(r: &mut Reader<'_>, f: &'static str) -> Result<bool, WireError> {
+pub(crate) fn read_bool(r: &mut Reader<'_>, f: &'static str) -> Result<bool, WireError> {
     match r.u8(f)? {
         0 => Ok(false),
         1 => Ok(true),
@@ -83,7 +89,7 @@ fn read_bool(r: &mut Reader<'_>, f: &'static str) -> Result<bool, WireError> {
     }
 }
 
-fn read_uri(r: &mut Reader<'_>, f: &'static str) -> Result<String, WireError> {
+pub(crate) fn read_uri(r: &mut Reader<'_>, f: &'static str) -> Result<String, WireError> {
     let n = r.limits.max_uri;
     r.text(n, f)
 }
@@ -241,7 +247,7 @@ impl MediaType {
         norm(&self.parameters) == norm(&other.parameters)
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let o = r.limits.max_opaque;
         let media_type = r.text(o, "MediaType.media_type")?;
         let f = "MediaType.parameters";
@@ -257,7 +263,7 @@ impl MediaType {
         })
     }
 
-    fn write(&self, w: &mut Writer) {
+    pub(crate) fn write(&self, w: &mut Writer) {
         w.opaque(self.media_type.as_bytes());
         w.vector(&self.parameters, |w, (n, v)| {
             w.opaque(n.as_bytes());
@@ -833,5 +839,160 @@ impl Body for MessageExpiration {
             w.u32(d.max);
             w.optional(d.default.as_ref(), |w, v| w.u32(*v));
         }
+    }
+}
+
+/// `LoggingPolicy` (room-policy-03 §6.5, `ROOM-policy-logging`): whether messages of the room
+/// are logged (by law or by the owning provider's rules), by which clients, under which
+/// published policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoggingPolicy {
+    /// `logging`.
+    pub logging: Optionality,
+    /// `Uri logging_clients<V>`: the logging clients (at least one when logging is required;
+    /// empty, and not encoded, when it is forbidden). "Each provider should have no more than
+    /// one logging client at a time in a room": [`LoggingPolicy::second_client_of_a_provider`].
+    pub logging_clients: Vec<String>,
+    /// `Uri machine_readable_policy` (empty: none given).
+    pub machine_readable_policy: String,
+    /// `Uri human_readable_policy` (empty: none given).
+    pub human_readable_policy: String,
+}
+
+impl LoggingPolicy {
+    /// Whether the room is logged: logging required, or optional with a logging client
+    /// ("If logging is optional and there is at least one `logging_client` then logging is
+    /// active for the room").
+    pub fn active(&self) -> bool {
+        match self.logging {
+            Optionality::Required => true,
+            Optionality::Optional => !self.logging_clients.is_empty(),
+            Optionality::Forbidden => false,
+        }
+    }
+
+    /// A logging client whose provider (the URI's host) already has one earlier in the
+    /// list, if any (the draft's "should have no more than one" per provider).
+    pub fn second_client_of_a_provider(&self) -> Option<&str> {
+        let mut seen = Vec::new();
+        for c in &self.logging_clients {
+            let host = url_host(c).unwrap_or_default();
+            if seen.contains(&host) {
+                return Some(c);
+            }
+            seen.push(host);
+        }
+        None
+    }
+}
+
+impl Body for LoggingPolicy {
+    const NAME: &'static str = "LoggingPolicy";
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let logging = Optionality::read(r, "LoggingPolicy.logging")?;
+        if logging == Optionality::Forbidden {
+            return Ok(Self {
+                logging,
+                ..Self::default()
+            });
+        }
+        let f = "LoggingPolicy.logging_clients";
+        let logging_clients = r.vector(f, |r| read_uri(r, f))?;
+        if logging == Optionality::Required && logging_clients.is_empty() {
+            // "If logging is required, the list of logging_clients needs to contain at least
+            // one logging URI."
+            return Err(r.error(WireErrorKind::BadValue(0), f));
+        }
+        Ok(Self {
+            logging,
+            logging_clients,
+            machine_readable_policy: read_uri(r, "LoggingPolicy.machine_readable_policy")?,
+            human_readable_policy: read_uri(r, "LoggingPolicy.human_readable_policy")?,
+        })
+    }
+    fn write(&self, w: &mut Writer) {
+        self.logging.write(w);
+        if self.logging != Optionality::Forbidden {
+            w.vector(&self.logging_clients, |w, u| w.opaque(u.as_bytes()));
+            w.opaque(self.machine_readable_policy.as_bytes());
+            w.opaque(self.human_readable_policy.as_bytes());
+        }
+    }
+}
+
+/// One `Bot` of a `BotPolicy` (room-policy-03 §6.7).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bot {
+    /// `opaque name<V>` (descriptive; read as UTF-8, spec-notes/decisions.md).
+    pub name: String,
+    /// `opaque description<V>` (descriptive).
+    pub description: String,
+    /// `Uri homepage` (descriptive; may be empty).
+    pub homepage: String,
+    /// `bool local_client_bot`: the bot sees the room only through a person's client and is
+    /// not a participant (its role index is then 0).
+    pub local_client_bot: bool,
+    /// `uint32 bot_role_index`: the role the bot acts in (0: not an active participant).
+    pub bot_role_index: u32,
+    /// `bool can_target_message_in_group`: may send a message to specific members only.
+    pub can_target_message_in_group: bool,
+    /// `bool per_user_content`: may send different content to each member.
+    pub per_user_content: bool,
+}
+
+impl Bot {
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let o = r.limits.max_opaque;
+        let name = r.text(o, "Bot.name")?;
+        let description = r.text(o, "Bot.description")?;
+        let homepage = read_uri(r, "Bot.homepage")?;
+        let local_client_bot = read_bool(r, "Bot.local_client_bot")?;
+        let bot_role_index = r.u32("Bot.bot_role_index")?;
+        if local_client_bot && bot_role_index != 0 {
+            // "A bot with local_client_bot set to true has a bot_role_index of 0."
+            return Err(r.error_back(
+                4,
+                WireErrorKind::BadValue(u64::from(bot_role_index)),
+                "Bot.bot_role_index",
+            ));
+        }
+        Ok(Self {
+            name,
+            description,
+            homepage,
+            local_client_bot,
+            bot_role_index,
+            can_target_message_in_group: read_bool(r, "Bot.can_target_message_in_group")?,
+            per_user_content: read_bool(r, "Bot.per_user_content")?,
+        })
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.opaque(self.name.as_bytes());
+        w.opaque(self.description.as_bytes());
+        w.opaque(self.homepage.as_bytes());
+        w.u8(u8::from(self.local_client_bot));
+        w.u32(self.bot_role_index);
+        w.u8(u8::from(self.can_target_message_in_group));
+        w.u8(u8::from(self.per_user_content));
+    }
+}
+
+/// `BotPolicy` (room-policy-03 §6.7, `ROOM-policy-bots`): the bots allowed in the room.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BotPolicy {
+    /// `Bot allowed_bots<V>`.
+    pub allowed_bots: Vec<Bot>,
+}
+
+impl Body for BotPolicy {
+    const NAME: &'static str = "BotPolicy";
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Self {
+            allowed_bots: r.vector("BotPolicy.allowed_bots", Bot::read)?,
+        })
+    }
+    fn write(&self, w: &mut Writer) {
+        w.vector(&self.allowed_bots, |w, b| b.write(w));
     }
 }

@@ -7,9 +7,11 @@ use mimi_room::room_policy::{
     AssetPolicy, ExpirationDurations, HistoryPolicy, HistorySharing, LinkPreviewPolicy, MediaType,
     MessageExpiration, Optionality,
 };
+use mimi_room::room_policy::{LoggingPolicy, OperationalParameters};
 use mimi_room::state::RoomState;
 use mimi_wire::codec::Body;
 use mimi_wire::id::ProviderId;
+use mimi_wire::operational::{MinDefaultMaxTime, PendingProposalPolicy};
 use mimi_wire::room_policy::{
     AssetUploadLocation, DownloadPrivacy, DownloadPrivacyType, ProviderAssetUploadDomains,
 };
@@ -77,6 +79,131 @@ pub struct PolicyEdit {
     pub min_active: Option<u32>,
     /// Its maximum of active participants (`None` inside: no maximum).
     pub max_active: Option<Option<u32>>,
+    /// Logging (`ROOM-policy-logging`).
+    pub logging: Option<Optionality>,
+    /// The logging clients (replaces the list when given).
+    pub logging_clients: Option<Vec<String>>,
+    /// The human-readable logging policy's URI (empty: none).
+    pub logging_policy_uri: Option<String>,
+    /// The machine-readable logging policy's URI (empty: none).
+    pub logging_machine_policy_uri: Option<String>,
+    /// A bot to add or replace (by name) in the bot policy (`ROOM-policy-bots`).
+    pub add_bot: Option<mimi_room::room_policy::Bot>,
+    /// Bots to remove, by name.
+    pub remove_bots: Vec<String>,
+    /// MLS operational parameters to change (`ROOM-policy-operational`).
+    pub operational: OperationalEdit,
+}
+
+/// Changes to the MLS operational parameters; `None` leaves a field as it is (a room without
+/// them starts from [`OperationalParameters::permissive`]).
+#[derive(Clone, Debug, Default)]
+pub struct OperationalEdit {
+    /// `external_commit_allowed`.
+    pub external_commits: Option<bool>,
+    /// `external_proposal_allowed`.
+    pub external_proposals: Option<bool>,
+    /// Forbidden proposal types (replaces the list when given).
+    pub forbid_proposals: Option<Vec<u16>>,
+    /// Forbidden credential types (replaces the list when given).
+    pub forbid_credentials: Option<Vec<u16>>,
+    /// Mandatory extension types (replaces the list when given).
+    pub mandatory_extensions: Option<Vec<u16>>,
+    /// Mandatory proposal types (replaces the list when given).
+    pub mandatory_proposals: Option<Vec<u16>>,
+    /// `max_kp_lifetime`, seconds (0: no position).
+    pub max_kp_lifetime: Option<u64>,
+    /// `epoch_tolerance`.
+    pub epoch_tolerance: Option<u8>,
+    /// `pad_to_size`.
+    pub pad_to_size: Option<u16>,
+    /// `max_generations_skipahead`.
+    pub max_skipahead: Option<u32>,
+    /// `pending_proposal_policy`: `unspecified`, `immediate` or `random:MIN-MAX` (ms).
+    pub pending_proposals: Option<String>,
+    /// `LeafNode_update_time`: `MIN,DEFAULT,MAX` seconds.
+    pub leaf_update: Option<String>,
+}
+
+impl OperationalEdit {
+    fn is_empty(&self) -> bool {
+        self.external_commits.is_none()
+            && self.external_proposals.is_none()
+            && self.forbid_proposals.is_none()
+            && self.forbid_credentials.is_none()
+            && self.mandatory_extensions.is_none()
+            && self.mandatory_proposals.is_none()
+            && self.max_kp_lifetime.is_none()
+            && self.epoch_tolerance.is_none()
+            && self.pad_to_size.is_none()
+            && self.max_skipahead.is_none()
+            && self.pending_proposals.is_none()
+            && self.leaf_update.is_none()
+    }
+
+    fn apply(&self, v: &mut OperationalParameters) -> Result<(), String> {
+        v.external_commit_allowed = self.external_commits.unwrap_or(v.external_commit_allowed);
+        v.external_proposal_allowed = self
+            .external_proposals
+            .unwrap_or(v.external_proposal_allowed);
+        if let Some(l) = &self.forbid_proposals {
+            v.forbidden_capabilities.proposals = l.clone();
+        }
+        if let Some(l) = &self.forbid_credentials {
+            v.forbidden_capabilities.credentials = l.clone();
+        }
+        if let Some(l) = &self.mandatory_extensions {
+            v.mandatory_capabilities.extensions = l.clone();
+        }
+        if let Some(l) = &self.mandatory_proposals {
+            v.mandatory_capabilities.proposals = l.clone();
+        }
+        v.max_kp_lifetime = self.max_kp_lifetime.unwrap_or(v.max_kp_lifetime);
+        let a = &mut v.app_message_policy;
+        a.epoch_tolerance = self.epoch_tolerance.unwrap_or(a.epoch_tolerance);
+        a.pad_to_size = self.pad_to_size.unwrap_or(a.pad_to_size);
+        a.max_generations_skipahead = self.max_skipahead.unwrap_or(a.max_generations_skipahead);
+        if let Some(s) = &self.pending_proposals {
+            v.pending_proposal_policy = pending_policy(s)?;
+        }
+        if let Some(s) = &self.leaf_update {
+            let n: Vec<u64> = s
+                .split(',')
+                .map(|x| x.trim().parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("--leaf-update {s:?}: use MIN,DEFAULT,MAX in seconds"))?;
+            let [minimum_time, default_time, maximum_time] = n[..] else {
+                return Err(format!(
+                    "--leaf-update {s:?}: use MIN,DEFAULT,MAX in seconds"
+                ));
+            };
+            v.leaf_node_update_time = MinDefaultMaxTime {
+                minimum_time,
+                default_time,
+                maximum_time,
+            };
+        }
+        Ok(())
+    }
+}
+
+fn pending_policy(s: &str) -> Result<PendingProposalPolicy, String> {
+    let bad =
+        || format!("--pending-proposals {s:?}: use unspecified, immediate or random:MIN-MAX (ms)");
+    match s {
+        "unspecified" => Ok(PendingProposalPolicy::Unspecified),
+        "immediate" | "immediate_commit" => Ok(PendingProposalPolicy::ImmediateCommit),
+        _ => {
+            let range = s.strip_prefix("random:").ok_or_else(bad)?;
+            let (a, b) = range.split_once('-').ok_or_else(bad)?;
+            let minimum_delay_ms = a.trim().parse().map_err(|_| bad())?;
+            let maximum_delay_ms = b.trim().parse().map_err(|_| bad())?;
+            Ok(PendingProposalPolicy::RandomDelay {
+                minimum_delay_ms,
+                maximum_delay_ms,
+            })
+        }
+    }
 }
 
 fn valid<T: Body>(v: &T) -> Result<Vec<u8>, String> {
@@ -275,6 +402,90 @@ impl PolicyEdit {
             }
             out.push((cp.roles_list, valid(&roles)?));
         }
+        if self.logging.is_some()
+            || self.logging_clients.is_some()
+            || self.logging_policy_uri.is_some()
+            || self.logging_machine_policy_uri.is_some()
+        {
+            let mut v = p.logging.clone().unwrap_or_default();
+            v.logging = self.logging.unwrap_or(v.logging);
+            if let Some(l) = &self.logging_clients {
+                v.logging_clients = l.clone();
+            }
+            if let Some(u) = &self.logging_policy_uri {
+                v.human_readable_policy = u.clone();
+            }
+            if let Some(u) = &self.logging_machine_policy_uri {
+                v.machine_readable_policy = u.clone();
+            }
+            if v.logging == Optionality::Forbidden {
+                v = LoggingPolicy {
+                    logging: Optionality::Forbidden,
+                    ..LoggingPolicy::default()
+                };
+            } else if v.logging == Optionality::Required && v.logging_clients.is_empty() {
+                return Err(
+                    "required logging needs at least one --logging-client (room-policy-03 §6.5)"
+                        .into(),
+                );
+            }
+            for c in &v.logging_clients {
+                if mimi_wire::room_policy::url_host(c).is_none() {
+                    return Err(format!("logging client {c:?} is not a URI with a host"));
+                }
+            }
+            if let Some(c) = v.second_client_of_a_provider() {
+                return Err(format!(
+                    "{c}: each provider should have no more than one logging client in a room                      (room-policy-03 §6.5)"
+                ));
+            }
+            out.push((cp.logging_policy, valid(&v)?));
+        }
+        if self.add_bot.is_some() || !self.remove_bots.is_empty() {
+            let mut v = p.bots.clone().unwrap_or_default();
+            for name in &self.remove_bots {
+                let n = v.allowed_bots.len();
+                v.allowed_bots.retain(|b| b.name != *name);
+                if v.allowed_bots.len() == n {
+                    return Err(format!("the room's bot policy has no bot {name:?}"));
+                }
+            }
+            if let Some(b) = &self.add_bot {
+                if b.name.is_empty() {
+                    return Err("a bot needs a name".into());
+                }
+                if b.local_client_bot && b.bot_role_index != 0 {
+                    return Err(
+                        "a local client bot acts in role 0 (room-policy-03 §6.7); drop --bot-role"
+                            .into(),
+                    );
+                }
+                if s.roles.role(b.bot_role_index).is_none() {
+                    return Err(format!(
+                        "the room has no role {} for bot {:?}",
+                        b.bot_role_index, b.name
+                    ));
+                }
+                match v.allowed_bots.iter_mut().find(|x| x.name == b.name) {
+                    Some(x) => *x = b.clone(),
+                    None => v.allowed_bots.push(b.clone()),
+                }
+            }
+            out.push((cp.bot_policy, valid(&v)?));
+        }
+        if !self.operational.is_empty() {
+            let mut v = p
+                .operational
+                .clone()
+                .unwrap_or_else(OperationalParameters::permissive);
+            self.operational.apply(&mut v)?;
+            if let Some((list, x)) = v.mandatory_capabilities.overlap(&v.forbidden_capabilities) {
+                return Err(format!(
+                    "0x{x:04x} would be both mandatory and forbidden ({list})"
+                ));
+            }
+            out.push((cp.mls_operational_policy, valid(&v)?));
+        }
         if out.is_empty() {
             return Err("nothing to change: give at least one policy option (see --help)".into());
         }
@@ -391,6 +602,17 @@ pub fn policy_json(s: &RoomState) -> Value {
             "automatic_link_previews": opt(v.automatic_link_previews),
             "link_preview_proxy_use": opt(v.link_preview_proxy_use),
             "link_preview_proxy": v.link_preview_proxy })),
+        "logging": p.logging.as_ref().map(|v| json!({
+            "logging": opt(v.logging), "active": v.active(),
+            "logging_clients": v.logging_clients,
+            "human_readable_policy": v.human_readable_policy,
+            "machine_readable_policy": v.machine_readable_policy })),
+        "bots": p.bots.as_ref().map(|v| v.allowed_bots.iter().map(|b| json!({
+            "name": b.name, "description": b.description, "homepage": b.homepage,
+            "local_client_bot": b.local_client_bot, "bot_role_index": b.bot_role_index,
+            "can_target_message_in_group": b.can_target_message_in_group,
+            "per_user_content": b.per_user_content })).collect::<Vec<_>>()),
+        "operational": p.operational.as_ref().map(operational_json),
         "preauthorization": s.preauth.is_some(),
     })
 }
@@ -511,8 +733,147 @@ pub fn policy_lines(s: &RoomState) -> Vec<String> {
                 .map_or(String::new(), |u| format!(" ({u})"))
         ));
     }
+    if let Some(v) = &p.logging {
+        let clients = if v.logging_clients.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", v.logging_clients.join(", "))
+        };
+        let policy = if v.human_readable_policy.is_empty() {
+            String::new()
+        } else {
+            format!("; policy {}", v.human_readable_policy)
+        };
+        out.push(format!(
+            "logging: {}{}{clients}{policy}",
+            opt(v.logging),
+            if v.active() {
+                ", ACTIVE: messages in this room are logged"
+            } else {
+                ", not active"
+            }
+        ));
+    }
+    if let Some(v) = &p.bots {
+        if v.allowed_bots.is_empty() {
+            out.push("bots: none allowed".into());
+        }
+        for b in &v.allowed_bots {
+            let mut rights = Vec::new();
+            if b.local_client_bot {
+                rights.push("local to a person's client".to_owned());
+            } else {
+                rights.push(format!("role {}", b.bot_role_index));
+            }
+            if b.can_target_message_in_group {
+                rights.push("may message members individually".into());
+            }
+            if b.per_user_content {
+                rights.push("may send each member different content".into());
+            }
+            out.push(format!("bot {:?}: {}", b.name, rights.join(", ")));
+        }
+    }
+    if let Some(v) = &p.operational {
+        out.extend(operational_lines(v));
+    }
     if s.preauth.is_some() {
         out.push("preauthorization list: present".into());
+    }
+    out
+}
+
+fn hexes(l: &[u16]) -> String {
+    l.iter()
+        .map(|x| format!("0x{x:04x}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn operational_json(v: &OperationalParameters) -> Value {
+    let caps = |c: &mimi_wire::operational::ExtendedCapabilities| {
+        json!({
+            "versions": c.versions, "cipher_suites": c.cipher_suites,
+            "extensions": c.extensions, "proposals": c.proposals,
+            "credentials": c.credentials, "wire_formats": c.wire_formats,
+            "component_ids": c.component_ids, "safe_aad_types": c.safe_aad_types,
+            "media_types": c.media_types.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "content_types": c.content_types,
+        })
+    };
+    let t = |m: &MinDefaultMaxTime| json!({"minimum": m.minimum_time, "default": m.default_time, "maximum": m.maximum_time});
+    json!({
+        "mandatory_capabilities": caps(&v.mandatory_capabilities),
+        "default_capabilities": caps(&v.default_capabilities),
+        "forbidden_capabilities": caps(&v.forbidden_capabilities),
+        "handshake_formats": v.handshake_formats,
+        "external_proposal_allowed": v.external_proposal_allowed,
+        "external_commit_allowed": v.external_commit_allowed,
+        "pending_proposal_policy": v.pending_proposal_policy.describe(),
+        "leaf_node_update_time": t(&v.leaf_node_update_time),
+        "epoch_tolerance": v.app_message_policy.epoch_tolerance,
+        "pad_to_size": v.app_message_policy.pad_to_size,
+        "max_generations_skipahead": v.app_message_policy.max_generations_skipahead,
+        "max_kp_lifetime": v.max_kp_lifetime,
+        "max_credential_lifetime": v.max_credential_lifetime,
+        "resumption_psk_lifetime": v.resumption_psk_lifetime,
+        "sender_nonce_keypair_lifetime": t(&v.sender_nonce_keypair_lifetime),
+        "max_keypairs": v.max_keypairs,
+        "buffer_incoming_message_time": t(&v.buffer_incoming_message_time),
+        "max_buffered_messages": v.max_buffered_messages,
+    })
+}
+
+fn operational_lines(v: &OperationalParameters) -> Vec<String> {
+    let yes = |b: bool| if b { "allowed" } else { "forbidden" };
+    let mut out = vec![format!(
+        "MLS: external commits {}, external proposals {}, pending proposals {}",
+        yes(v.external_commit_allowed),
+        yes(v.external_proposal_allowed),
+        v.pending_proposal_policy.describe()
+    )];
+    let m = &v.mandatory_capabilities;
+    let f = &v.forbidden_capabilities;
+    for (what, l) in [
+        ("mandatory cipher suites", &m.cipher_suites),
+        ("mandatory extensions", &m.extensions),
+        ("mandatory proposals", &m.proposals),
+        ("mandatory credentials", &m.credentials),
+        ("forbidden cipher suites", &f.cipher_suites),
+        ("forbidden extensions", &f.extensions),
+        ("forbidden proposals", &f.proposals),
+        ("forbidden credentials", &f.credentials),
+    ] {
+        if !l.is_empty() {
+            out.push(format!("MLS: {what} {}", hexes(l)));
+        }
+    }
+    if !v.handshake_formats.is_empty() {
+        let l: Vec<String> = v
+            .handshake_formats
+            .iter()
+            .map(|w| mimi_wire::operational::wire_format_name(*w))
+            .collect();
+        out.push(format!("MLS: handshakes as {}", l.join(", ")));
+    }
+    let a = &v.app_message_policy;
+    if *a != Default::default() {
+        out.push(format!(
+            "MLS: application messages from {} past epochs, padded to {} octets, ratchet              skip-ahead at most {}",
+            a.epoch_tolerance, a.pad_to_size, a.max_generations_skipahead
+        ));
+    }
+    if !v.leaf_node_update_time.is_unset() {
+        out.push(format!(
+            "MLS: leaf updates {}",
+            v.leaf_node_update_time.describe()
+        ));
+    }
+    if v.max_kp_lifetime > 0 {
+        out.push(format!(
+            "MLS: KeyPackages valid for at most {} s",
+            v.max_kp_lifetime
+        ));
     }
     out
 }

@@ -68,6 +68,7 @@
 //! consent_grant_unchecked = false       # updateConsent keeps a grant's KeyPackages unchecked
 //! resync_refused = false               # the hub refuses a member's external commit (resync)
 //! external_commit_removes_any_leaf = false  # the hub takes an external commit removing another client
+//! operational_policy_ignored = false   # the hub ignores its room's MLS operational parameters
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently fall back to a default).
@@ -287,6 +288,9 @@ pub struct Faults {
     /// The hub accepts an external commit whose Remove is of another client than the
     /// joiner (breaks `ROOM-resync`, RFC 9420 §12.4.3.2).
     pub external_commit_removes_any_leaf: bool,
+    /// The hub ignores its room's MLS operational parameters (breaks
+    /// `ROOM-policy-operational-*` at the hub).
+    pub operational_policy_ignored: bool,
     /// The node's clock runs this many milliseconds ahead of the system clock (negative:
     /// behind): the accepted timestamps it stamps, join-link expiry, retention (mimi-lab's
     /// `clock-skew`). TLS certificate checks keep the system clock.

@@ -605,6 +605,7 @@ impl Node {
         hub.fault_join_link_reuse = self.options.faults.join_link_reuse;
         hub.fault_external_commit_removes_any_leaf =
             self.options.faults.external_commit_removes_any_leaf;
+        hub.fault_operational_ignored = self.options.faults.operational_policy_ignored;
         // PROTO-5.6-requester (protocol-06 §7.7 step 3): an external commit comes from a
         // client the hub gave the GroupInfo to.
         if let HandshakeBundle::Commit { commit, .. } = &bundle

@@ -149,6 +149,7 @@ impl HubRoom {
             added.push(c);
         }
         self.check_identities_kept(&staged, processed_sender.as_ref())?;
+        self.check_operational(&staged, &res, external_join, &committer)?;
         let removed = self.removed_clients(&staged)?;
         let removed_by_hub: Vec<ClientUri> = staged
             .queued_proposals()
@@ -294,6 +295,112 @@ impl HubRoom {
             added_key_packages,
             invalidated_hub_removals,
         })
+    }
+
+    /// `ROOM-policy-operational`: the MLS operational parameters in force (before the commit)
+    /// allow the external commit and the proposal types; every new leaf meets the parameters
+    /// before and after the commit; parameters the commit changes can be lived with, and every
+    /// member's leaf meets them.
+    fn check_operational(
+        &self,
+        staged: &StagedCommit,
+        res: &crate::state::Resolution,
+        external_join: bool,
+        committer: &ClientUri,
+    ) -> Result<(), UpdateRejection> {
+        use crate::operational::{check_leaf, check_proposal_type, check_settable, leaf_view};
+        let before = self.view.state.policies.operational.as_ref();
+        let after = res.state.policies.operational.as_ref();
+        if (before.is_none() && after.is_none()) || self.fault_operational_ignored {
+            return Ok(());
+        }
+        if let Some(p) = before {
+            if external_join && !p.external_commit_allowed {
+                // ROOM-policy-operational-external-commit
+                return Err(UpdateRejection::NotAllowed(format!(
+                    "{committer}: the room's MLS operational parameters do not allow external                      commits (external_commit_allowed is false, room-policy-03 §7); ask a member                      to add this client"
+                )));
+            }
+            for q in staged.queued_proposals() {
+                // ROOM-policy-operational-proposals
+                check_proposal_type(p, u16::from(q.proposal().proposal_type())).map_err(
+                    |reason| UpdateRejection::InvalidProposal {
+                        reason,
+                        proposals: vec![named(q)],
+                    },
+                )?;
+            }
+        }
+        let changed = res
+            .policies_changed
+            .contains(&self.codepoints.mls_operational_policy);
+        if changed && let Some(p) = after {
+            let gc = self.group.group_context();
+            let version = match gc.protocol_version() {
+                ProtocolVersion::Mls10 => 1,
+                ProtocolVersion::Other(v) => v,
+            };
+            check_settable(p, u16::from(gc.ciphersuite()), version)
+                .map_err(|reason| Self::resolver_refusal_reason(reason, res.changes.len()))?;
+        }
+        // ROOM-policy-operational-leaves, -kp-lifetime: the new leaves.
+        let mut new_leaves: Vec<(String, crate::operational::LeafView, bool)> = Vec::new();
+        for a in staged.add_proposals() {
+            let leaf = a.add_proposal().key_package().leaf_node();
+            let who =
+                client_of(leaf.credential()).map_or("an added client".into(), |c| c.to_string());
+            new_leaves.push((who, leaf_view(leaf), true));
+        }
+        for u in staged.update_proposals() {
+            let leaf = u.update_proposal().leaf_node();
+            new_leaves.push((committer.to_string(), leaf_view(leaf), false));
+        }
+        if let Some(leaf) = staged.update_path_leaf_node() {
+            new_leaves.push((committer.to_string(), leaf_view(leaf), false));
+        }
+        for p in [before, after].into_iter().flatten() {
+            for (who, v, kp) in &new_leaves {
+                check_leaf(p, who, v, *kp).map_err(UpdateRejection::NotAllowed)?;
+            }
+        }
+        // Changed parameters: every member that stays meets them.
+        if changed && let Some(p) = after {
+            let removed: BTreeSet<ClientUri> = self
+                .removed_clients(staged)?
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            for m in self.group.members() {
+                let Some(leaf) = self.group.leaf(m.index) else {
+                    continue;
+                };
+                let Some(c) = client_of(leaf.credential()) else {
+                    continue;
+                };
+                if removed.contains(&c) {
+                    continue;
+                }
+                check_leaf(p, c.as_str(), &leaf_view(leaf), false).map_err(|reason| {
+                    Self::resolver_refusal_reason(
+                        format!("{reason}: change the parameters or remove the client first"),
+                        res.changes.len(),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn resolver_refusal_reason(reason: String, count: usize) -> UpdateRejection {
+        UpdateRejection::InvalidProposal {
+            reason,
+            proposals: (0..count.max(1))
+                .map(|_| NamedProposal {
+                    proposal_type: u16::from(ProposalType::AppDataUpdate),
+                    reference: None,
+                })
+                .collect(),
+        }
     }
 
     /// `ROOM-credential-stable`: a leaf keeps its client URI. An UpdatePath or Update proposal

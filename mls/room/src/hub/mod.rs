@@ -195,6 +195,10 @@ pub struct HubRoom {
     /// external commit whose Remove is of another client than the joiner (breaks
     /// `ROOM-resync`). Never set otherwise; not persisted.
     pub fault_external_commit_removes_any_leaf: bool,
+    /// Conformance testing only (`[faults] operational_policy_ignored`): the room's MLS
+    /// operational parameters are not enforced (breaks `ROOM-policy-operational-*`). Never set
+    /// otherwise; not persisted.
+    pub fault_operational_ignored: bool,
 }
 
 /// A joining code accepted at groupInfo, waiting for the joiner's external commit.
@@ -282,6 +286,7 @@ impl HubRoom {
             grants: Vec::new(),
             fault_join_link_reuse: false,
             fault_external_commit_removes_any_leaf: false,
+            fault_operational_ignored: false,
             view,
             pending: Vec::new(),
         }
@@ -542,6 +547,16 @@ impl HubRoom {
                 "handshakes must be PublicMessages so the hub can check them".into(),
             ));
         }
+        // ROOM-policy-operational-handshake
+        if let Some(p) = &self.view.state.policies.operational
+            && !self.fault_operational_ignored
+        {
+            crate::operational::check_handshake_format(
+                p,
+                mimi_wire::operational::WIRE_FORMAT_PUBLIC_MESSAGE,
+            )
+            .map_err(UpdateRejection::NotAllowed)?;
+        }
         Ok(pm)
     }
 
@@ -562,6 +577,18 @@ impl HubRoom {
             return Err(UpdateRejection::invalid("not a proposal"));
         };
         let state = &self.view.state;
+        if let Some(p) = &state.policies.operational
+            && !self.fault_operational_ignored
+        {
+            // ROOM-policy-operational-proposals, -leaves
+            crate::operational::check_proposal_type(p, u16::from(q.proposal().proposal_type()))
+                .map_err(UpdateRejection::NotAllowed)?;
+            if let Proposal::Update(u) = q.proposal() {
+                let v = crate::operational::leaf_view(u.leaf_node());
+                crate::operational::check_leaf(p, proposer.as_str(), &v, false)
+                    .map_err(UpdateRejection::NotAllowed)?;
+            }
+        }
         let proposer_user = proposer.user().ok_or_else(|| {
             UpdateRejection::invalid(format!("{proposer} does not name its user"))
         })?;

@@ -210,6 +210,7 @@ impl HubRoom {
             grants,
             fault_join_link_reuse: false,
             fault_external_commit_removes_any_leaf: false,
+            fault_operational_ignored: false,
         })
     }
 }

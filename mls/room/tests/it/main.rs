@@ -5,6 +5,7 @@ mod flow;
 mod franking;
 mod hub_checks;
 mod hub_integrity;
+mod operational;
 mod passive_client;
 mod passive_vectors;
 mod policy;

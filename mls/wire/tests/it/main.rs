@@ -5,6 +5,7 @@ mod bodies;
 mod directory;
 mod fixture;
 mod ids;
+mod operational;
 mod props;
 mod room_policy;
 mod roundtrip;

@@ -3,12 +3,13 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mimi_client::device::{Client, HomeNode, MlsLibrary, SyncReport, salt};
-use mimi_client::policy::PolicyEdit;
+use mimi_client::policy::{OperationalEdit, PolicyEdit};
 use mimi_content::NestedPart;
 use mimi_content::build::ContentBuilder;
 use mimi_content::status::{MessageStatus, MessageStatusReport, PerMessageStatus};
 use mimi_content::view::MessageView;
 use mimi_content::{MessageId, MimiContent};
+use mimi_room::room_policy::Bot;
 use mimi_room::room_policy::Optionality;
 use mimi_wire::id::{ClientUri, RoomUri, UserUri};
 use mimi_wire::room_policy::DownloadPrivacyType;
@@ -212,6 +213,100 @@ pub struct PolicyArgs {
     /// The link preview proxy's URI.
     #[arg(long)]
     link_proxy: Option<String>,
+    /// Logging of the room's messages: optional, required or forbidden.
+    #[arg(long, value_parser = optionality)]
+    logging: Option<Optionality>,
+    /// A logging client's URI (repeat; replaces the list; at most one per provider).
+    #[arg(long = "logging-client")]
+    logging_clients: Vec<String>,
+    /// Remove every logging client.
+    #[arg(long)]
+    no_logging_clients: bool,
+    /// The URI of the human-readable logging policy ("" for none).
+    #[arg(long)]
+    logging_policy: Option<String>,
+    /// The URI of the machine-readable logging policy ("" for none).
+    #[arg(long)]
+    logging_machine_policy: Option<String>,
+    /// Allow a bot (by name; replaces a bot of the same name); see --bot-*.
+    #[arg(long)]
+    add_bot: Option<String>,
+    /// The role the added bot acts in (0: not an active participant).
+    #[arg(long, default_value_t = 0)]
+    bot_role: u32,
+    /// The added bot's description.
+    #[arg(long, default_value = "")]
+    bot_description: String,
+    /// The added bot's homepage URI.
+    #[arg(long, default_value = "")]
+    bot_homepage: String,
+    /// The added bot runs in a person's client and is not a participant.
+    #[arg(long)]
+    bot_local: bool,
+    /// The added bot may message members individually.
+    #[arg(long)]
+    bot_targeted: bool,
+    /// The added bot may send each member different content.
+    #[arg(long)]
+    bot_per_user: bool,
+    /// Remove an allowed bot by name (repeat).
+    #[arg(long = "remove-bot")]
+    remove_bots: Vec<String>,
+    /// MLS: external commits (joins and resyncs by external commit) allowed (true or false).
+    #[arg(long)]
+    external_commits: Option<bool>,
+    /// MLS: external proposals allowed (true or false).
+    #[arg(long)]
+    external_proposals: Option<bool>,
+    /// MLS: forbidden proposal types (comma-separated numbers, 0x.. for hex; `none`).
+    #[arg(long, value_delimiter = ',')]
+    forbid_proposals: Option<Vec<String>>,
+    /// MLS: forbidden credential types (comma-separated; `none`).
+    #[arg(long, value_delimiter = ',')]
+    forbid_credentials: Option<Vec<String>>,
+    /// MLS: extension types every member's leaf must support (comma-separated; `none`).
+    #[arg(long, value_delimiter = ',')]
+    mandatory_extensions: Option<Vec<String>>,
+    /// MLS: proposal types every member's leaf must support (comma-separated; `none`).
+    #[arg(long, value_delimiter = ',')]
+    mandatory_proposals: Option<Vec<String>>,
+    /// MLS: longest lifetime of a KeyPackage that may be added, seconds (0: no limit).
+    #[arg(long)]
+    max_kp_lifetime: Option<u64>,
+    /// MLS: past epochs whose application messages are still decrypted.
+    #[arg(long)]
+    epoch_tolerance: Option<u8>,
+    /// MLS: pad application messages to a multiple of this many octets.
+    #[arg(long)]
+    pad_to_size: Option<u16>,
+    /// MLS: how far a sender's ratchet may skip ahead for one message.
+    #[arg(long)]
+    max_skipahead: Option<u32>,
+    /// MLS: when members commit pending proposals: unspecified, immediate, random:MIN-MAX (ms).
+    #[arg(long)]
+    pending_proposals: Option<String>,
+    /// MLS: how often members update their leaf: MIN,DEFAULT,MAX seconds (MAX 0: unlimited).
+    #[arg(long)]
+    leaf_update: Option<String>,
+}
+
+/// A list of code points (`none`: empty), decimal or 0x-hex.
+fn code_points(flag: &str, l: &Option<Vec<String>>) -> Result<Option<Vec<u16>>> {
+    let Some(l) = l else { return Ok(None) };
+    let mut out = Vec::new();
+    for x in l {
+        let x = x.trim();
+        if x.is_empty() || x == "none" {
+            continue;
+        }
+        let v = match x.strip_prefix("0x") {
+            Some(h) => u16::from_str_radix(h, 16),
+            None => x.parse(),
+        }
+        .map_err(|_| anyhow::anyhow!("--{flag} {x:?}: a number from 0 to 65535 (or 0x...)"))?;
+        out.push(v);
+    }
+    Ok(Some(out))
 }
 
 impl PolicyArgs {
@@ -256,6 +351,41 @@ impl PolicyArgs {
             role: self.role,
             min_active: self.min_active,
             max_active,
+            logging: self.logging,
+            logging_clients: if self.no_logging_clients {
+                Some(Vec::new())
+            } else {
+                (!self.logging_clients.is_empty()).then(|| self.logging_clients.clone())
+            },
+            logging_policy_uri: self.logging_policy.clone(),
+            logging_machine_policy_uri: self.logging_machine_policy.clone(),
+            add_bot: self.add_bot.as_ref().map(|name| Bot {
+                name: name.clone(),
+                description: self.bot_description.clone(),
+                homepage: self.bot_homepage.clone(),
+                local_client_bot: self.bot_local,
+                bot_role_index: self.bot_role,
+                can_target_message_in_group: self.bot_targeted,
+                per_user_content: self.bot_per_user,
+            }),
+            remove_bots: self.remove_bots.clone(),
+            operational: OperationalEdit {
+                external_commits: self.external_commits,
+                external_proposals: self.external_proposals,
+                forbid_proposals: code_points("forbid-proposals", &self.forbid_proposals)?,
+                forbid_credentials: code_points("forbid-credentials", &self.forbid_credentials)?,
+                mandatory_extensions: code_points(
+                    "mandatory-extensions",
+                    &self.mandatory_extensions,
+                )?,
+                mandatory_proposals: code_points("mandatory-proposals", &self.mandatory_proposals)?,
+                max_kp_lifetime: self.max_kp_lifetime,
+                epoch_tolerance: self.epoch_tolerance,
+                pad_to_size: self.pad_to_size,
+                max_skipahead: self.max_skipahead,
+                pending_proposals: self.pending_proposals.clone(),
+                leaf_update: self.leaf_update.clone(),
+            },
         })
     }
 }
