@@ -1965,6 +1965,7 @@ impl Client {
             Err(e) => return Err(e.into()),
         };
         let state = group_info_state(&gi, &dev.codepoints)?;
+        external_commits_allowed(&state)?;
         let list_add =
             mimi_room::policy::join_role(&state, &user).map_err(|d| Error::Refused(d.reason))?;
         if resync && let Some(old) = rooms.remove(room) {
@@ -2021,6 +2022,7 @@ impl Client {
             Err(e) => return Err(e.into()),
         };
         let state = group_info_state(&gi, &dev.codepoints)?;
+        external_commits_allowed(&state)?;
         if mimi_room::policy::join_role(&state, &user)
             .map_err(|d| Error::Refused(d.reason))?
             .is_some()
@@ -2090,6 +2092,24 @@ fn join_refused(why: &str, with_code: bool) -> Error {
             "; a join link's code may"
         }
     ))
+}
+
+/// `ROOM-policy-operational-external-commit` on the joiner's side: a room whose MLS
+/// operational parameters forbid external commits is not joined (or resynced) by one; the
+/// hub would refuse it.
+fn external_commits_allowed(state: &mimi_room::state::RoomState) -> Result<(), Error> {
+    if state
+        .policies
+        .operational
+        .as_ref()
+        .is_some_and(|p| !p.external_commit_allowed)
+    {
+        return Err(Error::Refused(
+            "the room's MLS operational parameters do not allow external commits              (external_commit_allowed is false, room-policy-03 §7): a member has to add this              device or user"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The room state a GroupInfo's GroupContext carries.

@@ -69,18 +69,7 @@ impl Node {
         } else {
             now_ms
         };
-        // ROOM-policy-operational-external-commit: a room whose MLS operational parameters
-        // forbid external commits has no use for a GroupInfo given to a joiner.
-        let no_external = state
-            .policies
-            .operational
-            .as_ref()
-            .is_some_and(|p| !p.external_commit_allowed)
-            && !self.options.faults.operational_policy_ignored;
         let authorised = match mimi_room::policy::join_role(state, &user) {
-            _ if no_external => Err(
-                "the room's MLS operational parameters do not allow external commits".to_owned(),
-            ),
             Ok(None) => Ok(false),
             // PROTO-5.6-joining-code: a user who is not listed joins with a valid join link's
             // code (role 0 canUseJoinCode), or without one where role 0 holds canOpenJoin.

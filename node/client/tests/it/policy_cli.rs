@@ -260,3 +260,186 @@ async fn room_policy_set_shown_and_obeyed_across_three_providers() {
     .unwrap();
     fed.shutdown().await;
 }
+
+/// ROOM-policy-logging, ROOM-policy-bots, ROOM-policy-operational from the CLI: Alice (the
+/// hub's user) sets logging, a bot and MLS operational parameters; Bob on b.example sees them
+/// (JSON and the human form); Cathy on c.example cannot join by link while external commits
+/// are forbidden (the client says why before trying), and can once they are allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_policy_logging_bots_and_operational_parameters_across_three_providers() {
+    let fed = federation(None).await;
+    let home = fed.dir.join("clients");
+    let ca = fed.dir.join("ca.crt").to_str().unwrap().to_owned();
+    let addrs = fed.addrs.clone();
+    tokio::task::spawn_blocking(move || {
+        for (user, node, addr) in [
+            ("alice", "a.example", &addrs[0]),
+            ("bob", "b.example", &addrs[1]),
+            ("cathy", "c.example", &addrs[2]),
+        ] {
+            mimi(
+                &home,
+                user,
+                &[
+                    "register", "--node", node, "--addr", addr, "--ca", &ca, "--user", user,
+                ],
+            );
+        }
+        let room = mimi(&home, "alice", &["room", "create", "club"])["room"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        mimi(
+            &home,
+            "alice",
+            &["room", "add", "club", "mimi://b.example/u/bob"],
+        );
+        mimi(&home, "bob", &["sync"]);
+
+        // Bad input: clear errors, nothing committed.
+        let policy = |extra: &[&str]| {
+            let mut a = vec!["room", "policy", "club"];
+            a.extend_from_slice(extra);
+            a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let fails = |extra: &[&str], needle: &str| {
+            let args = policy(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let e = mimi_fails(&home, "alice", &args);
+            assert!(e.contains(needle), "{extra:?}: {e}");
+        };
+        fails(&["--logging", "required"], "at least one --logging-client");
+        fails(
+            &[
+                "--logging",
+                "optional",
+                "--logging-client",
+                "mimi://a.example/d/log/1",
+                "--logging-client",
+                "mimi://a.example/d/log/2",
+            ],
+            "no more than one logging client",
+        );
+        fails(&["--add-bot", "poker", "--bot-role", "9"], "no role 9");
+        fails(
+            &["--add-bot", "helper", "--bot-local", "--bot-role", "2"],
+            "role 0",
+        );
+        fails(&["--forbid-proposals", "zz"], "0 to 65535");
+        fails(&["--remove-bot", "nobody"], "no bot \"nobody\"");
+        fails(&["--pending-proposals", "soon"], "random:MIN-MAX");
+        fails(
+            &[
+                "--mandatory-proposals",
+                "0x000a",
+                "--forbid-proposals",
+                "0x000a",
+            ],
+            "both mandatory and forbidden",
+        );
+        let info = mimi(&home, "alice", &["room", "info", "club"]);
+        assert!(info["policy"]["operational"].is_null(), "{info}");
+
+        mimi(
+            &home,
+            "alice",
+            &[
+                "room",
+                "policy",
+                "club",
+                "--logging",
+                "required",
+                "--logging-client",
+                "mimi://a.example/d/archiver/1",
+                "--logging-policy",
+                "https://a.example/logging",
+                "--add-bot",
+                "poker",
+                "--bot-role",
+                "2",
+                "--bot-per-user",
+                "--bot-description",
+                "deals cards",
+                "--external-commits",
+                "false",
+                "--pad-to-size",
+                "32",
+                "--epoch-tolerance",
+                "3",
+                "--pending-proposals",
+                "random:10-500",
+                "--leaf-update",
+                "60,86400,604800",
+            ],
+        );
+        mimi(&home, "bob", &["sync"]);
+        let info = mimi(&home, "bob", &["room", "info", &room]);
+        let pol = &info["policy"];
+        assert_eq!(pol["logging"]["logging"], "required", "{pol}");
+        assert_eq!(pol["logging"]["active"], true, "{pol}");
+        assert_eq!(
+            pol["logging"]["logging_clients"][0],
+            "mimi://a.example/d/archiver/1"
+        );
+        assert_eq!(pol["bots"][0]["name"], "poker", "{pol}");
+        assert_eq!(pol["bots"][0]["bot_role_index"], 2, "{pol}");
+        assert_eq!(pol["bots"][0]["per_user_content"], true, "{pol}");
+        let op = &pol["operational"];
+        assert_eq!(op["external_commit_allowed"], false, "{op}");
+        assert_eq!(op["external_proposal_allowed"], true, "{op}");
+        assert_eq!(op["pad_to_size"], 32, "{op}");
+        assert_eq!(op["epoch_tolerance"], 3, "{op}");
+        assert_eq!(op["leaf_node_update_time"]["default"], 86400, "{op}");
+        let out = Command::new(env!("CARGO_BIN_EXE_mimi"))
+            .arg("--home")
+            .arg(&home)
+            .args(["--profile", "bob", "room", "info", &room])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            "logging: required, ACTIVE: messages in this room are logged by mimi://a.example/d/archiver/1",
+            "bot \"poker\": role 2, may send each member different content",
+            "MLS: external commits forbidden, external proposals allowed, pending proposals random delay 10..500 ms",
+            "padded to 32 octets",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+
+        // Messages still flow (padded now).
+        mimi(&home, "bob", &["send", &room, "logged hello"]);
+        mimi(&home, "alice", &["sync"]);
+        let h = mimi(&home, "alice", &["history", "club"]);
+        assert!(message(&h, "logged hello").is_some(), "{h}");
+
+        // ROOM-policy-operational-external-commit: no join by external commit.
+        let link = mimi(&home, "alice", &["room", "link", "club"])["link"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let e = mimi_fails(&home, "cathy", &["join", &link]);
+        assert!(e.contains("external_commit_allowed is false"), "{e}");
+        mimi(
+            &home,
+            "alice",
+            &["room", "policy", "club", "--external-commits", "true"],
+        );
+        let v = mimi(&home, "cathy", &["join", &link]);
+        assert_eq!(v["room"], room.as_str());
+        mimi(&home, "bob", &["sync"]);
+        let info = mimi(&home, "bob", &["room", "info", &room]);
+        assert_eq!(info["participants"].as_array().unwrap().len(), 3, "{info}");
+
+        // Bots come and go by name.
+        mimi(
+            &home,
+            "alice",
+            &["room", "policy", "club", "--remove-bot", "poker"],
+        );
+        let info = mimi(&home, "alice", &["room", "info", "club"]);
+        assert_eq!(info["policy"]["bots"], serde_json::json!([]), "{info}");
+    })
+    .await
+    .unwrap();
+    fed.shutdown().await;
+}
