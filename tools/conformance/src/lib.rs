@@ -421,6 +421,13 @@ pub async fn run(opts: &Options) -> Report {
             "the flow with an mls-rs device"
         );
         guarded!(
+            operational_at_hub(&runner, &mut report),
+            "update.external-commit-forbidden",
+            "room-policy-03 §7",
+            "ROOM-policy-operational-external-commit",
+            "the MLS operational parameters check"
+        );
+        guarded!(
             download_privacy_at_hub(&runner, &mut report),
             "proxyDownload.privacy-forbidden",
             "§5.10, room-policy-03 DownloadPrivacy",
@@ -1109,6 +1116,116 @@ async fn as_hub(r: &Runner, report: &mut Report) {
         )),
     };
     report.add("update.resync-same-client", "§3.6", "ROOM-resync", outcome);
+}
+
+/// room-policy-03 §7 OperationalParameters at the target as hub, in a room of its own: the
+/// target's user forbids external commits and SelfRemove proposals; a second device of the
+/// runner's member must not get in by external commit (`update.external-commit-forbidden`:
+/// notAllowed or invalidProposal at update, or notAuthorized at groupInfo), and the member's
+/// SelfRemove must be refused (`update.forbidden-proposal-type`).
+async fn operational_at_hub(r: &Runner, report: &mut Report) {
+    use mimi_room::room_policy::OperationalParameters;
+    let sect = "room-policy-03 §7";
+    let ids = [
+        "update.external-commit-forbidden",
+        "update.forbidden-proposal-type",
+    ];
+    let Some(tapi) = r.target_users(report, &ids, sect, "ROOM-policy-operational") else {
+        return;
+    };
+    let t = tag();
+    let room = RoomUri::parse(&format!("mimi://{}/r/confop{t}", r.opts.target)).expect("room");
+    let mut host = Person::register_via(tapi, &format!("ophost{t}"), "1", None).await;
+    let mut guest = Person::register_via(r.my_api(), &format!("opguest{t}"), "1", None).await;
+    host.create_room(&room).await;
+    host.add(&room, guest.dev.user.as_str()).await;
+    let e = host.epoch(&room);
+    guest
+        .sync_until("the Welcome of the operational check", |p| {
+            p.epoch(&room) == e
+        })
+        .await;
+    let mut p = OperationalParameters::permissive();
+    p.external_commit_allowed = false;
+    // SelfRemove (mls-extensions, 0x000a).
+    p.forbidden_capabilities.proposals = vec![0x000a];
+    let outcome = host
+        .set_component(
+            &room,
+            mimi_room::codepoints::CodePoints::DRAFT.mls_operational_policy,
+            p.encode(),
+        )
+        .await;
+    if !matches!(outcome, UpdateOutcome::Success { .. }) {
+        for (id, req) in ids.iter().zip([
+            "ROOM-policy-operational-external-commit",
+            "ROOM-policy-operational-proposals",
+        ]) {
+            report.add(
+                id,
+                sect,
+                req,
+                Outcome::NotApplicable(format!(
+                    "the target's user could not set MLS operational parameters: {outcome:?}"
+                )),
+            );
+        }
+        return;
+    }
+    let e = host.epoch(&room);
+    guest
+        .sync_until("the operational parameters", |p| p.epoch(&room) == e)
+        .await;
+    let mut second =
+        Person::register_via(r.my_api(), &format!("opguest{t}"), "2", Some(&guest.token)).await;
+    let outcome = match second.join(&room, &[]).await {
+        Ok(epoch) => Outcome::Fail(format!(
+            "{} joined by external commit (epoch {epoch}) although the room's              OperationalParameters say external_commit_allowed = false",
+            second.dev.client
+        )),
+        Err(why)
+            if why.contains("NotAllowed")
+                || why.contains("InvalidProposal")
+                || why.starts_with("groupInfo") =>
+        {
+            Outcome::Pass
+        }
+        Err(why) => Outcome::Fail(format!(
+            "the external commit was refused, but not with notAllowed, invalidProposal or a              groupInfo refusal: {why}"
+        )),
+    };
+    report.add(
+        ids[0],
+        sect,
+        "ROOM-policy-operational-external-commit",
+        outcome,
+    );
+    let leave = guest
+        .rooms
+        .get_mut(&room)
+        .expect("the guest's room")
+        .leave(&guest.dev)
+        .expect("a SelfRemove proposal");
+    let outcome = guest.update(&room, &leave).await;
+    report.add_x(
+        ids[1],
+        sect,
+        "ROOM-policy-operational-proposals",
+        pass_if(
+            matches!(
+                outcome,
+                UpdateOutcome::NotAllowed | UpdateOutcome::InvalidProposal { .. }
+            ),
+            || {
+                format!(
+                    "a SelfRemove proposal in a room whose OperationalParameters forbid                      SelfRemove (0x000a) got {outcome:?}, not notAllowed or invalidProposal"
+                )
+            },
+        ),
+        &leave.encode(),
+        200,
+        &[],
+    );
 }
 
 /// room-policy-03 DownloadPrivacy at the target as hub (`ROOM-policy-download-privacy`): in a

@@ -763,12 +763,23 @@ impl Person {
         room: &RoomUri,
         policy: &mimi_room::room_policy::AssetPolicy,
     ) -> UpdateOutcome {
-        let cp = CodePoints::DRAFT;
+        self.set_component(room, CodePoints::DRAFT.asset_policy, policy.encode())
+            .await
+    }
+
+    /// Replaces one room state component (its `…Update` bytes) by a commit through the home
+    /// node; the hub's outcome.
+    pub async fn set_component(
+        &mut self,
+        room: &RoomUri,
+        id: u16,
+        bytes: Vec<u8>,
+    ) -> UpdateOutcome {
         let out = self
             .rooms
             .get_mut(room)
             .unwrap()
-            .set_components(&self.dev, vec![(cp.asset_policy, policy.encode())])
+            .set_components(&self.dev, vec![(id, bytes)])
             .unwrap();
         self.update(room, &out.bundle).await
     }

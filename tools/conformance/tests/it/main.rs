@@ -106,6 +106,8 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "update.resync-same-client",
         "hub.mls-rs-device",
         "update.resync-other-client-refused",
+        "update.external-commit-forbidden",
+        "update.forbidden-proposal-type",
     ] {
         let c = report
             .get(id)
@@ -132,7 +134,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
          key_material_unknown_user_success = true\ngroup_info_any_requester = true\n\
          consent_request_any_operation = true\nresync_refused = true\nconsent_grant_unchecked = true\n\
          external_commit_any_key = true\nfollower_drops_hub_proposals = true\n\
-         external_commit_removes_any_leaf = true\n",
+         external_commit_removes_any_leaf = true\noperational_policy_ignored = true\n",
     )
     .await;
     let report = run(&options(&fed, ca_dir)).await;
@@ -173,6 +175,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "update.resync-same-client",
         "consent.grant-foreign-key-package",
         "update.resync-other-client-refused",
+        "update.external-commit-forbidden",
+        "update.forbidden-proposal-type",
     ] {
         assert!(failed.contains(&id), "{id}: {text}");
     }
