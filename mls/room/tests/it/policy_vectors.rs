@@ -9,11 +9,16 @@ use mimi_room::join_links::{JoinLinkPolicy, JoinLinksData, JoinLinksUpdate};
 use mimi_room::presets::{private_group, public_room};
 use mimi_room::roles::{BaseRoomPolicy, RoleData};
 use mimi_wire::codec::Body;
+use mimi_wire::operational::{
+    AppMessagePolicy, ExtendedCapabilities, MinDefaultMaxTime, OperationalParameters,
+    PendingProposalPolicy,
+};
 use mimi_wire::room_policy::{
     AssetPolicy, AssetUploadLocation, DownloadPrivacy, DownloadPrivacyType, ExpirationDurations,
     HistoryPolicy, HistorySharing, LinkPreviewPolicy, MediaType, MessageExpiration, Optionality,
     ProviderAssetUploadDomains, StatusNotificationPolicy,
 };
+use mimi_wire::room_policy::{Bot, BotPolicy, LoggingPolicy};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -187,6 +192,72 @@ fn samples() -> Vec<Sample> {
             }
             .encode(),
         ),
+        s(
+            "logging-policy",
+            "LoggingPolicy",
+            mimi_wire::room_policy::LOGGING_POLICY,
+            "logging required, by one archiver of a.example, with a human-readable policy",
+            LoggingPolicy {
+                logging: Optionality::Required,
+                logging_clients: vec!["mimi://a.example/d/archiver/1".into()],
+                machine_readable_policy: String::new(),
+                human_readable_policy: "https://a.example/logging".into(),
+            }
+            .encode(),
+        ),
+        s(
+            "bot-policy",
+            "BotPolicy",
+            mimi_wire::room_policy::BOT_POLICY,
+            "one bot in role 2 that may send each member different content",
+            BotPolicy {
+                allowed_bots: vec![Bot {
+                    name: "poker".into(),
+                    description: "deals cards".into(),
+                    homepage: "https://bots.example/poker".into(),
+                    local_client_bot: false,
+                    bot_role_index: 2,
+                    can_target_message_in_group: true,
+                    per_user_content: true,
+                }],
+            }
+            .encode(),
+        ),
+        s(
+            "operational-parameters",
+            "OperationalParameters",
+            mimi_wire::operational::MLS_OPERATIONAL_POLICY,
+            "no external commits, SelfRemove forbidden, AppDataDictionary mandatory, PublicMessage handshakes, random commit delay 10-500 ms, padding to 32, KeyPackages valid at most 90 days",
+            OperationalParameters {
+                mandatory_capabilities: ExtendedCapabilities {
+                    extensions: vec![0x0006],
+                    ..Default::default()
+                },
+                forbidden_capabilities: ExtendedCapabilities {
+                    proposals: vec![0x000a],
+                    ..Default::default()
+                },
+                handshake_formats: vec![0x0001],
+                external_commit_allowed: false,
+                pending_proposal_policy: PendingProposalPolicy::RandomDelay {
+                    minimum_delay_ms: 10,
+                    maximum_delay_ms: 500,
+                },
+                leaf_node_update_time: MinDefaultMaxTime {
+                    minimum_time: 60,
+                    default_time: 86_400,
+                    maximum_time: 604_800,
+                },
+                app_message_policy: AppMessagePolicy {
+                    epoch_tolerance: 4,
+                    pad_to_size: 32,
+                    max_generations_skipahead: 1000,
+                },
+                max_kp_lifetime: 90 * 86_400,
+                ..OperationalParameters::permissive()
+            }
+            .encode(),
+        ),
     ]
 }
 
@@ -206,6 +277,9 @@ fn round_trip(strukt: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
         "AssetPolicy" => rt::<AssetPolicy>(bytes),
         "HistoryPolicy" => rt::<HistoryPolicy>(bytes),
         "MessageExpiration" => rt::<MessageExpiration>(bytes),
+        "LoggingPolicy" => rt::<LoggingPolicy>(bytes),
+        "BotPolicy" => rt::<BotPolicy>(bytes),
+        "OperationalParameters" => rt::<OperationalParameters>(bytes),
         other => Err(format!("no decoder for {other}")),
     }
 }
