@@ -1241,7 +1241,12 @@ async fn download_privacy_at_hub(r: &Runner, report: &mut Report) {
         "§5.10, room-policy-03 DownloadPrivacy",
         "ROOM-policy-download-privacy",
     );
-    let Some(tapi) = r.target_users(report, &[id], sect, req) else {
+    let host_id = "proxyDownload.host-not-listed";
+    let (host_sect, host_req) = (
+        "§5.10, room-policy-03 §6.4 upload_domains",
+        "PROTO-5.10-policy-host",
+    );
+    let Some(tapi) = r.target_users(report, &[id, host_id], sect, req) else {
         return;
     };
     let t = tag();
@@ -1254,14 +1259,16 @@ async fn download_privacy_at_hub(r: &Runner, report: &mut Report) {
     let (st, why, part) =
         mimi_harness::upload_attachment(&host.api, &room, Some("text/plain"), &data).await;
     let Some(part) = part.filter(|_| st.is_success()) else {
-        report.add(
-            id,
-            sect,
-            req,
-            Outcome::NotApplicable(format!(
-                "the target's user could not upload an attachment: {st} {why}"
-            )),
-        );
+        for (id, sect, req) in [(id, sect, req), (host_id, host_sect, host_req)] {
+            report.add(
+                id,
+                sect,
+                req,
+                Outcome::NotApplicable(format!(
+                    "the target's user could not upload an attachment: {st} {why}"
+                )),
+            );
+        }
         return;
     };
     let no_proxy = AssetPolicy {
@@ -1298,6 +1305,48 @@ async fn download_privacy_at_hub(r: &Runner, report: &mut Report) {
             id,
             sect,
             req,
+            Outcome::NotApplicable(format!(
+                "the target's user could not set an asset policy: {other:?}"
+            )),
+        ),
+    }
+
+    // PROTO-5.10-policy-host: the policy now allows hubProxy but lists, as the target's only
+    // upload destination, a host that is not the asset's: the hub must not fetch it.
+    let elsewhere = AssetPolicy {
+        asset_upload_location: mimi_wire::room_policy::AssetUploadLocation::LocalProvider,
+        upload_domains: vec![mimi_wire::room_policy::ProviderAssetUploadDomains {
+            provider: r.opts.target.clone(),
+            asset_upload_destinations: vec!["assets.elsewhere.example".into()],
+        }],
+        download_privacy: DownloadPrivacy {
+            default_download_type: DownloadPrivacyType::HubProxy,
+            ..DownloadPrivacy::default()
+        },
+        ..no_proxy
+    };
+    match host.set_asset_policy(&room, &elsewhere).await {
+        UpdateOutcome::Success { .. } => {
+            let (st, b) = proxy_download(r, &part.url).await;
+            report.add_x(
+                host_id,
+                host_sect,
+                host_req,
+                pass_if((400..500).contains(&st), || {
+                    format!(
+                        "proxyDownload of an asset whose host the room's upload_domains do not \
+                         list answered {st} (a 4xx expected)"
+                    )
+                }),
+                part.url.as_bytes(),
+                st,
+                &b,
+            );
+        }
+        other => report.add(
+            host_id,
+            host_sect,
+            host_req,
             Outcome::NotApplicable(format!(
                 "the target's user could not set an asset policy: {other:?}"
             )),
