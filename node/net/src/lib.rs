@@ -19,6 +19,7 @@
 pub mod client;
 pub mod limits;
 pub mod message;
+pub mod ohttp;
 pub mod paths;
 pub mod pki;
 pub mod server;

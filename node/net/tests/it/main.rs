@@ -4,6 +4,7 @@
 mod common;
 mod limits;
 mod mtls;
+mod ohttp;
 mod paths;
 mod pki;
 mod pool;
