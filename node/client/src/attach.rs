@@ -24,9 +24,31 @@ use tokio::io::AsyncWriteExt;
 
 /// The download mechanisms this client implements, in its order of preference
 /// (`ROOM-policy-download-privacy`): through the hub's proxy (RECOMMENDED, protocol-06 §5.10),
-/// or direct (its provider fetches from the asset server itself). Not OHTTP.
-pub const SUPPORTED_DOWNLOADS: &[DownloadPrivacyType] =
-    &[DownloadPrivacyType::HubProxy, DownloadPrivacyType::Direct];
+/// direct (its provider fetches from the asset server itself), or OHTTP (this device
+/// encapsulates the request to the hub's gateway and its provider relays it,
+/// `PROTO-5.10-ohttp`; one message, so only assets within the transport's body limit).
+pub const SUPPORTED_DOWNLOADS: &[DownloadPrivacyType] = &[
+    DownloadPrivacyType::HubProxy,
+    DownloadPrivacyType::Direct,
+    DownloadPrivacyType::Ohttp,
+];
+
+/// Where a download's octets come from.
+enum Source {
+    /// Streamed by this device's provider.
+    Stream(Box<mimi_net::client::Download>),
+    /// Whole, out of an OHTTP response (taken once).
+    Whole(Option<Vec<u8>>),
+}
+
+impl Source {
+    async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        match self {
+            Source::Stream(d) => Ok(d.next().await?),
+            Source::Whole(b) => Ok(b.take().map(Bytes::from)),
+        }
+    }
+}
 
 /// Plaintext is read and encrypted in pieces of this size.
 const PIECE: usize = 64 * 1024;
@@ -285,24 +307,29 @@ impl Client {
             None => via.unwrap_or(DownloadPrivacyType::HubProxy),
         };
         let mut opener = Opener::new(&part).map_err(|e| attachment_error(e, &out))?;
-        let mut d = self
-            .api()
-            .download(&format!(
-                "download/{}?url={}&via={}",
-                percent_encode(room.as_str()),
-                percent_encode(&part.url),
-                via.name()
-            ))
-            .await?;
-        if d.status != StatusCode::OK {
-            let status = d.status;
-            let r = d.whole().await?;
-            return Err(Error::Node {
-                node: self.api().home().to_owned(),
-                status,
-                reason: r.text(),
-            });
-        }
+        let mut d = if via == DownloadPrivacyType::Ohttp {
+            Source::Whole(Some(self.ohttp_fetch(room, &part.url).await?))
+        } else {
+            let d = self
+                .api()
+                .download(&format!(
+                    "download/{}?url={}&via={}",
+                    percent_encode(room.as_str()),
+                    percent_encode(&part.url),
+                    via.name()
+                ))
+                .await?;
+            if d.status != StatusCode::OK {
+                let status = d.status;
+                let r = d.whole().await?;
+                return Err(Error::Node {
+                    node: self.api().home().to_owned(),
+                    status,
+                    reason: r.text(),
+                });
+            }
+            Source::Stream(Box::new(d))
+        };
         let name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -328,6 +355,67 @@ impl Client {
             return Err(e);
         }
         Ok(out)
+    }
+}
+
+impl Client {
+    /// `PROTO-5.10-ohttp` on the device: the hub's key configuration through this device's
+    /// provider, `GET <url>` encapsulated here, relayed by the provider to the hub's gateway,
+    /// the answer opened here. The provider learns that this device downloads from the hub,
+    /// not what; the hub learns what, not who.
+    async fn ohttp_fetch(&self, room: &RoomUri, url: &str) -> Result<Vec<u8>, Error> {
+        use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
+        let hub = room.provider();
+        let refused = |what: &str, e: mimi_net::ohttp::OhttpError| {
+            Error::Refused(format!("OHTTP download from {hub}: {what}: {e}"))
+        };
+        let node_error = |status, reason| Error::Node {
+            node: self.api().home().to_owned(),
+            status,
+            reason,
+        };
+        let r = self
+            .api()
+            .request(http::Method::GET, &format!("ohttpKeys/{hub}"), Bytes::new())
+            .await?;
+        if r.status != StatusCode::OK {
+            return Err(node_error(r.status, r.text()));
+        }
+        let configs =
+            KeyConfig::decode_list(&r.body).map_err(|e| refused("the gateway's keys", e))?;
+        let config = configs.first().ok_or_else(|| {
+            Error::Refused(format!(
+                "OHTTP download from {hub}: the gateway offers no key this client can use \
+                 (X25519 with HKDF-SHA256)"
+            ))
+        })?;
+        let req = BinaryRequest::get(url).map_err(|e| refused("the asset URL", e))?;
+        let (enc, keys) =
+            encapsulate_request(config, &req.encode()).map_err(|e| refused("encapsulating", e))?;
+        let r = self
+            .api()
+            .request(
+                http::Method::POST,
+                &format!("ohttpRelay/{hub}"),
+                Bytes::from(enc),
+            )
+            .await?;
+        if r.status != StatusCode::OK {
+            return Err(node_error(r.status, r.text()));
+        }
+        let plain = keys
+            .open(&r.body)
+            .map_err(|e| refused("the gateway's answer", e))?;
+        let resp =
+            BinaryResponse::decode(&plain).map_err(|e| refused("the gateway's answer", e))?;
+        if resp.status != 200 {
+            return Err(Error::Node {
+                node: hub.to_string(),
+                status: StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                reason: String::from_utf8_lossy(&resp.content).into_owned(),
+            });
+        }
+        Ok(resp.content)
     }
 }
 

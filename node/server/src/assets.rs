@@ -50,12 +50,19 @@ pub struct AssetOptions {
     /// The largest upload (stored octets: ciphertext and tag) this provider takes
     /// (`PROTO-5.10-size`).
     pub max_bytes: u64,
+    /// The largest asset the OHTTP gateway answers with (`PROTO-5.10-ohttp`: one message,
+    /// inside the transport's body limit with room for the framing).
+    pub max_ohttp_bytes: usize,
 }
+
+/// What OHTTP and Binary HTTP framing may add to an asset inside one message.
+pub const OHTTP_FRAMING: usize = 4096;
 
 impl Default for AssetOptions {
     fn default() -> Self {
         Self {
             dir: None,
+            max_ohttp_bytes: mimi_net::NetLimits::default().max_body - OHTTP_FRAMING,
             max_bytes: crate::config::DEFAULT_MAX_ASSET_BYTES,
         }
     }
@@ -436,9 +443,11 @@ impl Node {
             )));
         }
         if via == DownloadPrivacyType::Ohttp {
-            return Err(NodeError::NotImplemented(
-                "OHTTP downloads (protocol-06 §5.10.3) are not implemented by this node; use \
-                 hubProxy or direct where the room's asset policy allows"
+            // PROTO-5.10-ohttp: the device encapsulates the request itself, so that this
+            // provider (its relay) never sees the URL.
+            return Err(NodeError::BadRequest(
+                "an ohttp download is encapsulated by the device: POST the Encapsulated Request \
+                 to ohttpRelay/{hub} (keys at ohttpKeys/{hub}); spec-notes/client-api.md"
                     .into(),
             ));
         }
@@ -534,9 +543,22 @@ impl Node {
     }
 
     async fn proxy(&self, from: &ProviderId, url: &str) -> Result<Reply, NodeError> {
+        self.proxy_via(from, url, DownloadPrivacyType::HubProxy)
+            .await
+    }
+
+    /// The hub's fetch of an asset for provider `from` (proxyDownload, or the OHTTP gateway's
+    /// target request): `from` has clients in the asset's room, the room allows downloads
+    /// `via` that mechanism from that host, and the asset server is a peer.
+    pub(crate) async fn proxy_via(
+        &self,
+        from: &ProviderId,
+        url: &str,
+        via: DownloadPrivacyType,
+    ) -> Result<Reply, NodeError> {
         let asset = AssetUrl::parse(url)?;
         self.has_clients(&asset.room, from).await?;
-        self.check_download_privacy(&asset.room, &asset, DownloadPrivacyType::HubProxy)
+        self.check_download_privacy(&asset.room, &asset, via)
             .await?;
         self.hub_fetch(&asset).await
     }

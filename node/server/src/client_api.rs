@@ -241,6 +241,11 @@ impl Node {
                 ))
             }
             ("keyPackages", None) if post => self.capi_key_packages(caller, body, now_ms).await,
+            // PROTO-5.10-ohttp: this provider as the device's Oblivious Relay.
+            ("ohttpKeys", Some(hub)) if get => self.capi_ohttp_keys(&parse_provider(hub)?).await,
+            ("ohttpRelay", Some(hub)) if post => {
+                self.capi_ohttp_relay(&parse_provider(hub)?, body).await
+            }
             ("rooms", None) if get => {
                 let rooms = self.store.rooms_of_client(caller.client.as_str()).await?;
                 Ok(json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
@@ -777,10 +782,16 @@ impl Node {
     }
 }
 
+fn parse_provider(s: &str) -> Result<ProviderId, NodeError> {
+    ProviderId::parse(s).map_err(|e| NodeError::BadRequest(format!("provider {s:?}: {e}")))
+}
+
 fn known(head: &str) -> bool {
     matches!(
         head,
         "hub"
+            | "ohttpKeys"
+            | "ohttpRelay"
             | "keyPackages"
             | "rooms"
             | "keyMaterial"

@@ -130,6 +130,40 @@ fn binary(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 impl NodeHandler {
+    /// `GET /v1/ohttpKeys` and `POST /v1/ohttpGateway`, from providers only.
+    async fn route_ohttp(&self, req: &Request) -> Response {
+        let Some(Ok(from)) = req.peer.provider().map(ProviderId::parse) else {
+            return Response::error(
+                StatusCode::UNAUTHORIZED,
+                "the OHTTP gateway serves providers (its relays) only",
+            );
+        };
+        let keys = req.path.ends_with(crate::ohttp::OHTTP_KEYS);
+        match (&req.method, keys) {
+            (&Method::GET, true) => self.node.ohttp_keys(),
+            (&Method::POST, false) => {
+                let media = req
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                if media != Some(mimi_net::ohttp::REQUEST_MEDIA_TYPE) {
+                    return Response::error(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        format!(
+                            "the gateway takes {} (RFC 9458 §4.1)",
+                            mimi_net::ohttp::REQUEST_MEDIA_TYPE
+                        ),
+                    );
+                }
+                self.node.ohttp_gateway(&from, &req.body).await
+            }
+            _ => Response::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET ohttpKeys, POST ohttpGateway",
+            ),
+        }
+    }
+
     async fn route(&self, req: Request) -> Response {
         let now = (self.clock)();
         let (endpoint, id) = match paths::route(&req.path) {
@@ -166,6 +200,11 @@ impl NodeHandler {
                 return self.node.client_api(&req, &rest, now).await;
             }
             Route::Unknown => {
+                // PROTO-5.10-ohttp: the hub's Oblivious Gateway.
+                let ohttp = |what: &str| req.path == format!("{}/{what}", paths::BASE);
+                if ohttp(crate::ohttp::OHTTP_KEYS) || ohttp(crate::ohttp::OHTTP_GATEWAY) {
+                    return self.route_ohttp(&req).await;
+                }
                 return Response::error(
                     StatusCode::NOT_FOUND,
                     format!("no endpoint {} (see {DIRECTORY_PATH})", req.path),

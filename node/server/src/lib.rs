@@ -25,6 +25,7 @@ pub mod group_info;
 pub mod http;
 pub mod key_material;
 pub mod metrics;
+pub mod ohttp;
 pub mod outbox;
 pub mod run;
 pub mod service;

@@ -131,6 +131,10 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
             assets: crate::assets::AssetOptions {
                 dir: Some(cfg.assets.dir.clone()),
                 max_bytes: cfg.assets.max_bytes,
+                max_ohttp_bytes: cfg
+                    .limits
+                    .max_body_bytes
+                    .saturating_sub(crate::assets::OHTTP_FRAMING),
             },
         },
         clock(),

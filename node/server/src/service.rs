@@ -132,6 +132,9 @@ pub struct Node {
     /// FrankingIntegrityTBS of rooms whose `franking_agent` names it; not the MLS key, so that
     /// the one cannot stand in for the other. Created once, shared through the database.
     franking_signer: Arc<SignatureKeyPair>,
+    /// The hub's OHTTP gateway key (`PROTO-5.10-ohttp`), derived from a secret created once
+    /// and shared by every process through the database.
+    pub(crate) ohttp_key: Arc<mimi_net::ohttp::GatewayKey>,
     /// Connections to other providers (forwarding to hubs and targets); `None`: this node
     /// cannot reach others (502 when it would have to).
     pub peers: Option<Arc<Connector>>,
@@ -158,6 +161,8 @@ type HubCache = Arc<std::sync::Mutex<(HashMap<String, (u64, u64, HubRoom)>, u64)
 const HUB_KEY: &str = "hub-signature-key-ed25519";
 /// The name of the hub's franking HMAC key in the store's secrets.
 const FRANKING_KEY: &str = "hub-franking-key-hmac-sha256";
+/// The name of the secret the OHTTP gateway key is derived from.
+const OHTTP_SEED: &str = "hub-ohttp-gateway-seed";
 /// The name of the hub's franking signature key in the store's secrets.
 const FRANKING_SIGNER: &str = "hub-franking-signature-key-ed25519";
 
@@ -201,6 +206,12 @@ impl Node {
                 stored.len()
             ))
         })?;
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed)
+            .map_err(|e| NodeError::RoomState(format!("creating the OHTTP key: {e}")))?;
+        let seed = store.secret_or_insert(OHTTP_SEED, &seed, now_ms).await?;
+        let ohttp_key = mimi_net::ohttp::GatewayKey::derive(1, &seed)
+            .map_err(|e| NodeError::RoomState(format!("the OHTTP gateway key: {e}")))?;
         let outbox_wake = store.outbox_wake();
         Ok(Self {
             domain,
@@ -209,6 +220,7 @@ impl Node {
             hub_key: Arc::new(hub_key),
             franking_key: Arc::new(franking_key),
             franking_signer: Arc::new(franking_signer),
+            ohttp_key: Arc::new(ohttp_key),
             peers: None,
             options,
             outbox_wake,

@@ -297,6 +297,39 @@ async fn cli_send_file_and_download_across_three_providers() {
             ],
         );
         assert!(e.contains("forbids hubProxy"), "{e}");
+        // PROTO-5.10-ohttp: Cathy's device encapsulates the request to a.example's gateway,
+        // c.example relays it, a.example fetches from b.example; the file is the same.
+        let v = mimi(
+            &home,
+            "cathy",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--via",
+                "ohttp",
+                "--out",
+                got("n5.pdf").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["size"], 100, "{v}");
+        assert_eq!(std::fs::read(got("n5.pdf")).unwrap(), vec![7u8; 100]);
+        // Bob, on b.example (the asset's own provider), through a.example's gateway too.
+        mimi(&home, "bob", &["sync"]);
+        let v = mimi(
+            &home,
+            "bob",
+            &[
+                "download",
+                &room,
+                &note[..12],
+                "--via",
+                "ohttp",
+                "--out",
+                got("n6.pdf").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["size"], 100, "{v}");
         let e = mimi_fails(
             &home,
             "cathy",
