@@ -1504,6 +1504,69 @@ async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
     }
 }
 
+/// An OHTTP exchange with the target's gateway as the runner's provider would relay it
+/// (RFC 9458): its key configuration, `GET <url>` encapsulated, the answer opened. `Ok`: the
+/// inner response's status and content; `Err`: what failed (`outer <status>` when the
+/// gateway itself refused). With `corrupt`, one octet of the ciphertext is flipped.
+async fn ohttp_fetch(r: &Runner, url: &str, corrupt: bool) -> Result<(u16, Vec<u8>), String> {
+    use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
+    let base = mimi_net::paths::BASE;
+    let keys = r
+        .peer
+        .request(
+            &r.opts.target,
+            Method::GET,
+            &format!("{base}/ohttpKeys"),
+            HeaderMap::new(),
+            Bytes::new(),
+        )
+        .await
+        .map_err(|e| format!("GET ohttpKeys: {e}"))?;
+    if keys.status != StatusCode::OK {
+        return Err(format!(
+            "GET ohttpKeys answered {}: {}",
+            keys.status,
+            keys.text()
+        ));
+    }
+    let configs = KeyConfig::decode_list(&keys.body)
+        .map_err(|e| format!("the target's application/ohttp-keys: {e}"))?;
+    let config = configs
+        .first()
+        .ok_or("the target's ohttpKeys list no X25519 key configuration")?;
+    let req = BinaryRequest::get(url).map_err(|e| e.to_string())?;
+    let (mut enc, keys) = encapsulate_request(config, &req.encode()).map_err(|e| e.to_string())?;
+    if corrupt {
+        let last = enc.len() - 1;
+        enc[last] ^= 0x40;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(mimi_net::ohttp::REQUEST_MEDIA_TYPE),
+    );
+    let resp = r
+        .peer
+        .request(
+            &r.opts.target,
+            Method::POST,
+            &format!("{base}/ohttpGateway"),
+            headers,
+            Bytes::from(enc),
+        )
+        .await
+        .map_err(|e| format!("POST ohttpGateway: {e}"))?;
+    if resp.status != StatusCode::OK {
+        return Err(format!("outer {}: {}", resp.status.as_u16(), resp.text()));
+    }
+    let plain = keys
+        .open(&resp.body)
+        .map_err(|e| format!("the Encapsulated Response: {e}"))?;
+    let inner =
+        BinaryResponse::decode(&plain).map_err(|e| format!("the Binary HTTP response: {e}"))?;
+    Ok((inner.status, inner.content))
+}
+
 /// Attachments at the target hub (protocol-06 §5.10, `PROTO-5.10-*`), and a join link that
 /// expires (room-policy-03 JoinLinkPolicy `expiration`, `ROOM-join-links`): the target's
 /// user uploads an attachment for `room` (where the runner has members) and for a room of
@@ -1517,7 +1580,13 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
     let data = b"an attachment for the conformance runner".repeat(100);
     let (st, why, part) =
         mimi_harness::upload_attachment(&host.api, room, Some("text/plain"), &data).await;
-    let ids_member = ["proxyDownload.member", "proxyDownload.non-member"];
+    let ids_member = [
+        "proxyDownload.member",
+        "proxyDownload.non-member",
+        "ohttp.gateway-member",
+        "ohttp.gateway-non-member",
+        "ohttp.gateway-undecryptable",
+    ];
     let Some(part) = part else {
         for id in ids_member {
             report.add(
@@ -1560,6 +1629,63 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
         if st == 200 { b"" } else { &b },
     );
 
+    // PROTO-5.10-ohttp: the runner's provider as the Oblivious Relay of one of its members:
+    // the target's gateway answers the encapsulated GET with the asset.
+    let (outcome, st, b) = match ohttp_fetch(r, &part.url, false).await {
+        Ok((200, b)) => {
+            let opened = Opener::new(&part).and_then(|mut o| {
+                let plain = o.update(&b)?;
+                o.finish()?;
+                Ok(plain)
+            });
+            let outcome = match opened {
+                Ok(plain) => pass_if(plain == data, || {
+                    "the asset from the OHTTP gateway decrypts to other bytes than were uploaded"
+                        .into()
+                }),
+                Err(e) => Outcome::Fail(format!(
+                    "the asset from the OHTTP gateway does not open: {e}"
+                )),
+            };
+            (outcome, 200, Vec::new())
+        }
+        Ok((st, b)) => (
+            Outcome::Fail(format!(
+                "the OHTTP gateway's target answered {st} for an asset of a room the runner has \
+                 members in: {}",
+                String::from_utf8_lossy(&b)
+            )),
+            st,
+            b,
+        ),
+        Err(why) => (Outcome::Fail(why.clone()), 0, why.into_bytes()),
+    };
+    report.add_x(
+        "ohttp.gateway-member",
+        "§5.10, RFC 9458",
+        "PROTO-5.10-ohttp",
+        outcome,
+        part.url.as_bytes(),
+        st,
+        &b,
+    );
+    // A request that does not decrypt: a 4xx from the gateway itself (RFC 9458 §5.2).
+    let outcome = match ohttp_fetch(r, &part.url, true).await {
+        Err(why) if why.starts_with("outer 4") => Outcome::Pass,
+        Err(why) => Outcome::Fail(format!(
+            "a corrupted Encapsulated Request was not answered with a 4xx: {why}"
+        )),
+        Ok((st, _)) => Outcome::Fail(format!(
+            "a corrupted Encapsulated Request was decapsulated (inner status {st})"
+        )),
+    };
+    report.add(
+        "ohttp.gateway-undecryptable",
+        "RFC 9458 §5.2",
+        "PROTO-5.10-ohttp",
+        outcome,
+    );
+
     // A room of the target's user alone: the runner's provider has no clients in it.
     let t = tag();
     let own = RoomUri::parse(&format!("mimi://{}/r/alone{t}", r.opts.target)).expect("room");
@@ -1594,6 +1720,25 @@ async fn attachments_at_hub(r: &Runner, report: &mut Report, room: &RoomUri, hos
         &sent,
         st,
         &b,
+    );
+    // The same through the OHTTP gateway: the relaying provider has no clients there.
+    let outcome = match &part {
+        None => Outcome::NotApplicable("no asset of a room without the runner's members".into()),
+        Some(part) => match ohttp_fetch(r, &part.url, false).await {
+            Ok((st, _)) if (400..500).contains(&st) => Outcome::Pass,
+            Ok((st, _)) => Outcome::Fail(format!(
+                "the OHTTP gateway's target answered {st} for an asset of {own}, where the \
+                 relaying provider {} has no clients (a 4xx expected)",
+                r.opts.me
+            )),
+            Err(why) => Outcome::Fail(why),
+        },
+    };
+    report.add(
+        "ohttp.gateway-non-member",
+        "§5.10, RFC 9458",
+        "PROTO-5.10-member",
+        outcome,
     );
 
     // The room's asset policy at upload (room-policy-03 AssetPolicy).

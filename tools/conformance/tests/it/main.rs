@@ -101,6 +101,9 @@ async fn conformance_runner_passes_against_mimi_node_as_hub_and_follower() {
         "proxyDownload.non-member",
         "proxyDownload.privacy-forbidden",
         "proxyDownload.host-not-listed",
+        "ohttp.gateway-member",
+        "ohttp.gateway-non-member",
+        "ohttp.gateway-undecryptable",
         "assets.policy-size",
         "assets.policy-media-type",
         "groupInfo.joining-code-expired",
@@ -164,6 +167,7 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "assets.policy-size",
         "assets.policy-media-type",
         "proxyDownload.non-member",
+        "ohttp.gateway-non-member",
         "proxyDownload.privacy-forbidden",
         "proxyDownload.host-not-listed",
         "groupInfo.joining-code-expired",
@@ -189,6 +193,8 @@ async fn conformance_runner_names_the_rules_a_broken_target_breaks() {
         "reportAbuse.accepted",
         "groupInfo.authorized",
         "proxyDownload.member",
+        "ohttp.gateway-member",
+        "ohttp.gateway-undecryptable",
     ] {
         assert!(!failed.contains(&id), "{id}: {text}");
     }
@@ -225,6 +231,7 @@ async fn conformance_runner_names_exactly_the_attachment_and_link_faults() {
             "assets.policy-media-type",
             "assets.policy-size",
             "groupInfo.joining-code-expired",
+            "ohttp.gateway-non-member",
             "proxyDownload.host-not-listed",
             "proxyDownload.non-member",
             "proxyDownload.privacy-forbidden",
