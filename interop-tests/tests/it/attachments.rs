@@ -85,6 +85,50 @@ async fn download_via(
     Ok(out)
 }
 
+/// `PROTO-5.10-ohttp` as a device does it: the hub's keys through its own provider, `GET
+/// <url>` encapsulated here, relayed by its provider, the answer opened and decrypted here.
+/// `Err` is the outer or inner status with its reason.
+async fn download_ohttp(
+    api: &ClientApi,
+    room: &RoomUri,
+    part: &ExternalPart,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
+    let hub = room.provider();
+    let r = api
+        .request(
+            http::Method::GET,
+            &format!("ohttpKeys/{hub}"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    if r.status != StatusCode::OK {
+        return Err((r.status, r.text()));
+    }
+    let config = KeyConfig::decode_list(&r.body).unwrap().remove(0);
+    let req = BinaryRequest::get(&part.url).unwrap();
+    let (enc, keys) = encapsulate_request(&config, &req.encode()).unwrap();
+    let r = api
+        .request(http::Method::POST, &format!("ohttpRelay/{hub}"), enc.into())
+        .await
+        .unwrap();
+    if r.status != StatusCode::OK {
+        return Err((r.status, r.text()));
+    }
+    let inner = BinaryResponse::decode(&keys.open(&r.body).unwrap()).unwrap();
+    if inner.status != 200 {
+        return Err((
+            StatusCode::from_u16(inner.status).unwrap(),
+            String::from_utf8_lossy(&inner.content).into_owned(),
+        ));
+    }
+    let mut o = Opener::new(part).unwrap();
+    let out = o.update(&inner.content).unwrap();
+    o.finish().unwrap();
+    Ok(out)
+}
+
 fn attachment_of(c: &MimiContent) -> Option<ExternalPart> {
     match &c.nested_part.body {
         PartBody::External(x) => Some(x.clone()),
@@ -390,18 +434,38 @@ async fn download_privacy(
             .unwrap(),
         data
     );
-    // OHTTP is not implemented (501, naming it); an unknown mechanism is 400.
+    // PROTO-5.10-ohttp: an ohttp download is the device's to encapsulate (the download
+    // endpoint says where); through c.example's relay and a.example's gateway it is allowed
+    // here; an unknown mechanism is 400.
     let e = download_via(&cathy.api, room, part, Some("ohttp"))
         .await
         .unwrap_err()
         .unwrap();
-    assert_eq!(e.0, StatusCode::NOT_IMPLEMENTED, "{}", e.1);
-    assert!(e.1.contains("OHTTP"), "{}", e.1);
+    assert_eq!(e.0, StatusCode::BAD_REQUEST, "{}", e.1);
+    assert!(e.1.contains("ohttpRelay"), "{}", e.1);
+    assert_eq!(download_ohttp(&cathy.api, room, part).await.unwrap(), data);
     let e = download_via(&cathy.api, room, part, Some("pigeon"))
         .await
         .unwrap_err()
         .unwrap();
     assert_eq!(e.0, StatusCode::BAD_REQUEST, "{}", e.1);
+    // A room that forbids ohttp: the gateway's target refuses inside the answer.
+    let no_ohttp = AssetPolicy {
+        download_privacy: DownloadPrivacy {
+            allowed_download_types: vec![],
+            forbidden_download_types: vec![DownloadPrivacyType::Ohttp],
+            default_download_type: DownloadPrivacyType::HubProxy,
+        },
+        ..open.clone()
+    };
+    let outcome = alice.set_asset_policy(room, &no_ohttp).await;
+    assert!(
+        matches!(outcome, UpdateOutcome::Success { .. }),
+        "{outcome:?}"
+    );
+    let e = download_ohttp(&cathy.api, room, part).await.unwrap_err();
+    assert_eq!(e.0, StatusCode::FORBIDDEN, "{}", e.1);
+    assert!(e.1.contains("forbids ohttp"), "{}", e.1);
 
     // PROTO-5.10-policy-host: assets at each sender's provider, b.example not listed. The
     // hub fetches nothing from b.example for its member or by proxy, and takes no upload of
