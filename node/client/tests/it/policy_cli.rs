@@ -15,6 +15,35 @@ fn message<'a>(history: &'a Value, text: &str) -> Option<&'a Value> {
         .find(|m| m["text"].as_str() == Some(text))
 }
 
+/// Registers Alice (a.example), Bob (b.example) and Cathy (c.example); Alice creates `club`
+/// and adds Bob, who syncs. The room's URI.
+fn club_with_bob(home: &std::path::Path, ca: &str, addrs: &[String]) -> String {
+    for (user, node, addr) in [
+        ("alice", "a.example", &addrs[0]),
+        ("bob", "b.example", &addrs[1]),
+        ("cathy", "c.example", &addrs[2]),
+    ] {
+        mimi(
+            home,
+            user,
+            &[
+                "register", "--node", node, "--addr", addr, "--ca", ca, "--user", user,
+            ],
+        );
+    }
+    let room = mimi(home, "alice", &["room", "create", "club"])["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mimi(
+        home,
+        "alice",
+        &["room", "add", "club", "mimi://b.example/u/bob"],
+    );
+    mimi(home, "bob", &["sync"]);
+    room
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_policy_set_shown_and_obeyed_across_three_providers() {
     let fed = federation(None).await;
@@ -22,29 +51,7 @@ async fn room_policy_set_shown_and_obeyed_across_three_providers() {
     let ca = fed.dir.join("ca.crt").to_str().unwrap().to_owned();
     let addrs = fed.addrs.clone();
     tokio::task::spawn_blocking(move || {
-        for (user, node, addr) in [
-            ("alice", "a.example", &addrs[0]),
-            ("bob", "b.example", &addrs[1]),
-            ("cathy", "c.example", &addrs[2]),
-        ] {
-            mimi(
-                &home,
-                user,
-                &[
-                    "register", "--node", node, "--addr", addr, "--ca", &ca, "--user", user,
-                ],
-            );
-        }
-        let room = mimi(&home, "alice", &["room", "create", "club"])["room"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        mimi(
-            &home,
-            "alice",
-            &["room", "add", "club", "mimi://b.example/u/bob"],
-        );
-        mimi(&home, "bob", &["sync"]);
+        let room = club_with_bob(&home, &ca, &addrs);
 
         // Bad input: a clear error, nothing committed.
         let e = mimi_fails(
@@ -272,29 +279,7 @@ async fn room_policy_logging_bots_and_operational_parameters_across_three_provid
     let ca = fed.dir.join("ca.crt").to_str().unwrap().to_owned();
     let addrs = fed.addrs.clone();
     tokio::task::spawn_blocking(move || {
-        for (user, node, addr) in [
-            ("alice", "a.example", &addrs[0]),
-            ("bob", "b.example", &addrs[1]),
-            ("cathy", "c.example", &addrs[2]),
-        ] {
-            mimi(
-                &home,
-                user,
-                &[
-                    "register", "--node", node, "--addr", addr, "--ca", &ca, "--user", user,
-                ],
-            );
-        }
-        let room = mimi(&home, "alice", &["room", "create", "club"])["room"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        mimi(
-            &home,
-            "alice",
-            &["room", "add", "club", "mimi://b.example/u/bob"],
-        );
-        mimi(&home, "bob", &["sync"]);
+        let room = club_with_bob(&home, &ca, &addrs);
 
         // Bad input: clear errors, nothing committed.
         let policy = |extra: &[&str]| {
