@@ -1226,6 +1226,7 @@ impl Client {
             mimi_content::ExtensionKey::ROOM_URI,
             mimi_content::cbor::Value::Text(room.to_string()),
         );
+        self.local_rules(room, &content).await?;
         self.obey_policy(room, &mut content)?;
         let (bytes, id) = content
             .encode_with_id(Some(self.user.as_str()), Some(room.as_str()))
@@ -1554,9 +1555,88 @@ impl Client {
     /// Turns this profile's delivery receipts (message-status `delivered`, sent after a sync
     /// for what others sent) on or off; a room's policy that requires them still wins.
     pub async fn set_delivery_receipts(&self, on: bool) -> Result<(), Error> {
+        self.set_setting(Setting::DeliveryReceipts, on).await
+    }
+
+    /// Sets one of this profile's local settings (`CLIENT-local-rules`).
+    pub async fn set_setting(&self, s: Setting, on: bool) -> Result<(), Error> {
         self.store
-            .set_meta("delivery_receipts", if on { "on" } else { "off" })
+            .set_meta(s.key(), if on { "on" } else { "off" })
             .await?;
+        Ok(())
+    }
+
+    /// This profile's local settings.
+    pub async fn settings(&self) -> Result<Vec<(Setting, bool)>, Error> {
+        let mut out = Vec::new();
+        for s in Setting::ALL {
+            out.push((s, self.setting(s).await?));
+        }
+        Ok(out)
+    }
+
+    async fn setting(&self, s: Setting) -> Result<bool, Error> {
+        Ok(match self.store.meta(s.key()).await?.as_deref() {
+            Some("on") => true,
+            Some("off") => false,
+            _ => s.default_on(),
+        })
+    }
+
+    /// `CLIENT-local-rules` (room-policy-03 §6.5, §6.7: "allow clients to make appropriate
+    /// local policy decisions"): this profile may refuse to send into a room whose logging is
+    /// active, or whose bot policy lets a bot message members one by one or send each
+    /// different content. Receipts are not refused (they say nothing a log would add).
+    async fn local_rules(&self, room: &RoomUri, content: &MimiContent) -> Result<(), Error> {
+        let is_status = matches!(&content.nested_part.body,
+            mimi_content::PartBody::Single { content_type, .. }
+                if content_type == mimi_content::status::MEDIA_TYPE);
+        if is_status {
+            return Ok(());
+        }
+        let logged = self.setting(Setting::RefuseLoggedRooms).await?;
+        let bots = self.setting(Setting::RefuseTargetingBots).await?;
+        if !logged && !bots {
+            return Ok(());
+        }
+        let p = self.room_state(room)?.policies;
+        if logged && let Some(l) = p.logging.as_ref().filter(|l| l.active()) {
+            return Err(Error::Refused(format!(
+                "{room} is logged (room-policy-03 logging_policy: logging {}{}{}); this \
+                 profile refuses to send into logged rooms (`mimi settings \
+                 --refuse-logged-rooms off`)",
+                l.logging.name(),
+                if l.logging_clients.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", l.logging_clients.join(", "))
+                },
+                if l.human_readable_policy.is_empty() {
+                    String::new()
+                } else {
+                    format!(", policy {}", l.human_readable_policy)
+                }
+            )));
+        }
+        if bots
+            && let Some(b) = p.bots.as_ref().and_then(|b| {
+                b.allowed_bots
+                    .iter()
+                    .find(|b| b.can_target_message_in_group || b.per_user_content)
+            })
+        {
+            return Err(Error::Refused(format!(
+                "{room} allows the bot {:?}, which may {} (room-policy-03 bot_policy); this \
+                 profile refuses to send into such rooms (`mimi settings \
+                 --refuse-targeting-bots off`)",
+                b.name,
+                if b.can_target_message_in_group {
+                    "message members one by one"
+                } else {
+                    "send each member different content"
+                }
+            )));
+        }
         Ok(())
     }
 
@@ -2226,5 +2306,40 @@ fn undecodable_on_mlsrs(e: mimi_room_mlsrs::device::DeviceError) -> Error {
              from openmls, so this device stays at its epoch; see spec-notes/interop.md"
         )),
         e => e.into(),
+    }
+}
+
+/// A profile's local settings (`CLIENT-local-rules`), kept in the device store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// Send delivery receipts after a sync (on unless turned off; a room may require or
+    /// forbid them).
+    DeliveryReceipts,
+    /// Refuse to send into a room whose logging is active (off unless turned on).
+    RefuseLoggedRooms,
+    /// Refuse to send into a room whose bot policy lets a bot message members one by one or
+    /// send each different content (off unless turned on).
+    RefuseTargetingBots,
+}
+
+impl Setting {
+    /// Every setting.
+    pub const ALL: [Setting; 3] = [
+        Setting::DeliveryReceipts,
+        Setting::RefuseLoggedRooms,
+        Setting::RefuseTargetingBots,
+    ];
+
+    /// Its name in the store and in `mimi settings`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::DeliveryReceipts => "delivery_receipts",
+            Setting::RefuseLoggedRooms => "refuse_logged_rooms",
+            Setting::RefuseTargetingBots => "refuse_targeting_bots",
+        }
+    }
+
+    fn default_on(self) -> bool {
+        self == Setting::DeliveryReceipts
     }
 }

@@ -391,6 +391,33 @@ async fn room_policy_logging_bots_and_operational_parameters_across_three_provid
             assert!(text.contains(needle), "{needle}: {text}");
         }
 
+        // CLIENT-local-rules: Bob's profile may refuse logged rooms and targeting bots.
+        let v = mimi(&home, "bob", &["settings"]);
+        assert_eq!(v["refuse_logged_rooms"], false, "{v}");
+        assert_eq!(v["delivery_receipts"], true, "{v}");
+        let e = mimi_fails(&home, "bob", &["settings", "--refuse-logged-rooms", "maybe"]);
+        assert!(e.contains("on or off"), "{e}");
+        let v = mimi(&home, "bob", &["settings", "--refuse-logged-rooms", "on"]);
+        assert_eq!(v["refuse_logged_rooms"], true, "{v}");
+        let e = mimi_fails(&home, "bob", &["send", &room, "not into a logged room"]);
+        assert!(e.contains("is logged") && e.contains("archiver"), "{e}");
+        mimi(
+            &home,
+            "bob",
+            &[
+                "settings",
+                "--refuse-logged-rooms",
+                "off",
+                "--refuse-targeting-bots",
+                "on",
+            ],
+        );
+        let e = mimi_fails(&home, "bob", &["send", &room, "not with a poker bot"]);
+        assert!(e.contains("\"poker\"") && e.contains("different content"), "{e}");
+        mimi(&home, "bob", &["settings", "--refuse-targeting-bots", "off"]);
+        let h = mimi(&home, "alice", &["history", "club"]);
+        assert!(message(&h, "not into a logged room").is_none(), "{h}");
+
         // Messages still flow (padded now).
         mimi(&home, "bob", &["send", &room, "logged hello"]);
         mimi(&home, "alice", &["sync"]);

@@ -441,6 +441,41 @@ fn short(id: &MessageId) -> String {
     hex::encode(id.0).chars().take(12).collect()
 }
 
+/// `on` or `off`.
+pub fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: use on or off")),
+    }
+}
+
+/// `mimi settings`: sets what is given, then shows them all.
+pub async fn settings(
+    ctx: &Ctx,
+    changes: &[(mimi_client::device::Setting, Option<bool>)],
+) -> Result<()> {
+    let c = open(ctx).await?;
+    for (s, v) in changes {
+        if let Some(on) = v {
+            c.set_setting(*s, *on).await?;
+        }
+    }
+    let all = c.settings().await?;
+    if ctx.json {
+        let m: serde_json::Map<String, serde_json::Value> = all
+            .iter()
+            .map(|(s, on)| (s.key().to_owned(), json!(on)))
+            .collect();
+        print_json(&serde_json::Value::Object(m));
+    } else {
+        for (s, on) in all {
+            println!("{} {}", s.key(), if on { "on" } else { "off" });
+        }
+    }
+    Ok(())
+}
+
 async fn open(ctx: &Ctx) -> Result<Client> {
     Ok(Client::open(&ctx.dir).await?)
 }

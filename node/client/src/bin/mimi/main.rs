@@ -66,6 +66,19 @@ enum Command {
     Keys(KeysCommand),
     /// The rooms this device is in.
     Rooms,
+    /// This profile's local settings: show them, or change them (`on` or `off`).
+    Settings {
+        /// Send delivery receipts after a sync (a room's policy may require or forbid them).
+        #[arg(long, value_parser = device::on_off)]
+        delivery_receipts: Option<bool>,
+        /// Refuse to send into a room whose logging is active (room-policy-03 logging policy).
+        #[arg(long, value_parser = device::on_off)]
+        refuse_logged_rooms: Option<bool>,
+        /// Refuse to send into a room whose bot policy lets a bot message members one by one
+        /// or send each different content.
+        #[arg(long, value_parser = device::on_off)]
+        refuse_targeting_bots: Option<bool>,
+    },
     /// Create and manage rooms.
     #[command(subcommand)]
     Room(RoomCommand),
@@ -223,6 +236,22 @@ fn run(cli: Cli) -> Result<()> {
             Command::Device(cmd) => device::device(&ctx, cmd).await,
             Command::Keys(cmd) => device::keys(&ctx, cmd).await,
             Command::Rooms => device::rooms(&ctx).await,
+            Command::Settings {
+                delivery_receipts,
+                refuse_logged_rooms,
+                refuse_targeting_bots,
+            } => {
+                use mimi_client::device::Setting;
+                device::settings(
+                    &ctx,
+                    &[
+                        (Setting::DeliveryReceipts, delivery_receipts),
+                        (Setting::RefuseLoggedRooms, refuse_logged_rooms),
+                        (Setting::RefuseTargetingBots, refuse_targeting_bots),
+                    ],
+                )
+                .await
+            }
             Command::Room(cmd) => device::room(&ctx, cmd).await,
             Command::Send {
                 room,
