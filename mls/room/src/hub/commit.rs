@@ -353,7 +353,15 @@ impl HubRoom {
         }
         for u in staged.update_proposals() {
             let leaf = u.update_proposal().leaf_node();
-            new_leaves.push((committer.to_string(), leaf_view(leaf), false));
+            let who = match u.sender() {
+                Sender::Member(i) => self.client_at(*i).map(|c| c.to_string()),
+                _ => None,
+            };
+            new_leaves.push((
+                who.unwrap_or_else(|| "an updating member".into()),
+                leaf_view(leaf),
+                false,
+            ));
         }
         if let Some(leaf) = staged.update_path_leaf_node() {
             new_leaves.push((committer.to_string(), leaf_view(leaf), false));
