@@ -306,19 +306,24 @@ impl Node {
                     .await?
                     .to_vec()
                 };
-                // A device that joined by external commit is now a member here too, so that
-                // the hub's fanout reaches it (follower side; the hub records its own).
+                // A device that joined by external commit (follower side; the hub records its
+                // own). With a roster of the room, the follower makes it a member when the
+                // commit arrives in the hub's stream, in order, so that nothing the hub
+                // fanned out before the join (still on its way here) reaches it
+                // (`PROTO-follower-membership`). Without one (no member here before, or the
+                // roster lost track), it takes the commit's tree and the device is a member
+                // now.
                 if room.provider() != self.domain
                     && is_external_join(&bundle)
                     && matches!(
                         UpdateRoomResponse::decode_with(&answer, self.limits).map(|r| r.outcome),
                         Ok(UpdateOutcome::Success { .. })
                     )
+                    && !self.roster_from_external_join(&room, &bundle).await?
                 {
                     self.store
                         .add_member(room.as_str(), caller.client.as_str())
                         .await?;
-                    self.roster_from_external_join(&room, &bundle).await?;
                 }
                 Ok(binary(answer))
             }

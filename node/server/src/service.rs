@@ -1164,11 +1164,13 @@ impl Node {
     /// follower has no roster of the room yet (no Welcome ever came: the provider had no
     /// member), it takes the one of the commit's tree, at the epoch after the commit
     /// (`PROTO-follower-membership`). The commit's own fanout, when it arrives, is then stale.
+    /// `true` when the follower had a roster already (the commit's fanout will make the
+    /// device a member).
     pub async fn roster_from_external_join(
         &self,
         room: &RoomUri,
         bundle: &HandshakeBundle,
-    ) -> Result<(), NodeError> {
+    ) -> Result<bool, NodeError> {
         let HandshakeBundle::Commit {
             commit,
             group_info: GroupInfoOption::Full(gi),
@@ -1176,17 +1178,18 @@ impl Node {
             ..
         } = bundle
         else {
-            return Ok(());
+            return Ok(false);
         };
         let (Some(epoch), Ok(gi)) = (commit_epoch(commit.as_bytes()), gi.parse()) else {
-            return Ok(());
+            return Ok(false);
         };
         let mut tx = self
             .store
             .begin_inbox(room.provider().as_str(), room.as_str())
             .await?;
         if tx.roster().await?.is_some() {
-            return Ok(tx.rollback().await?);
+            tx.rollback().await?;
+            return Ok(true);
         }
         match Roster::from_tree(
             u16::from(gi.ciphersuite()),
@@ -1202,7 +1205,7 @@ impl Node {
                 tx.rollback().await?;
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Makes the stored local members of a room those of its roster.
