@@ -93,7 +93,6 @@ async fn download_ohttp(
     room: &RoomUri,
     part: &ExternalPart,
 ) -> Result<Vec<u8>, (StatusCode, String)> {
-    use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
     let hub = room.provider();
     let r = api
         .request(
@@ -106,9 +105,7 @@ async fn download_ohttp(
     if r.status != StatusCode::OK {
         return Err((r.status, r.text()));
     }
-    let config = KeyConfig::decode_list(&r.body).unwrap().remove(0);
-    let req = BinaryRequest::get(&part.url).unwrap();
-    let (enc, keys) = encapsulate_request(&config, &req.encode()).unwrap();
+    let (enc, keys) = mimi_net::ohttp::encapsulate_get(&r.body, &part.url).unwrap();
     let r = api
         .request(http::Method::POST, &format!("ohttpRelay/{hub}"), enc.into())
         .await
@@ -116,7 +113,7 @@ async fn download_ohttp(
     if r.status != StatusCode::OK {
         return Err((r.status, r.text()));
     }
-    let inner = BinaryResponse::decode(&keys.open(&r.body).unwrap()).unwrap();
+    let inner = keys.open_response(&r.body).unwrap();
     if inner.status != 200 {
         return Err((
             StatusCode::from_u16(inner.status).unwrap(),

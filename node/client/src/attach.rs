@@ -364,7 +364,6 @@ impl Client {
     /// the answer opened here. The provider learns that this device downloads from the hub,
     /// not what; the hub learns what, not who.
     async fn ohttp_fetch(&self, room: &RoomUri, url: &str) -> Result<Vec<u8>, Error> {
-        use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
         let hub = room.provider();
         let refused = |what: &str, e: mimi_net::ohttp::OhttpError| {
             Error::Refused(format!("OHTTP download from {hub}: {what}: {e}"))
@@ -381,17 +380,8 @@ impl Client {
         if r.status != StatusCode::OK {
             return Err(node_error(r.status, r.text()));
         }
-        let configs =
-            KeyConfig::decode_list(&r.body).map_err(|e| refused("the gateway's keys", e))?;
-        let config = configs.first().ok_or_else(|| {
-            Error::Refused(format!(
-                "OHTTP download from {hub}: the gateway offers no key this client can use \
-                 (X25519 with HKDF-SHA256)"
-            ))
-        })?;
-        let req = BinaryRequest::get(url).map_err(|e| refused("the asset URL", e))?;
-        let (enc, keys) =
-            encapsulate_request(config, &req.encode()).map_err(|e| refused("encapsulating", e))?;
+        let (enc, keys) = mimi_net::ohttp::encapsulate_get(&r.body, url)
+            .map_err(|e| refused("encapsulating GET of the asset to the gateway's keys", e))?;
         let r = self
             .api()
             .request(
@@ -403,11 +393,9 @@ impl Client {
         if r.status != StatusCode::OK {
             return Err(node_error(r.status, r.text()));
         }
-        let plain = keys
-            .open(&r.body)
+        let resp = keys
+            .open_response(&r.body)
             .map_err(|e| refused("the gateway's answer", e))?;
-        let resp =
-            BinaryResponse::decode(&plain).map_err(|e| refused("the gateway's answer", e))?;
         if resp.status != 200 {
             return Err(Error::Node {
                 node: hub.to_string(),

@@ -1365,7 +1365,7 @@ impl Client {
         }
         // Delivery receipts (message-status `delivered`) for what others sent, one report per
         // room; a failure is noted, not fatal (the messages are in the history either way).
-        let local = self.store.meta("delivery_receipts").await?.as_deref() != Some("off");
+        let local = self.setting(Setting::DeliveryReceipts).await?;
         for (room, ids) in std::mem::take(&mut self.delivered) {
             let Ok(r) = self.room_ref(&room) else {
                 continue;

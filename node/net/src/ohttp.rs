@@ -482,6 +482,11 @@ impl ResponseKeys {
         self.seal_with_nonce(response, &nonce)
     }
 
+    /// The client's opening of an Encapsulated Response carrying a Binary HTTP response.
+    pub fn open_response(&self, enc_response: &[u8]) -> Result<BinaryResponse, OhttpError> {
+        BinaryResponse::decode(&self.open(enc_response)?)
+    }
+
     /// The client's opening of an Encapsulated Response.
     pub fn open(&self, enc_response: &[u8]) -> Result<Vec<u8>, OhttpError> {
         let n = self.nonce_len();
@@ -493,6 +498,17 @@ impl ResponseKeys {
         HpkeRustCrypto::aead_open(self.aead, &key, &nonce, b"", ct)
             .map_err(|_| OhttpError::Decrypt("the Encapsulated Response"))
     }
+}
+
+/// The client side of an asset download: `GET <url>` encapsulated to the first usable
+/// configuration of a gateway's `application/ohttp-keys`, and the keys that open its answer
+/// ([`ResponseKeys::open_response`]).
+pub fn encapsulate_get(keys: &[u8], url: &str) -> Result<(Vec<u8>, ResponseKeys), OhttpError> {
+    let configs = KeyConfig::decode_list(keys)?;
+    let config = configs.first().ok_or_else(|| {
+        OhttpError::Unsupported("every key configuration (X25519 with HKDF-SHA256 only)".into())
+    })?;
+    encapsulate_request(config, &BinaryRequest::get(url)?.encode())
 }
 
 /// The client side: an Encapsulated Request to `config`, and the keys that open its response.

@@ -1509,7 +1509,6 @@ async fn proxy_download(r: &Runner, url: &str) -> (u16, Vec<u8>) {
 /// inner response's status and content; `Err`: what failed (`outer <status>` when the
 /// gateway itself refused). With `corrupt`, one octet of the ciphertext is flipped.
 async fn ohttp_fetch(r: &Runner, url: &str, corrupt: bool) -> Result<(u16, Vec<u8>), String> {
-    use mimi_net::ohttp::{BinaryRequest, BinaryResponse, KeyConfig, encapsulate_request};
     let base = mimi_net::paths::BASE;
     let keys = r
         .peer
@@ -1529,13 +1528,8 @@ async fn ohttp_fetch(r: &Runner, url: &str, corrupt: bool) -> Result<(u16, Vec<u
             keys.text()
         ));
     }
-    let configs = KeyConfig::decode_list(&keys.body)
+    let (mut enc, keys) = mimi_net::ohttp::encapsulate_get(&keys.body, url)
         .map_err(|e| format!("the target's application/ohttp-keys: {e}"))?;
-    let config = configs
-        .first()
-        .ok_or("the target's ohttpKeys list no X25519 key configuration")?;
-    let req = BinaryRequest::get(url).map_err(|e| e.to_string())?;
-    let (mut enc, keys) = encapsulate_request(config, &req.encode()).map_err(|e| e.to_string())?;
     if corrupt {
         let last = enc.len() - 1;
         enc[last] ^= 0x40;
@@ -1559,11 +1553,9 @@ async fn ohttp_fetch(r: &Runner, url: &str, corrupt: bool) -> Result<(u16, Vec<u
     if resp.status != StatusCode::OK {
         return Err(format!("outer {}: {}", resp.status.as_u16(), resp.text()));
     }
-    let plain = keys
-        .open(&resp.body)
+    let inner = keys
+        .open_response(&resp.body)
         .map_err(|e| format!("the Encapsulated Response: {e}"))?;
-    let inner =
-        BinaryResponse::decode(&plain).map_err(|e| format!("the Binary HTTP response: {e}"))?;
     Ok((inner.status, inner.content))
 }
 

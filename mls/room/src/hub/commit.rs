@@ -149,8 +149,8 @@ impl HubRoom {
             added.push(c);
         }
         self.check_identities_kept(&staged, processed_sender.as_ref())?;
-        self.check_operational(&staged, &res, external_join, &committer)?;
         let removed = self.removed_clients(&staged)?;
+        self.check_operational(&staged, &res, external_join, &committer, &removed)?;
         let removed_by_hub: Vec<ClientUri> = staged
             .queued_proposals()
             .filter_map(|q| match (q.proposal(), q.sender()) {
@@ -307,6 +307,7 @@ impl HubRoom {
         res: &crate::state::Resolution,
         external_join: bool,
         committer: &ClientUri,
+        removed: &[(ClientUri, bool)],
     ) -> Result<(), UpdateRejection> {
         use crate::operational::{check_leaf, check_proposal_type, check_settable, leaf_view};
         let before = self.view.state.policies.operational.as_ref();
@@ -373,11 +374,7 @@ impl HubRoom {
         }
         // Changed parameters: every member that stays meets them.
         if changed && let Some(p) = after {
-            let removed: BTreeSet<ClientUri> = self
-                .removed_clients(staged)?
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect();
+            let removed: BTreeSet<&ClientUri> = removed.iter().map(|(c, _)| c).collect();
             for m in self.group.members() {
                 let Some(leaf) = self.group.leaf(m.index) else {
                     continue;
