@@ -436,6 +436,13 @@ impl Store {
         }
     }
 
+    /// SQLite: the virtual-machine steps of every statement this thread has run, on any
+    /// store (`STORE-sqlite-steps`); tests compare two readings around a call on a
+    /// single-threaded runtime. Always 0 when only PostgreSQL was used.
+    pub fn sqlite_steps_on_this_thread() -> u64 {
+        crate::sql::vm_steps()
+    }
+
     /// Which backend.
     pub fn backend(&self) -> Backend {
         self.backend

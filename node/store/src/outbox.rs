@@ -242,12 +242,23 @@ impl Store {
         // Their rows, from each head, `limit` at most per follower, by follower, room and
         // number: a stream cut short stays leased to this owner, which goes on with it at its
         // next claim. The streams just leased are the ones with this owner and lease end.
+        // Each stream is read from its head to at most `limit` numbers past it, through the
+        // primary key (`STORE-outbox-claim-window`): the window function then numbers at
+        // most `limit` rows per stream, not a whole backlog (before, a follower 100,000
+        // rows behind had all of them read, body and all, by every claim: catch-up was
+        // quadratic). Rows of a stream are a contiguous run (only heads are deleted), so the
+        // bound takes exactly the first `limit`; were there a gap, fewer, still in order.
+        // CROSS JOIN makes SQLite start from the leased streams (its planner otherwise went
+        // through every outbox row, looking its stream up); PostgreSQL plans it as a join.
         let rows = query(
             "SELECT follower, room_uri, stream_seq, event_seq, body, attempts FROM (
                SELECT o.follower, o.room_uri, o.stream_seq, o.event_seq, o.body, o.attempts,
                       ROW_NUMBER() OVER (PARTITION BY o.follower ORDER BY o.room_uri, o.stream_seq) AS rn
-               FROM outbox o JOIN outbox_streams s ON s.follower = o.follower AND s.room_uri = o.room_uri
-               WHERE ($1 = '' OR o.follower = $1) AND s.lease_owner = $2 AND s.lease_until_ms = $3) t
+               FROM outbox_streams s CROSS JOIN outbox o
+               WHERE ($1 = '' OR s.follower = $1) AND s.lease_owner = $2 AND s.lease_until_ms = $3
+                 AND o.follower = s.follower AND o.room_uri = s.room_uri
+                 AND o.stream_seq < (SELECT MIN(h.stream_seq) FROM outbox h
+                                     WHERE h.follower = s.follower AND h.room_uri = s.room_uri) + $4) t
              WHERE rn <= $4 ORDER BY follower, room_uri, stream_seq",
         )
         .bind(follower.unwrap_or(""))
@@ -414,6 +425,26 @@ impl Store {
             .into_iter()
             .map(|s| (s.follower, s.depth))
             .collect())
+    }
+
+    /// How many rows one (follower, room) stream still holds, by its first and last queued
+    /// numbers (rows of a stream are a contiguous run): two primary-key lookups, whatever the
+    /// backlog, where [`Store::outbox_depth`] counts every row. 0 for an empty stream.
+    pub async fn outbox_stream_len(&self, follower: &str, room: &str) -> Result<u64, StoreError> {
+        let row = query(
+            "SELECT (SELECT MIN(stream_seq) FROM outbox WHERE follower = $1 AND room_uri = $2),
+                    (SELECT MAX(stream_seq) FROM outbox WHERE follower = $1 AND room_uri = $2)",
+        )
+        .bind(follower)
+        .bind(room)
+        .fetch_one(self)
+        .await?;
+        let first: Option<i64> = row.try_get(0)?;
+        let last: Option<i64> = row.try_get(1)?;
+        Ok(match (first, last) {
+            (Some(f), Some(l)) if l >= f => u(l - f + 1),
+            _ => 0,
+        })
     }
 
     /// Outbox figures per follower, by follower (metrics: depth and retries).

@@ -344,6 +344,21 @@ pub(crate) fn reprepares_of(path: &str) -> (u64, Option<String>) {
         .unwrap_or((0, None))
 }
 
+thread_local! {
+    /// SQLite virtual-machine steps of the statements this thread ran (`STORE-sqlite-steps`).
+    static VM_STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many virtual-machine steps the SQLite statements run on this thread took, since the
+/// thread started (`STORE-sqlite-steps`): a measure of a statement's work that does not
+/// depend on the machine's speed, so that a test can tell a statement that reads its
+/// `LIMIT` rows from one that reads a whole table, without timing anything. A thread-local
+/// add per statement; read it through [`crate::Store::sqlite_steps_on_this_thread`] from a
+/// single-threaded runtime.
+pub(crate) fn vm_steps() -> u64 {
+    VM_STEPS.with(std::cell::Cell::get)
+}
+
 fn count_reprepares(conn: &rusqlite::Connection, n: u64, sql: &str) {
     let path = conn.path().unwrap_or_default().to_owned();
     let mut m = REPREPARES
@@ -402,6 +417,8 @@ pub(crate) fn run_lite(
         let mut rs = st.raw_query();
         while rs.next().map_err(lite_err)?.is_some() {}
     }
+    let steps = st.reset_status(rusqlite::StatementStatus::VmStep);
+    VM_STEPS.with(|c| c.set(c.get().saturating_add(u64::try_from(steps).unwrap_or(0))));
     let again = st.reset_status(rusqlite::StatementStatus::RePrepare);
     if again > 0 {
         count_reprepares(conn, u64::try_from(again).unwrap_or(0), sql);

@@ -443,3 +443,44 @@ async fn store_outbox_complete_and_claim_in_one_transaction() {
     }
     drop_isolated(dbs).await;
 }
+
+/// STORE-outbox-claim-window: a claim reads at most `limit` rows of a stream, however far
+/// behind its follower is (before, every claim read the whole backlog, so a catch-up of N
+/// rows in batches cost O(N²)). Measured in SQLite virtual-machine steps
+/// (`STORE-sqlite-steps`), not time: a claim of 10 rows from a 3,000-row stream takes about
+/// the steps of a claim of 10 rows from a 20-row one. On PostgreSQL the same statements run
+/// (the order and limit are the other claim tests'); SQLite only here, since steps are
+/// SQLite's.
+#[tokio::test(flavor = "current_thread")]
+async fn store_outbox_claim_reads_only_its_limit() {
+    let dbs = backends_isolated("claimwindow").await;
+    for db in &dbs {
+        let s = &db.store;
+        if s.backend() != mimi_store::Backend::Sqlite {
+            continue;
+        }
+        let t = tag("w");
+        let (small, big) = (format!("{t}s.example"), format!("{t}b.example"));
+        fill(s, &small, 20).await;
+        fill(s, &big, 3_000).await;
+        let claim = async |f: &str| {
+            let before = Store::sqlite_steps_on_this_thread();
+            let rows = s.claim_outbox(f, "w", 100, 10_000, 10).await.unwrap();
+            let steps = Store::sqlite_steps_on_this_thread() - before;
+            assert_eq!(
+                rows.iter().map(|r| r.stream_seq).collect::<Vec<_>>(),
+                (1..=10).collect::<Vec<u64>>(),
+                "the first ten rows, in order"
+            );
+            steps
+        };
+        let s_small = claim(&small).await;
+        let s_big = claim(&big).await;
+        assert!(s_small > 0, "steps are counted on this thread");
+        assert!(
+            s_big < 2 * s_small + 200,
+            "a claim of 10 rows took {s_big} steps from a 3,000-row stream, {s_small} from a 20-row one"
+        );
+    }
+    drop_isolated(dbs).await;
+}

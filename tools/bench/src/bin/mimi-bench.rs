@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let mut quick = false;
     let mut only: Option<String> = None;
     let mut commit_sizes: Option<Vec<usize>> = None;
+    let mut catchup_sizes: Option<(usize, usize)> = None;
     let mut postgres = std::env::var("MIMI_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -54,6 +55,22 @@ fn main() -> ExitCode {
                 match v {
                     Some(v) if !v.is_empty() => commit_sizes = Some(v),
                     _ => return usage("--commit-sizes needs a list of group sizes, e.g. 16,1000"),
+                }
+            }
+            "--catchup-sizes" => {
+                let v: Option<Vec<usize>> = args
+                    .next()
+                    .map(|l| l.split(',').map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or(None);
+                match v.as_deref() {
+                    Some(&[small, big]) if 0 < small && small < big => {
+                        catchup_sizes = Some((small, big))
+                    }
+                    _ => {
+                        return usage(
+                            "--catchup-sizes needs two backlog sizes, the smaller first, e.g. 1000,100000",
+                        );
+                    }
                 }
             }
             "--postgres" => postgres = args.next(),
@@ -113,7 +130,7 @@ fn main() -> ExitCode {
                 (_, Err(e)) => extra.push(Figure::not_measured("message path, PostgreSQL", "two node processes of one provider on one database vs one process", &format!(">= 1.6x (not measured: no path to this binary: {e})"))),
             }
         }
-        let (small, big) = if quick { (20, 100) } else { (1_000, 10_000) };
+        let (small, big) = catchup_sizes.unwrap_or(if quick { (20, 100) } else { (1_000, 100_000) });
         if want("catchup") {
         let (r_small, m_small) = catch_up(small).await;
         let (r_big, m_big) = catch_up(big).await;
@@ -227,7 +244,7 @@ fn lat_curve(lat: &[std::time::Duration]) -> Vec<(f64, f64)> {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("mimi-bench: {msg}");
     eprintln!(
-        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|procs|catchup|idle|claims] [--commit-sizes N,N,..] [--postgres <url> | --no-postgres]"
+        "usage: mimi-bench [--out <dir>] [--quick] [--only commit|fanout|message|procs|catchup|idle|claims] [--commit-sizes N,N,..] [--catchup-sizes SMALL,BIG] [--postgres <url> | --no-postgres]"
     );
     ExitCode::from(2)
 }
