@@ -1139,15 +1139,13 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
     // that polling it every 2 ms costs the replay nothing (counting the rows did: a scan of
     // the whole backlog per poll, on the cores the replay runs on).
     let room_s = room.to_string();
-    let depth = |s: Store| {
-        let room_s = room_s.clone();
-        async move {
-            s.outbox_stream_len("b.example", &room_s)
-                .await
-                .expect("depth")
-        }
+    let depth = async || {
+        hub_store
+            .outbox_stream_len("b.example", &room_s)
+            .await
+            .expect("depth")
     };
-    let initial = depth(hub_store.clone()).await;
+    let initial = depth().await;
     assert!(
         initial >= events as u64,
         "the hub's outbox holds {initial} rows for b.example, not the {events} missed events"
@@ -1155,26 +1153,27 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
     let rss0 = rss_kib() as i64;
     let mut peak = rss0;
     fed.restart(1).await;
-    // From the first delivery after the restart to the last: the replay itself, not the
-    // restart or the hub's retry backoff.
-    let (mut first, mut at_first) = (None, 0u64);
-    let mut t_end = Instant::now();
+    // From the last poll that saw nothing delivered yet to the one that saw the outbox empty:
+    // the replay itself, not the restart or the hub's retry backoff, and at most one poll
+    // interval longer than it (so never a rate above the true one, even when a small backlog
+    // goes between two polls).
+    let mut t0 = Instant::now();
+    let mut t_end = None;
     for _ in 0..600_000 {
-        let d = depth(hub_store.clone()).await;
+        let polled = Instant::now();
+        let d = depth().await;
         peak = peak.max(rss_kib() as i64);
-        if first.is_none() && d < initial {
-            first = Some(Instant::now());
-            at_first = d;
+        if d >= initial {
+            t0 = polled;
         }
         if d == 0 {
-            t_end = Instant::now();
+            t_end = Some(Instant::now());
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let t0 = first.unwrap_or(t_end);
-    let replayed = at_first.max(1);
-    let rate = replayed as f64 / t_end.duration_since(t0).as_secs_f64().max(1e-6);
+    let t_end = t_end.expect("the follower caught up within the bounded wait");
+    let rate = initial as f64 / t_end.duration_since(t0).as_secs_f64().max(1e-6);
     fed.shutdown().await;
     (rate, peak - rss0)
 }
