@@ -419,12 +419,23 @@ impl Store {
 
     /// Outbox depth per follower, by follower (metrics).
     pub async fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        Ok(self
-            .outbox_stats()
-            .await?
-            .into_iter()
-            .map(|s| (s.follower, s.depth))
-            .collect())
+        // STORE-outbox-depth-ends: per stream, its next number less its first queued one
+        // (a stream's rows are a contiguous run): one primary-key lookup per stream, whatever
+        // the backlog; counting the rows read every queued row, once a second during a
+        // catch-up.
+        let rows = query(
+            "SELECT follower, CAST(SUM(next_seq - head) AS BIGINT) FROM (
+                 SELECT s.follower, s.next_seq,
+                        (SELECT MIN(o.stream_seq) FROM outbox o
+                         WHERE o.follower = s.follower AND o.room_uri = s.room_uri) AS head
+                 FROM outbox_streams s) t
+             WHERE head IS NOT NULL GROUP BY follower ORDER BY follower",
+        )
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, u(r.try_get(1)?))))
+            .collect()
     }
 
     /// How many rows one (follower, room) stream still holds, by its first and last queued

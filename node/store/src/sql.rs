@@ -373,6 +373,49 @@ fn count_reprepares(conn: &rusqlite::Connection, n: u64, sql: &str) {
     }
 }
 
+/// How many statement texts [`param_map`] keeps the mapping of. The store's texts are a
+/// few hundred (multi-row inserts add one per row count); past the bound a mapping is worked
+/// out again on every run, as before there was a cache.
+const PARAM_MAPS: usize = 4096;
+
+/// For each parameter of a statement (SQLite's index `k` at position `k - 1`), the `N` of its
+/// `$N` name, so the `N`th value is bound to it (`STORE-sqlite-param-map`). SQLite numbers
+/// named parameters in the order they first appear and finds a parameter's name by walking
+/// a list, so asking for every name costs O(n²) in the parameters: 2.5% of a catch-up's
+/// profile, where inserts carry hundreds of rows. The mapping depends on the text alone,
+/// so it is worked out once per text in the process and kept.
+fn param_map(st: &rusqlite::CachedStatement<'_>, sql: &str) -> Result<Arc<[usize]>, sqlx::Error> {
+    type Maps = std::collections::HashMap<Box<str>, Arc<[usize]>>;
+    static MAPS: std::sync::Mutex<Option<Maps>> = std::sync::Mutex::new(None);
+    if let Some(m) = MAPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|maps| maps.get(sql))
+    {
+        return Ok(m.clone());
+    }
+    let map = (1..=st.parameter_count())
+        .map(|k| match st.parameter_name(k) {
+            Some(name) => name
+                .get(1..)
+                .and_then(|d| d.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("parameter {name} is not $N in: {sql}"))
+                }),
+            None => Ok(k),
+        })
+        .collect::<Result<Arc<[usize]>, _>>()?;
+    let mut maps = MAPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let maps = maps.get_or_insert_with(Maps::new);
+    if maps.len() < PARAM_MAPS {
+        maps.insert(sql.into(), map.clone());
+    }
+    Ok(map)
+}
+
 pub(crate) fn run_lite(
     conn: &mut rusqlite::Connection,
     sql: &str,
@@ -380,23 +423,15 @@ pub(crate) fn run_lite(
     rows: bool,
 ) -> Result<(u64, Vec<Row>), sqlx::Error> {
     let mut st = conn.prepare_cached(sql).map_err(lite_err)?;
-    for k in 1..=st.parameter_count() {
-        let n = match st.parameter_name(k) {
-            Some(name) => name
-                .get(1..)
-                .and_then(|d| d.parse::<usize>().ok())
-                .ok_or_else(|| {
-                    sqlx::Error::Protocol(format!("parameter {name} is not $N in: {sql}"))
-                })?,
-            None => k,
-        };
+    let map = param_map(&st, sql)?;
+    for (k, &n) in map.iter().enumerate() {
         let v = n.checked_sub(1).and_then(|i| args.get(i)).ok_or_else(|| {
             sqlx::Error::Protocol(format!(
                 "no value bound for ${n} ({} bound) in: {sql}",
                 args.len()
             ))
         })?;
-        st.raw_bind_parameter(k, v).map_err(lite_err)?;
+        st.raw_bind_parameter(k + 1, v).map_err(lite_err)?;
     }
     let mut out = Vec::new();
     if rows {

@@ -1113,8 +1113,8 @@ pub fn mls_message_cost(n: usize, receivers: usize) -> Duration {
 
 /// Scenario 4: a follower offline while the hub accepts `events` messages; then it comes
 /// back: events/s replayed until the hub's outbox is empty, and the growth of this process's
-/// resident memory during the replay.
-pub async fn catch_up(events: usize) -> (f64, i64) {
+/// resident memory during the replay, at its peak, in all and by kind.
+pub async fn catch_up(events: usize) -> (f64, RssParts) {
     progress(&format!("catch-up: {events} events"));
     let mut fed = federation_of(&[
         ("a.example", "a.example", "sqlite".into()),
@@ -1150,7 +1150,8 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
         initial >= events as u64,
         "the hub's outbox holds {initial} rows for b.example, not the {events} missed events"
     );
-    let rss0 = rss_kib() as i64;
+    let me = std::process::id();
+    let rss0 = rss_parts_of(me);
     let mut peak = rss0;
     fed.restart(1).await;
     // From the last poll that saw nothing delivered yet to the one that saw the outbox empty:
@@ -1162,7 +1163,10 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
     for _ in 0..600_000 {
         let polled = Instant::now();
         let d = depth().await;
-        peak = peak.max(rss_kib() as i64);
+        let now = rss_parts_of(me);
+        if now.total() > peak.total() {
+            peak = now;
+        }
         if d >= initial {
             t0 = polled;
         }
@@ -1175,7 +1179,7 @@ pub async fn catch_up(events: usize) -> (f64, i64) {
     let t_end = t_end.expect("the follower caught up within the bounded wait");
     let rate = initial as f64 / t_end.duration_since(t0).as_secs_f64().max(1e-6);
     fed.shutdown().await;
-    (rate, peak - rss0)
+    (rate, peak.minus(rss0))
 }
 /// Where results go.
 pub fn results_dir(base: &Path) -> PathBuf {
@@ -1185,15 +1189,63 @@ pub fn results_dir(base: &Path) -> PathBuf {
 
 /// A process's resident set size in KiB (Linux `/proc/<pid>/status`), 0 elsewhere.
 pub fn rss_kib_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    rss_parts_of(pid).total()
+}
+
+/// A process's resident memory in KiB by kind (Linux `/proc/<pid>/status`: `RssAnon`,
+/// `RssFile`, `RssShmem`, whose sum is `VmRSS`); zeros elsewhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RssParts {
+    /// Anonymous memory: the heap (SQLite's page caches, decoded rooms, buffers).
+    pub anon: i64,
+    /// Pages of mapped files (the program itself).
+    pub file: i64,
+    /// Shared memory: SQLite's WAL index (`-shm`) files, mapped by every connection.
+    pub shmem: i64,
+}
+
+impl RssParts {
+    /// The resident set size.
+    pub fn total(self) -> u64 {
+        u64::try_from(self.anon + self.file + self.shmem).unwrap_or(0)
+    }
+
+    fn minus(self, o: RssParts) -> RssParts {
+        RssParts {
+            anon: self.anon - o.anon,
+            file: self.file - o.file,
+            shmem: self.shmem - o.shmem,
+        }
+    }
+}
+
+impl std::fmt::Display for RssParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} KiB anonymous, {} KiB file, {} KiB shared",
+            self.anon, self.file, self.shmem
+        )
+    }
+}
+
+/// [`RssParts`] of a process.
+pub fn rss_parts_of(pid: u32) -> RssParts {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return RssParts::default();
+    };
+    let kib = |key: &str| {
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    RssParts {
+        anon: kib("RssAnon:"),
+        file: kib("RssFile:"),
+        shmem: kib("RssShmem:"),
+    }
 }
 
 /// Scenario 7 (issue 16, "hub memory"): a hub node in its own process (`exe node CONFIG`, the
