@@ -7,6 +7,8 @@
 //! data_dir = "."                        # relative to this file (default: its directory)
 //! database = "sqlite"                   # "sqlite" (node.sqlite in data_dir) or a postgres:// URL
 //!
+//! [sqlite]                              # when database is SQLite
+//! cache_kib = 256                       # page cache per connection (six per file), KiB
 //! [tls]
 //! certificate = "a.example.crt"         # PEM, DNS name = domain (relative to data_dir)
 //! key = "a.example.key"                 # PEM
@@ -134,6 +136,8 @@ struct RawConfig {
     retention: Retention,
     #[serde(default)]
     hub: Hub,
+    #[serde(default)]
+    sqlite: Sqlite,
     #[serde(default)]
     faults: Faults,
 }
@@ -334,6 +338,23 @@ impl Default for Hub {
     }
 }
 
+/// `[sqlite]`: how the node's SQLite file is used (`STORE-sqlite-cache`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sqlite {
+    /// The page cache of each connection to the file, in KiB (the file has one writer, four
+    /// readers and the checkpointer's connection).
+    pub cache_kib: u32,
+}
+
+impl Default for Sqlite {
+    fn default() -> Self {
+        Self {
+            cache_kib: mimi_store::StoreOptions::DEFAULT_SQLITE_CACHE_KIB,
+        }
+    }
+}
+
 /// How long the node keeps what it no longer needs (`STORE-retention`), in seconds.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -410,6 +431,8 @@ pub struct Config {
     pub retention: Retention,
     /// The hub's memory.
     pub hub: Hub,
+    /// SQLite (`[sqlite]`).
+    pub sqlite: Sqlite,
     /// Deliberate faults (testing only).
     pub faults: Faults,
 }
@@ -534,6 +557,16 @@ impl Config {
                 ),
             ));
         }
+        let max_cache = mimi_store::StoreOptions::MAX_SQLITE_CACHE_KIB;
+        if !(1..=max_cache).contains(&raw.sqlite.cache_kib) {
+            return Err(invalid(
+                "sqlite.cache_kib",
+                format!(
+                    "{} is out of range: the page cache per connection is 1 to {max_cache} KiB",
+                    raw.sqlite.cache_kib
+                ),
+            ));
+        }
         if raw.hub.cache_rooms == 0 {
             return Err(invalid(
                 "hub.cache_rooms",
@@ -560,6 +593,7 @@ impl Config {
             outbox: raw.outbox,
             retention: raw.retention,
             hub: raw.hub,
+            sqlite: raw.sqlite,
             faults: raw.faults,
         })
     }

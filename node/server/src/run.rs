@@ -91,7 +91,10 @@ pub async fn start(cfg: &Config) -> Result<Running, RunError> {
         Database::Sqlite(p) => p.display().to_string(),
         Database::Postgres(url) => url.clone(),
     };
-    let store = Store::open(&location).await?;
+    let options = mimi_store::StoreOptions {
+        sqlite_cache_kib: cfg.sqlite.cache_kib,
+    };
+    let store = Store::open_with(&location, &options).await?;
     let tls = TlsMaterial {
         chain: load_certs(&cfg.tls.certificate)?,
         key: Arc::new(load_key(&cfg.tls.key)?),

@@ -59,8 +59,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// blocks, readers or the writer) every [`CHECKPOINT_EVERY`] in which something was committed,
 /// and ends when the file's connections are dropped. The last connection to close
 /// checkpoints what is left, as before.
-fn spawn_checkpointer(file: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
-    let conn = open_conn(file, false)?;
+fn spawn_checkpointer(
+    file: &Path,
+    cache_kib: u32,
+) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = open_conn(file, false, cache_kib)?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let name = file.display().to_string();
     std::thread::Builder::new()
@@ -302,8 +305,13 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 }
 
 /// Opens a connection to an SQLite file that exists (`STORE-sqlite-pragmas`: foreign keys,
-/// `synchronous = NORMAL`, the busy timeout; WAL is the file's, set when it was migrated).
-fn open_conn(path: &Path, read_only: bool) -> Result<rusqlite::Connection, sqlx::Error> {
+/// `synchronous = NORMAL`, the busy timeout, a page cache of `cache_kib` KiB
+/// (`STORE-sqlite-cache`); WAL is the file's, set when it was migrated).
+fn open_conn(
+    path: &Path,
+    read_only: bool,
+    cache_kib: u32,
+) -> Result<rusqlite::Connection, sqlx::Error> {
     use rusqlite::OpenFlags;
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -317,12 +325,15 @@ fn open_conn(path: &Path, read_only: bool) -> Result<rusqlite::Connection, sqlx:
     for pragma in ["PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"] {
         run_lite(&mut c, pragma, &[], true)?;
     }
+    // Negative: a size in KiB, not in pages. Not cached: it is run once per connection.
+    c.execute_batch(&format!("PRAGMA cache_size = -{cache_kib}"))
+        .map_err(lite_err)?;
     Ok(c)
 }
 
 /// This process's connections to the SQLite file at `url` (`file`), opened and migrated if
 /// no store of this process has it open.
-async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
+async fn open_lite(url: &str, file: &Path, cache_kib: u32) -> Result<Arc<Lite>, StoreError> {
     let mut files = OPEN_FILES.get_or_init(OpenFiles::default).lock().await;
     files.retain(|w| w.strong_count() > 0);
     if let Some(id) = file_id(file)
@@ -355,12 +366,12 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
     let id = file_id(file)
         .ok_or_else(|| StoreError::Location(format!("{} vanished", file.display())))?;
     // STORE-sqlite-checkpoint: this connection's commits never checkpoint.
-    let mut writer = open_conn(file, false)?;
+    let mut writer = open_conn(file, false, cache_kib)?;
     run_lite(&mut writer, "PRAGMA wal_autocheckpoint = 0", &[], true)?;
     let path = writer.path().unwrap_or_default().to_owned();
     let writer = Arc::new(Mutex::new(writer));
     let readers = (0..SQLITE_READERS)
-        .map(|_| open_conn(file, true).map(|c| Arc::new(Mutex::new(c))))
+        .map(|_| open_conn(file, true, cache_kib).map(|c| Arc::new(Mutex::new(c))))
         .collect::<Result<Vec<_>, _>>()?;
     let lite = Arc::new(Lite {
         writer,
@@ -368,10 +379,37 @@ async fn open_lite(url: &str, file: &Path) -> Result<Arc<Lite>, StoreError> {
         next: AtomicUsize::new(0),
         id,
         path,
-        _checkpointer: spawn_checkpointer(file)?,
+        _checkpointer: spawn_checkpointer(file, cache_kib)?,
     });
     files.push(Arc::downgrade(&lite));
     Ok(lite)
+}
+
+/// How a store is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite: the page cache of each of the file's connections, in KiB
+    /// (`STORE-sqlite-cache`). SQLite's own default is 2,000 KiB; ours is
+    /// [`StoreOptions::DEFAULT_SQLITE_CACHE_KIB`]: the pages the node reads again are few and
+    /// hot, the operating system's page cache holds the rest, and six connections' caches
+    /// filled to SQLite's default were most of a catch-up's memory growth
+    /// (spec-notes/performance.md).
+    pub sqlite_cache_kib: u32,
+}
+
+impl StoreOptions {
+    /// The default SQLite page cache per connection, in KiB.
+    pub const DEFAULT_SQLITE_CACHE_KIB: u32 = 256;
+    /// The largest SQLite page cache per connection accepted, in KiB (1 GiB).
+    pub const MAX_SQLITE_CACHE_KIB: u32 = 1024 * 1024;
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_cache_kib: Self::DEFAULT_SQLITE_CACHE_KIB,
+        }
+    }
 }
 
 impl Store {
@@ -379,7 +417,21 @@ impl Store {
     ///
     /// `location` is a `postgres://` (or `postgresql://`) URL, `sqlite:<file>`, or a bare
     /// file path; an SQLite file is created if missing, but its directory must exist.
+    /// SQLite connections get the default [`StoreOptions`].
     pub async fn open(location: &str) -> Result<Self, StoreError> {
+        Self::open_with(location, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with options. An SQLite file this process already has open keeps the
+    /// connections (and options) of the store that opened it first (`STORE-sqlite-shared`).
+    pub async fn open_with(location: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if !(1..=StoreOptions::MAX_SQLITE_CACHE_KIB).contains(&options.sqlite_cache_kib) {
+            return Err(StoreError::Location(format!(
+                "an SQLite page cache of {} KiB: expected 1 to {} KiB",
+                options.sqlite_cache_kib,
+                StoreOptions::MAX_SQLITE_CACHE_KIB
+            )));
+        }
         install_default_drivers();
         let (db, backend) =
             if location.starts_with("postgres://") || location.starts_with("postgresql://") {
@@ -392,7 +444,10 @@ impl Store {
                 (Db::Pg(pool), Backend::Postgres)
             } else {
                 let (url, file) = sqlite_url(location)?;
-                (Db::Lite(open_lite(&url, &file).await?), Backend::Sqlite)
+                (
+                    Db::Lite(open_lite(&url, &file, options.sqlite_cache_kib).await?),
+                    Backend::Sqlite,
+                )
             };
         let waker = Arc::new(QueueWaker::default());
         let listener = match backend {
@@ -434,6 +489,27 @@ impl Store {
             Db::Lite(l) => crate::sql::reprepares_of(&l.path),
             Db::Pg(_) => (0, None),
         }
+    }
+
+    /// SQLite: the page cache of the file's connections in KiB, as a reader connection
+    /// reports it (`PRAGMA cache_size`, `STORE-sqlite-cache`); `None` on PostgreSQL.
+    pub async fn sqlite_cache_kib(&self) -> Result<Option<u64>, StoreError> {
+        let Db::Lite(l) = &self.db else {
+            return Ok(None);
+        };
+        let conn = l.reader().await;
+        let size: i64 = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(lite_err)?;
+        // Negative: KiB; positive: pages of the file's page size.
+        Ok(Some(if size < 0 {
+            size.unsigned_abs()
+        } else {
+            let page: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(lite_err)?;
+            size.unsigned_abs() * page.unsigned_abs() / 1024
+        }))
     }
 
     /// SQLite: the virtual-machine steps of every statement this thread has run, on any

@@ -40,7 +40,7 @@ mod submitted;
 mod users;
 
 pub use consent::{AbuseReport, ConsentEntry};
-pub use db::{Backend, SQLITE_FILE, Store};
+pub use db::{Backend, SQLITE_FILE, Store, StoreOptions};
 pub use error::StoreError;
 pub use inbox::InboxTx;
 pub use key_packages::{ClaimedKeyPackage, NewKeyPackage};

@@ -28,6 +28,8 @@ fn defaults_are_documented_values_and_paths_resolve_against_the_file() {
     // PROTO-5.10-size: 256 MiB unless configured; blobs under data_dir/assets.
     assert_eq!(c.assets.max_bytes, 256 * 1024 * 1024);
     assert_eq!(c.assets.dir, PathBuf::from("/etc/mimi/assets"));
+    // STORE-sqlite-cache: 256 KiB of page cache per SQLite connection.
+    assert_eq!(c.sqlite.cache_kib, 256);
 }
 
 #[test]
@@ -59,6 +61,8 @@ batch_max_bytes = 4096
 [assets]
 dir = "/srv/blobs"
 max_bytes = 1000
+[sqlite]
+cache_kib = 4096
 "#,
     )
     .unwrap();
@@ -75,6 +79,7 @@ max_bytes = 1000
     assert_eq!(c.outbox.batch_max_bytes, 4096);
     assert_eq!(c.assets.dir, PathBuf::from("/srv/blobs"));
     assert_eq!(c.assets.max_bytes, 1000);
+    assert_eq!(c.sqlite.cache_kib, 4096);
 }
 
 fn problem(text: &str) -> String {
@@ -103,6 +108,8 @@ fn mistakes_name_the_key_and_the_fix() {
     assert!(e.contains("tls.trusted_roots"), "{e}");
     let e = problem(&format!("database = \"mysql://x\"\n{MINIMAL}"));
     assert!(e.contains("`database`") && e.contains("postgres://"), "{e}");
+    let e = problem(&format!("{MINIMAL}\n[sqlite]\ncache_kib = 0\n"));
+    assert!(e.contains("sqlite.cache_kib") && e.contains("1 to"), "{e}");
     let e = problem(&format!("{MINIMAL}\n[hub]\ncache_rooms = 0\n"));
     assert!(e.contains("hub.cache_rooms"), "{e}");
     let e = problem(&format!("{MINIMAL}\n[assets]\nmax_bytes = 0\n"));

@@ -256,3 +256,54 @@ async fn store_migrate_postgres_url_reopen_and_bad_database() {
         .expect("bounded");
     assert!(matches!(got, Err(StoreError::Backend(_))), "{got:?}");
 }
+
+/// STORE-sqlite-cache: every SQLite connection of a file gets the page cache of the options
+/// the file was opened with (256 KiB by default); a second store of the process on the same
+/// file shares the first one's connections and so its cache; an out-of-range size is refused
+/// with the range, not clamped.
+#[tokio::test]
+async fn store_sqlite_cache_per_connection_from_the_options() {
+    use mimi_store::StoreOptions;
+    let d = dir("open-cache");
+    let plain = Store::open(d.join("plain.sqlite").to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(plain.sqlite_cache_kib().await.unwrap(), Some(256));
+    let file = d.join("big.sqlite");
+    let opts = StoreOptions {
+        sqlite_cache_kib: 3000,
+    };
+    let s = Store::open_with(file.to_str().unwrap(), &opts)
+        .await
+        .unwrap();
+    round_trip(&s, "mimi://a.example/r/cache").await;
+    // Every reader, not only the first one asked.
+    for _ in 0..8 {
+        assert_eq!(s.sqlite_cache_kib().await.unwrap(), Some(3000));
+    }
+    let again = Store::open(file.to_str().unwrap()).await.unwrap();
+    assert_eq!(again.sqlite_cache_kib().await.unwrap(), Some(3000));
+    for bad in [0, StoreOptions::MAX_SQLITE_CACHE_KIB + 1] {
+        let e = Store::open_with(
+            d.join("bad.sqlite").to_str().unwrap(),
+            &StoreOptions {
+                sqlite_cache_kib: bad,
+            },
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains(&format!("{bad} KiB")) && e.contains("1 to"),
+            "{e}"
+        );
+    }
+    assert!(
+        !d.join("bad.sqlite").exists(),
+        "nothing created for bad options"
+    );
+    plain.close().await;
+    again.close().await;
+    s.close().await;
+}
