@@ -301,11 +301,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The process's resident set size in KiB (Linux), 0 elsewhere.
-pub fn rss_kib() -> u64 {
-    rss_kib_of(std::process::id())
-}
-
 fn progress(what: &str) {
     eprintln!("[mimi-bench] {what}");
 }

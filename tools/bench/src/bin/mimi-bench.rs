@@ -122,7 +122,7 @@ fn main() -> ExitCode {
         if want("catchup") {
         let (r_small, p_small) = catch_up(small).await;
         let (r_big, p_big) = catch_up(big).await;
-        let (m_small, m_big) = (p_small.anon + p_small.file + p_small.shmem, p_big.anon + p_big.file + p_big.shmem);
+        let (m_small, m_big) = (p_small.total() as i64, p_big.total() as i64);
         let mem_ratio = m_big.max(1) as f64 / m_small.max(1) as f64;
         tables.push(Table {
             figures: vec![
